@@ -1,0 +1,405 @@
+"""ProjectStore: one SQLite file per project; every edit is its own transaction.
+
+WAL mode with synchronous=NORMAL: a committed edit survives the process being killed (the
+WAL is in the OS page cache); bulk operations run in one transaction. A second process that
+opens the project for writing gets ProjectLocked instead of racing the first.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import BadInput, ProjectLocked
+from .imageio import is_image_file, probe_image
+from .model import (SPLITS, STATUSES, Annotation, Category, ImageRecord, default_color,
+                    geometry_from_json)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE categories (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, color TEXT NOT NULL);
+CREATE TABLE images (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, width INTEGER NOT NULL, height INTEGER NOT NULL,
+    split TEXT NOT NULL DEFAULT 'train', status TEXT NOT NULL DEFAULT 'new');
+CREATE TABLE annotations (
+    id INTEGER PRIMARY KEY, image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL, geometry TEXT NOT NULL, instance_id INTEGER, attributes TEXT NOT NULL DEFAULT '{}',
+    source TEXT NOT NULL DEFAULT 'manual', score REAL, hidden INTEGER NOT NULL DEFAULT 0,
+    locked INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, updated REAL NOT NULL);
+CREATE INDEX annotations_image ON annotations(image_id);
+CREATE INDEX images_split ON images(split);
+"""
+
+# Migrations: index i upgrades from version i to i + 1.
+_MIGRATIONS: list[str] = [_SCHEMA_V1]
+
+_ANN_COLS = ("id, image_id, category_id, kind, geometry, instance_id, attributes, source, score, "
+             "hidden, locked, created, updated")
+
+
+@dataclass
+class AddFolderReport:
+    added: list[ImageRecord] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def _row_to_annotation(r) -> Annotation:
+    return Annotation(
+        id=r[0], image_id=r[1], category_id=r[2], geometry=geometry_from_json(r[3], json.loads(r[4])),
+        instance_id=r[5], attributes=json.loads(r[6]), source=r[7], score=r[8],
+        hidden=bool(r[9]), locked=bool(r[10]), created=r[11], updated=r[12])
+
+
+def _annotation_params(a: Annotation, with_id: bool) -> tuple:
+    p = (a.image_id, a.category_id, a.kind, json.dumps(a.geometry.to_json(), separators=(",", ":")),
+         a.instance_id, json.dumps(a.attributes, separators=(",", ":")), a.source, a.score,
+         int(a.hidden), int(a.locked), a.created, a.updated)
+    return ((a.id,) + p) if with_id else p
+
+
+class ProjectStore:
+    """A project: categories, images (paths relative to the project's folder) and annotations."""
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = False, readonly: bool = False):
+        self.path = Path(path).absolute()
+        self.root = self.path.parent
+        self.readonly = readonly
+        self._lock_fd: int | None = None
+        self._depth = 0
+        if not self.path.exists():
+            if not create or readonly:
+                raise BadInput(str(self.path), "project", "file not found")
+            self.root.mkdir(parents=True, exist_ok=True)
+        elif self.path.is_dir():
+            raise BadInput(str(self.path), "project", "is a folder, expected a .vbproj file")
+        if not readonly:
+            self._acquire_lock()
+        try:
+            uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                       timeout=10.0)
+            self._db.execute("PRAGMA foreign_keys=ON")
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._release_lock()
+            raise BadInput(str(self.path), "project", f"not a Visionbench project ({exc})") from None
+
+    # ---- life cycle -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path) -> "ProjectStore":
+        return cls(path, create=True)
+
+    def close(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+            self._db = None
+        self._release_lock()
+
+    def __enter__(self) -> "ProjectStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _acquire_lock(self) -> None:
+        lock_path = str(self.path) + ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # no flock on this platform: SQLite's own locking still keeps the file sound
+            pass
+        except OSError:
+            os.close(fd)
+            raise ProjectLocked(str(self.path)) from None
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing drops the flock
+            self._lock_fd = None
+
+    def _migrate(self) -> None:
+        has_meta = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        version = 0
+        if has_meta:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+        elif self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise BadInput(str(self.path), "project", "an SQLite file, but not a Visionbench project")
+        if version > SCHEMA_VERSION:
+            raise BadInput(str(self.path), "schema_version",
+                           f"{version} is newer than this Visionbench understands ({SCHEMA_VERSION})")
+        if version == SCHEMA_VERSION:
+            return
+        if self.readonly:
+            raise BadInput(str(self.path), "schema_version", f"{version} needs migrating; open it for writing")
+        with self.transaction():
+            for v in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[v].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction; nested uses join the outer one (so bulk work commits once)."""
+        if self._depth == 0:
+            self._db.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
+
+    # ---- categories ---------------------------------------------------------------------------
+    def categories(self) -> list[Category]:
+        return [Category(*r) for r in self._db.execute("SELECT id, name, color FROM categories ORDER BY id")]
+
+    def category(self, category_id: int) -> Category:
+        r = self._db.execute("SELECT id, name, color FROM categories WHERE id=?", (category_id,)).fetchone()
+        if r is None:
+            raise KeyError(f"no category with id {category_id}")
+        return Category(*r)
+
+    def category_by_name(self, name: str) -> Category | None:
+        r = self._db.execute("SELECT id, name, color FROM categories WHERE name=?", (name,)).fetchone()
+        return Category(*r) if r else None
+
+    def add_category(self, name: str, color: str | None = None, id: int | None = None) -> Category:
+        name = name.strip()
+        if not name:
+            raise BadInput(str(self.path), "category.name", "must not be empty")
+        if self.category_by_name(name):
+            raise BadInput(str(self.path), "category.name", f"{name!r} exists already")
+        with self.transaction():
+            n = self._db.execute("SELECT count(*) FROM categories").fetchone()[0]
+            cur = self._db.execute("INSERT INTO categories (id, name, color) VALUES (?, ?, ?)",
+                                   (id, name, color or default_color(n)))
+        return Category(cur.lastrowid, name, color or default_color(n))
+
+    def ensure_category(self, name: str, color: str | None = None) -> Category:
+        return self.category_by_name(name) or self.add_category(name, color)
+
+    def update_category(self, category_id: int, name: str | None = None, color: str | None = None) -> Category:
+        cat = self.category(category_id)
+        new = replace(cat, name=(name.strip() if name is not None else cat.name), color=color or cat.color)
+        other = self.category_by_name(new.name)
+        if not new.name or (other and other.id != category_id):
+            raise BadInput(str(self.path), "category.name", f"{new.name!r} is empty or exists already")
+        with self.transaction():
+            self._db.execute("UPDATE categories SET name=?, color=? WHERE id=?", (new.name, new.color, category_id))
+        return new
+
+    def delete_category(self, category_id: int) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM categories WHERE id=?", (category_id,))
+
+    # ---- images -------------------------------------------------------------------------------
+    def _rel(self, file: Path) -> str:
+        return Path(os.path.relpath(Path(file).absolute(), self.root)).as_posix()
+
+    def image_path(self, image: ImageRecord | int) -> Path:
+        rec = self.image(image) if isinstance(image, int) else image
+        return (self.root / rec.path).resolve()
+
+    def images(self, split: str | None = None, status: str | None = None) -> list[ImageRecord]:
+        q, args = "SELECT id, path, width, height, split, status FROM images", []
+        conds = []
+        if split:
+            conds.append("split=?"); args.append(split)
+        if status:
+            conds.append("status=?"); args.append(status)
+        if conds:
+            q += " WHERE " + " AND ".join(conds)
+        return [ImageRecord(*r) for r in self._db.execute(q + " ORDER BY id", args)]
+
+    def image(self, image_id: int) -> ImageRecord:
+        r = self._db.execute("SELECT id, path, width, height, split, status FROM images WHERE id=?",
+                             (image_id,)).fetchone()
+        if r is None:
+            raise KeyError(f"no image with id {image_id}")
+        return ImageRecord(*r)
+
+    def image_by_path(self, rel_path: str) -> ImageRecord | None:
+        r = self._db.execute("SELECT id, path, width, height, split, status FROM images WHERE path=?",
+                             (rel_path,)).fetchone()
+        return ImageRecord(*r) if r else None
+
+    def count_images(self) -> int:
+        return self._db.execute("SELECT count(*) FROM images").fetchone()[0]
+
+    def add_image(self, file: str | os.PathLike, width: int | None = None, height: int | None = None,
+                  split: str = "train", status: str = "new") -> ImageRecord:
+        """Add an image file (absolute, or relative to the current directory); size probed if not given."""
+        file = Path(file)
+        if width is None or height is None:
+            width, height = probe_image(file)
+        self._check_split_status(split, status)
+        rel = self._rel(file)
+        with self.transaction():
+            cur = self._db.execute("INSERT INTO images (path, width, height, split, status) VALUES (?,?,?,?,?)",
+                                   (rel, int(width), int(height), split, status))
+        return ImageRecord(cur.lastrowid, rel, int(width), int(height), split, status)
+
+    def add_folder(self, folder: str | os.PathLike, recursive: bool = True, split: str = "train") -> AddFolderReport:
+        """Add every image under `folder`; the report lists files skipped and why."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise BadInput(str(folder), "folder", "not a folder")
+        report = AddFolderReport()
+        files = sorted(folder.rglob("*") if recursive else folder.glob("*"))
+        known = {r[0] for r in self._db.execute("SELECT path FROM images")}
+        rows = []
+        for f in files:
+            if f.is_dir():
+                continue
+            if not is_image_file(f):
+                report.skipped.append((str(f), "not an image file type"))
+                continue
+            rel = self._rel(f)
+            if rel in known:
+                report.skipped.append((str(f), "already in the project"))
+                continue
+            try:
+                w, h = probe_image(f)
+            except BadInput as exc:
+                report.skipped.append((str(f), exc.problem.message))
+                continue
+            known.add(rel)
+            rows.append((rel, w, h, split))
+        with self.transaction():
+            for rel, w, h, sp in rows:
+                cur = self._db.execute("INSERT INTO images (path, width, height, split) VALUES (?,?,?,?)",
+                                       (rel, w, h, sp))
+                report.added.append(ImageRecord(cur.lastrowid, rel, w, h, sp, "new"))
+        return report
+
+    def _check_split_status(self, split: str, status: str) -> None:
+        if split not in SPLITS:
+            raise BadInput(str(self.path), "split", f"{split!r} is not one of {', '.join(SPLITS)}")
+        if status not in STATUSES:
+            raise BadInput(str(self.path), "status", f"{status!r} is not one of {', '.join(STATUSES)}")
+
+    def set_status(self, image_id: int, status: str) -> ImageRecord:
+        self._check_split_status("train", status)
+        with self.transaction():
+            self._db.execute("UPDATE images SET status=? WHERE id=?", (status, image_id))
+        return self.image(image_id)
+
+    def set_split(self, image_id: int, split: str) -> ImageRecord:
+        self._check_split_status(split, "new")
+        with self.transaction():
+            self._db.execute("UPDATE images SET split=? WHERE id=?", (split, image_id))
+        return self.image(image_id)
+
+    def delete_image(self, image_id: int) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM images WHERE id=?", (image_id,))
+
+    # ---- annotations --------------------------------------------------------------------------
+    def annotations(self, image_id: int) -> list[Annotation]:
+        return [_row_to_annotation(r) for r in self._db.execute(
+            f"SELECT {_ANN_COLS} FROM annotations WHERE image_id=? ORDER BY id", (image_id,))]
+
+    def all_annotations(self, split: str | None = None) -> dict[int, list[Annotation]]:
+        """image id -> annotations, for every image (of a split), in one query."""
+        q = f"SELECT {', '.join('a.' + c.strip() for c in _ANN_COLS.split(','))} FROM annotations a"
+        args: tuple = ()
+        if split:
+            q += " JOIN images i ON i.id = a.image_id WHERE i.split=?"
+            args = (split,)
+        out: dict[int, list[Annotation]] = {}
+        for r in self._db.execute(q + " ORDER BY a.image_id, a.id", args):
+            out.setdefault(r[1], []).append(_row_to_annotation(r))
+        return out
+
+    def annotation(self, annotation_id: int) -> Annotation:
+        r = self._db.execute(f"SELECT {_ANN_COLS} FROM annotations WHERE id=?", (annotation_id,)).fetchone()
+        if r is None:
+            raise KeyError(f"no annotation with id {annotation_id}")
+        return _row_to_annotation(r)
+
+    def count_annotations(self, image_id: int | None = None) -> int:
+        if image_id is None:
+            return self._db.execute("SELECT count(*) FROM annotations").fetchone()[0]
+        return self._db.execute("SELECT count(*) FROM annotations WHERE image_id=?", (image_id,)).fetchone()[0]
+
+    def add_annotation(self, ann: Annotation) -> Annotation:
+        """Insert; keeps `ann.id` when given (undo of a delete restores the same id)."""
+        now = time.time()
+        ann = replace(ann, updated=now)
+        with self.transaction():
+            if ann.id is None:
+                cur = self._db.execute(
+                    "INSERT INTO annotations (image_id, category_id, kind, geometry, instance_id, attributes, "
+                    "source, score, hidden, locked, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    _annotation_params(ann, False))
+                ann = replace(ann, id=cur.lastrowid)
+            else:
+                self._db.execute(f"INSERT INTO annotations ({_ANN_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                 _annotation_params(ann, True))
+        return ann
+
+    def add_annotations(self, anns: Iterable[Annotation]) -> list[Annotation]:
+        with self.transaction():
+            return [self.add_annotation(a) for a in anns]
+
+    def update_annotation(self, ann: Annotation) -> Annotation:
+        if ann.id is None:
+            raise ValueError("update_annotation needs a stored annotation (id is None)")
+        ann = replace(ann, updated=time.time())
+        with self.transaction():
+            cur = self._db.execute(
+                "UPDATE annotations SET image_id=?, category_id=?, kind=?, geometry=?, instance_id=?, "
+                "attributes=?, source=?, score=?, hidden=?, locked=?, created=?, updated=? WHERE id=?",
+                _annotation_params(ann, False) + (ann.id,))
+            if cur.rowcount != 1:
+                raise KeyError(f"no annotation with id {ann.id}")
+        return ann
+
+    def delete_annotation(self, annotation_id: int) -> Annotation:
+        """Delete and return what was deleted (for undo)."""
+        with self.transaction():
+            old = self.annotation(annotation_id)
+            self._db.execute("DELETE FROM annotations WHERE id=?", (annotation_id,))
+        return old
+
+    def bulk_insert_annotations(self, anns: list[Annotation]) -> int:
+        """Fast path for imports: many new annotations in one statement, ids assigned by SQLite."""
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO annotations (image_id, category_id, kind, geometry, instance_id, attributes, "
+                "source, score, hidden, locked, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (_annotation_params(a, False) for a in anns))
+        return len(anns)
+
+    def execute(self, sql: str, args: tuple = ()):
+        """Read-only escape hatch for reports and benchmarks."""
+        return self._db.execute(sql, args)
