@@ -1,0 +1,52 @@
+"""Device choice: auto prefers cuda, then mps, then cpu; asking for absent hardware is a clear error."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from engine import device as dev
+
+
+def test_auto_picks_cpu_when_no_accelerator(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(dev, "_mps_available", lambda: False)
+    assert dev.pick_device("auto") == torch.device("cpu")
+    assert dev.pick_device() == torch.device("cpu")
+    assert dev.pick_device("CPU") == torch.device("cpu")
+
+
+def test_auto_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.setattr(dev, "_mps_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert dev.pick_device("auto").type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert dev.pick_device("auto").type == "mps"
+
+
+def test_absent_cuda_is_a_clear_value_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        dev.pick_device("cuda")
+
+
+def test_unknown_device_name_is_rejected():
+    with pytest.raises(ValueError, match="tpu"):
+        dev.pick_device("tpu")
+
+
+def test_autocast_is_a_no_op_on_cpu():
+    with dev.autocast_context(torch.device("cpu")):
+        y = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert y.dtype == torch.float32
+
+
+def test_seed_everything_repeats_random_streams():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(3)
+
+    dev.seed_everything(123)
+    a = draw()
+    dev.seed_everything(123)
+    b = draw()
+    assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
