@@ -65,6 +65,8 @@ class JobsPanel(QWidget):
             self._on_submitted(info.job_id, info.name)
             if info.progress is not None:
                 self._on_progress(info.job_id, info.progress)
+            if info.outcome is not None:
+                self._show_outcome(info.job_id, info.outcome)  # no dialog for old failures
 
     # ------------------------------------------------------------------ access
     def row_of(self, job_id: int) -> int:
@@ -123,9 +125,18 @@ class JobsPanel(QWidget):
             bar.setToolTip(event.message)
 
     def _on_finished(self, job_id: int, outcome: JobOutcome) -> None:
-        row = self._rows.get(job_id)
-        if row is None:
+        if job_id not in self._rows:
             return
+        self._show_outcome(job_id, outcome)
+        if outcome.state == "failed":
+            name = self.table.item(self._rows[job_id], COL_NAME).text()
+            # Looked up through the module so tests (and the app) can replace the hook.
+            self.last_error_box = error_dialog.show_error(
+                self, f"Job failed: {name}", f"The job \u201c{name}\u201d failed:\n{outcome.error}", outcome.traceback
+            )
+
+    def _show_outcome(self, job_id: int, outcome: JobOutcome) -> None:
+        row = self._rows[job_id]
         self.table.item(row, COL_STATE).setText(outcome.state)
         button: QPushButton = self.table.cellWidget(row, COL_ACTION)
         button.setEnabled(False)
@@ -137,12 +148,7 @@ class JobsPanel(QWidget):
         elif outcome.state == "finished":
             bar.setValue(bar.maximum())
         if outcome.state == "failed":
-            name = self.table.item(row, COL_NAME).text()
             self.table.item(row, COL_STATE).setToolTip(outcome.error or "")
-            # Looked up through the module so tests (and the app) can replace the hook.
-            self.last_error_box = error_dialog.show_error(
-                self, f"Job failed: {name}", f"The job \u201c{name}\u201d failed:\n{outcome.error}", outcome.traceback
-            )
 
     def clear_finished(self) -> None:
         """Remove rows of jobs that have ended."""

@@ -37,7 +37,7 @@ def test_chelsea_is_classified_as_a_cat(model):
     top5 = probs.topk(5).indices.tolist()
     assert any(c in IMAGENET_CATS for c in top5)
     assert top5[0] in IMAGENET_CATS
-    # With TF "same" padding the Egyptian-cat score is ~0.79; symmetric padding gives ~0.65.
+    # With TF "same" padding the Egyptian-cat score is ~0.79; symmetric padding gives ~0.69.
     assert probs[285] > 0.7
 
 
