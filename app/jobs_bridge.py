@@ -14,7 +14,7 @@ import itertools
 import queue
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from engine.jobs import Job, JobOutcome, JobRunner, Log, Metrics, Preview, Progress
 
@@ -59,6 +59,10 @@ class JobBridge(QObject):
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.flush)
         self._closed = False
+        app = QCoreApplication.instance()
+        if app is not None:
+            # Safety net: even if a window forgets to call shutdown(), quitting stops the jobs.
+            app.aboutToQuit.connect(self.shutdown)
 
     # ----------------------------------------------------------------- control
     def submit(self, job: Job) -> int:

@@ -130,6 +130,8 @@ class JobRunner:
         with self._lock:
             if self._thread is not None:
                 raise RuntimeError(f"job {self.job.name!r} was already started")
+            if self._done.is_set():
+                return self  # cancelled before start: nothing to run
             self._state = RUNNING
             self._thread = threading.Thread(
                 target=self._run, name=f"job-{next(_thread_ids)}-{self.job.name}", daemon=True

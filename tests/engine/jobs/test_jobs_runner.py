@@ -134,7 +134,8 @@ def test_cancel_before_start_ends_without_running():
     runner = JobRunner(Job("never", job))
     runner.cancel()
     assert runner.state == "cancelled"
-    assert runner.wait(1).state == "cancelled"
+    runner.start()  # a late start does not resurrect it
+    assert runner.wait(1).state == "cancelled" and runner.state == "cancelled"
     assert not ran
 
 
