@@ -1,0 +1,193 @@
+"""Helpers shared by the format readers and writers.
+
+Every check raises ``BadInput(file, field, message)`` naming the annotation file being read and
+the field in it (``images[3].file_name``, ``shapes[2].points``); readers turn those into
+``Problem``s with :func:`problem_of` so that one bad part does not hide the others.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, Iterable
+
+from ..errors import BadInput, Problem
+from ..imageio import probe_image
+
+# Points may lie this many pixels outside the image: tools write 500.0000001 for a 500-px
+# image, and LabelMe lets a drag end a little past the border.
+COORD_TOLERANCE = 1.0
+
+
+def problem_of(exc: BadInput) -> Problem:
+    return exc.problem
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+def read_text(path: Path, field: str = "encoding") -> str:
+    """The file's text as UTF-8 (a BOM is allowed); BadInput naming the byte offset otherwise."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BadInput(str(path), field, "file not found") from None
+    except OSError as exc:
+        raise BadInput(str(path), field, f"cannot read ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BadInput(str(path), field, f"not UTF-8 text (bad byte 0x{data[exc.start]:02x} at offset "
+                       f"{exc.start})", line=line) from None
+
+
+def load_json(path: Path) -> Any:
+    """Parse a JSON file; BadInput with line and column for malformed JSON or non-UTF-8 bytes."""
+    text = read_text(path, field="json")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(str(path), "json", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                       line=exc.lineno) from None
+
+
+def resolve_inside(base_dir: Path, relpath: str, file: Path | str, field: str) -> Path:
+    """`relpath` (as written in an annotation file) resolved under `base_dir`.
+
+    Both separators are accepted. A path that leaves `base_dir` (through ``..``, a symlink, or
+    an absolute path elsewhere) raises BadInput: an annotation file must not make us read or
+    copy files it does not ship with.
+    """
+    if not isinstance(relpath, str) or not relpath.strip():
+        raise BadInput(str(file), field, "missing or empty path")
+    base = Path(base_dir).resolve()
+    raw = relpath.strip()
+    if PureWindowsPath(raw).drive or raw.startswith(("/", "\\")):
+        candidate = Path(raw)
+    else:
+        candidate = base.joinpath(*PurePosixPath(raw.replace("\\", "/")).parts)
+    resolved = candidate.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise BadInput(str(file), field, f"path {relpath!r} leaves the source folder {base}")
+    return resolved
+
+
+def check_image(image_file: Path, declared_w: Any, declared_h: Any, *, file: Path | str,
+                field: str) -> tuple[int, int]:
+    """Check that the image exists, is readable and has the declared size (when declared).
+
+    Returns (width, height) from the image header. Declared sizes of None are taken from the
+    header.
+    """
+    try:
+        w, h = probe_image(Path(image_file))
+    except BadInput as exc:
+        raise BadInput(str(file), field, f"{image_file}: {exc.problem.message}") from None
+    for name, declared, actual in (("width", declared_w, w), ("height", declared_h, h)):
+        if declared is None:
+            continue
+        try:
+            ok = int(declared) == actual and float(declared) == float(int(declared))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise BadInput(str(file), field, f"declared image {name} {declared!r} differs from the "
+                           f"{actual} px of {image_file}")
+    return w, h
+
+
+def as_points(value: Any, *, file: Path | str, field: str, min_points: int = 1) -> list[tuple[float, float]]:
+    """[[x, y], ...] -> list of finite float pairs; BadInput for anything else."""
+    if not isinstance(value, (list, tuple)) or len(value) < min_points:
+        raise BadInput(str(file), field, f"expected a list of at least {min_points} [x, y] points")
+    out = []
+    for i, p in enumerate(value):
+        if not isinstance(p, (list, tuple)) or len(p) != 2:
+            raise BadInput(str(file), field, f"point {i} is not an [x, y] pair: {p!r}")
+        try:
+            x, y = float(p[0]), float(p[1])
+        except (TypeError, ValueError):
+            raise BadInput(str(file), field, f"point {i} has non-numeric coordinates: {p!r}") from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise BadInput(str(file), field, f"point {i} is not finite: {p!r}")
+        out.append((x, y))
+    return out
+
+
+def check_inside(points: Iterable[tuple[float, float]], width: int, height: int, *, file: Path | str,
+                 field: str, tol: float = COORD_TOLERANCE) -> None:
+    """BadInput if a point lies more than `tol` px outside the image [0, width] x [0, height]."""
+    for i, (x, y) in enumerate(points):
+        if not (-tol <= x <= width + tol and -tol <= y <= height + tol):
+            raise BadInput(str(file), field, f"point {i} ({x:g}, {y:g}) lies outside the "
+                           f"{width}x{height} image")
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder, then os.replace: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any, indent: int | None = None) -> None:
+    text = json.dumps(obj, indent=indent, ensure_ascii=False,
+                      separators=None if indent else (",", ":"))
+    atomic_write_text(path, text + "\n")
+
+
+def copy_image(src: Path, dst: Path) -> None:
+    """Copy an image file into an export (temp + replace); nothing to do if it is the same file."""
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and os.path.samefile(src, dst):
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + dst.name + ".", suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def export_name(rel_path: str, image_id: int) -> str:
+    """The relative name an image gets inside an export folder.
+
+    The project-relative path is kept when it stays inside the project folder; images that
+    live outside it (``../photos/a.jpg``) go flat, prefixed with their id so names stay unique.
+    """
+    p = PurePosixPath(rel_path)
+    if p.is_absolute() or ".." in p.parts:
+        return f"{image_id}_{p.name}"
+    return p.as_posix()
+
+
+def export_items(store, split: str | None):
+    """[(ImageRecord, [Annotation])] for the images of `split` (all when None), in id order."""
+    anns = store.all_annotations(split=split)
+    return [(rec, anns.get(rec.id, [])) for rec in store.images(split=split)]
