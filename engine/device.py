@@ -41,7 +41,10 @@ def pick_device(name: str | torch.device | None = "auto") -> torch.device:
                 f"(torch {torch.__version__}); use --device cpu or auto"
             )
         if ":" in name:
-            index = int(name.split(":", 1)[1])
+            suffix = name.split(":", 1)[1]
+            if not suffix.isdigit():
+                raise ValueError(f"device {name!r}: the CUDA index must be a number, e.g. cuda:0")
+            index = int(suffix)
             if index >= torch.cuda.device_count():
                 raise ValueError(
                     f"device {name!r} was requested but only {torch.cuda.device_count()} CUDA device(s) exist"

@@ -30,6 +30,16 @@ def test_absent_cuda_is_a_clear_value_error(monkeypatch):
         dev.pick_device("cuda")
 
 
+def test_bad_cuda_index_is_a_clear_value_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="must be a number"):
+        dev.pick_device("cuda:x")
+    with pytest.raises(ValueError, match="only 1 CUDA device"):
+        dev.pick_device("cuda:3")
+    assert dev.pick_device("cuda:0") == torch.device("cuda:0")
+
+
 def test_unknown_device_name_is_rejected():
     with pytest.raises(ValueError, match="tpu"):
         dev.pick_device("tpu")
