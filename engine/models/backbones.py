@@ -132,8 +132,12 @@ class EfficientNetLite0(nn.Module):
     feature_channels = dict(FEATURE_CHANNELS)
     feature_strides = dict(FEATURE_STRIDES)
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2, drop_connect_rate: float = 0.0) -> None:
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2, drop_connect_rate: float = 0.0,
+                 frozen_bn: bool = False) -> None:
         super().__init__()
+        # Detectors train with batches of 1-4 images where batch statistics are noise; with
+        # frozen_bn the BatchNorm layers keep the pretrained statistics and affine terms.
+        self.frozen_bn = frozen_bn
         self._conv_stem = Conv2dSame(3, STEM_CHANNELS, 3, stride=2)
         self._bn0 = _bn(STEM_CHANNELS)
         blocks = []
@@ -152,6 +156,16 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = _bn(HEAD_CHANNELS)
         self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
+
+    def train(self, mode: bool = True) -> "EfficientNetLite0":
+        super().train(mode)
+        if self.frozen_bn:
+            for module in self.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eval()
+                    module.weight.requires_grad_(False)
+                    module.bias.requires_grad_(False)
+        return self
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Multi-scale maps: {"c2": [N,24,H/4,W/4], "c3": [N,40,H/8,W/8],

@@ -83,3 +83,12 @@ def test_new_head_keeps_pretrained_backbone():
     shipped = torch.load(weights_path(), map_location="cpu", weights_only=True)
     assert torch.equal(m._conv_stem.weight, shipped["_conv_stem.weight"])
     assert m(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
+
+
+def test_frozen_bn_keeps_pretrained_statistics_in_training():
+    m = efficientnet_lite0(pretrained=True, frozen_bn=True).train()
+    before = m._bn0.running_mean.clone()
+    m(torch.randn(2, 3, 32, 32) * 5)
+    assert torch.equal(m._bn0.running_mean, before)
+    assert not m._bn0.weight.requires_grad and m._conv_stem.weight.requires_grad
+    assert m.training and not m._bn0.training
