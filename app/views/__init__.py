@@ -1,0 +1,1 @@
+"""Qt views: they draw what engine computes and never compute it themselves."""
