@@ -69,6 +69,20 @@ class EditHistory:
         self._push(Edit(label, [(o, None) for o in olds] + [(None, n) for n in news]))
         return news
 
+    def apply(self, label: str, add: list[Annotation] = (), update: list[Annotation] = (),
+              delete: list[int] = ()) -> tuple[list[Annotation], list[Annotation], list[Annotation]]:
+        """Deletes, updates and adds in one transaction and one undo step (mixed canvas edits).
+
+        Returns (added, updated, deleted) as stored.
+        """
+        with self.store.transaction():
+            olds = [self.store.delete_annotation(i) for i in delete]
+            befores = [self.store.annotation(a.id) for a in update]
+            afters = [self.store.update_annotation(a) for a in update]
+            news = [self.store.add_annotation(a) for a in add]
+        self._push(Edit(label, [(o, None) for o in olds] + list(zip(befores, afters)) + [(None, n) for n in news]))
+        return news, afters, olds
+
     def _push(self, edit: Edit) -> None:
         self._undo.append(edit)
         self._redo.clear()
