@@ -1,0 +1,384 @@
+"""The `visionbench` command: the same engine as the GUI, scriptable and CI-friendly.
+
+Exit codes: 0 ok; 2 bad input (the message on stderr names the file and the field); 1 internal
+error (short message; the traceback only with --debug or VISIONBENCH_DEBUG=1).
+Heavy modules (torch, formats, models) are imported inside the subcommands that need them, so
+`visionbench --help` and `visionbench info` start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import os
+import sys
+import traceback
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Sequence
+
+from engine.annotations.errors import BadInput, ImportFailed
+
+COMMANDS = ("gui", "demo", "import", "export", "train", "predict", "eval", "info")
+FORMATS = ("coco", "voc", "yolo", "labelme", "masks")
+SPLITS = ("train", "val", "test")
+
+
+class _UsageError(Exception):
+    """argparse found a bad command line (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse calls sys.exit on errors; raising instead lets main() return the code (tests run in-process)
+    def error(self, message: str):
+        raise _UsageError(f"{self.prog}: error: {message}\n{self.format_usage()}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="visionbench", description="Visionbench: annotate, train, watch and compare vision models.")
+    p.add_argument("--debug", action="store_true", help="print tracebacks of internal errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    g = sub.add_parser("gui", help="open the workbench (no PROJECT: the demo project)")
+    g.add_argument("project", nargs="?", help="a .vbproj file")
+
+    d = sub.add_parser("demo", help="build the demo projects (photos, shapes, galaxies) in DIR")
+    d.add_argument("--out", required=True, help="folder to write (must not hold demo projects yet)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--shapes", type=int, default=400, help="number of shapes images")
+    d.add_argument("--galaxies", type=int, default=400, help="number of galaxy images")
+
+    i = sub.add_parser("import", help="import annotations (and their images) into a project")
+    i.add_argument("format", choices=FORMATS)
+    i.add_argument("src", help="annotation file or folder")
+    i.add_argument("--project", required=True, help="a .vbproj file (created if missing)")
+    i.add_argument("--skip-invalid", action="store_true", help="import the valid part, list what was skipped")
+
+    e = sub.add_parser("export", help="export a project's annotations")
+    e.add_argument("format", choices=FORMATS)
+    e.add_argument("dst", help="output file or folder")
+    e.add_argument("--project", required=True)
+    e.add_argument("--split", choices=SPLITS)
+
+    t = sub.add_parser("train", help="train a model family on a project")
+    t.add_argument("family", help="model family, e.g. unet, faster_rcnn, mask_rcnn, yolo")
+    t.add_argument("--project", required=True)
+    t.add_argument("--out", required=True, help="checkpoint file to write")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--config", default=None, help="JSON object of family options, or @file.json")
+
+    r = sub.add_parser("predict", help="run a checkpoint on a project's images")
+    r.add_argument("checkpoint")
+    r.add_argument("--project", required=True)
+    r.add_argument("--split", choices=SPLITS)
+    r.add_argument("--as-proposals", action="store_true", help="store predictions as proposals to review")
+    r.add_argument("--masks-out", default=None, help="folder for predicted mask PNGs")
+    r.add_argument("--coco-results", default=None, help="write COCO results JSON here")
+    r.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+
+    v = sub.add_parser("eval", help="evaluate a checkpoint; metrics as JSON on stdout")
+    v.add_argument("checkpoint")
+    v.add_argument("--project", required=True)
+    v.add_argument("--split", choices=SPLITS, default="val")
+    v.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+
+    n = sub.add_parser("info", help="images per split/status and annotations per kind/category, as JSON")
+    n.add_argument("--project", required=True)
+    return p
+
+
+def _with_default_command(argv: list[str]) -> list[str]:
+    """`visionbench` and `visionbench PROJECT` mean `visionbench gui [PROJECT]`."""
+    for k, a in enumerate(argv):
+        if a in ("-h", "--help"):
+            return argv
+        if a.startswith("-"):
+            continue
+        return argv if a in COMMANDS else argv[:k] + ["gui"] + argv[k:]
+    return argv + ["gui"]
+
+
+# ---- progress -----------------------------------------------------------------------------------
+def _bar(desc: str, total: int | None = None):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True,
+                disable=None)  # None: no bar when stderr is not a terminal (logs, CI)
+
+
+def _progress_callback(desc: str) -> tuple[Callable, Callable[[], None]]:
+    """A `progress` callable for engine APIs plus a closer.
+
+    Accepts what engine APIs report: an event with .step/.total (engine.jobs.events.Progress) or
+    plain numbers (done, total).
+    """
+    bar = _bar(desc)
+
+    def progress(done=None, total=None, *_, **__):
+        step = getattr(done, "step", done)
+        total = getattr(done, "total", total)
+        if total is not None and bar.total != total:
+            bar.total = total
+        if isinstance(step, (int, float)):
+            bar.n = step
+            bar.refresh()
+
+    return progress, bar.close
+
+
+def _call(fn: Callable, desc: str, optional: dict | None = None, **kwargs):
+    """Call an engine API with `kwargs`, plus those of `optional` (and a tqdm `progress`) it accepts."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs.update({k: v for k, v in (optional or {}).items() if open_ended or k in params})
+    takes_progress = "progress" in params
+    if not takes_progress:
+        return fn(**kwargs)
+    progress, close = _progress_callback(desc)
+    try:
+        return fn(progress=progress, **kwargs)
+    finally:
+        close()
+
+
+def _lazy(module: str, name: str) -> Callable:
+    """engine.<module>.<name>, with a clear message while that part is not installed."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            raise RuntimeError(f"{module} is not available in this build ({exc})") from None
+        raise
+    fn = getattr(mod, name, None)
+    if fn is None:
+        raise RuntimeError(f"{module}.{name} is not available in this build")
+    return fn
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+# ---- subcommands --------------------------------------------------------------------------------
+def _project_arg(path: str, must_exist: bool = True, field: str = "--project") -> Path:
+    p = Path(path)
+    if must_exist and not p.exists():
+        raise BadInput(str(p), field, "file not found")
+    if p.suffix.lower() != ".vbproj" and not p.exists():
+        raise BadInput(str(p), field, "a project file ends in .vbproj")
+    return p
+
+
+def cmd_gui(args) -> int:
+    if args.project:
+        project = _project_arg(args.project, field="PROJECT")
+    else:
+        from engine.demo import ensure_user_demo
+
+        bars: dict[str, object] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar = bars.get(stage) or bars.setdefault(stage, _bar(f"building demo: {stage}", total))
+            bar.update(done - bar.n)
+
+        project = ensure_user_demo(progress=progress) / "photos.vbproj"
+        for bar in bars.values():
+            bar.close()
+    # engine stays Qt-free (import-linter forbids `import app` here): the GUI is a front end
+    # loaded by name at run time, so a headless install can still use every other subcommand.
+    try:
+        app_main = importlib.import_module("app.main")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("app", "app.main"):
+            print("visionbench: the GUI (app.main) is not available in this build; "
+                  "the other subcommands work without it", file=sys.stderr)
+            return 1
+        raise
+    run = getattr(app_main, "run", None)
+    if run is None:
+        print("visionbench: app.main has no run(project) entry point yet", file=sys.stderr)
+        return 1
+    code = run(str(project))
+    return int(code or 0)
+
+
+def cmd_demo(args) -> int:
+    from engine.demo import build_demo
+
+    bars: dict[str, object] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage) or bars.setdefault(stage, _bar(stage, total))
+        bar.update(done - bar.n)
+
+    try:
+        paths = build_demo(args.out, seed=args.seed, n_shapes=args.shapes, n_galaxies=args.galaxies,
+                           progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    _print_json({name: str(p) for name, p in paths.items()})
+    return 0
+
+
+def cmd_import(args) -> int:
+    from engine.annotations.store import ProjectStore
+
+    import_into = _lazy("engine.annotations.formats", "import_into")
+    src = Path(args.src)
+    if not src.exists():
+        raise BadInput(str(src), "SRC", "file or folder not found")
+    project = _project_arg(args.project, must_exist=False)
+    with ProjectStore(project, create=True) as store:
+        try:
+            report = _call(import_into, f"import {args.format}", store=store, fmt=args.format, src=src,
+                           skip_invalid=args.skip_invalid)
+        except ImportFailed as exc:
+            for problem in exc.problems[1:]:
+                print(f"  {problem}", file=sys.stderr)
+            raise
+        summary = report.as_dict() if hasattr(report, "as_dict") else dict(report)
+        summary["project"] = str(project)
+        summary["totals"] = {"images": store.count_images(), "annotations": store.count_annotations(),
+                             "categories": len(store.categories())}
+    _print_json(summary)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from engine.annotations.store import ProjectStore
+
+    export_from = _lazy("engine.annotations.formats", "export_from")
+    with ProjectStore(_project_arg(args.project), readonly=True) as store:
+        summary = _call(export_from, f"export {args.format}", store=store, fmt=args.format, dst=Path(args.dst),
+                        split=args.split)
+    _print_json(summary if summary is not None else {"dst": args.dst})
+    return 0
+
+
+def _config(text: str | None) -> dict:
+    if not text:
+        return {}
+    source = "--config"
+    if text.startswith("@"):
+        source = text[1:]
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(source, "--config", f"cannot read ({exc.strerror})") from None
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(source, "--config", f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(cfg, dict):
+        raise BadInput(source, "--config", "must be a JSON object like {\"lr\": 0.001}")
+    return cfg
+
+
+def cmd_train(args) -> int:
+    train_command = _lazy("engine.train.run", "train_command")
+    result = _call(train_command, f"train {args.family}", family=args.family,
+                   project=_project_arg(args.project), out=Path(args.out), epochs=args.epochs,
+                   device=args.device, seed=args.seed, config=_config(args.config))
+    if result is not None:
+        _print_json(result)
+    return 0
+
+
+def _checkpoint_arg(path: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(str(p), "CKPT", "checkpoint file not found")
+    return p
+
+
+def cmd_predict(args) -> int:
+    predict_command = _lazy("engine.infer.run", "predict_command")
+    result = _call(predict_command, "predict", checkpoint=_checkpoint_arg(args.checkpoint),
+                   project=_project_arg(args.project), split=args.split, as_proposals=args.as_proposals,
+                   masks_out=Path(args.masks_out) if args.masks_out else None,
+                   coco_results=Path(args.coco_results) if args.coco_results else None,
+                   optional={"device": args.device})
+    if result is not None:
+        _print_json(result)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    eval_command = _lazy("engine.eval.run", "eval_command")
+    metrics = _call(eval_command, "eval", checkpoint=_checkpoint_arg(args.checkpoint),
+                    project=_project_arg(args.project), split=args.split, optional={"device": args.device})
+    _print_json(metrics)
+    return 0
+
+
+def project_info(store) -> dict:
+    """Counts of a project as a JSON-able dict (images per split/status, annotations per kind/category)."""
+    names = {c.id: c.name for c in store.categories()}
+    splits = Counter(dict(store.execute("SELECT split, count(*) FROM images GROUP BY split").fetchall()))
+    statuses = Counter(dict(store.execute("SELECT status, count(*) FROM images GROUP BY status").fetchall()))
+    kinds = dict(store.execute("SELECT kind, count(*) FROM annotations GROUP BY kind").fetchall())
+    per_cat = {names.get(cid, f"#{cid}"): n for cid, n in
+               store.execute("SELECT category_id, count(*) FROM annotations GROUP BY category_id").fetchall()}
+    return {
+        "project": str(store.path),
+        "images": store.count_images(),
+        "images_per_split": {s: splits.get(s, 0) for s in SPLITS},
+        "images_per_status": {s: statuses.get(s, 0) for s in ("new", "in_progress", "done", "reviewed")},
+        "annotations": store.count_annotations(),
+        "annotations_per_kind": kinds,
+        "annotations_per_category": {name: per_cat.get(name, 0) for name in names.values()},
+        "categories": list(names.values()),
+    }
+
+
+def cmd_info(args) -> int:
+    from engine.annotations.store import ProjectStore
+
+    with ProjectStore(_project_arg(args.project), readonly=True) as store:
+        _print_json(project_info(store))
+    return 0
+
+
+HANDLERS = {"gui": cmd_gui, "demo": cmd_demo, "import": cmd_import, "export": cmd_export, "train": cmd_train,
+            "predict": cmd_predict, "eval": cmd_eval, "info": cmd_info}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("VISIONBENCH_DEBUG", "") not in ("", "0")
+    try:
+        args = _parser().parse_args(_with_default_command(argv))
+        return HANDLERS[args.command](args)
+    except _UsageError as exc:
+        print(str(exc).rstrip(), file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help prints and exits 0
+        return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else 2
+    except BadInput as exc:
+        print(f"visionbench: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"visionbench: {exc.filename}: file not found", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("visionbench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the boundary that turns crashes into exit code 1
+        if debug:
+            traceback.print_exc()
+        else:
+            print(f"visionbench: internal error: {type(exc).__name__}: {exc} "
+                  "(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
