@@ -1,11 +1,14 @@
 """Run YOLO detectors that users exported to ONNX with Ultralytics (``yolo export format=onnx``).
 
-Two output layouts exist and are told apart from the model's output shape:
+Three output layouts exist and are told apart from the model's output shape (and the class
+count in the metadata, when present):
 - raw ``[1, 4 + nc, A]``: for each of A anchors cx, cy, w, h (input pixels) then nc class scores
   (already sigmoid). Needs NMS: we take the best class per anchor, drop scores below ``conf``,
   and run ``torchvision.ops.batched_nms`` (class-wise, like Ultralytics' default).
 - end-to-end ``[1, D, 6]`` (``nms=True`` exports, YOLOv10/YOLO26 heads): D rows of
   x1, y1, x2, y2 (input pixels), score, class; no NMS needed.
+- YOLOv5 ``[1, A, 5 + nc]``: cx, cy, w, h, objectness, class probabilities per anchor; the
+  score is objectness * class probability, then NMS as for raw.
 
 Preprocessing is Ultralytics' letterbox: scale to fit the model's square-or-not input keeping
 the aspect ratio, pad the rest with grey 114 split evenly on both sides, RGB, /255, NCHW float32.
@@ -190,24 +193,34 @@ class OnnxYoloDetector:
             dummy = np.full((1, 3, *self.input_size), PAD_VALUE / 255, self._input_dtype)
             shape = list(self.session.run([out.name], {self.input_name: dummy})[0].shape)
         names = _parse_names(meta.get("names"))
-        expected = (f"expected a YOLO detector output [1, 4+classes, anchors] (raw) or "
-                    f"[1, detections, 6] (end-to-end)")
+        expected = ("expected a YOLO detector output [1, 4+classes, anchors] (YOLOv8/11), "
+                    "[1, anchors, 5+classes] (YOLOv5) or [1, detections, 6] (end-to-end)")
         if len(shape) != 3 or shape[0] != 1:
             raise DetectorLoadError(f"{self.path}: output '{out.name}' has shape {shape}; {expected}")
-        # [1, 300, 6] is end-to-end; [1, 4+nc, A] raw (A is usually thousands, but any A works).
-        if shape[2] == 6 and shape[1] != 6 and not (names and shape[1] == 4 + len(names)):
-            self.layout, nc = "end2end", len(names) if names else 0
-        elif shape[1] >= 5 and shape[2] >= 1:
-            self.layout, nc = "raw", shape[1] - 4
-            if names and len(names) != nc:
-                raise DetectorLoadError(f"{self.path}: output '{out.name}' has {nc} class rows "
-                                        f"but metadata names {len(names)} classes; is it a "
-                                        f"segmentation or pose model? {expected}")
-        else:
-            raise DetectorLoadError(f"{self.path}: output '{out.name}' has shape {shape}; {expected}")
+        self.layout, nc = self._layout(shape[1], shape[2], len(names) if names else None)
+        if self.layout is None:
+            hint = (f" (metadata names {len(names)} classes; a segmentation or pose model?)"
+                    if names else "")
+            raise DetectorLoadError(f"{self.path}: output '{out.name}' has shape {shape}{hint}; "
+                                    f"{expected}")
         if names is None:
             names = [f"class_{i}" for i in range(nc)]
         self.class_names: list[str] = names
+
+    @staticmethod
+    def _layout(rows: int, cols: int, nc: int | None) -> tuple[str | None, int]:
+        """Name the output layout of a [1, rows, cols] output; nc: classes named in metadata.
+
+        Anchors vastly outnumber classes in real exports, which separates [1, 4+nc, A] from
+        [1, A, 5+nc] when the metadata does not give the class count.
+        """
+        if cols == 6 and (nc is None or rows != 4 + nc):
+            return "end2end", nc or 0
+        if rows >= 5 and (rows == 4 + nc if nc else rows < cols):
+            return "raw", rows - 4
+        if cols >= 7 and (cols == 5 + nc if nc else cols < rows):
+            return "yolov5", cols - 5
+        return None, 0
 
     # -- running ------------------------------------------------------------------------------
     def _forward(self, image) -> tuple[np.ndarray, Letterbox, tuple[int, int], float]:
@@ -233,6 +246,15 @@ class OnnxYoloDetector:
             cx, cy, bw, bh = pred[keep, :4].T
             boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
             return box.to_original(boxes, w, h), scores[keep], labels[keep]
+        if self.layout == "yolov5":
+            # rows: cx, cy, w, h, objectness, class probabilities; score = obj * class prob
+            cls_scores = out[:, 5:] * out[:, 4:5]
+            labels = cls_scores.argmax(axis=1)
+            scores = cls_scores[np.arange(len(out)), labels]
+            keep = scores >= conf
+            cx, cy, bw, bh = out[keep, :4].T
+            boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+            return box.to_original(boxes, w, h), scores[keep], labels[keep]
         keep = out[:, 4] >= conf
         rows = out[keep]
         return box.to_original(rows[:, :4], w, h), rows[:, 4], rows[:, 5].round().astype(np.int64)
@@ -252,7 +274,7 @@ class OnnxYoloDetector:
         """Detections of one uint8 RGB image [H, W, 3], boxes xyxy in its pixels."""
         out, box, hw, t2 = self._forward(image)
         boxes, scores, labels = self._candidates(out, box, hw, self.conf)
-        if self.layout == "raw" and len(boxes):
+        if self.layout != "end2end" and len(boxes):
             import torch
             from torchvision.ops import batched_nms
 

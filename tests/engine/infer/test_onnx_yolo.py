@@ -39,11 +39,14 @@ def _save_model(path, output: np.ndarray, metadata=None, input_shape=(1, 3, 128,
     return path
 
 
-def _raw_output():
-    """[1, 4 + 2, 5]: cx, cy, w, h rows then two class-score rows, five anchors."""
-    def cxcywh(box):
-        x1, y1, x2, y2 = _to_input(*box)
-        return [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+def _cxcywh(box):
+    x1, y1, x2, y2 = _to_input(*box)
+    return [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+
+
+def _raw_output(n_anchors=12):
+    """[1, 4 + 2, A]: cx, cy, w, h rows then two class-score rows; five real anchors, the rest
+    empty (score 0), as in a real export where most anchors see nothing."""
     anchors = [  # (original box, class scores)
         ((10, 5, 20, 15), (0.9, 0.1)),    # kept, class 0
         ((10, 5, 20, 16), (0.8, 0.05)),   # IoU 0.91 with the first: suppressed by NMS
@@ -51,7 +54,8 @@ def _raw_output():
         ((40, 10, 60, 30), (0.1, 0.2)),   # below conf 0.25
         ((40, 10, 60, 30), (0.5, 0.0)),   # kept, class 0
     ]
-    cols = [cxcywh(b) + list(s) for b, s in anchors]
+    cols = [_cxcywh(b) + list(s) for b, s in anchors]
+    cols += [[64, 64, 8, 8, 0.0, 0.0]] * (n_anchors - len(cols))
     return np.array(cols, np.float32).T[None]
 
 
@@ -72,7 +76,7 @@ def test_raw_layout_predict_maps_boxes_back_and_runs_nms(tmp_path):
                                                            "postprocess_ms"}
     raw = det.raw_candidates(IMAGE)
     assert isinstance(raw, RawCandidates) and len(raw) == 4  # all above conf, before NMS
-    assert len(det.raw_candidates(IMAGE, conf=0.0)) == 5
+    assert len(det.raw_candidates(IMAGE, conf=0.01)) == 5
 
 
 def test_end_to_end_layout_and_boxes_clipped_to_image(tmp_path):
@@ -87,6 +91,30 @@ def test_end_to_end_layout_and_boxes_clipped_to_image(tmp_path):
     assert result.labels.tolist() == [2, 0]
     np.testing.assert_allclose(result.boxes, [[1, 2, 30, 20], [0, 10, 64, 31]], atol=1e-4)
     assert result.class_names == ["class_0", "class_1", "class_2"]
+
+
+def test_yolov5_layout_multiplies_objectness(tmp_path):
+    rows = np.zeros((1, 20, 5 + 3), np.float32)  # [1, anchors, cx cy w h obj + 3 classes]
+    rows[0, 0] = _cxcywh((10, 5, 20, 15)) + [0.9, 0.1, 0.8, 0.1]   # score 0.72, class 1
+    rows[0, 1] = _cxcywh((10, 5, 20, 15)) + [0.5, 0.1, 0.9, 0.0]   # same box, 0.45: suppressed
+    rows[0, 2] = _cxcywh((40, 10, 60, 30)) + [0.4, 1.0, 0.0, 0.0]  # 0.4, class 0
+    rows[0, 3] = _cxcywh((40, 10, 60, 30)) + [0.2, 0.0, 0.0, 1.0]  # 0.2 < conf
+    det = OnnxYoloDetector(_save_model(tmp_path / "v5.onnx", rows))
+    assert det.layout == "yolov5" and len(det.class_names) == 3
+    result = det.predict(IMAGE)
+    assert result.labels.tolist() == [1, 0]
+    np.testing.assert_allclose(result.scores, [0.72, 0.4], rtol=1e-5)
+    np.testing.assert_allclose(result.boxes, [[10, 5, 20, 15], [40, 10, 60, 30]], atol=1e-4)
+
+
+def test_layout_rules_use_the_metadata_class_count():
+    layout = OnnxYoloDetector._layout
+    assert layout(84, 8400, None) == ("raw", 80)
+    assert layout(84, 8400, 80) == ("raw", 80)
+    assert layout(300, 6, 80) == ("end2end", 80)
+    assert layout(6, 5, 2) == ("raw", 2)           # few anchors, but metadata says 2 classes
+    assert layout(25200, 85, None) == ("yolov5", 80)
+    assert layout(116, 8400, 80)[0] is None        # segmentation head: 4 + 80 + 32 mask rows
 
 
 def test_dynamic_shapes_use_metadata_image_size(tmp_path):
