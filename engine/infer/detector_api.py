@@ -1,0 +1,182 @@
+"""The one interface every detector family offers, and the factory that opens any detector file.
+
+Faster R-CNN, Mask R-CNN, our YOLO and ONNX-exported YOLO all answer the same three questions,
+so the comparison view, the NMS view, ``visionbench predict/eval`` and the benchmarks never ask
+which family they hold:
+
+- ``predict(image, score_threshold, nms_iou) -> Detections`` (final, after NMS),
+- ``raw_candidates(image) -> RawCandidates`` (the same model's candidates BEFORE the final NMS),
+- ``last_latency_ms`` (wall time of the last call, preprocessing and postprocessing included).
+
+``load_detector`` opens:
+- a Visionbench checkpoint (``engine.models.checkpoint``): dispatched by ``meta["family"]``
+  through the model registry (``FamilySpec.predictor(path, device)``);
+- an ``.onnx`` file: an Ultralytics YOLO export, through ``engine.infer.onnx_yolo``;
+- a torchvision COCO checkpoint (``.pth`` state dict of fasterrcnn_resnet50_fpn,
+  maskrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large(_320)_fpn, or their v2 variants), either a
+  picked file or a name such as ``"fasterrcnn_resnet50_fpn"`` looked up in the torch hub cache.
+  Nothing is ever downloaded; when the file is absent the message says where to put which file.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from engine.infer.detections import Detections, RawCandidates
+from engine.infer.onnx_yolo import DetectorLoadError
+
+__all__ = ["DetectorLoadError", "DetectorPredictor", "OnnxDetectorAdapter", "TORCHVISION_COCO_ARCHS",
+           "load_detector", "torchvision_checkpoint_dir"]
+
+# torchvision builders whose COCO weights we can load from a local file, -> their weights enum.
+TORCHVISION_COCO_ARCHS = {
+    "fasterrcnn_resnet50_fpn": "FasterRCNN_ResNet50_FPN_Weights",
+    "fasterrcnn_resnet50_fpn_v2": "FasterRCNN_ResNet50_FPN_V2_Weights",
+    "fasterrcnn_mobilenet_v3_large_fpn": "FasterRCNN_MobileNet_V3_Large_FPN_Weights",
+    "fasterrcnn_mobilenet_v3_large_320_fpn": "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights",
+    "maskrcnn_resnet50_fpn": "MaskRCNN_ResNet50_FPN_Weights",
+    "maskrcnn_resnet50_fpn_v2": "MaskRCNN_ResNet50_FPN_V2_Weights",
+}
+
+
+@runtime_checkable
+class DetectorPredictor(Protocol):
+    """What every detector family gives the rest of Visionbench.
+
+    name: short display name (e.g. "fasterrcnn:run1.ckpt").
+    class_names: C names; ``Detections.labels`` index into it (0..C-1, no background).
+    """
+
+    name: str
+    class_names: list[str]
+
+    def predict(self, image_rgb_uint8: np.ndarray, score_threshold: float = 0.05,
+                nms_iou: float = 0.5) -> Detections:
+        """Final detections of one uint8 RGB image [H, W, 3]; boxes xyxy in its pixels."""
+        ...
+
+    def raw_candidates(self, image_rgb_uint8: np.ndarray) -> RawCandidates:
+        """Candidates before the final NMS (``predict`` = their batched_nms + threshold)."""
+        ...
+
+    @property
+    def last_latency_ms(self) -> float:
+        """Milliseconds of the last ``predict``/``raw_candidates`` call (0.0 before any)."""
+        ...
+
+
+class OnnxDetectorAdapter:
+    """Gives an :class:`~engine.infer.onnx_yolo.OnnxYoloDetector` the common interface.
+
+    The ONNX detector keeps its thresholds as attributes; here they are per-call arguments.
+    """
+
+    def __init__(self, detector) -> None:
+        self.detector = detector
+        self.name = f"onnx:{Path(detector.path).name}"
+        self._latency = 0.0
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.detector.class_names
+
+    def predict(self, image_rgb_uint8: np.ndarray, score_threshold: float = 0.05,
+                nms_iou: float = 0.5) -> Detections:
+        t0 = time.perf_counter()
+        self.detector.conf, self.detector.iou = float(score_threshold), float(nms_iou)
+        out = self.detector.predict(image_rgb_uint8)
+        self._latency = (time.perf_counter() - t0) * 1e3
+        return out
+
+    def raw_candidates(self, image_rgb_uint8: np.ndarray, score_threshold: float = 0.05) -> RawCandidates:
+        t0 = time.perf_counter()
+        out = self.detector.raw_candidates(image_rgb_uint8, conf=score_threshold)
+        self._latency = (time.perf_counter() - t0) * 1e3
+        return out
+
+    @property
+    def last_latency_ms(self) -> float:
+        return self._latency
+
+
+def torchvision_checkpoint_dir() -> Path:
+    """Where torchvision keeps downloaded weights: ``torch.hub.get_dir()/checkpoints``."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def torchvision_file_name(arch: str) -> str:
+    """The file name torchvision gives the COCO weights of ``arch`` (from its weights enum URL)."""
+    import torchvision.models.detection as det
+
+    enum = getattr(det, TORCHVISION_COCO_ARCHS[arch])
+    return Path(enum.DEFAULT.url).name
+
+
+def _find_torchvision_file(arch: str) -> Path:
+    """The local COCO weights of ``arch`` in the hub cache, else DetectorLoadError saying where."""
+    folder = torchvision_checkpoint_dir()
+    expected = torchvision_file_name(arch)
+    if (folder / expected).is_file():
+        return folder / expected
+    # Accept a differently-hashed copy of the same weights (e.g. renamed by the user).
+    stem = expected.split("-")[0]
+    matches = sorted(folder.glob(f"{stem}*.pth")) if folder.is_dir() else []
+    matches = [m for m in matches if m.name.split("-")[0] == stem]
+    if matches:
+        return matches[0]
+    raise DetectorLoadError(
+        f"{arch}: torchvision COCO weights not found. Visionbench never downloads; copy the file "
+        f"{expected!r} into {folder} (torchvision's hub cache), or pick the .pth file directly.")
+
+
+def _guess_torchvision_arch(path: Path) -> str | None:
+    """The torchvision builder a ``.pth`` file name points at (longest matching prefix), or None."""
+    name = path.name.lower()
+    for arch in sorted(TORCHVISION_COCO_ARCHS, key=len, reverse=True):
+        if name.startswith(arch):
+            return arch
+    return None
+
+
+def load_detector(path_or_ckpt, device: str = "auto") -> DetectorPredictor:
+    """Open any detector Visionbench can run; see the module docstring for what is accepted.
+
+    Raises DetectorLoadError (a ValueError) naming the file and what is wrong.
+    """
+    text = str(path_or_ckpt)
+    if text in TORCHVISION_COCO_ARCHS:
+        from engine.infer.rcnn_predictor import load_torchvision_coco
+
+        return load_torchvision_coco(_find_torchvision_file(text), text, device)
+    path = Path(text)
+    if path.suffix.lower() == ".onnx":
+        from engine.infer.onnx_yolo import OnnxYoloDetector
+
+        return OnnxDetectorAdapter(OnnxYoloDetector(path, device=device))
+    if not path.is_file():
+        raise DetectorLoadError(f"{path}: file not found")
+    arch = _guess_torchvision_arch(path)
+    if arch is not None:
+        from engine.infer.rcnn_predictor import load_torchvision_coco
+
+        return load_torchvision_coco(path, arch, device)
+    from engine.models.checkpoint import CheckpointError, load_checkpoint
+    from engine.models.registry import get_family
+
+    try:
+        _, meta = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise DetectorLoadError(str(exc)) from exc
+    try:
+        family = get_family(str(meta["family"]))
+    except ValueError as exc:
+        raise DetectorLoadError(f"{path}: field 'family': {exc}") from exc
+    if family.kind not in ("detection", "instance"):
+        raise DetectorLoadError(f"{path}: field 'family': {family.name!r} is a {family.kind} model, "
+                                f"not a detector")
+    return family.predictor(str(path), device)
