@@ -1,0 +1,187 @@
+"""U-Net (Ronneberger et al. 2015) for semantic segmentation, and its registry entry.
+
+Two encoders:
+- "plain": the paper's encoder, ``depth`` down-steps of (conv3x3-BN-ReLU) x2 + max-pool,
+  channels ``width * 2**level``;
+- "efficientnet_lite0": the pretrained ImageNet backbone (features at strides 4..32) with the
+  same decoder, plus two light full- and half-resolution convolutions for fine boundaries.
+Both use "same" padding, transposed-convolution up-sampling and skip concatenation. The
+network outputs ``num_classes + 1`` logits per pixel (channel 0 = background).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.models.registry import FamilySpec, register_family
+
+ENCODERS = ("plain", "efficientnet_lite0")
+LOSSES = ("wce", "dice", "wce+dice")
+
+DEFAULT_CONFIG = {
+    "encoder": "plain", "pretrained": True, "depth": 3, "width": 16,
+    "loss": "wce", "w0": 10.0, "sigma": 5.0,
+    "epochs": 20, "batch_size": 8, "crop": 128, "lr": 3e-3, "weight_decay": 1e-4,
+    "augment": True, "val_limit": 200, "preview_every": 10, "classes": None, "cpu_threads": None,
+}
+CPU_PRESET = dict(DEFAULT_CONFIG)
+GPU_PRESET = dict(DEFAULT_CONFIG, depth=4, width=32, epochs=60, batch_size=16, crop=256)
+
+
+def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+    )
+
+
+class UpStep(nn.Module):
+    """x2 transposed-convolution up-sampling, concatenation with the skip, then two convs."""
+
+    def __init__(self, c_in: int, c_skip: int, c_out: int) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(c_in, c_out, kernel_size=2, stride=2)
+        self.conv = _double_conv(c_out + c_skip, c_out)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
+        x = self.up(x)
+        if skip is not None:
+            x = torch.cat([x, skip], dim=1)
+        return self.conv(x)
+
+
+class UNet(nn.Module):
+    """images float [N, 3, H, W] in 0..1 -> logits [N, num_classes + 1, H, W].
+
+    H and W need not be multiples of ``multiple``: inputs are padded (edge replicate) and the
+    output cropped back. For exact, tile-independent results use ``engine.infer.overlap_tile``.
+    """
+
+    def __init__(self, num_classes: int, depth: int = 3, width: int = 16, encoder: str = "plain",
+                 pretrained: bool = True) -> None:
+        super().__init__()
+        if encoder not in ENCODERS:
+            raise ValueError(f"config field 'encoder': {encoder!r} is not one of {', '.join(ENCODERS)}")
+        if encoder == "plain" and not 1 <= int(depth) <= 6:
+            raise ValueError(f"config field 'depth': {depth} must be between 1 and 6")
+        if int(width) < 1:
+            raise ValueError(f"config field 'width': {width} must be positive")
+        self.num_classes = int(num_classes)
+        self.encoder_name = encoder
+        self.depth = int(depth)
+        width = int(width)
+        out_ch = self.num_classes + 1
+        if encoder == "plain":
+            chans = [width * 2**i for i in range(self.depth + 1)]
+            self.down = nn.ModuleList([_double_conv(3, chans[0])] +
+                                      [_double_conv(chans[i - 1], chans[i]) for i in range(1, self.depth + 1)])
+            self.up = nn.ModuleList([UpStep(chans[i], chans[i - 1], chans[i - 1]) for i in range(self.depth, 0, -1)])
+            self.multiple = 2**self.depth
+            self.head = nn.Conv2d(chans[0], out_ch, 1)
+        else:
+            from engine.models.backbones import efficientnet_lite0
+
+            self.backbone = efficientnet_lite0(pretrained=pretrained)
+            fc = self.backbone.feature_channels
+            self.full = _double_conv(3, width)  # stride 1 skip
+            self.half = nn.Sequential(nn.Conv2d(width, width, 3, stride=2, padding=1, bias=False),
+                                      nn.BatchNorm2d(width), nn.ReLU(inplace=True))  # stride 2 skip
+            dec = [width * 8, width * 4, width * 2, width, width]
+            self.up = nn.ModuleList([
+                UpStep(fc["c5"], fc["c4"], dec[0]), UpStep(dec[0], fc["c3"], dec[1]),
+                UpStep(dec[1], fc["c2"], dec[2]), UpStep(dec[2], width, dec[3]), UpStep(dec[3], width, dec[4]),
+            ])
+            self.multiple = 32
+            self.head = nn.Conv2d(dec[4], out_ch, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        y = self._forward_padded(x)
+        return y[..., :h, :w]
+
+    def _forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        if self.encoder_name == "plain":
+            skips = []
+            y = (x - 0.5) / 0.25  # roughly zero-mean, unit-variance pixels
+            for level, block in enumerate(self.down):
+                if level:
+                    y = F.max_pool2d(y, 2)
+                y = block(y)
+                skips.append(y)
+            for step, skip in zip(self.up, reversed(skips[:-1])):
+                y = step(y, skip)
+            return self.head(y)
+        from engine.models.backbones import preprocess
+
+        feats = self.backbone.features(preprocess(x))
+        full = self.full(x)
+        half = self.half(full)
+        y = feats["c5"]
+        for step, skip in zip(self.up, (feats["c4"], feats["c3"], feats["c2"], half, full)):
+            y = step(y, skip)
+        return self.head(y)
+
+
+# ------------------------------------------------------------------------------------ losses
+def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Pixel-weighted cross-entropy: logits [N, C, H, W], target int64 [N, H, W], weight [N, H, W].
+
+    Mean over pixels of w(x) * -log p_target(x) (the U-Net paper's energy, averaged).
+    """
+    ce = F.cross_entropy(logits.float(), target, reduction="none")
+    if weight is None:
+        return ce.mean()
+    return (ce * weight).mean()
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - mean soft Dice over classes present in the batch (target or prediction)."""
+    probs = logits.float().softmax(dim=1)
+    onehot = F.one_hot(target, probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+    inter = (probs * onehot).sum(dim=(0, 2, 3))
+    total = probs.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
+    dice = (2 * inter + eps) / (total + eps)
+    present = onehot.sum(dim=(0, 2, 3)) > 0
+    return 1.0 - (dice[present].mean() if present.any() else dice.mean())
+
+
+def segmentation_loss(kind: str, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    if kind == "wce":
+        return weighted_cross_entropy(logits, target, weight)
+    if kind == "dice":
+        return dice_loss(logits, target)
+    if kind == "wce+dice":
+        return weighted_cross_entropy(logits, target, weight) + dice_loss(logits, target)
+    raise ValueError(f"config field 'loss': {kind!r} is not one of {', '.join(LOSSES)}")
+
+
+# ---------------------------------------------------------------------------------- registry
+def build_unet(config: dict, num_classes: int) -> UNet:
+    """num_classes = foreground classes; the model predicts num_classes + 1 channels."""
+    cfg = {**DEFAULT_CONFIG, **(config or {})}
+    return UNet(num_classes, depth=cfg["depth"], width=cfg["width"], encoder=cfg["encoder"],
+                pretrained=bool(cfg["pretrained"]))
+
+
+def _train(token, store_path, out, config):
+    from engine.train.segmentation import train_segmentation
+
+    return (yield from train_segmentation(token, store_path, out, config))
+
+
+def _predictor(checkpoint_path, device="auto"):
+    from engine.infer.unet_predictor import UNetPredictor
+
+    return UNetPredictor(checkpoint_path, device=device)
+
+
+SPEC = register_family(FamilySpec(
+    name="unet", kind="segmentation", build=build_unet, train=_train, predictor=_predictor,
+    cpu_preset=CPU_PRESET, gpu_preset=GPU_PRESET,
+    description="U-Net semantic segmentation (plain or pretrained EfficientNet-Lite0 encoder), "
+                "weighted cross-entropy with the paper's border weight map, or Dice",
+))

@@ -1,0 +1,167 @@
+"""The U-Net training job: a generator ``train_segmentation(token, store_path, out, config)``.
+
+Events: Log while loading; per step Progress + Metrics({"loss"}); Previews "heatmaps",
+"argmax" and "weight_map" of one fixed validation image every ``preview_every`` steps and at
+each epoch end; per epoch Metrics({"val_miou", "val_dice", "train_loss", "epoch"}).
+The checkpoint at ``out`` is written atomically at epoch end, only when validation improved,
+so cancelling or a NaN loss mid-epoch leaves the last good file untouched.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from engine.annotations.errors import BadInput
+from engine.data.augment import segmentation_augmentation
+from engine.data.datasets import (SegmentationDataset, SegSample, dataset_class_weights, image_to_tensor,
+                                  load_segmentation_samples, open_project, resolve_classes)
+from engine.device import autocast_context, pick_device, seed_everything
+from engine.eval.segmentation import confusion, summarize
+from engine.jobs.events import Log, Metrics, Preview, Progress
+from engine.models.checkpoint import save_checkpoint
+from engine.models.unet import DEFAULT_CONFIG, build_unet, segmentation_loss
+from engine.train.loop import NonFiniteLoss, cpu_threads, make_grad_scaler, train_epoch
+from engine.viz.heatmaps import segmentation_preview
+from engine.viz.weight_map import unet_weight_map
+
+
+def _predict_probs(model: torch.nn.Module, image: np.ndarray, device: torch.device) -> np.ndarray:
+    """Softmax float32 [C + 1, H, W] of one uint8 [H, W, 3] image (whole image, eval mode)."""
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), autocast_context(device):
+        logits = model(image_to_tensor(image).unsqueeze(0).to(device))
+    model.train(was_training)
+    return logits.float().softmax(dim=1)[0].cpu().numpy()
+
+
+def evaluate_samples(model: torch.nn.Module, samples: list[SegSample], class_names: list[str],
+                     device: torch.device, token=None) -> dict:
+    """IoU/Dice over samples (see ``engine.eval.segmentation.summarize``)."""
+    k = len(class_names) + 1
+    cm = np.zeros((k, k), np.int64)
+    for s in samples:
+        if token is not None:
+            token.raise_if_cancelled()
+        probs = _predict_probs(model, s.image, device)
+        cm += confusion(probs.argmax(axis=0), s.class_map, k)
+    return summarize(cm, class_names)
+
+
+def _previews(model, sample: SegSample, class_names, colors, class_weights, cfg, device, step):
+    probs = _predict_probs(model, sample.image, device)
+    views = segmentation_preview(sample.image, probs, class_names, colors)
+    yield Preview("heatmaps", views["heatmaps"], step)
+    yield Preview("argmax", views["argmax"], step)
+    weight = unet_weight_map(sample.class_map, sample.instance_map, class_weights, cfg["w0"], cfg["sigma"])
+    yield Preview("weight_map", {"image": sample.image, "weight": weight}, step)
+
+
+def train_segmentation(token, store_path, out, config: dict | None = None):
+    """Train a U-Net on the project at ``store_path``; write the best checkpoint to ``out``.
+
+    config: see ``engine.models.unet.DEFAULT_CONFIG`` (+ "seed", "device"). Returns a dict
+    with checkpoint, epochs, best metrics, history and seconds.
+    """
+    cfg = {**DEFAULT_CONFIG, **(config or {})}
+    seed_everything(int(cfg.get("seed", 0)))
+    device = pick_device(cfg.get("device", "auto"))
+    out = Path(out)
+    started = time.perf_counter()
+
+    yield Log(f"reading project {store_path}")
+    store = open_project(store_path)
+    try:
+        cats = resolve_classes(store, cfg.get("classes"))
+        train = load_segmentation_samples(store, cats, "train", should_stop=token.raise_if_cancelled)
+        val = load_segmentation_samples(store, cats, "val", should_stop=token.raise_if_cancelled)
+    finally:
+        store.close()
+    class_names = [c.name for c in cats]
+    colors = [c.color for c in cats]
+    if not train:
+        raise BadInput(str(store_path), "images", "no annotated images in split 'train' for categories "
+                       + ", ".join(class_names))
+    if not val:
+        yield Log("no annotated validation images: validating on training images", level="warning")
+        val = train[: max(1, min(len(train), 16))]
+    val = val[: int(cfg["val_limit"])]
+    yield Log(f"{len(train)} training and {len(val)} validation images; classes: {', '.join(class_names)}; "
+              f"device {device}")
+
+    num_classes = len(class_names)
+    class_weights = dataset_class_weights(train, num_classes + 1)
+    transform = segmentation_augmentation(crop=int(cfg["crop"])) if cfg["augment"] else None
+    if transform is None and len({s.image.shape for s in train}) > 1 and int(cfg["batch_size"]) > 1:
+        from torchvision.transforms import v2
+
+        transform = v2.RandomCrop(int(cfg["crop"]), pad_if_needed=True, padding_mode="reflect")
+    dataset = SegmentationDataset(train, num_classes + 1, transform, class_weights, cfg["w0"], cfg["sigma"])
+    generator = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
+    loader = DataLoader(dataset, batch_size=int(cfg["batch_size"]), shuffle=True, drop_last=len(train) > int(cfg["batch_size"]),
+                        num_workers=0, generator=generator)
+    epochs = int(cfg["epochs"])
+    if epochs < 1:
+        raise BadInput("config", "epochs", f"must be at least 1, got {epochs}")
+    total_steps = epochs * len(loader)
+
+    model = build_unet(cfg, num_classes).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(cfg["lr"]), total_steps=total_steps,
+                                                    pct_start=0.15)
+    scaler = make_grad_scaler(device)
+    loss_kind = cfg["loss"]
+
+    def loss_fn(m, batch):
+        images, target, weight = batch
+        return segmentation_loss(loss_kind, m(images), target, weight)
+
+    preview_sample = val[0]
+    every = max(1, int(cfg["preview_every"]))
+
+    def after_step(step):
+        if step % every == 0:
+            yield from _previews(model, preview_sample, class_names, colors, class_weights, cfg, device, step)
+
+    saved_config = {k: v for k, v in cfg.items() if k not in ("device",)}
+    saved_config["classes"] = class_names
+    best = None
+    best_epoch = 0
+    history = []
+    step = 0
+    with cpu_threads(device, cfg.get("cpu_threads")):
+        yield Progress(0, total_steps, "training")
+        for epoch in range(1, epochs + 1):
+            try:
+                train_loss, step = yield from train_epoch(
+                    model, optimizer, loader, loss_fn, token, device=device, epoch=epoch, step=step,
+                    total_steps=total_steps, scheduler=scheduler, scaler=scaler, after_step=after_step)
+            except NonFiniteLoss as exc:
+                kept = (f"the last good checkpoint (epoch {best_epoch}) is kept at {out}" if best_epoch
+                        else "no checkpoint was written")
+                raise NonFiniteLoss(f"{exc}; training stopped, {kept}. Try a lower learning rate "
+                                    f"(config 'lr', now {cfg['lr']}).") from None
+            metrics = evaluate_samples(model, val, class_names, device, token)
+            miou = metrics["miou"] if metrics["miou"] is not None else 0.0
+            row = {"epoch": epoch, "train_loss": train_loss, "val_miou": miou,
+                   "val_dice": metrics["dice"] if metrics["dice"] is not None else 0.0}
+            history.append(row)
+            yield Metrics(dict(row), step)
+            yield from _previews(model, preview_sample, class_names, colors, class_weights, cfg, device, step)
+            if best is None or miou >= best["val_miou"]:
+                best = dict(row, per_class=metrics["per_class"])
+                best_epoch = epoch
+                save_checkpoint(out, model.state_dict(), {
+                    "family": "unet", "kind": "segmentation", "classes": class_names, "colors": colors,
+                    "config": saved_config, "metrics": best, "epoch": epoch,
+                })
+                yield Log(f"epoch {epoch}: val mIoU {miou:.3f} (best so far) -> saved {out.name}")
+            else:
+                yield Log(f"epoch {epoch}: val mIoU {miou:.3f} (best {best['val_miou']:.3f} at epoch {best_epoch})")
+    return {"checkpoint": str(out), "family": "unet", "epochs": epochs, "best_epoch": best_epoch,
+            "best": best, "history": history, "seconds": round(time.perf_counter() - started, 2),
+            "device": str(device)}
