@@ -1,0 +1,409 @@
+"""Pascal VOC XML: import and export of boxes (docs/adr/0002-voc-pixel-coordinates.md).
+
+Layout read::
+
+    SRC/Annotations/*.xml        (or SRC/*.xml when there is no Annotations/ folder, as LabelImg writes)
+    SRC/JPEGImages/<filename>
+    SRC/ImageSets/Main/{train,val,test}.txt   optional: one image stem per line -> split
+    SRC/class_names.txt | SRC/labels.txt      optional: category order, one name per line
+
+The image of an XML is found from its ``<filename>``, tried in this order: ``SRC/JPEGImages/``,
+the XML's own folder, ``SRC/``. Without ``<filename>``, an image with the XML's stem is looked for
+in the same places. A filename that leaves SRC (``..``, an absolute path elsewhere) is refused.
+
+Pixel convention (the ADR): by default VOC numbers are read as our pixel-corner coordinates
+(x1 = xmin, x2 = xmax), as LabelMe, LabelImg, CVAT and mmdetection write them. ``convention=
+"devkit"`` reads the original devkit's 1-based inclusive pixel indices (x1 = xmin - 1, x2 = xmax).
+Export writes integers (what VOC tools parse), so integer boxes round-trip exactly and other
+boxes move by at most 0.5 px; the summary counts the boxes that moved.
+
+VOC has boxes only: export writes box annotations and counts the others, by kind, in the summary's
+``not_exported`` instead of dropping them silently.
+"""
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.parsers import expat
+
+from ..bundle import ImageEntry, ImportBundle
+from ..errors import BadInput, Problem
+from ..imageio import IMAGE_EXTENSIONS, probe_image
+from ..model import SPLITS, Annotation, Box, Category, default_color
+from .common import COORD_TOLERANCE, atomic_write_text, copy_image, export_items, read_text, resolve_inside
+
+CONVENTIONS = ("corner", "devkit")
+# Names LabelMe's converter puts in class_names.txt / labels.txt that are not object classes.
+NOT_CLASSES = {"__ignore__", "_background_"}
+FLAGS = ("difficult", "truncated", "occluded")
+CLASS_FILES = ("class_names.txt", "labels.txt")
+
+
+# ---- a tiny XML tree that remembers line numbers --------------------------------------------
+
+@dataclass
+class _Node:
+    tag: str
+    line: int
+    children: list["_Node"] = field(default_factory=list)
+    text: str = ""
+
+    def find(self, tag: str) -> "_Node | None":
+        return next((c for c in self.children if c.tag == tag), None)
+
+    def findall(self, tag: str) -> list["_Node"]:
+        return [c for c in self.children if c.tag == tag]
+
+    def findtext(self, tag: str) -> str | None:
+        c = self.find(tag)
+        return None if c is None else c.text.strip()
+
+
+_DECLARED_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+
+def _parse_xml(path: Path) -> _Node:
+    """Parse with expat, keeping line numbers; BadInput for malformed XML, DTDs or bad encoding.
+
+    DOCTYPE/ENTITY declarations are refused: VOC never needs them and they are how XML files
+    blow up memory (entity expansion) or reach other files.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(str(path), "xml", f"cannot read ({exc.strerror or exc})") from None
+    m = _DECLARED_ENCODING.match(raw)
+    if m is None or m.group(1).lower().replace(b"-", b"") == b"utf8":
+        read_text(path, field="encoding")  # raises BadInput with the line of the first bad byte
+    parser = expat.ParserCreate()
+    stack: list[_Node] = []
+    root: list[_Node] = []
+
+    def start(tag, _attrs):
+        node = _Node(tag, parser.CurrentLineNumber)
+        (stack[-1].children if stack else root).append(node)
+        stack.append(node)
+
+    def end(_tag):
+        stack.pop()
+
+    def chars(data):
+        if stack:
+            stack[-1].text += data
+
+    def refuse_dtd(*_args):
+        raise BadInput(str(path), "xml", f"DOCTYPE/ENTITY declarations are not allowed "
+                       f"(line {parser.CurrentLineNumber})", line=parser.CurrentLineNumber)
+
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.CharacterDataHandler = chars
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    parser.EntityDeclHandler = refuse_dtd
+    try:
+        parser.Parse(raw, True)
+    except expat.ExpatError as exc:
+        raise BadInput(str(path), "xml", f"malformed XML at line {exc.lineno}, column {exc.offset}: "
+                       f"{expat.ErrorString(exc.code)}", line=exc.lineno) from None
+    if not root or root[0].tag != "annotation":
+        raise BadInput(str(path), "annotation", "the root element must be <annotation>", line=1)
+    return root[0]
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+def _number(node: _Node, tag: str, file: Path, field: str, *, required: bool = True) -> float | None:
+    child = node.find(tag)
+    text = None if child is None else child.text.strip()
+    line = child.line if child is not None else node.line
+    if not text:
+        if required:
+            raise BadInput(str(file), field, f"<{tag}> is missing", line=line)
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadInput(str(file), field, f"not a number: {text!r}", line=line) from None
+    if not math.isfinite(value):
+        raise BadInput(str(file), field, f"not a finite number: {text!r}", line=line)
+    return value
+
+
+def _flag(text: str | None) -> bool:
+    return (text or "").strip().lower() in ("1", "true", "yes", "1.0")
+
+
+def _find_image(src: Path, xml: Path, root: _Node) -> Path:
+    """The image an XML describes (see the module docstring for the search order)."""
+    filename = root.findtext("filename")
+    fn_node = root.find("filename")
+    line = fn_node.line if fn_node is not None else root.line
+    bases = [src / "JPEGImages", xml.parent, src]
+    if filename:
+        try:
+            resolve_inside(src, filename, xml, "filename")  # refuse ../ and absolute paths out of SRC
+        except BadInput as exc:
+            raise BadInput(str(xml), "filename", exc.problem.message, line=line) from None
+        for base in bases:
+            try:
+                cand = resolve_inside(base, filename, xml, "filename")
+            except BadInput:
+                continue
+            if cand.is_file():
+                return cand
+        raise BadInput(str(xml), "filename", f"image {filename!r} not found in "
+                       f"{', '.join(str(b) for b in dict.fromkeys(bases))}", line=line)
+    for base in bases:
+        for ext in sorted(IMAGE_EXTENSIONS):
+            for cand in (base / (xml.stem + ext), base / (xml.stem + ext.upper())):
+                if cand.is_file():
+                    return cand
+    raise BadInput(str(xml), "filename", f"no <filename> and no image named {xml.stem}.* found", line=line)
+
+
+def _read_object(obj: _Node, i: int, xml: Path, w: int, h: int, convention: str,
+                 cat_of: dict[str, int]) -> Annotation:
+    where = f"object[{i}]"
+    name = obj.findtext("name")
+    if not name:
+        raise BadInput(str(xml), f"{where}.name", "missing or empty", line=obj.line)
+    bb = obj.find("bndbox")
+    if bb is None:
+        raise BadInput(str(xml), f"{where}.bndbox", "missing (VOC objects need a box)", line=obj.line)
+    xmin, ymin, xmax, ymax = (_number(bb, t, xml, f"{where}.bndbox.{t}") for t in ("xmin", "ymin", "xmax", "ymax"))
+    if convention == "devkit":
+        xmin, ymin = xmin - 1, ymin - 1
+    if xmax <= xmin or ymax <= ymin:
+        raise BadInput(str(xml), f"{where}.bndbox", f"empty box: xmin/ymin/xmax/ymax = "
+                       f"{bb.findtext('xmin')}/{bb.findtext('ymin')}/{bb.findtext('xmax')}/{bb.findtext('ymax')}",
+                       line=bb.line)
+    tol = COORD_TOLERANCE
+    if xmin < -tol or ymin < -tol or xmax > w + tol or ymax > h + tol:
+        raise BadInput(str(xml), f"{where}.bndbox", f"box ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) lies "
+                       f"outside the {w}x{h} image", line=bb.line)
+    box = Box(min(max(xmin, 0.0), w), min(max(ymin, 0.0), h), min(max(xmax, 0.0), w), min(max(ymax, 0.0), h))
+    attrs: dict = {}
+    for flag in FLAGS:
+        if _flag(obj.findtext(flag)):
+            attrs[flag] = True
+    pose = obj.findtext("pose")
+    if pose and pose.lower() != "unspecified":
+        attrs["pose"] = pose
+    extra = obj.find("attributes")  # CVAT writes <attributes><attribute><name/><value/>...
+    for a in extra.findall("attribute") if extra is not None else ():
+        key = a.findtext("name")
+        if key and key not in attrs:
+            attrs[key] = a.findtext("value") or ""
+    if name not in cat_of:
+        cat_of[name] = len(cat_of) + 1
+    return Annotation(image_id=0, category_id=cat_of[name], geometry=box, attributes=attrs)
+
+
+def _read_class_order(src: Path, problems: list[Problem]) -> list[str]:
+    for fname in CLASS_FILES:
+        p = src / fname
+        if p.is_file():
+            try:
+                text = read_text(p, field="names")
+            except BadInput as exc:
+                problems.append(exc.problem)
+                return []
+            names = [ln.strip() for ln in text.splitlines()]
+            return list(dict.fromkeys(n for n in names if n and n not in NOT_CLASSES))
+    return []
+
+
+def _read_splits(src: Path, problems: list[Problem]) -> dict[str, str]:
+    """image stem -> split from ImageSets/Main/<split>.txt (later splits in SPLITS win)."""
+    out: dict[str, str] = {}
+    for split in SPLITS:
+        p = src / "ImageSets" / "Main" / f"{split}.txt"
+        if not p.is_file():
+            continue
+        try:
+            text = read_text(p, field="encoding")
+        except BadInput as exc:
+            problems.append(exc.problem)
+            continue
+        for ln in text.splitlines():
+            parts = ln.split()
+            if parts:
+                out[parts[0]] = split
+    return out
+
+
+def read(src: Path, *, skip_invalid: bool = False, convention: str = "corner") -> ImportBundle:
+    """Parse a VOC folder into an ImportBundle (never touches a store).
+
+    An XML that cannot be used at all (malformed, image missing/unreadable/of another size) is
+    left out as a whole; a bad object is left out alone. Each becomes a Problem naming the file,
+    the field (``object[2].bndbox.xmin``) and the line. Boxes are xyxy pixels (see the ADR).
+    """
+    src = Path(src)
+    if convention not in CONVENTIONS:
+        raise BadInput("<options>", "convention", f"unknown {convention!r}; expected one of {CONVENTIONS}")
+    if not src.is_dir():
+        raise BadInput(str(src), "folder", "not a folder (expected a VOC folder with Annotations/)")
+    ann_dir = src / "Annotations" if (src / "Annotations").is_dir() else src
+    xmls = sorted(ann_dir.glob("*.xml"))
+    if not xmls:
+        raise BadInput(str(ann_dir), "Annotations", "no .xml files found")
+    bundle = ImportBundle()
+    order = _read_class_order(src, bundle.problems)
+    cat_of: dict[str, int] = {name: i + 1 for i, name in enumerate(order)}
+    splits = _read_splits(src, bundle.problems)
+    for xml in xmls:
+        try:
+            root = _parse_xml(xml)
+            image = _find_image(src, xml, root)
+            try:
+                w, h = probe_image(image)
+            except BadInput as exc:
+                raise BadInput(str(xml), "filename", f"{image}: {exc.problem.message}") from None
+            size = root.find("size")
+            if size is not None:
+                for tag, actual in (("width", w), ("height", h)):
+                    declared = _number(size, tag, xml, f"size.{tag}", required=False)
+                    # 0 or missing means "not filled in" (some converters write 0): trust the image
+                    if declared and declared != actual:
+                        raise BadInput(str(xml), f"size.{tag}", f"{declared:g} differs from the {actual} px "
+                                       f"of {image}", line=size.find(tag).line)
+        except BadInput as exc:
+            bundle.problems.append(exc.problem)
+            continue
+        anns = []
+        for i, obj in enumerate(root.findall("object")):
+            try:
+                anns.append(_read_object(obj, i, xml, w, h, convention, cat_of))
+            except BadInput as exc:
+                bundle.problems.append(exc.problem)
+        split = splits.get(image.stem) or splits.get(xml.stem) or "train"
+        bundle.images.append(ImageEntry(file=image.resolve(), width=w, height=h, split=split, annotations=anns))
+    bundle.categories = [Category(cid, name, default_color(cid - 1)) for name, cid in cat_of.items()]
+    return bundle
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+def _to_voc_ints(box: Box, w: int, h: int, convention: str) -> tuple[tuple[int, int, int, int], bool]:
+    """Box (pixel corners) -> integer (xmin, ymin, xmax, ymax) in the file's convention.
+
+    Clipped to the image and at least 1 px wide/high; the flag says whether that moved a corner.
+    """
+    x1, y1 = min(max(box.x1, 0.0), w), min(max(box.y1, 0.0), h)
+    x2, y2 = min(max(box.x2, 0.0), w), min(max(box.y2, 0.0), h)
+    ix1, iy1, ix2, iy2 = (int(math.floor(v + 0.5)) for v in (x1, y1, x2, y2))
+    # a sliver thinner than half a pixel must not vanish: keep one pixel inside the image
+    if ix2 <= ix1:
+        ix1, ix2 = (ix1, ix1 + 1) if ix1 < w else (ix1 - 1, ix1)
+    if iy2 <= iy1:
+        iy1, iy2 = (iy1, iy1 + 1) if iy1 < h else (iy1 - 1, iy1)
+    moved = (ix1, iy1, ix2, iy2) != (box.x1, box.y1, box.x2, box.y2)
+    if convention == "devkit":
+        ix1, iy1 = ix1 + 1, iy1 + 1
+    return (ix1, iy1, ix2, iy2), moved
+
+
+def _sub(parent: ET.Element, tag: str, text=None) -> ET.Element:
+    el = ET.SubElement(parent, tag)
+    if text is not None:
+        el.text = str(text)
+    return el
+
+
+def _xml_for(filename: str, folder: str, w: int, h: int, objects: list[tuple[str, tuple, dict]]) -> str:
+    root = ET.Element("annotation")
+    _sub(root, "folder", folder)
+    _sub(root, "filename", filename)
+    size = _sub(root, "size")
+    _sub(size, "width", w)
+    _sub(size, "height", h)
+    _sub(size, "depth", 3)
+    _sub(root, "segmented", 0)
+    for name, (xmin, ymin, xmax, ymax), attrs in objects:
+        obj = _sub(root, "object")
+        _sub(obj, "name", name)
+        _sub(obj, "pose", attrs.get("pose", "Unspecified"))
+        _sub(obj, "truncated", int(bool(attrs.get("truncated"))))
+        _sub(obj, "difficult", int(bool(attrs.get("difficult"))))
+        if attrs.get("occluded"):
+            _sub(obj, "occluded", 1)
+        bb = _sub(obj, "bndbox")
+        for tag, v in (("xmin", xmin), ("ymin", ymin), ("xmax", xmax), ("ymax", ymax)):
+            _sub(bb, tag, v)
+        extra = {k: v for k, v in attrs.items() if k not in FLAGS and k != "pose"}
+        if extra:
+            el = _sub(obj, "attributes")
+            for k, v in extra.items():
+                a = _sub(el, "attribute")
+                _sub(a, "name", k)
+                _sub(a, "value", v if isinstance(v, str) else _json_text(v))
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _json_text(v) -> str:
+    import json
+
+    return json.dumps(v, ensure_ascii=False)
+
+
+def unique_file_names(records) -> dict[int, str]:
+    """image id -> a flat file name, unique by stem (label files are named by stem)."""
+    taken: set[str] = set()
+    out: dict[int, str] = {}
+    for rec in records:
+        name = Path(rec.path).name
+        if Path(name).stem.lower() in taken:
+            name = f"{rec.id}_{name}"
+        taken.add(Path(name).stem.lower())
+        out[rec.id] = name
+    return out
+
+
+def write(store, dst: Path, *, split: str | None = None, convention: str = "corner",
+          copy_images: bool = True) -> dict:
+    """Export the project (or one split) as a VOC folder; returns a JSON-able summary.
+
+    Writes Annotations/<stem>.xml, JPEGImages/<file> (copies), ImageSets/Main/<split>.txt
+    (+ trainval.txt) and class_names.txt. Only boxes are written (see the module docstring).
+    """
+    if convention not in CONVENTIONS:
+        raise BadInput("<options>", "convention", f"unknown {convention!r}; expected one of {CONVENTIONS}")
+    dst = Path(dst)
+    items = export_items(store, split)
+    names = {c.id: c.name for c in store.categories()}
+    file_names = unique_file_names(rec for rec, _ in items)
+    not_exported: dict[str, int] = {}
+    n_boxes = n_moved = 0
+    stems: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for rec, anns in items:
+        fname = file_names[rec.id]
+        objects = []
+        for a in anns:
+            if not isinstance(a.geometry, Box):
+                not_exported[a.kind] = not_exported.get(a.kind, 0) + 1
+                continue
+            ints, moved = _to_voc_ints(a.geometry, rec.width, rec.height, convention)
+            n_moved += moved
+            n_boxes += 1
+            objects.append((names[a.category_id], ints, a.attributes or {}))
+        if copy_images:
+            copy_image(store.image_path(rec), dst / "JPEGImages" / fname)
+        atomic_write_text(dst / "Annotations" / (Path(fname).stem + ".xml"),
+                          _xml_for(fname, "JPEGImages", rec.width, rec.height, objects))
+        stems.setdefault(rec.split, []).append(Path(fname).stem)
+    sets = dst / "ImageSets" / "Main"
+    for s, lst in stems.items():
+        if lst:
+            atomic_write_text(sets / f"{s}.txt", "".join(f"{x}\n" for x in lst))
+    if stems.get("train") or stems.get("val"):
+        atomic_write_text(sets / "trainval.txt", "".join(f"{x}\n" for x in stems["train"] + stems["val"]))
+    atomic_write_text(dst / "class_names.txt", "".join(f"{c.name}\n" for c in store.categories()))
+    return {"format": "voc", "dst": str(dst), "convention": convention, "images": len(items),
+            "boxes": n_boxes, "boxes_rounded": n_moved, "not_exported": not_exported,
+            "not_exported_total": sum(not_exported.values()),
+            "note": "VOC holds boxes only; polygons, masks, points and polylines are counted in "
+                    "not_exported" if not_exported else ""}

@@ -1,0 +1,354 @@
+"""YOLO text labels (Ultralytics layout), detection and segmentation: import and export.
+
+Layout read (any of)::
+
+    SRC/images/<split>/a.jpg  +  SRC/labels/<split>/a.txt     (Ultralytics)
+    SRC/<split>/images/a.jpg  +  SRC/<split>/labels/a.txt     (Roboflow)
+    SRC/images/a.jpg          +  SRC/labels/a.txt
+    SRC/a.jpg                 +  SRC/a.txt                    (LabelImg: labels next to images)
+
+Class names come from ``data.yaml`` (``names:`` as a list or an ``{index: name}`` dict) or else
+``classes.txt`` (one per line, in SRC or SRC/labels). Without either, classes are named by index.
+The label file of an image is its path with the last ``images`` folder replaced by ``labels`` and
+the suffix by ``.txt`` (Ultralytics' rule), else the ``.txt`` beside the image. An image without a
+label file is an image without objects. Splits come from ``data.yaml``'s ``train:/val:/test:``
+(folders or lists of images), else from a ``train``/``val``/``valid``/``test`` folder in the path.
+
+Each label line is detected on its own: ``cls cx cy w h`` (5 values) is a box, ``cls x1 y1 ...
+xn yn`` (n >= 3 points) a polygon; coordinates are normalized to the image's width and height.
+
+Export writes ``images/<split>/``, ``labels/<split>/``, ``data.yaml`` and ``classes.txt``. Boxes
+become detection lines, polygons segmentation lines (holes joined to the outline by a zero-width
+cut, as Ultralytics does for multi-part masks), masks their outline polygons (one line per part);
+points and polylines are counted in the summary's ``not_exported``. Values are written with 8
+decimals: below 1e-4 px of error on images up to 20,000 px.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from ..bundle import ImageEntry, ImportBundle
+from ..errors import BadInput, Problem
+from ..geometry import decode_mask, mask_to_polygons
+from ..imageio import is_image_file, probe_image
+from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
+from .common import COORD_TOLERANCE, atomic_write_text, copy_image, export_items, read_text
+from .voc import unique_file_names
+
+SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
+
+
+# ---- class names and splits ----------------------------------------------------------------
+
+def _load_yaml(path: Path):
+    import yaml
+
+    text = read_text(path, field="encoding")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise BadInput(str(path), "yaml", f"malformed YAML: {getattr(exc, 'problem', None) or exc}",
+                       line=line) from None
+    if not isinstance(data, dict):
+        raise BadInput(str(path), "yaml", "expected a mapping with a 'names' key")
+    return data
+
+
+def _names_from_yaml(path: Path, data: dict) -> dict[int, str] | None:
+    names = data.get("names")
+    if names is None:
+        return None
+    if isinstance(names, list):
+        return {i: str(n) for i, n in enumerate(names)}
+    if isinstance(names, dict):
+        out = {}
+        for k, v in names.items():
+            try:
+                idx = int(k)
+            except (TypeError, ValueError):
+                raise BadInput(str(path), "names", f"class index {k!r} is not an integer") from None
+            if idx < 0:
+                raise BadInput(str(path), "names", f"class index {idx} is negative")
+            out[idx] = str(v)
+        return out
+    raise BadInput(str(path), "names", "expected a list of names or an {index: name} mapping")
+
+
+def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[Path], list[Path]]]:
+    """[(split, image files listed, folders)] from data.yaml's train/val/test entries.
+
+    Only used to label images found under SRC; entries pointing elsewhere simply match nothing.
+    """
+    base = yaml_file.parent
+    root = data.get("path")
+    if isinstance(root, str) and root.strip():
+        cand = Path(root) if Path(root).is_absolute() else base / root
+        if cand.is_dir():
+            base = cand
+    out = []
+    for key, split in (("train", "train"), ("val", "val"), ("test", "test")):
+        entries = data.get(key)
+        entries = entries if isinstance(entries, list) else [entries] if isinstance(entries, str) else []
+        files: set[Path] = set()
+        dirs: list[Path] = []
+        for e in entries:
+            p = (base / e).resolve()
+            if p.is_dir():
+                dirs.append(p)
+            elif p.is_file() and p.suffix.lower() == ".txt":
+                try:
+                    lines = read_text(p).splitlines()
+                except BadInput:
+                    continue
+                for ln in lines:
+                    ln = ln.strip()
+                    if ln:
+                        files.add((p.parent / ln).resolve() if not Path(ln).is_absolute() else Path(ln).resolve())
+        out.append((split, files, dirs))
+    return out
+
+
+def _split_of(image: Path, src: Path, roots) -> str:
+    r = image.resolve()
+    for split, files, dirs in roots:
+        if r in files or any(d == r.parent or d in r.parents for d in dirs):
+            return split
+    for part in reversed(image.relative_to(src).parts[:-1]):
+        if part.lower() in SPLIT_WORDS:
+            return SPLIT_WORDS[part.lower()]
+    return "train"
+
+
+# ---- finding images and their labels -------------------------------------------------------
+
+def _label_file(image: Path, src: Path) -> Path | None:
+    rel = image.relative_to(src).parts
+    idx = max((i for i, p in enumerate(rel[:-1]) if p == "images"), default=None)
+    if idx is not None:
+        cand = src.joinpath(*rel[:idx], "labels", *rel[idx + 1:]).with_suffix(".txt")
+        if cand.is_file():
+            return cand
+    beside = image.with_suffix(".txt")
+    return beside if beside.is_file() else None
+
+
+def _images(src: Path) -> list[Path]:
+    found = [p for p in sorted(src.rglob("*"))
+             if is_image_file(p) and p.is_file()
+             and not any(part.startswith(".") for part in p.relative_to(src).parts)]
+    under_images = [p for p in found if "images" in p.relative_to(src).parts[:-1]]
+    return under_images or found
+
+
+# ---- label lines ---------------------------------------------------------------------------
+
+def _parse_line(text: str, lineno: int, label: Path, w: int, h: int,
+                names: dict[int, str] | None) -> tuple[int, Box | Polygon]:
+    """One label line -> (class index, geometry in pixels). BadInput names the line."""
+    f = str(label)
+    tokens = text.split()
+    n = len(tokens)
+    if n != 5 and (n < 7 or (n - 1) % 2):
+        raise BadInput(f, "line", f"malformed line: expected 'cls cx cy w h' or 'cls x1 y1 ... xn yn' "
+                       f"(3+ points), got {n} values", line=lineno)
+    try:
+        cls_f = float(tokens[0])
+        vals = [float(t) for t in tokens[1:]]
+    except ValueError:
+        raise BadInput(f, "line", f"malformed line: non-numeric value in {text.strip()!r}", line=lineno) from None
+    if not all(math.isfinite(v) for v in vals):
+        raise BadInput(f, "line", "malformed line: non-finite value", line=lineno)
+    if not cls_f.is_integer() or cls_f < 0:
+        raise BadInput(f, "class", f"class index {tokens[0]!r} is not a non-negative integer", line=lineno)
+    cls = int(cls_f)
+    if names is not None and cls not in names:
+        raise BadInput(f, "class", f"class index {cls} is not among the {len(names)} classes "
+                       f"(0..{max(names) if names else -1})", line=lineno)
+    tol_x, tol_y = COORD_TOLERANCE / w, COORD_TOLERANCE / h
+    if n == 5:
+        cx, cy, bw, bh = vals
+        if bw <= 0 or bh <= 0:
+            raise BadInput(f, "coordinates", f"box width/height must be > 0, got {bw:g} x {bh:g}", line=lineno)
+        nx1, ny1, nx2, ny2 = cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2
+        if nx1 < -tol_x or ny1 < -tol_y or nx2 > 1 + tol_x or ny2 > 1 + tol_y:
+            raise BadInput(f, "coordinates", f"box ({cx:g}, {cy:g}, {bw:g}, {bh:g}) leaves the image: "
+                           "normalized coordinates must lie in 0..1", line=lineno)
+        clip = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
+        return cls, Box(clip(nx1) * w, clip(ny1) * h, clip(nx2) * w, clip(ny2) * h)
+    xs, ys = vals[0::2], vals[1::2]
+    if min(xs) < -tol_x or min(ys) < -tol_y or max(xs) > 1 + tol_x or max(ys) > 1 + tol_y:
+        raise BadInput(f, "coordinates", "polygon point outside the image: normalized coordinates must "
+                       f"lie in 0..1 (x in {min(xs):g}..{max(xs):g}, y in {min(ys):g}..{max(ys):g})",
+                       line=lineno)
+    pts = tuple((min(max(x, 0.0), 1.0) * w, min(max(y, 0.0), 1.0) * h) for x, y in zip(xs, ys))
+    return cls, Polygon(pts)
+
+
+def _read_names(src: Path, problems: list[Problem]) -> tuple[dict[int, str] | None, list]:
+    """(index -> name or None, split roots) from data.yaml or classes.txt."""
+    for fname in YAML_NAMES:
+        y = src / fname
+        if y.is_file():
+            try:
+                data = _load_yaml(y)
+                names = _names_from_yaml(y, data)
+                roots = _split_roots(src, y, data)
+            except BadInput as exc:
+                problems.append(exc.problem)
+                return None, []
+            if names is not None:
+                return names, roots
+            break
+    else:
+        roots = []
+    for cand in (src / "classes.txt", src / "labels" / "classes.txt"):
+        if cand.is_file():
+            try:
+                lines = [ln.strip() for ln in read_text(cand, field="encoding").splitlines()]
+            except BadInput as exc:
+                problems.append(exc.problem)
+                return None, roots
+            return {i: n for i, n in enumerate(ln for ln in lines if ln)}, roots
+    return None, roots
+
+
+def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
+    """Parse a YOLO folder into an ImportBundle (never touches a store).
+
+    A bad line is left out alone (Problem with its line number); an image that is missing,
+    unreadable or whose label file is not UTF-8 is left out with its labels.
+    """
+    src = Path(src)
+    if not src.is_dir():
+        raise BadInput(str(src), "folder", "not a folder (expected images/ and labels/)")
+    bundle = ImportBundle()
+    names, roots = _read_names(src, bundle.problems)
+    if bundle.problems and names is None:
+        return bundle  # without readable class names no line can be checked
+    used: set[int] = set()
+    matched_labels: set[Path] = set()
+    for image in _images(src):
+        label = _label_file(image, src)
+        if label is not None:
+            matched_labels.add(label)
+        try:
+            try:
+                w, h = probe_image(image)
+            except BadInput as exc:
+                raise BadInput(str(image), "image", exc.problem.message) from None
+            text = read_text(label, field="encoding") if label is not None else ""
+        except BadInput as exc:
+            bundle.problems.append(exc.problem)
+            continue
+        anns = []
+        for lineno, ln in enumerate(text.splitlines(), start=1):
+            if not ln.strip() or ln.lstrip().startswith("#"):
+                continue
+            try:
+                cls, geom = _parse_line(ln, lineno, label, w, h, names)
+            except BadInput as exc:
+                bundle.problems.append(exc.problem)
+                continue
+            used.add(cls)
+            anns.append(Annotation(image_id=0, category_id=cls + 1, geometry=geom))
+        bundle.images.append(ImageEntry(file=image.resolve(), width=w, height=h,
+                                        split=_split_of(image, src, roots), annotations=anns))
+    for label in sorted(src.rglob("*.txt")):
+        if "labels" in label.relative_to(src).parts[:-1] and label.name != "classes.txt" \
+                and label not in matched_labels:
+            bundle.problems.append(Problem(str(label), "image", "no image found for this label file"))
+    if names is None:
+        names = {i: str(i) for i in sorted(used)}
+    # category id = class index + 1, so that a project's ids and the file's indices line up
+    bundle.categories = [Category(i + 1, name, default_color(i)) for i, name in sorted(names.items())]
+    return bundle
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+def _fmt(v: float) -> str:
+    v = min(max(v, 0.0), 1.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{v:.8f}".rstrip("0").rstrip(".") or "0"
+
+
+def bridge_holes(poly: Polygon) -> list[tuple[float, float]]:
+    """One ring for a polygon with holes: each hole is joined to the outline by a zero-width cut
+    between their closest vertices, so even-odd filling (pycocotools, OpenCV) leaves the hole empty."""
+    ring = list(poly.points)
+    for hole in poly.holes:
+        hole = list(hole)
+        if len(hole) < 3:
+            continue
+        i, j = min(((i, j) for i in range(len(ring)) for j in range(len(hole))),
+                   key=lambda ij: (ring[ij[0]][0] - hole[ij[1]][0]) ** 2 + (ring[ij[0]][1] - hole[ij[1]][1]) ** 2)
+        ring = ring[:i + 1] + hole[j:] + hole[:j + 1] + ring[i:]
+    return ring
+
+
+def _line(cls: int, values: list[float]) -> str:
+    return " ".join([str(cls)] + [_fmt(v) for v in values])
+
+
+def write(store, dst: Path, *, split: str | None = None, copy_images: bool = True) -> dict:
+    """Export the project (or one split) as an Ultralytics-style YOLO folder; JSON-able summary.
+
+    Class index = position of the category in ``store.categories()`` (id order).
+    """
+    dst = Path(dst)
+    cats = store.categories()
+    index = {c.id: i for i, c in enumerate(cats)}
+    items = export_items(store, split)
+    file_names = unique_file_names(rec for rec, _ in items)
+    counts = {"boxes": 0, "polygons": 0, "masks_converted": 0, "mask_polygons": 0, "holes_bridged": 0}
+    not_exported: dict[str, int] = {}
+    present: set[str] = set()
+    for rec, anns in items:
+        w, h = rec.width, rec.height
+        lines = []
+        for a in anns:
+            cls, g = index[a.category_id], a.geometry
+            if isinstance(g, Box):
+                x1, y1, x2, y2 = (min(max(g.x1, 0), w), min(max(g.y1, 0), h),
+                                  min(max(g.x2, 0), w), min(max(g.y2, 0), h))
+                lines.append(_line(cls, [(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h]))
+                counts["boxes"] += 1
+                continue
+            if isinstance(g, Polygon):
+                polys = [g]
+                counts["polygons"] += 1
+            elif isinstance(g, MaskRLE):
+                polys = mask_to_polygons(decode_mask(g))
+                counts["masks_converted"] += 1
+                counts["mask_polygons"] += len(polys)
+            else:
+                not_exported[a.kind] = not_exported.get(a.kind, 0) + 1
+                continue
+            for p in polys:
+                counts["holes_bridged"] += len(p.holes)
+                ring = bridge_holes(p)
+                lines.append(_line(cls, [v for x, y in ring for v in (x / w, y / h)]))
+        name = file_names[rec.id]
+        present.add(rec.split)
+        if copy_images:
+            copy_image(store.image_path(rec), dst / "images" / rec.split / name)
+        atomic_write_text(dst / "labels" / rec.split / (Path(name).stem + ".txt"), "".join(f"{ln}\n" for ln in lines))
+    # Ultralytics needs train and val; an export without a val split trains and validates on train
+    train_dir = next((f"images/{s}" for s in ("train", "val", "test") if s in present), "images/train")
+    val_dir = "images/val" if "val" in present else train_dir
+    yaml_lines = ["# written by Visionbench; 'path' is where this export was written",
+                  f"path: {json.dumps(str(dst.resolve()))}", f"train: {train_dir}", f"val: {val_dir}"]
+    if "test" in present:
+        yaml_lines.append("test: images/test")
+    yaml_lines += [f"nc: {len(cats)}", "names:"] + [f"  {i}: {json.dumps(c.name, ensure_ascii=False)}"
+                                                     for i, c in enumerate(cats)]
+    atomic_write_text(dst / "data.yaml", "\n".join(yaml_lines) + "\n")
+    atomic_write_text(dst / "classes.txt", "".join(f"{c.name}\n" for c in cats))
+    return {"format": "yolo", "dst": str(dst), "images": len(items), **counts,
+            "not_exported": not_exported, "not_exported_total": sum(not_exported.values()),
+            "val_is_train": "val" not in present,
+            "splits": sorted(present, key=SPLITS.index) if present <= set(SPLITS) else sorted(present)}
