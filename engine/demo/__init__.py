@@ -50,8 +50,8 @@ def build_demo(out: str | os.PathLike, seed: int = 0, n_shapes: int = 400, n_gal
     }
 
 
-def ensure_user_demo(data_home: str | os.PathLike | None = None,
-                     progress: StageProgress | None = None) -> Path:
+def ensure_user_demo(data_home: str | os.PathLike | None = None, progress: StageProgress | None = None,
+                     n_shapes: int = 400, n_galaxies: int = 400) -> Path:
     """The per-user demo folder ($XDG_DATA_HOME/visionbench/demo), built on first use; returns it.
 
     Built in a sibling temporary folder and renamed into place, so an interrupted first run never
@@ -63,7 +63,7 @@ def ensure_user_demo(data_home: str | os.PathLike | None = None,
         return demo
     tmp = demo.with_name("demo.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    build_demo(tmp, progress=progress)
+    build_demo(tmp, n_shapes=n_shapes, n_galaxies=n_galaxies, progress=progress)
     for lock in tmp.glob("*.lock"):
         lock.unlink()
     if demo.exists():  # a leftover without photos.vbproj: not ours to keep
