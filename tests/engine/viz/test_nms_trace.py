@@ -133,3 +133,12 @@ def test_bad_input_gets_a_clear_message():
         nms_trace(np.array([[0, 0, np.nan, 1]]), np.ones(1))
     empty = nms_trace(np.zeros((0, 4)), np.zeros(0))
     assert empty.keep.tolist() == [] and empty.steps == []
+
+
+def test_threshold_is_compared_in_double_like_torchvision():
+    # IoU = 50/150 rounds to 0.33333334f, just above the double 1/3: torchvision suppresses.
+    # A float32 comparison (numpy 2's default with a Python float) would keep both.
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], np.float32)
+    scores = np.array([0.9, 0.8], np.float32)
+    assert nms_trace(boxes, scores, None, 1 / 3).keep.tolist() == [0]
+    assert _tv_keep(boxes, scores, np.zeros(2, np.int64), 1 / 3, 0.0, True).tolist() == [0]
