@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..bundle import ImportReport, import_bundle
-from ..errors import BadInput
+from ..errors import BadInput, ImportFailed
 
 # format name -> module (relative to this package)
 FORMATS: dict[str, str] = {
@@ -46,8 +46,20 @@ def read(fmt: str, src, *, skip_invalid: bool = False):
 
 def import_into(store, fmt: str, src, skip_invalid: bool = False) -> ImportReport:
     """Read `src` and import it into `store` all-or-nothing (ImportFailed lists the problems)."""
-    bundle = read(fmt, src, skip_invalid=skip_invalid)
-    return import_bundle(store, bundle, skip_invalid=skip_invalid)
+    module = format_module(fmt)
+    bundle = module.read(Path(src), skip_invalid=skip_invalid)
+    if bundle.problems and not skip_invalid:
+        raise ImportFailed(bundle.problems)
+    # A format may need files in the project folder first (LabelMe's embedded imageData);
+    # they are removed again if the import fails, so a failed import leaves no trace.
+    prepare = getattr(module, "prepare", None)
+    written = prepare(bundle, store) if prepare else []
+    try:
+        return import_bundle(store, bundle, skip_invalid=skip_invalid)
+    except BaseException:
+        for f in written:
+            Path(f).unlink(missing_ok=True)
+        raise
 
 
 def export_from(store, fmt: str, dst, split: str | None = None) -> dict:

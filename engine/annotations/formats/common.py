@@ -55,8 +55,10 @@ def load_json(path: Path) -> Any:
                        line=exc.lineno) from None
 
 
-def resolve_inside(base_dir: Path, relpath: str, file: Path | str, field: str) -> Path:
-    """`relpath` (as written in an annotation file) resolved under `base_dir`.
+def resolve_inside(base_dir: Path, relpath: str, file: Path | str, field: str,
+                   start: Path | None = None) -> Path:
+    """`relpath` (as written in an annotation file, relative to `start`, default `base_dir`)
+    resolved; it must stay under `base_dir`.
 
     Both separators are accepted. A path that leaves `base_dir` (through ``..``, a symlink, or
     an absolute path elsewhere) raises BadInput: an annotation file must not make us read or
@@ -69,7 +71,8 @@ def resolve_inside(base_dir: Path, relpath: str, file: Path | str, field: str) -
     if PureWindowsPath(raw).drive or raw.startswith(("/", "\\")):
         candidate = Path(raw)
     else:
-        candidate = base.joinpath(*PurePosixPath(raw.replace("\\", "/")).parts)
+        origin = Path(start).resolve() if start is not None else base
+        candidate = origin.joinpath(*PurePosixPath(raw.replace("\\", "/")).parts)
     resolved = candidate.resolve()
     if resolved != base and base not in resolved.parents:
         raise BadInput(str(file), field, f"path {relpath!r} leaves the source folder {base}")
@@ -175,16 +178,30 @@ def copy_image(src: Path, dst: Path) -> None:
         raise
 
 
-def export_name(rel_path: str, image_id: int) -> str:
-    """The relative name an image gets inside an export folder.
+def export_names(records) -> dict[int, str]:
+    """image id -> the relative name the image gets inside an export folder.
 
-    The project-relative path is kept when it stays inside the project folder; images that
-    live outside it (``../photos/a.jpg``) go flat, prefixed with their id so names stay unique.
+    The project-relative path is kept when it stays inside the project folder; images that live
+    outside it (``../photos/a.jpg``) go flat under their file name, prefixed with their id only
+    when two would collide.
     """
-    p = PurePosixPath(rel_path)
-    if p.is_absolute() or ".." in p.parts:
-        return f"{image_id}_{p.name}"
-    return p.as_posix()
+    out: dict[int, str] = {}
+    used: set[str] = set()
+    flat = []
+    for rec in records:
+        p = PurePosixPath(rec.path)
+        if p.is_absolute() or ".." in p.parts:
+            flat.append(rec)
+        else:
+            out[rec.id] = p.as_posix()
+            used.add(p.as_posix().lower())
+    for rec in flat:
+        name = PurePosixPath(rec.path).name
+        if name.lower() in used:
+            name = f"{rec.id}_{name}"
+        used.add(name.lower())
+        out[rec.id] = name
+    return out
 
 
 def export_items(store, split: str | None):

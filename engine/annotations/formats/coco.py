@@ -1,0 +1,319 @@
+"""COCO instance annotations (JSON) <-> project.
+
+Import (SRC = the .json file, or a folder holding ``annotations.json``):
+- ``images[].file_name`` is resolved relative to the JSON file's folder; when no file is there,
+  relative to its ``images/`` subfolder. Paths leaving that folder are rejected.
+- ``segmentation`` as polygon lists -> one ``Polygon`` per part; parts of one annotation share an
+  ``instance_id``. RLE (compressed string or uncompressed list counts) -> ``MaskRLE``. No or empty
+  segmentation -> ``Box`` from ``bbox`` (xywh).
+- ``iscrowd`` = 1 is kept in ``attributes["iscrowd"]``; ``score`` (result files) -> score;
+  a dict ``attributes`` (as CVAT writes) is merged into attributes.
+- Annotation ids are not kept (the store numbers them); LabelMe's files number from 0.
+
+Export (DST = a folder): ``DST/annotations.json`` + ``DST/images/<relative name>``. Image and
+category ids are the project's (from 1), annotation ids count from 1 (pycocotools' evaluator
+treats id 0 as "no match"). Polygons sharing (image, category, instance_id) become one multi-part
+annotation. ``bbox`` and ``area`` are computed (area: shoelace for polygons, pixel count for
+masks). Points and polylines have no COCO form: they are counted in ``summary["skipped"]``.
+The split is written as ``images[].extra.split`` (COCO has no split; pycocotools ignores it).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pycocotools import mask as mask_utils
+
+from ..bundle import ImageEntry, ImportBundle
+from ..errors import BadInput, Problem
+from ..geometry import bounds, encode_mask, polygon_to_mask, ring_area, rle_area
+from ..model import SPLITS, STATUSES, Annotation, Box, Category, MaskRLE, Polygon, default_color
+from .common import (COORD_TOLERANCE, atomic_write_json, check_image, copy_image, export_items,
+                     export_names, load_json, resolve_inside)
+
+ANNOTATIONS_FILE = "annotations.json"
+IMAGES_DIR = "images"
+
+
+# ---- import ---------------------------------------------------------------------------------
+
+def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
+    """Parse a COCO JSON file into an ImportBundle (never touches a store)."""
+    src = Path(src)
+    if src.is_dir():
+        src = src / ANNOTATIONS_FILE
+    doc = load_json(src)
+    bundle = ImportBundle()
+    if not isinstance(doc, dict):
+        raise BadInput(str(src), "json", "expected a JSON object with images, annotations, categories")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(doc.get(key, []), list):
+            raise BadInput(str(src), key, "expected a list")
+    reader = _Reader(src, bundle)
+    reader.categories(doc.get("categories", []))
+    reader.images(doc.get("images", []))
+    reader.annotations(doc.get("annotations", []))
+    return bundle
+
+
+class _Reader:
+    def __init__(self, src: Path, bundle: ImportBundle):
+        self.src = src
+        self.file = str(src)
+        self.base = src.parent
+        self.bundle = bundle
+        self.cat_ids: set[int] = set()
+        self.images_by_id: dict[int, ImageEntry] = {}
+        self.bad_images: set[int] = set()  # ids of images left out: their annotations go silently
+        self.next_instance: dict[int, int] = {}
+
+    def problem(self, field: str, message: str) -> None:
+        self.bundle.problems.append(Problem(self.file, field, message))
+
+    def categories(self, cats: list) -> None:
+        for i, c in enumerate(cats):
+            f = f"categories[{i}]"
+            if not isinstance(c, dict):
+                self.problem(f, "expected an object"); continue
+            cid, name = c.get("id"), c.get("name")
+            if not _is_int(cid):
+                self.problem(f + ".id", f"expected an integer, got {cid!r}"); continue
+            if not isinstance(name, str) or not name.strip():
+                self.problem(f + ".name", f"expected a non-empty string, got {name!r}"); continue
+            if cid in self.cat_ids:
+                self.problem(f + ".id", f"duplicate category id {cid}"); continue
+            self.cat_ids.add(cid)
+            self.bundle.categories.append(Category(int(cid), name.strip(), default_color(len(self.cat_ids) - 1)))
+
+    def images(self, images: list) -> None:
+        seen_files: set[Path] = set()
+        for i, im in enumerate(images):
+            f = f"images[{i}]"
+            if not isinstance(im, dict):
+                self.problem(f, "expected an object"); continue
+            iid = im.get("id")
+            if not _is_int(iid):
+                self.problem(f + ".id", f"expected an integer, got {iid!r}"); continue
+            if iid in self.images_by_id or iid in self.bad_images:
+                self.problem(f + ".id", f"duplicate image id {iid}")
+                self.bad_images.add(iid)
+                self.images_by_id.pop(iid, None)  # ambiguous: which image do its annotations belong to?
+                continue
+            try:
+                file = self._image_file(im.get("file_name"), f + ".file_name")
+                if file in seen_files:
+                    raise BadInput(self.file, f + ".file_name", f"{im.get('file_name')!r} is listed twice")
+                w, h = check_image(file, im.get("width"), im.get("height"), file=self.file, field=f)
+            except BadInput as exc:
+                self.bundle.problems.append(exc.problem)
+                self.bad_images.add(iid)
+                continue
+            seen_files.add(file)
+            extra = im.get("extra") if isinstance(im.get("extra"), dict) else {}
+            split = extra.get("split") if extra.get("split") in SPLITS else "train"
+            status = extra.get("status") if extra.get("status") in STATUSES else "new"
+            entry = ImageEntry(file, w, h, split, status)
+            self.images_by_id[iid] = entry
+            self.bundle.images.append(entry)
+
+    def _image_file(self, name: Any, field: str) -> Path:
+        first = resolve_inside(self.base, name, self.file, field)
+        if first.is_file():
+            return first
+        second = resolve_inside(self.base / IMAGES_DIR, name, self.file, field)
+        if second.is_file():
+            return second
+        raise BadInput(self.file, field, f"image {name!r} not found (looked in {self.base} and "
+                       f"{self.base / IMAGES_DIR})")
+
+    def annotations(self, anns: list) -> None:
+        seen: set[int] = set()
+        dup: set[int] = set()
+        for a in anns:
+            if isinstance(a, dict) and _is_int(a.get("id")):
+                (dup if a["id"] in seen else seen).add(a["id"])
+        for i, a in enumerate(anns):
+            f = f"annotations[{i}]"
+            if not isinstance(a, dict):
+                self.problem(f, "expected an object"); continue
+            aid = a.get("id")
+            if aid is not None and not _is_int(aid):
+                self.problem(f + ".id", f"expected an integer, got {aid!r}"); continue
+            if aid in dup:
+                self.problem(f + ".id", f"duplicate annotation id {aid}"); continue
+            iid = a.get("image_id")
+            if iid in self.bad_images:
+                continue  # the image's own problem is already listed
+            entry = self.images_by_id.get(iid) if _is_int(iid) else None
+            if entry is None:
+                self.problem(f + ".image_id", f"no image with id {iid!r}"); continue
+            cid = a.get("category_id")
+            if not _is_int(cid) or cid not in self.cat_ids:
+                self.problem(f + ".category_id", f"unknown category id {cid!r}"); continue
+            try:
+                geoms = self._geometries(a, entry, f)
+            except BadInput as exc:
+                self.bundle.problems.append(exc.problem)
+                continue
+            attributes = dict(a["attributes"]) if isinstance(a.get("attributes"), dict) else {}
+            if a.get("iscrowd") in (1, True):
+                attributes["iscrowd"] = 1
+            score = a.get("score")
+            score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
+            instance = None
+            if len(geoms) > 1:
+                instance = self.next_instance.get(id(entry), 1)
+                self.next_instance[id(entry)] = instance + 1
+            for g in geoms:
+                entry.annotations.append(Annotation(0, int(cid), g, instance_id=instance,
+                                                    attributes=attributes, score=score))
+
+    def _geometries(self, a: dict, entry: ImageEntry, f: str) -> list:
+        w, h = entry.width, entry.height
+        seg = a.get("segmentation")
+        if isinstance(seg, list) and seg:
+            out = []
+            for k, part in enumerate(seg):
+                pf = f"{f}.segmentation[{k}]"
+                if not isinstance(part, list) or len(part) < 6 or len(part) % 2:
+                    raise BadInput(self.file, pf, "a polygon needs an even number (>= 6) of coordinates")
+                try:
+                    xs = [float(v) for v in part[0::2]]
+                    ys = [float(v) for v in part[1::2]]
+                except (TypeError, ValueError):
+                    raise BadInput(self.file, pf, "non-numeric coordinate") from None
+                _check_range(xs, ys, w, h, self.file, pf)
+                out.append(Polygon(tuple(zip(xs, ys))))
+            return out
+        if isinstance(seg, dict):
+            return [self._rle(seg, w, h, f + ".segmentation")]
+        if seg not in (None, []):
+            raise BadInput(self.file, f + ".segmentation", "expected polygon lists or an RLE object")
+        bbox = a.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise BadInput(self.file, f + ".bbox", "no segmentation and no [x, y, width, height] bbox")
+        try:
+            x, y, bw, bh = (float(v) for v in bbox)
+        except (TypeError, ValueError):
+            raise BadInput(self.file, f + ".bbox", "non-numeric value") from None
+        if not (bw > 0 and bh > 0):
+            raise BadInput(self.file, f + ".bbox", f"width and height must be > 0, got {bbox!r}")
+        _check_range([x, x + bw], [y, y + bh], w, h, self.file, f + ".bbox")
+        return [Box(x, y, x + bw, y + bh)]
+
+    def _rle(self, seg: dict, w: int, h: int, f: str) -> MaskRLE:
+        size, counts = seg.get("size"), seg.get("counts")
+        if not (isinstance(size, list) and len(size) == 2 and [_as_int(v) for v in size] == [h, w]):
+            raise BadInput(self.file, f + ".size", f"{size!r} differs from the image size [{h}, {w}]")
+        try:
+            if isinstance(counts, list):  # uncompressed RLE
+                if sum(int(c) for c in counts) != h * w or any(int(c) < 0 for c in counts):
+                    raise ValueError("run lengths must be >= 0 and add up to height * width")
+                rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+            elif isinstance(counts, str):
+                rle = {"size": [h, w], "counts": counts.encode("ascii")}
+                # decoding validates the runs (a corrupt string would give a wrong-sized mask)
+                if mask_utils.decode(rle).shape != (h, w):
+                    raise ValueError("corrupt counts")
+            else:
+                raise ValueError("counts must be a string or a list of integers")
+        except (ValueError, TypeError, UnicodeEncodeError) as exc:
+            raise BadInput(self.file, f + ".counts", f"invalid RLE ({exc})") from None
+        c = rle["counts"]
+        return MaskRLE((h, w), c.decode("ascii") if isinstance(c, bytes) else c)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _as_int(v: Any):
+    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() else None
+
+
+def _check_range(xs, ys, w, h, file, field) -> None:
+    tol = COORD_TOLERANCE
+    if min(xs) < -tol or max(xs) > w + tol or min(ys) < -tol or max(ys) > h + tol:
+        raise BadInput(file, field, f"coordinates x {min(xs):g}..{max(xs):g}, y {min(ys):g}..{max(ys):g} "
+                       f"lie outside the {w}x{h} image")
+
+
+# ---- export ---------------------------------------------------------------------------------
+
+def write(store, dst: Path, *, split: str | None = None) -> dict:
+    """Write DST/annotations.json and copy the images to DST/images/. Never modifies the store."""
+    dst = Path(dst)
+    if dst.suffix.lower() == ".json":
+        raise BadInput(str(dst), "destination", "COCO export writes a folder (annotations.json + images/); "
+                       "give a folder path")
+    doc = to_coco(store, split)
+    images_dir = dst / IMAGES_DIR
+    for rec, name in doc.pop("_files"):
+        copy_image(store.image_path(rec), images_dir / name)
+    skipped = doc.pop("_skipped")
+    atomic_write_json(dst / ANNOTATIONS_FILE, doc)
+    return {"format": "coco", "file": str(dst / ANNOTATIONS_FILE), "images": len(doc["images"]),
+            "annotations": len(doc["annotations"]), "categories": len(doc["categories"]), "skipped": skipped}
+
+
+def to_coco(store, split: str | None = None) -> dict:
+    """The COCO document of the project (or one split), plus private keys `_files`, `_skipped`."""
+    cats = [{"id": c.id, "name": c.name, "supercategory": ""} for c in store.categories()]
+    images, out_anns, files = [], [], []
+    skipped: dict[str, int] = {}
+    items = export_items(store, split)
+    names = export_names([rec for rec, _ in items])
+    for rec, anns in items:
+        name = names[rec.id]
+        files.append((rec, name))
+        images.append({"id": rec.id, "file_name": name, "width": rec.width, "height": rec.height,
+                       "extra": {"split": rec.split, "status": rec.status}})
+        groups: dict[tuple, list[Annotation]] = {}
+        singles: list[list[Annotation]] = []
+        for a in anns:
+            if not isinstance(a.geometry, (Box, Polygon, MaskRLE)):
+                skipped[a.kind] = skipped.get(a.kind, 0) + 1
+                continue
+            if isinstance(a.geometry, Polygon) and a.geometry.holes:
+                # COCO polygons cannot have holes: the exact pixels go out as RLE instead
+                a = a.with_(geometry=encode_mask(polygon_to_mask(a.geometry, rec.height, rec.width)))
+            if isinstance(a.geometry, Polygon) and a.instance_id is not None:
+                key = (a.category_id, a.instance_id)
+                if key not in groups:
+                    groups[key] = []
+                    singles.append(groups[key])
+                groups[key].append(a)
+            else:
+                singles.append([a])
+        for parts in singles:
+            out_anns.append(_coco_annotation(len(out_anns) + 1, rec.id, parts))
+    return {"info": {"description": "exported by Visionbench"}, "images": images, "annotations": out_anns,
+            "categories": cats, "_files": files, "_skipped": skipped}
+
+
+def _coco_annotation(ann_id: int, image_id: int, parts: list[Annotation]) -> dict:
+    first = parts[0]
+    g = first.geometry
+    attrs = dict(first.attributes)
+    iscrowd = 1 if attrs.pop("iscrowd", 0) in (1, True) else 0
+    if isinstance(g, Box):
+        seg: Any = []
+        x1, y1, x2, y2 = g.x1, g.y1, g.x2, g.y2
+        area = g.width * g.height
+    elif isinstance(g, MaskRLE):
+        seg = {"size": [g.size[0], g.size[1]], "counts": g.counts}
+        x1, y1, x2, y2 = bounds(g)
+        area = rle_area(g)
+    else:
+        seg = [[v for xy in p.geometry.points for v in xy] for p in parts]
+        xs = [x for p in parts for x, _ in p.geometry.points]
+        ys = [y for p in parts for _, y in p.geometry.points]
+        x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
+        area = sum(ring_area(p.geometry.points) for p in parts)
+    out = {"id": ann_id, "image_id": image_id, "category_id": first.category_id, "segmentation": seg,
+           "area": float(area), "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": iscrowd}
+    if first.score is not None:
+        out["score"] = first.score
+    if attrs:
+        out["attributes"] = attrs
+    return out
