@@ -1,0 +1,159 @@
+"""The `visionbench` command: subcommands, delegation to the engine, and exit codes."""
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from engine import cli
+from engine.annotations import ProjectStore
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli_demo")
+    assert cli.main(["demo", "--out", str(out), "--shapes", "8", "--galaxies", "4", "--seed", "1"]) == 0
+    return out
+
+
+def _info(capsys, project) -> dict:
+    capsys.readouterr()
+    assert cli.main(["info", "--project", str(project)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_console_script_is_installed():
+    run = subprocess.run([str(VENV_BIN / "visionbench"), "--help"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0
+    for command in ("demo", "import", "export", "train", "predict", "eval", "info"):
+        assert command in run.stdout
+
+
+def test_demo_then_info(demo, capsys):
+    info = _info(capsys, demo / "shapes.vbproj")
+    assert info["images"] == 8
+    assert info["images_per_split"] == {"train": 6, "val": 2, "test": 0}
+    assert info["images_per_status"]["done"] == 8
+    assert info["annotations_per_kind"]["box"] == info["annotations_per_kind"]["mask"]
+    assert sum(info["annotations_per_category"].values()) == info["annotations"]
+    photos = _info(capsys, demo / "photos.vbproj")
+    assert photos["annotations_per_category"]["cat"] == 1 and photos["images_per_split"]["val"] == 2
+
+
+def test_bad_input_exits_2_naming_file_and_field(tmp_path, capsys):
+    missing = tmp_path / "nope.vbproj"
+    assert cli.main(["info", "--project", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "--project" in err
+    assert cli.main(["import", "klingon", "x", "--project", str(missing)]) == 2  # argparse: bad choice
+    assert "invalid choice" in capsys.readouterr().err
+    assert cli.main(["info"]) == 2  # missing required option
+    not_a_project = tmp_path / "text.vbproj"
+    not_a_project.write_text("hello")
+    assert cli.main(["info", "--project", str(not_a_project)]) == 2
+    assert "text.vbproj" in capsys.readouterr().err
+    assert cli.main(["import", "coco", str(tmp_path / "none.json"), "--project", str(tmp_path / "p.vbproj")]) == 2
+    assert "none.json" in capsys.readouterr().err
+
+
+def test_internal_error_exits_1_traceback_only_with_debug(monkeypatch, capsys):
+    def boom(args):
+        raise ZeroDivisionError("engine bug")
+
+    monkeypatch.setitem(cli.HANDLERS, "info", boom)
+    monkeypatch.delenv("VISIONBENCH_DEBUG", raising=False)
+    assert cli.main(["info", "--project", "x.vbproj"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error" in err and "engine bug" in err and "Traceback" not in err
+    assert cli.main(["--debug", "info", "--project", "x.vbproj"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setenv("VISIONBENCH_DEBUG", "1")
+    assert cli.main(["info", "--project", "x.vbproj"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_export_then_import_coco_round_trip(demo, tmp_path, capsys):
+    dst = tmp_path / "coco"
+    assert cli.main(["export", "coco", str(dst), "--project", str(demo / "photos.vbproj")]) == 0
+    files = list(dst.rglob("*.json")) if dst.is_dir() else [dst]
+    assert files, "export wrote nothing"
+    capsys.readouterr()
+    project = tmp_path / "new" / "p.vbproj"
+    assert cli.main(["import", "coco", str(files[0]), "--project", str(project)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["images_added"] == 13 and summary["totals"]["images"] == 13
+    source = _info(capsys, demo / "photos.vbproj")
+    copy = _info(capsys, project)
+    assert copy["annotations_per_kind"].get("box") == source["annotations_per_kind"]["box"]
+    assert {k: v for k, v in copy["annotations_per_category"].items() if v} == \
+        {k: v for k, v in source["annotations_per_category"].items() if v and k != "eye"}  # COCO has no points
+
+
+def _fake_module(monkeypatch, name: str, func_name: str, result):
+    calls = []
+
+    def func(**kwargs):
+        calls.append(kwargs)
+        return result
+
+    mod = types.ModuleType(name)
+    setattr(mod, func_name, func)
+    monkeypatch.setitem(sys.modules, name, mod)
+    return calls
+
+
+def test_train_predict_eval_delegate_with_keyword_names(demo, tmp_path, monkeypatch, capsys):
+    project = str(demo / "shapes.vbproj")
+    train = _fake_module(monkeypatch, "engine.train.run", "train_command", {"loss": 0.5})
+    assert cli.main(["train", "unet", "--project", project, "--out", str(tmp_path / "m.pt"), "--epochs", "2",
+                     "--device", "cpu", "--seed", "7", "--config", '{"lr": 0.01}']) == 0
+    assert train == [dict(family="unet", project=Path(project), out=tmp_path / "m.pt", epochs=2, device="cpu",
+                          seed=7, config={"lr": 0.01})]
+    assert json.loads(capsys.readouterr().out) == {"loss": 0.5}
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text('{"batch_size": 4}')
+    assert cli.main(["train", "unet", "--project", project, "--out", "m.pt", "--config", f"@{cfg}"]) == 0
+    assert train[-1]["config"] == {"batch_size": 4} and train[-1]["device"] == "auto"
+    assert cli.main(["train", "unet", "--project", project, "--out", "m.pt", "--config", "[1, 2"]) == 2
+    assert "--config" in capsys.readouterr().err
+
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"not really")
+    predict = _fake_module(monkeypatch, "engine.infer.run", "predict_command", None)
+    assert cli.main(["predict", str(ckpt), "--project", project, "--split", "val", "--as-proposals",
+                     "--coco-results", str(tmp_path / "r.json")]) == 0
+    assert predict == [dict(checkpoint=ckpt, project=Path(project), split="val", as_proposals=True,
+                            masks_out=None, coco_results=tmp_path / "r.json", device="auto")]
+    evaluate = _fake_module(monkeypatch, "engine.eval.run", "eval_command", {"mAP": 0.75})
+    capsys.readouterr()
+    assert cli.main(["eval", str(ckpt), "--project", project]) == 0
+    assert json.loads(capsys.readouterr().out) == {"mAP": 0.75}
+    assert evaluate[0]["split"] == "val"
+    assert cli.main(["eval", str(tmp_path / "missing.pt"), "--project", project]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+
+
+def test_gui_loads_the_front_end_by_name(demo, tmp_path, monkeypatch, capsys):
+    opened = _fake_module(monkeypatch, "app.main", "run", 0)
+    monkeypatch.setattr(sys.modules["app.main"], "run", lambda project: opened.append(project) or 0)
+    assert cli.main([str(demo / "photos.vbproj")]) == 0  # `visionbench PROJECT` means gui
+    assert cli.main(["gui", str(demo / "shapes.vbproj")]) == 0
+    assert opened == [str(demo / "photos.vbproj"), str(demo / "shapes.vbproj")]
+
+    import engine.demo
+
+    monkeypatch.setattr(engine.demo, "ensure_user_demo", lambda progress=None: demo)
+    assert cli.main([]) == 0  # no argument: the demo project
+    assert opened[-1] == str(demo / "photos.vbproj")
+    assert cli.main(["gui", str(tmp_path / "gone.vbproj")]) == 2
+    assert "PROJECT" in capsys.readouterr().err
+
+
+def test_gui_without_front_end_says_so(demo, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "app.main", None)  # import of app.main fails
+    assert cli.main(["gui", str(demo / "photos.vbproj")]) == 1
+    assert "app.main" in capsys.readouterr().err
