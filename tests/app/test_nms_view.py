@@ -83,3 +83,22 @@ def test_renders_offscreen_with_tags_and_hidden_low_scores(view, tmp_path):
     path = tmp_path / "nms_view.png"
     assert view.grab().save(str(path))
     assert path.stat().st_size > 1000
+
+
+def test_onnx_detector_candidates_step_to_the_detectors_own_result(qtbot, tmp_path):
+    """A user's ONNX YOLO: stepping its raw candidates ends where its predict() ends."""
+    from tests.engine.infer.test_onnx_yolo import IMAGE, _raw_output, _save_model
+
+    from engine.infer.onnx_yolo import OnnxYoloDetector
+
+    detector = OnnxYoloDetector(_save_model(tmp_path / "yolo.onnx", _raw_output(),
+                                            {"names": "{0: 'cat', 1: 'dog'}"}), iou=0.7)
+    candidates = detector.raw_candidates(IMAGE)
+    widget = NmsStepView()
+    qtbot.addWidget(widget)
+    widget.set_data(IMAGE, candidates, detector.class_names)
+    widget.set_iou_threshold(detector.iou)
+    widget.set_score_threshold(detector.conf)
+    widget.run_all()
+    kept = candidates.boxes[widget.kept_indices()]
+    np.testing.assert_allclose(kept, detector.predict(IMAGE).boxes)

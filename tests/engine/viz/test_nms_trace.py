@@ -47,7 +47,7 @@ def candidates(draw):
     return boxes, scores, labels, iou, score_thr
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(candidates(), st.booleans())
 def test_kept_set_equals_torchvision_with_ties_broken_by_index(case, agnostic):
     boxes, scores, labels, iou, score_thr = case
@@ -56,7 +56,7 @@ def test_kept_set_equals_torchvision_with_ties_broken_by_index(case, agnostic):
     np.testing.assert_array_equal(trace.keep, expected)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(candidates(), st.booleans())
 def test_kept_set_equals_torchvision_on_raw_scores_when_distinct(case, agnostic):
     boxes, scores, labels, iou, score_thr = case
