@@ -1,0 +1,87 @@
+"""``visionbench eval``: score a checkpoint on a project split, dispatching by family kind."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.annotations.errors import BadInput
+from engine.annotations.geometry import bounds, geometry_to_mask
+from engine.annotations.imageio import read_image_rgb
+from engine.annotations.store import ProjectStore
+from engine.data.semantic import object_shapes, rasterize
+from engine.eval.segmentation import confusion, summarize
+from engine.jobs.events import Progress
+
+
+def _ground_truth(anns, source: str):
+    """The checkpoint's own stored predictions are not ground truth for it."""
+    return [a for a in anns if a.source != source]
+
+
+def _eval_segmentation(predictor, store: ProjectStore, classes: list[str], images, on_event, source: str) -> dict:
+    cats = [store.category_by_name(n) for n in classes]
+    ids = [c.id if c is not None else -1 for c in cats]
+    by_image = store.all_annotations()
+    k = len(classes) + 1
+    cm = np.zeros((k, k), np.int64)
+    for n, rec in enumerate(images):
+        gt, _ = rasterize(_ground_truth(by_image.get(rec.id, []), source), ids, rec.height, rec.width)
+        pred = predictor.probabilities(read_image_rgb(store.image_path(rec))).argmax(axis=0)
+        cm += confusion(pred, gt, k)
+        on_event(Progress(n + 1, len(images), rec.path))
+    return summarize(cm, classes)
+
+
+def _eval_detection(predictor, store: ProjectStore, classes: list[str], images, on_event, kind: str,
+                    source: str) -> dict:
+    from engine.eval.coco_eval import evaluate_detections
+
+    label_of = {}
+    for i, name in enumerate(classes):
+        cat = store.category_by_name(name)
+        if cat is not None:
+            label_of[cat.id] = i + 1  # COCO ids 1..C in class order
+    by_image = store.all_annotations()
+    gt, preds = [], []
+    iou_type = "segm" if kind == "instance" else "bbox"
+    for n, rec in enumerate(images):
+        objs = [a for a in object_shapes(_ground_truth(by_image.get(rec.id, []), source)) if a.category_id in label_of]
+        item = {"image_id": rec.id, "width": rec.width, "height": rec.height,
+                "boxes": np.array([bounds(a.geometry) for a in objs], np.float64).reshape(-1, 4),
+                "labels": np.array([label_of[a.category_id] for a in objs], np.int64)}
+        if iou_type == "segm":
+            item["masks"] = np.array([geometry_to_mask(a.geometry, rec.height, rec.width) > 0 for a in objs],
+                                     bool).reshape(-1, rec.height, rec.width)
+        gt.append(item)
+        preds.append(predictor.predict(read_image_rgb(store.image_path(rec))))
+        on_event(Progress(n + 1, len(images), rec.path))
+    return evaluate_detections(gt, preds, classes, iou_type=iou_type)
+
+
+def eval_command(ckpt, project, split: str | None = "val", progress=False, device: str = "auto") -> dict:
+    """Metrics of checkpoint ``ckpt`` on the images of ``split`` as a JSON-ready dict.
+
+    Segmentation: ``miou``, ``dice``, ``per_class: {name: {iou, dice}}`` (means over foreground
+    classes). Detection/instance: COCO mAP from ``engine.eval.coco_eval``.
+    """
+    from engine.infer.run import load_predictor
+    from engine.train.run import event_sink
+
+    predictor, meta, spec = load_predictor(ckpt, device)
+    classes = list(meta["classes"])
+    source = f"{meta['family']}:{Path(ckpt).stem}"
+    on_event, close = event_sink(progress, f"eval {Path(ckpt).name}")
+    store = ProjectStore(project, readonly=True)
+    try:
+        images = store.images(split=split)
+        if not images:
+            raise BadInput(str(project), "split", f"no images in split {split!r}")
+        if spec.kind == "segmentation":
+            result = _eval_segmentation(predictor, store, classes, images, on_event, source)
+        else:
+            result = _eval_detection(predictor, store, classes, images, on_event, spec.kind, source)
+    finally:
+        store.close()
+        close()
+    return {"checkpoint": str(ckpt), "family": meta["family"], "split": split, "images": len(images), **result}

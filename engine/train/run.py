@@ -1,0 +1,97 @@
+"""``visionbench train``: train any registered family on a project (family-agnostic)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.annotations.errors import BadInput
+from engine.device import pick_device
+from engine.jobs.cancel import CancelToken
+from engine.jobs.events import Log, Metrics, Progress
+from engine.models.registry import get_family
+
+
+class EventPrinter:
+    """Turn job events into a tqdm bar on stderr (stdout stays free for JSON)."""
+
+    def __init__(self, desc: str) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.bar = None
+        self.desc = desc
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, Progress):
+            if self.bar is None:
+                self.bar = self._tqdm(total=event.total, desc=self.desc, file=sys.stderr, dynamic_ncols=True)
+            if event.total is not None and self.bar.total != event.total:
+                self.bar.total = event.total
+            self.bar.n = event.step
+            if event.message:
+                self.bar.set_postfix_str(event.message, refresh=False)
+            self.bar.refresh()
+        elif isinstance(event, Log):
+            (self._tqdm.write if self.bar is not None else print)(f"[{event.level}] {event.text}", file=sys.stderr)
+        elif isinstance(event, Metrics) and "val_miou" in event.values and self.bar is not None:
+            self.bar.set_postfix({k: round(v, 4) for k, v in event.values.items() if isinstance(v, float)})
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def event_sink(progress, desc: str) -> tuple[Callable[[Any], None], Callable[[], None]]:
+    """progress None/True -> tqdm on stderr; False -> silent; a callable -> called per event."""
+    if progress is False:
+        return (lambda e: None), (lambda: None)
+    if callable(progress):
+        return progress, (lambda: None)
+    printer = EventPrinter(desc)
+    return printer, printer.close
+
+
+def drive(gen, on_event: Callable[[Any], None]):
+    """Run a job generator on this thread, feeding events to ``on_event``; return its result.
+
+    Unlike the job runner, exceptions propagate unchanged (BadInput -> CLI exit 2).
+    """
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        on_event(event)
+
+
+def train_command(family: str, project: str | Path, out: str | Path, epochs: int | None = None,
+                  device: str = "auto", seed: int = 0, config: dict | None = None, progress=None) -> dict:
+    """Train ``family`` on ``project``; write the checkpoint ``out``; return the job's result dict.
+
+    The config is the family's preset for the device, updated with ``config`` and ``epochs``.
+    Raises BadInput for a missing project / unknown family / bad config, NonFiniteLoss when
+    the loss diverges (the last good checkpoint stays).
+    """
+    try:
+        spec = get_family(family)
+    except ValueError as exc:
+        raise BadInput(str(family), "family", str(exc)) from None
+    project = Path(project)
+    if not project.is_file():
+        raise BadInput(str(project), "project", "file not found")
+    try:
+        dev = pick_device(device)
+    except ValueError as exc:
+        raise BadInput(str(device), "device", str(exc)) from None
+    cfg = spec.preset(dev.type)
+    cfg.update(config or {})
+    if epochs is not None:
+        cfg["epochs"] = int(epochs)
+    cfg["seed"] = int(seed)
+    cfg["device"] = str(dev)
+    on_event, close = event_sink(progress, f"train {family}")
+    try:
+        return drive(spec.train(CancelToken(), str(project), str(out), cfg), on_event)
+    finally:
+        close()
