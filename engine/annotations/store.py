@@ -74,6 +74,7 @@ class ProjectStore:
         self.root = self.path.parent
         self.readonly = readonly
         self._lock_fd: int | None = None
+        self._db: sqlite3.Connection | None = None
         self._depth = 0
         if not self.path.exists():
             if not create or readonly:
@@ -93,8 +94,11 @@ class ProjectStore:
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            self._release_lock()
+            self.close()
             raise BadInput(str(self.path), "project", f"not a Visionbench project ({exc})") from None
+        except BaseException:
+            self.close()  # a refused open (e.g. newer schema) must not keep the project locked
+            raise
 
     # ---- life cycle -------------------------------------------------------------------------
     @classmethod
@@ -163,6 +167,8 @@ class ProjectStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One transaction; nested uses join the outer one (so bulk work commits once)."""
+        if self.readonly:
+            raise BadInput(str(self.path), "project", "is open read-only; reopen it for writing to edit")
         if self._depth == 0:
             self._db.execute("BEGIN IMMEDIATE")
         self._depth += 1
