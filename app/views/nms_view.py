@@ -316,7 +316,7 @@ class NmsStepView(QWidget):
             self._add_tag(i, f"{self._name(int(self._candidates.labels[i]))} "
                              f"{self._candidates.scores[i]:.2f}", colour, above=True)
         if current is not None:
-            for j, iou in zip(current.considered.tolist(), current.ious.tolist()):
+            for j, iou in self._tagged_comparisons(current):
                 colour = COLOURS["suppressing"] if j in just_suppressed else COLOURS["pending"]
                 self._add_tag(j, "IoU —" if np.isnan(iou) else f"IoU {iou:.2f}", colour, above=False)
         self._place_tags()
@@ -326,6 +326,17 @@ class NmsStepView(QWidget):
         self.back_button.setEnabled(k > 0)
         self.reset_button.setEnabled(k > 0)
         self.changed.emit(k, len(trace.steps))
+
+    @staticmethod
+    def _tagged_comparisons(current, limit: int = 40) -> list[tuple[int, float]]:
+        """Compared boxes worth a tag: those touching the kept box, highest IoU first.
+
+        Boxes that do not overlap it (IoU 0) would only add clutter; the side panel lists them.
+        """
+        pairs = [(j, iou) for j, iou in zip(current.considered.tolist(), current.ious.tolist())
+                 if not iou <= 0.0]  # keeps NaN (two empty boxes) visible
+        pairs.sort(key=lambda p: -p[1] if p[1] == p[1] else 0.0)
+        return pairs[:limit]
 
     def _add_tag(self, index: int, text: str, colour: QColor, above: bool) -> None:
         tag = _Tag(text, colour, (index, above))

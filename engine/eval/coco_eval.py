@@ -95,6 +95,8 @@ def _gt_dataset(gt: Sequence[dict], cats: list[dict], iou_type: str) -> dict:
 
 
 def _results(preds, gt: Sequence[dict], cats: list[dict], iou_type: str) -> list[dict]:
+    if len(preds) == 0:
+        return []  # an empty COCO results list: nothing detected anywhere
     if len(preds) and isinstance(preds[0], dict) and "category_id" in preds[0]:
         return copy.deepcopy(list(preds))  # already COCO results; loadRes mutates its input
     if len(preds) != len(gt):
