@@ -194,3 +194,19 @@ def image_set(store: ProjectStore, with_split: bool = True) -> list:
     """Sorted [(image file name, w, h, split)] — images round-trip even when they have no objects."""
     return sorted((Path(r.path).name, r.width, r.height, r.split if with_split else None)
                   for r in store.images())
+
+
+def write_bomb_png(path: Path, width: int = 100_000, height: int = 100_000) -> Path:
+    """A tiny PNG whose header claims width x height pixels (a decompression bomb), by hand:
+    signature, IHDR, one small IDAT, IEND, each chunk with its CRC."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray
+    idat = zlib.compress(b"\x00" * 64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
