@@ -125,6 +125,7 @@ def test_perfect_and_empty_predictions():
     empty = evaluate_detections(gt, [Detections.empty(names) for _ in gt], CATS)
     assert empty["map"] == 0.0 and empty["map50"] == 0.0
     assert empty["per_class"]["dog"]["ap50"] == 0.0
+    assert evaluate_detections(gt, [], CATS)["map50"] == 0.0  # an empty COCO results list
 
 
 def test_labelme_fixture_perfect_predictions_score_one():
