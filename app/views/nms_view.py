@@ -136,7 +136,9 @@ class NmsStepView(QWidget):
                                   (self.run_button, self.run_all, Qt.Key.Key_End),
                                   (self.reset_button, self.reset, Qt.Key.Key_Home)):
             button.clicked.connect(slot)
-            QShortcut(QKeySequence(key), self, activated=slot)
+            shortcut = QShortcut(QKeySequence(key), self, activated=slot)
+            # Only while this view has focus: the annotation canvas uses arrows too.
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
         self.iou_slider = self._slider(50)
         self.score_slider = self._slider(25)
