@@ -114,7 +114,8 @@ class _Reader:
             status = extra.get("status") if extra.get("status") in STATUSES else "new"
             entry = ImageEntry(file, w, h, split, status)
             self.images_by_id[iid] = entry
-            self.bundle.images.append(entry)
+        # an image whose id turned out duplicated later was removed from images_by_id
+        self.bundle.images.extend(self.images_by_id.values())
 
     def _image_file(self, name: Any, field: str) -> Path:
         first = resolve_inside(self.base, name, self.file, field)
