@@ -131,18 +131,23 @@ def _validate(boxes, scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return boxes, scores, labels
 
 
+def _processing_order(scores: np.ndarray, score_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(active, order): input indices passing the score threshold, and positions into ``active``
+    sorted by score descending, ties by index."""
+    active = np.flatnonzero(scores.astype(np.float64) >= score_threshold)
+    return active, np.argsort(-scores[active], kind="stable")
+
+
 def iter_nms_steps(boxes, scores, labels=None, iou_threshold: float = 0.5,
-                   score_threshold: float = 0.0, class_agnostic: bool = False,
-                   _order_out: list | None = None) -> Iterator[NmsStep]:
+                   score_threshold: float = 0.0, class_agnostic: bool = False
+                   ) -> Iterator[NmsStep]:
     """Yield one ``NmsStep`` per kept box, highest score first.
 
     boxes: [N, 4] xyxy (any unit, usually pixels); scores: [N]; labels: [N] class indices (None =
     one class). Candidates with score < ``score_threshold`` never enter NMS.
     """
     boxes, scores, labels = _validate(boxes, scores, labels)
-    active = np.flatnonzero(scores.astype(np.float64) >= score_threshold)
-    if _order_out is not None:
-        _order_out.append(active)
+    active, order = _processing_order(scores, score_threshold)
     if active.size == 0:
         return
     b, s, lab = boxes[active], scores[active], labels[active]
@@ -157,9 +162,6 @@ def iter_nms_steps(boxes, scores, labels=None, iou_threshold: float = 0.5,
             per_class_mask = True
     areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 
-    order = np.argsort(-s, kind="stable")
-    if _order_out is not None:
-        _order_out[-1] = active[order]
     alive = np.ones(len(order), dtype=bool)  # by position in `order`
     for pos, i in enumerate(order):
         if not alive[pos]:
@@ -185,11 +187,12 @@ def iter_nms_steps(boxes, scores, labels=None, iou_threshold: float = 0.5,
 def nms_trace(boxes, scores, labels=None, iou_threshold: float = 0.5, score_threshold: float = 0.0,
               class_agnostic: bool = False) -> NmsTrace:
     """Run NMS to the end and keep every step (see ``iter_nms_steps`` for the arguments)."""
-    order_box: list = []
     steps = list(iter_nms_steps(boxes, scores, labels, iou_threshold, score_threshold,
-                                class_agnostic, _order_out=order_box))
-    n = int(np.asarray(scores).reshape(-1).shape[0])
-    order = order_box[0] if order_box else np.zeros(0, np.int64)
+                                class_agnostic))
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+    n = int(scores.shape[0])
+    active, order = _processing_order(scores, score_threshold)
+    order = active[order]
     below = np.setdiff1d(np.arange(n), order, assume_unique=True).astype(np.int64)
     suppressed_by = {int(j): st.kept for st in steps for j in st.suppressed}
     return NmsTrace(n=n, steps=steps, keep=np.array([st.kept for st in steps], dtype=np.int64),
