@@ -1,0 +1,413 @@
+"""The bulk shape layer: thousands of annotations drawn fast, without one QGraphicsItem each.
+
+Vector shapes (boxes, polygons, polylines) live in one array of vertices (image px, float64
+[M, 2]) with per-ring offsets; a frame transforms all vertices at once with numpy into a
+fixed-point int32 buffer whose per-ring views were sliced once, culls by a vectorised bounds test,
+and rasterises with OpenCV (fillPoly/polylines, C speed) straight into a premultiplied ARGB
+buffer wrapped as a QImage. At low zoom (scale <= 0.5), where most shapes are visible, the layer is
+drawn from a cached raster of all shapes at scale 1/2, 1/4, ... ("shape pyramid"), refreshed
+only in the region of an edit. Masks are decoded once into a coloured QImage of their bounding box.
+Points are drawn as small discs in screen space (never scaled).
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor, QImage, QPainter
+
+from engine.annotations.geometry import bounds, decode_mask
+from engine.annotations.model import Annotation, Box, Category, MaskRLE, Point, Polygon, Polyline
+
+SHIFT = 4  # fixed-point fraction bits for cv2 drawing (sub-pixel vertex positions)
+RASTER_MAX_SIDE = 4096  # shape pyramid levels larger than this are not kept
+RASTER_MAX_SCALE = 0.5  # at or below this zoom the shape pyramid is used
+POINT_RADIUS = 4  # screen px
+
+
+def rings_of(g) -> list[np.ndarray]:
+    """Vertex rings of a vector geometry, float64 [K, 2] each (exterior first)."""
+    if isinstance(g, Box):
+        return [np.array([(g.x1, g.y1), (g.x2, g.y1), (g.x2, g.y2), (g.x1, g.y2)], np.float64)]
+    if isinstance(g, Polygon):
+        return [np.asarray(g.points, np.float64).reshape(-1, 2)] + [np.asarray(h, np.float64).reshape(-1, 2) for h in g.holes]
+    if isinstance(g, Polyline):
+        return [np.asarray(g.points, np.float64).reshape(-1, 2)]
+    return []
+
+
+def premultiplied(color: QColor, alpha: float) -> tuple[int, int, int, int]:
+    """BGRA tuple for cv2 on a Format_ARGB32_Premultiplied buffer (little-endian byte order)."""
+    a = max(0.0, min(1.0, alpha))
+    return (int(color.blue() * a), int(color.green() * a), int(color.red() * a), int(255 * a))
+
+
+class ShapeLayer:
+    """Annotations of one image, indexed for drawing and hit-testing. Qt-light, GUI thread only."""
+
+    def __init__(self):
+        self.anns: dict[int, Annotation] = {}
+        self.colors: dict[int, QColor] = {}
+        self.hidden_categories: set[int] = set()
+        self.excluded: set[int] = set()  # drawn elsewhere (being dragged)
+        self.opacity = 0.35
+        self.fill = True
+        self.image_size = (0, 0)  # (w, h)
+        self.version = 0  # bumps on any change that alters the picture
+        self._mask_images: dict[int, tuple[QImage, tuple[int, int]]] = {}
+        self._rasters: dict[float, np.ndarray] = {}
+        self._dirty = True
+
+    # ---- content -------------------------------------------------------------------------
+    def set_annotations(self, anns: list[Annotation]) -> None:
+        self.anns = {a.id: a for a in anns}
+        self._mask_images.clear()
+        self._changed()
+
+    def apply_changes(self, added, updated, deleted_ids) -> list[tuple[float, float, float, float]]:
+        """Incremental update; returns image-px regions that changed (old and new bounds)."""
+        regions = []
+        for i in deleted_ids:
+            old = self.anns.pop(i, None)
+            self._mask_images.pop(i, None)
+            if old is not None:
+                regions.append(bounds(old.geometry))
+        for a in list(added) + list(updated):
+            old = self.anns.get(a.id)
+            if old is not None:
+                regions.append(bounds(old.geometry))
+            self._mask_images.pop(a.id, None)
+            self.anns[a.id] = a
+            regions.append(bounds(a.geometry))
+        self._changed(regions)
+        return regions
+
+    def set_colors(self, categories: list[Category]) -> None:
+        self.colors = {c.id: QColor(c.color) for c in categories}
+        self._mask_images.clear()
+        self._changed()
+
+    def color(self, category_id: int) -> QColor:
+        return self.colors.get(category_id, QColor("#ff00ff"))
+
+    def set_style(self, opacity: float | None = None, fill: bool | None = None,
+                  hidden_categories: set[int] | None = None) -> None:
+        if opacity is not None:
+            self.opacity = float(opacity)
+        if fill is not None:
+            self.fill = bool(fill)
+        if hidden_categories is not None:
+            self.hidden_categories = set(hidden_categories)
+        self._changed()
+
+    def set_excluded(self, ids) -> None:
+        ids = set(ids)
+        if ids == self.excluded:
+            return
+        regions = [bounds(self.anns[i].geometry) for i in ids ^ self.excluded if i in self.anns]
+        self.excluded = ids
+        self.version += 1
+        self._refresh_rasters(regions)
+
+    def _changed(self, regions=None) -> None:
+        self.version += 1
+        self._dirty = True
+        if regions is None:
+            self._rasters.clear()
+        else:
+            self._rebuild()
+            self._refresh_rasters(regions)
+
+    def drawable(self, a: Annotation) -> bool:
+        return not a.hidden and a.category_id not in self.hidden_categories and a.id not in self.excluded
+
+    # ---- arrays --------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        """Concatenate all vector rings; O(total vertices), done once per content change."""
+        if not self._dirty:
+            return
+        vec_ids, ring_starts, ring_owner, closed, pts = [], [0], [], [], []
+        point_ids, point_xy, mask_ids = [], [], []
+        for a in self.anns.values():
+            g = a.geometry
+            if isinstance(g, Point):
+                point_ids.append(a.id)
+                point_xy.append((g.x, g.y))
+                continue
+            if isinstance(g, MaskRLE):
+                mask_ids.append(a.id)
+                continue
+            rings = rings_of(g)
+            if not rings or len(rings[0]) == 0:
+                continue
+            idx = len(vec_ids)
+            vec_ids.append(a.id)
+            for r in rings:
+                pts.append(r)
+                ring_starts.append(ring_starts[-1] + len(r))
+                ring_owner.append(idx)
+                closed.append(not isinstance(g, Polyline))
+        self.vec_ids = np.asarray(vec_ids, np.int64)
+        self.vec_cat = np.asarray([self.anns[i].category_id for i in vec_ids], np.int64)
+        self.pts = np.concatenate(pts) if pts else np.zeros((0, 2))
+        self.ring_owner = np.asarray(ring_owner, np.int64)
+        self.ring_closed = np.asarray(closed, bool)
+        starts = np.asarray(ring_starts, np.int64)
+        if len(vec_ids):
+            first = np.full(len(vec_ids), -1, np.int64)
+            # rings of one shape are consecutive; the exterior ring is the first
+            first[self.ring_owner[::-1]] = np.arange(len(ring_owner))[::-1]
+            mins = np.minimum.reduceat(self.pts, starts[:-1], axis=0)
+            maxs = np.maximum.reduceat(self.pts, starts[:-1], axis=0)
+            self.vec_bounds = np.concatenate([mins[first], maxs[first]], axis=1)
+        else:
+            self.vec_bounds = np.zeros((0, 4))
+        self._fbuf = np.empty_like(self.pts)
+        self._ibuf = np.empty(self.pts.shape, np.int32)
+        self._ring_views = [self._ibuf[a:b] for a, b in zip(starts[:-1], starts[1:])]
+        self._shape_rings = [[] for _ in vec_ids]
+        for r, owner in enumerate(ring_owner):
+            self._shape_rings[owner].append(r)
+        self.point_ids = point_ids
+        self.point_xy = np.asarray(point_xy, np.float64).reshape(-1, 2)
+        self.mask_ids = mask_ids
+        self._dirty = False
+
+    # ---- drawing -------------------------------------------------------------------------
+    def render_vectors(self, buf: np.ndarray, scale: float, ox: float, oy: float,
+                       view: tuple[float, float, float, float], antialias: bool | None = None) -> int:
+        """Draw visible vector shapes into `buf` (uint8 [H, W, 4] premultiplied BGRA).
+
+        widget = image * scale + (ox, oy); `view` is the image-px rect to cull against.
+        Returns how many shapes were drawn.
+        """
+        self._rebuild()
+        if len(self.vec_ids) == 0:
+            return 0
+        b = self.vec_bounds
+        x0, y0, x1, y1 = view
+        vis = (b[:, 2] >= x0) & (b[:, 0] <= x1) & (b[:, 3] >= y0) & (b[:, 1] <= y1)
+        if self.hidden_categories:
+            vis &= ~np.isin(self.vec_cat, list(self.hidden_categories))
+        hidden = [k for k, i in enumerate(self.vec_ids.tolist()) if i in self.excluded or self.anns[i].hidden] \
+            if (self.excluded or self._any_hidden()) else []
+        if hidden:
+            vis[hidden] = False
+        shown = np.flatnonzero(vis)
+        if len(shown) == 0:
+            return 0
+        f = float(1 << SHIFT)
+        np.multiply(self.pts, scale * f, out=self._fbuf)
+        self._fbuf += (ox * f, oy * f)
+        np.clip(self._fbuf, -2**30, 2**30, out=self._fbuf)
+        np.rint(self._fbuf, out=self._fbuf)
+        self._ibuf[...] = self._fbuf
+        if antialias is None:
+            antialias = len(shown) < 3000
+        line = cv2.LINE_AA if antialias else cv2.LINE_8
+        views, rings, closed = self._ring_views, self._shape_rings, self.ring_closed
+        cats = self.vec_cat[shown]
+        for cat in np.unique(cats):
+            members = shown[cats == cat]
+            color = self.color(int(cat))
+            fill_col = premultiplied(color, self.opacity)
+            line_col = premultiplied(color, 1.0)
+            closed_rings, open_rings = [], []
+            for k in members.tolist():
+                rs = rings[k]
+                if closed[rs[0]]:
+                    shape_rings = [views[r] for r in rs]
+                    if self.fill:
+                        # one call per shape: holes cut out by cv2's even-odd fill
+                        cv2.fillPoly(buf, shape_rings, fill_col, cv2.LINE_8, SHIFT)
+                    closed_rings.extend(shape_rings)
+                else:
+                    open_rings.append(views[rs[0]])
+            if closed_rings:
+                cv2.polylines(buf, closed_rings, True, line_col, 1, line, SHIFT)
+            if open_rings:
+                cv2.polylines(buf, open_rings, False, line_col, 2, line, SHIFT)
+        return len(shown)
+
+    def _any_hidden(self) -> bool:
+        return any(a.hidden for a in self.anns.values())
+
+    def _raster_scale(self, scale: float) -> float | None:
+        w, h = self.image_size
+        if scale > RASTER_MAX_SCALE or w <= 0 or h <= 0:
+            return None
+        r = RASTER_MAX_SCALE
+        while r / 2 >= scale:
+            r /= 2
+        while max(w, h) * r > RASTER_MAX_SIDE:
+            r /= 2
+            if r < scale:
+                return None  # the raster would be coarser than the screen
+        return r
+
+    def _raster(self, r: float) -> np.ndarray:
+        buf = self._rasters.get(r)
+        if buf is None:
+            w, h = self.image_size
+            buf = np.zeros((math.ceil(h * r), math.ceil(w * r), 4), np.uint8)
+            self.render_vectors(buf, r, 0.0, 0.0, (-1e18, -1e18, 1e18, 1e18), antialias=False)
+            self._rasters[r] = buf
+        return buf
+
+    def _refresh_rasters(self, regions) -> None:
+        """Redraw only the changed image regions of the cached shape pyramid."""
+        if not self._rasters or not regions:
+            return
+        for r, buf in self._rasters.items():
+            H, W = buf.shape[:2]
+            for (x0, y0, x1, y1) in regions:
+                pad = 3 / r  # line width and rounding around the bounds
+                rx0, ry0 = max(0, int((x0 - pad) * r)), max(0, int((y0 - pad) * r))
+                rx1, ry1 = min(W, int(math.ceil((x1 + pad) * r)) + 1), min(H, int(math.ceil((y1 + pad) * r)) + 1)
+                if rx0 >= rx1 or ry0 >= ry1:
+                    continue
+                sub = buf[ry0:ry1, rx0:rx1]
+                sub[...] = 0
+                view = (rx0 / r - pad, ry0 / r - pad, rx1 / r + pad, ry1 / r + pad)
+                self.render_vectors(sub, r, -rx0, -ry0, view, antialias=False)
+
+    def paint(self, painter: QPainter, scale: float, ox: float, oy: float, size: tuple[int, int],
+              view: tuple[float, float, float, float]) -> None:
+        """Draw everything not excluded: masks, vector shapes, points. `size` = viewport (w, h)."""
+        self._rebuild()
+        for i in self.mask_ids:
+            a = self.anns[i]
+            if self.drawable(a):
+                self.paint_mask(painter, a, scale, ox, oy)
+        r = self._raster_scale(scale)
+        if r is not None:
+            raster = self._raster(r)
+            img = QImage(raster.data, raster.shape[1], raster.shape[0], raster.strides[0],
+                         QImage.Format.Format_ARGB32_Premultiplied)
+            x0, y0, x1, y1 = view
+            H, W = raster.shape[:2]
+            sx0, sy0 = max(0.0, x0 * r), max(0.0, y0 * r)
+            sx1, sy1 = min(float(W), x1 * r), min(float(H), y1 * r)
+            if sx1 > sx0 and sy1 > sy0:
+                k = scale / r
+                target = QRectF(sx0 * k + ox, sy0 * k + oy, (sx1 - sx0) * k, (sy1 - sy0) * k)
+                painter.save()
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+                painter.drawImage(target, img, QRectF(sx0, sy0, sx1 - sx0, sy1 - sy0))
+                painter.restore()
+        else:
+            w, h = size
+            buf = np.zeros((h, w, 4), np.uint8)
+            self.render_vectors(buf, scale, ox, oy, view)
+            img = QImage(buf.data, w, h, buf.strides[0], QImage.Format.Format_ARGB32_Premultiplied)
+            painter.drawImage(0, 0, img)
+        self.paint_points(painter, scale, ox, oy, view)
+
+    def paint_points(self, painter, scale, ox, oy, view) -> None:
+        if not len(self.point_ids):
+            return
+        x0, y0, x1, y1 = view
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        for i, (x, y) in zip(self.point_ids, self.point_xy):
+            a = self.anns[i]
+            if not (x0 <= x <= x1 and y0 <= y <= y1) or not self.drawable(a):
+                continue
+            c = self.color(a.category_id)
+            painter.setPen(QColor(255, 255, 255))
+            painter.setBrush(c)
+            painter.drawEllipse(QRectF(x * scale + ox - POINT_RADIUS, y * scale + oy - POINT_RADIUS,
+                                       2 * POINT_RADIUS, 2 * POINT_RADIUS))
+        painter.restore()
+
+    def mask_image(self, a: Annotation) -> tuple[QImage, tuple[int, int]] | None:
+        """Coloured QImage of the mask's bounding box and its (x, y) offset; decoded once."""
+        hit = self._mask_images.get(a.id)
+        if hit is not None:
+            return hit
+        m = decode_mask(a.geometry)
+        ys, xs = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
+        if len(ys) == 0:
+            return None
+        crop = m[ys[0]: ys[-1] + 1, xs[0]: xs[-1] + 1]
+        c = self.color(a.category_id)
+        rgba = np.zeros(crop.shape + (4,), np.uint8)
+        rgba[crop > 0] = (c.blue(), c.green(), c.red(), 255)
+        img = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.strides[0],
+                     QImage.Format.Format_ARGB32_Premultiplied).copy()
+        hit = (img, (int(xs[0]), int(ys[0])))
+        self._mask_images[a.id] = hit
+        return hit
+
+    def paint_mask(self, painter: QPainter, a: Annotation, scale, ox, oy, extra_opacity: float = 1.0) -> None:
+        hit = self.mask_image(a)
+        if hit is None:
+            return
+        img, (mx, my) = hit
+        painter.save()
+        painter.setOpacity(max(self.opacity if self.fill else 0.3, 0.2) * extra_opacity)
+        painter.drawImage(QRectF(mx * scale + ox, my * scale + oy, img.width() * scale, img.height() * scale), img)
+        painter.restore()
+
+    # ---- hit testing ---------------------------------------------------------------------
+    def hit(self, x: float, y: float, tol: float) -> int | None:
+        """Id of the smallest visible shape under image point (x, y); tol in image px."""
+        self._rebuild()
+        cands = list(self.mask_ids)
+        if len(self.vec_ids):
+            b = self.vec_bounds
+            near = (b[:, 0] - tol <= x) & (b[:, 2] + tol >= x) & (b[:, 1] - tol <= y) & (b[:, 3] + tol >= y)
+            cands += self.vec_ids[near].tolist()
+        if len(self.point_ids):
+            d = np.hypot(self.point_xy[:, 0] - x, self.point_xy[:, 1] - y)
+            cands += [self.point_ids[k] for k in np.flatnonzero(d <= 2 * max(tol, 1))]
+        best, best_area = None, math.inf
+        for i in cands:
+            a = self.anns[i]
+            if a.hidden or a.category_id in self.hidden_categories:
+                continue
+            b = bounds(a.geometry)
+            if x < b[0] - tol or x > b[2] + tol or y < b[1] - tol or y > b[3] + tol:
+                continue
+            if not self._inside(a.geometry, x, y, tol):
+                continue
+            ar = max(b[2] - b[0], 1e-6) * max(b[3] - b[1], 1e-6)
+            if ar < best_area:
+                best, best_area = a.id, ar
+        return best
+
+    def _inside(self, g, x, y, tol) -> bool:
+        if isinstance(g, Box):
+            return True  # within the (tolerant) bounds test already
+        if isinstance(g, Point):
+            return (g.x - x) ** 2 + (g.y - y) ** 2 <= max(tol, 1) ** 2 * 4
+        if isinstance(g, Polygon):
+            ring = np.asarray(g.points, np.float32).reshape(-1, 1, 2)
+            return cv2.pointPolygonTest(ring, (float(x), float(y)), True) >= -tol
+        if isinstance(g, Polyline):
+            return segment_distance(np.asarray(g.points, np.float64), x, y)[0] <= tol
+        if isinstance(g, MaskRLE):
+            m = decode_mask(g)
+            iy, ix = int(y), int(x)
+            return 0 <= iy < m.shape[0] and 0 <= ix < m.shape[1] and bool(m[iy, ix])
+        return False
+
+
+def segment_distance(pts: np.ndarray, x: float, y: float, closed: bool = False) -> tuple[float, int, tuple]:
+    """(distance, index of the segment start, nearest point) from (x, y) to a chain of vertices [K, 2]."""
+    if len(pts) == 0:
+        return math.inf, -1, (x, y)
+    if len(pts) == 1:
+        return float(math.hypot(pts[0, 0] - x, pts[0, 1] - y)), 0, tuple(pts[0])
+    a = pts
+    b = np.roll(pts, -1, axis=0) if closed else pts[1:]
+    a = a if closed else pts[:-1]
+    d = b - a
+    ll = (d ** 2).sum(1)
+    t = np.clip(((x - a[:, 0]) * d[:, 0] + (y - a[:, 1]) * d[:, 1]) / np.maximum(ll, 1e-12), 0, 1)
+    px, py = a[:, 0] + t * d[:, 0], a[:, 1] + t * d[:, 1]
+    dist = np.hypot(px - x, py - y)
+    k = int(np.argmin(dist))
+    return float(dist[k]), k, (float(px[k]), float(py[k]))

@@ -1,0 +1,123 @@
+"""Pixel sources behind the image pyramid: where full-resolution pixels come from.
+
+Two kinds:
+- `ArraySource`: the whole image decoded in memory (ordinary photos, compressed files).
+- `RawFileSource`: uncompressed pixels laid out row-major in a file (strip TIFFs, our own cache
+  files). Regions are read with `os.pread`, never by mapping the file, so a 40,000 x 40,000 image
+  costs only the rows actually read and the resident set stays small.
+
+Both return raw data (any dtype, [H, W] or [H, W, C]); windowing to 8 bits happens in pyramid.py.
+No Qt here.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+class ArraySource:
+    """A decoded image held in memory, [H, W] or [H, W, C]."""
+
+    def __init__(self, data: np.ndarray):
+        self.data = data
+        self.height, self.width = int(data.shape[0]), int(data.shape[1])
+        self.dtype = data.dtype
+
+    def region(self, x0: int, y0: int, x1: int, y1: int, step: int = 1) -> np.ndarray:
+        """Pixels [y0:y1:step, x0:x1:step] (a view when possible)."""
+        return self.data[y0:y1:step, x0:x1:step]
+
+    def close(self) -> None:
+        self.data = None
+
+
+class RawFileSource:
+    """Row-major uncompressed pixels at `offset` in `path`: shape (height, width[, channels])."""
+
+    def __init__(self, path: Path, offset: int, shape: tuple[int, ...], dtype):
+        self.path = Path(path)
+        self.offset = int(offset)
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        self.height, self.width = self.shape[0], self.shape[1]
+        self.channels = self.shape[2] if len(self.shape) == 3 else 1
+        self.pixel_bytes = self.channels * self.dtype.itemsize
+        self.row_bytes = self.width * self.pixel_bytes
+        self._fd = os.open(str(self.path), os.O_RDONLY)
+
+    def region(self, x0: int, y0: int, x1: int, y1: int, step: int = 1) -> np.ndarray:
+        """Pixels [y0:y1:step, x0:x1:step]; reads only the needed rows and columns span."""
+        x0, x1 = max(0, x0), min(self.width, x1)
+        y0, y1 = max(0, y0), min(self.height, y1)
+        rows = range(y0, y1, step)
+        ncols = len(range(x0, x1, step))
+        out = np.empty((len(rows), ncols) + self.shape[2:], self.dtype)
+        if not rows or ncols == 0:
+            return out
+        span = (x1 - x0) * self.pixel_bytes
+        if step == 1 and x0 == 0 and x1 == self.width:
+            # whole rows: one contiguous read
+            buf = os.pread(self._fd, span * len(rows), self.offset + y0 * self.row_bytes)
+            out[...] = np.frombuffer(buf, self.dtype).reshape(out.shape)
+            return out
+        for i, y in enumerate(rows):
+            buf = os.pread(self._fd, span, self.offset + y * self.row_bytes + x0 * self.pixel_bytes)
+            row = np.frombuffer(buf, self.dtype).reshape((x1 - x0,) + self.shape[2:])
+            out[i] = row[::step]
+        return out
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self):  # file descriptors are a bounded resource
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def raw_tiff_source(path: Path) -> RawFileSource | None:
+    """A RawFileSource for an uncompressed, contiguous, chunky TIFF's first page; None otherwise."""
+    import tifffile
+
+    with tifffile.TiffFile(str(path)) as tf:
+        page = tf.pages[0]
+        if page.compression != 1 or page.is_tiled:
+            return None
+        contiguous = page.is_contiguous
+        if not contiguous:
+            return None
+        offset, nbytes = contiguous
+        shape = page.shape
+        if page.planarconfig == 2 and len(shape) == 3:  # separate planes: not row-interleaved
+            return None
+        dtype = page.dtype
+        if dtype is None or page.fillorder != 1 or page.predictor not in (None, 1):
+            return None
+        order = tf.byteorder
+    if int(np.prod(shape)) * np.dtype(dtype).itemsize != nbytes:
+        return None
+    dt = np.dtype(dtype).newbyteorder(order)
+    return RawFileSource(path, offset, shape, dt)
+
+
+def write_npy_header(f, shape: tuple[int, ...], dtype) -> int:
+    """Write an .npy header for a C-ordered array; returns the data offset."""
+    np.lib.format.write_array_header_1_0(
+        f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)})
+    return f.tell()
+
+
+def npy_source(path: Path) -> RawFileSource:
+    """A RawFileSource over an .npy file written by this package."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        shape, fortran, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001
+        offset = f.tell()
+    if fortran:
+        raise ValueError(f"{path}: Fortran-ordered cache file")
+    return RawFileSource(path, offset, shape, dtype)
