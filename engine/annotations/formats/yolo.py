@@ -19,7 +19,8 @@ xn yn`` (n >= 3 points) a polygon; coordinates are normalized to the image's wid
 
 Export writes ``images/<split>/``, ``labels/<split>/``, ``data.yaml`` and ``classes.txt``. Boxes
 become detection lines, polygons segmentation lines (holes joined to the outline by a zero-width
-cut, as Ultralytics does for multi-part masks), masks their outline polygons (one line per part);
+cut, as Ultralytics does for multi-part masks), masks their outline polygons (one line per part,
+traced so that the polygons rasterize back to exactly the mask's pixels);
 points and polylines are counted in the summary's ``not_exported``. Values are written with 8
 decimals: below 1e-4 px of error on images up to 20,000 px.
 """
@@ -115,13 +116,15 @@ def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[
 
 def _split_of(image: Path, src: Path, roots) -> str:
     r = image.resolve()
-    for split, files, dirs in roots:
-        if r in files or any(d == r.parent or d in r.parents for d in dirs):
-            return split
+    listed = [split for split, files, dirs in roots
+              if r in files or any(d == r.parent or d in r.parents for d in dirs)]
+    if len(listed) == 1:
+        return listed[0]
+    # not listed, or listed twice (an export without val validates on train): the folder decides
     for part in reversed(image.relative_to(src).parts[:-1]):
         if part.lower() in SPLIT_WORDS:
             return SPLIT_WORDS[part.lower()]
-    return "train"
+    return listed[0] if listed else "train"
 
 
 # ---- finding images and their labels -------------------------------------------------------
@@ -290,6 +293,27 @@ def bridge_holes(poly: Polygon) -> list[tuple[float, float]]:
     return ring
 
 
+def mask_outline(mask) -> list[Polygon]:
+    """Polygons whose rasterization (pixel centres inside) is exactly `mask` [H, W], in pixels.
+
+    geometry.mask_to_polygons puts vertices on the centres of the border pixels, so the border
+    pixels sit exactly on the outline and a 1e-8 rounding flips them in or out. Tracing the mask
+    upsampled 2x puts the outline a quarter pixel inside the pixel edges instead: every pixel
+    centre is then 0.25 px or more from it, and the 8-decimal text round trip is pixel-exact.
+    """
+    import numpy as np
+
+    m = np.asarray(mask) > 0
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    if len(rows) == 0:
+        return []
+    y0, x0 = int(rows[0]), int(cols[0])
+    crop = m[y0:int(rows[-1]) + 1, x0:int(cols[-1]) + 1].astype(np.uint8)
+    up = np.kron(crop, np.ones((2, 2), np.uint8))
+    move = lambda ring: tuple((x0 + x / 2, y0 + y / 2) for x, y in ring)  # noqa: E731
+    return [Polygon(move(p.points), tuple(move(h) for h in p.holes)) for p in mask_to_polygons(up)]
+
+
 def _line(cls: int, values: list[float]) -> str:
     return " ".join([str(cls)] + [_fmt(v) for v in values])
 
@@ -322,7 +346,7 @@ def write(store, dst: Path, *, split: str | None = None, copy_images: bool = Tru
                 polys = [g]
                 counts["polygons"] += 1
             elif isinstance(g, MaskRLE):
-                polys = mask_to_polygons(decode_mask(g))
+                polys = mask_outline(decode_mask(g))
                 counts["masks_converted"] += 1
                 counts["mask_polygons"] += len(polys)
             else:
