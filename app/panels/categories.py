@@ -68,18 +68,26 @@ class CategoriesPanel(QWidget):
     # ---- showing ----------------------------------------------------------------------------
     def set_categories(self, categories: list[Category]) -> None:
         keep = self.current_id()
+        ids = [c.id for c in categories]
         self._filling = True
-        self.list.clear()
+        if ids != self.ids():
+            # rebuild only when categories came or went: a rename/recolour arrives while Qt is
+            # still inside the edited item's signal, and that item must stay alive
+            self.list.clear()
+            for c in categories:
+                item = QListWidgetItem()
+                item.setData(IdRole, c.id)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Unchecked if c.id in self._hidden else Qt.CheckState.Checked)
+                self.list.addItem(item)
         for i, c in enumerate(categories):
-            item = QListWidgetItem(swatch(c.color), c.name)
-            item.setData(IdRole, c.id)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Unchecked if c.id in self._hidden else Qt.CheckState.Checked)
+            item = self.list.item(i)
+            item.setIcon(swatch(c.color))
+            if item.text() != c.name:
+                item.setText(c.name)
             key = f"key {i + 1} · " if i < 9 else ""
             item.setToolTip(f"{key}{c.color} · untick to hide its shapes")
-            self.list.addItem(item)
         self._filling = False
-        ids = [c.id for c in categories]
         self.select(keep if keep in ids else (ids[0] if ids else None))
 
     def current_id(self) -> int | None:

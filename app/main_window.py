@@ -1,0 +1,327 @@
+"""The workbench window: canvas in the middle, docks around it, actions from one table.
+
+MainWindow only wires things: the AnnotationController changes the project and reports what
+changed; the canvas and panels show it and send the user's requests back to the controller.
+The window owns the store it is given and closes it (after stopping the thumbnail threads)
+when it closes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QDockWidget, QLabel, QMainWindow, QMenu, QSlider, QSpinBox, QToolBar,
+                               QWidget)
+
+from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
+from app.controllers.annotation_controller import AnnotationController
+from app.error_dialog import show_error
+from app.help_dialog import HelpDialog
+from app.panels.annotations import AnnotationsPanel
+from app.panels.browser import BrowserPanel
+from app.panels.categories import CategoriesPanel
+from app.panels.properties import PropertiesPanel
+from app.style import STYLE_SHEET
+from app.thumbnails import ThumbnailLoader
+from engine.annotations.store import ProjectStore
+
+
+def _make_canvas(parent: QWidget) -> QWidget:
+    from app.canvas import Canvas
+
+    return Canvas(parent)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, store: ProjectStore, parent: QWidget | None = None, canvas: QWidget | None = None):
+        """`canvas`: a widget with the app.canvas.Canvas API (tests may pass a stand-in)."""
+        super().__init__(parent)
+        self.store = store
+        self.controller = AnnotationController(store, self)
+        self.loader = ThumbnailLoader(self)
+        self.last_error_box = None
+        self.help_dialog: HelpDialog | None = None
+        self._closed = False
+        self.setStyleSheet(STYLE_SHEET)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+
+        self.canvas = canvas if canvas is not None else _make_canvas(self)
+        self.setCentralWidget(self.canvas)
+        self.browser = BrowserPanel(store, self.loader, self)
+        self.categories = CategoriesPanel(self.controller, self)
+        self.annotations = AnnotationsPanel(self.controller, self)
+        self.properties = PropertiesPanel(self.controller, self)
+
+        self.actions_by_name = build_actions(self)
+        # The canvas handles Del/Backspace itself (they drop the last vertex while drawing), so
+        # the window-wide Delete shortcut only applies while the annotation list has focus.
+        delete = self.actions_by_name["delete"]
+        self.removeAction(delete)
+        delete.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.annotations.addAction(delete)
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self.docks: dict[str, QDockWidget] = {}
+        self.add_panel("Images", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.add_panel("Categories", self.categories)
+        self.add_panel("Annotations", self.annotations)
+        self.add_panel("Properties", self.properties)
+        self.tabifyDockWidget(self.docks["Annotations"], self.docks["Properties"])
+        self.docks["Annotations"].raise_()
+        self._connect()
+
+        self.canvas.set_categories(store.categories())
+        self.setWindowTitle(f"Visionbench — {store.path}")
+        self.resize(1500, 920)
+        self.browser.refresh()
+        first = self.controller.order[0] if self.controller.order else None
+        if first is not None:
+            self.controller.open_image(first)
+        self.actions_by_name["tool_select"].setChecked(True)
+        self._history_changed()
+
+    # ---- layout -----------------------------------------------------------------------------
+    def add_panel(self, title: str, widget: QWidget,
+                  area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea) -> QDockWidget:
+        """Dock `widget` under `title`; the View menu gets a toggle for it. Returns the dock."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.docks[title] = dock
+        self.panels_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _build_menus(self) -> None:
+        a = self.actions_by_name
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(a["quit"])
+        edit = bar.addMenu("&Edit")
+        for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", "select_all", None,
+                     "merge", "split", "to_mask", "to_polygons", None, "hide", "lock"):
+            edit.addSeparator() if name is None else edit.addAction(a[name])
+        tools = bar.addMenu("&Tools")
+        for s in TOOL_SPECS:
+            tools.addAction(a[s.name])
+        images = bar.addMenu("&Image")
+        for name in ("next_image", "prev_image", None, "mark_in_progress", "mark_done", "mark_reviewed"):
+            images.addSeparator() if name is None else images.addAction(a[name])
+        view = bar.addMenu("&View")
+        for name in ("fit", "zoom_1", "fill"):
+            view.addAction(a[name])
+        view.addSeparator()
+        self.panels_menu: QMenu = view.addMenu("Panels")
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(a["help"])
+
+    def _build_toolbar(self) -> None:
+        a = self.actions_by_name
+        tb = QToolBar("Tools", self)
+        tb.setObjectName("toolbar_tools")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for s in TOOL_SPECS:
+            tb.addAction(a[s.name])
+        tb.addSeparator()
+        for name in ("undo", "redo"):
+            tb.addAction(a[name])
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Opacity "))
+        self.opacity = QSlider(Qt.Orientation.Horizontal, self)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(40)
+        self.opacity.setFixedWidth(110)
+        self.opacity.setToolTip("Fill opacity of shapes")
+        tb.addWidget(self.opacity)
+        self.fill_box = QCheckBox("Fill", self)
+        self.fill_box.setChecked(True)
+        self.fill_box.setToolTip(a["fill"].toolTip())
+        tb.addWidget(self.fill_box)
+        tb.addWidget(QLabel(" Brush "))
+        self.brush = QSpinBox(self)
+        self.brush.setRange(1, 500)
+        self.brush.setValue(12)
+        self.brush.setSuffix(" px")
+        self.brush.setToolTip("Brush and eraser radius in image pixels")
+        tb.addWidget(self.brush)
+        tb.addSeparator()
+        tb.addAction(a["fit"])
+        tb.addAction(a["zoom_1"])
+        tb.addSeparator()
+        tb.addAction(a["prev_image"])
+        tb.addAction(a["next_image"])
+        tb.addAction(a["mark_done"])
+        tb.addAction(a["mark_reviewed"])
+        self.addToolBar(tb)
+        self.toolbar = tb
+        a["fill"].setChecked(True)
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.image_label = QLabel("no image", self)
+        self.cursor_label = QLabel("", self)
+        self.zoom_label = QLabel("100%", self)
+        self.zoom_label.setMinimumWidth(60)
+        for w in (self.image_label, self.cursor_label, self.zoom_label):
+            sb.addPermanentWidget(w)
+
+    # ---- wiring -----------------------------------------------------------------------------
+    def _connect(self) -> None:
+        c, a, cv = self.controller, self.actions_by_name, self.canvas
+        c.imageOpened.connect(self._image_opened)
+        c.annotationsChanged.connect(cv.apply_changes)
+        c.categoriesChanged.connect(self._categories_changed)
+        c.imageUpdated.connect(self._image_updated)
+        c.historyChanged.connect(self._history_changed)
+        c.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        c.failed.connect(self._show_failure)
+
+        cv.editRequested.connect(c.apply_request)
+        cv.selectionChanged.connect(self._canvas_selection)
+        cv.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        cv.cursorMoved.connect(lambda x, y: self.cursor_label.setText(f"x {x:.1f}  y {y:.1f}"))
+        self.annotations.selectionChangedIds.connect(self._list_selection)
+        self.categories.currentCategoryChanged.connect(cv.set_current_category)
+        self.categories.visibilityChanged.connect(cv.set_category_visible)
+        self.browser.imageActivated.connect(self._browser_pick)
+        self.browser.orderChanged.connect(c.set_order)
+
+        self.opacity.valueChanged.connect(lambda v: cv.set_opacity(v / 100.0))
+        self.fill_box.toggled.connect(self._set_fill)
+        a["fill"].toggled.connect(self._set_fill)
+        self.brush.valueChanged.connect(cv.set_brush_radius)
+        cv.set_opacity(self.opacity.value() / 100.0)
+        cv.set_brush_radius(self.brush.value())
+        current = self.categories.current_id()
+        if current is not None:
+            cv.set_current_category(current)
+
+        for s in TOOL_SPECS:
+            tool = s.name.removeprefix("tool_")
+            a[s.name].triggered.connect(lambda _=False, t=tool: cv.set_tool(t))
+        for key in CATEGORY_KEYS:
+            a[f"category_{key}"].triggered.connect(lambda _=False, n=int(key): self.categories.pick_number(n))
+        sel = self.selected_ids
+        a["undo"].triggered.connect(c.undo)
+        a["redo"].triggered.connect(c.redo)
+        a["copy"].triggered.connect(lambda: c.copy(sel()))
+        a["paste"].triggered.connect(self.paste)
+        a["duplicate"].triggered.connect(lambda: c.duplicate(sel()))
+        a["delete"].triggered.connect(lambda: c.delete(sel()))
+        a["select_all"].triggered.connect(lambda: self._select([x.id for x in c.annotations() if not x.hidden]))
+        a["merge"].triggered.connect(lambda: c.merge(sel()))
+        a["split"].triggered.connect(lambda: c.split(sel()))
+        a["to_mask"].triggered.connect(lambda: c.to_mask(sel()))
+        a["to_polygons"].triggered.connect(lambda: c.to_polygons(sel()))
+        a["hide"].triggered.connect(self._toggle_hidden)
+        a["lock"].triggered.connect(self._toggle_locked)
+        a["next_image"].triggered.connect(lambda: c.step_image(+1) or self._at_end("last"))
+        a["prev_image"].triggered.connect(lambda: c.step_image(-1) or self._at_end("first"))
+        a["mark_done"].triggered.connect(lambda: c.set_status("done"))
+        a["mark_reviewed"].triggered.connect(lambda: c.set_status("reviewed"))
+        a["mark_in_progress"].triggered.connect(lambda: c.set_status("in_progress"))
+        a["fit"].triggered.connect(cv.fit)
+        a["zoom_1"].triggered.connect(lambda: cv.zoom_to(1.0))
+        a["help"].triggered.connect(self.show_help)
+        a["quit"].triggered.connect(self.close)
+
+    # ---- reactions --------------------------------------------------------------------------
+    def _image_opened(self, img, anns) -> None:
+        self.canvas.load(img, self.store.image_path(img), anns, self.store.categories())
+        for cid in self.categories.ids():
+            if not self.categories.is_visible(cid):
+                self.canvas.set_category_visible(cid, False)
+        self.browser.set_current(img.id)
+        self.image_label.setText(f"{Path(img.path).name} · {img.width}×{img.height}")
+        self.setWindowTitle(f"Visionbench — {self.store.path} — {img.path}")
+        problem = self.canvas.message_text()
+        if problem:
+            self.statusBar().showMessage(problem, 10000)
+
+    def _image_updated(self, rec) -> None:
+        self.browser.update_record(rec)
+
+    def _categories_changed(self, cats) -> None:
+        self.canvas.set_categories(cats)
+        self.browser.set_categories(cats)
+
+    def _history_changed(self) -> None:
+        h, a = self.controller.history, self.actions_by_name
+        a["undo"].setEnabled(h.can_undo)
+        a["redo"].setEnabled(h.can_redo)
+        a["undo"].setText(f"Undo {h.undo_label()}" if h.can_undo else "Undo")
+        a["redo"].setText(f"Redo {h.redo_label()}" if h.can_redo else "Redo")
+
+    def _show_failure(self, title: str, message: str) -> None:
+        self.last_error_box = show_error(self, title, message)
+
+    def _canvas_selection(self, ids) -> None:
+        self.annotations.set_selection(list(ids))
+        self.properties.show_annotations(list(ids))
+
+    def _list_selection(self, ids) -> None:
+        self.canvas.select(list(ids))
+        self.properties.show_annotations(list(ids))
+
+    def _select(self, ids: list[int]) -> None:
+        self.canvas.select(ids)
+        self.annotations.set_selection(ids)
+        self.properties.show_annotations(ids)
+
+    def _browser_pick(self, image_id: int) -> None:
+        if self.controller.image is None or self.controller.image.id != image_id:
+            self.controller.open_image(image_id)
+
+    def _set_fill(self, on: bool) -> None:
+        for w in (self.fill_box, self.actions_by_name["fill"]):
+            w.blockSignals(True)
+            w.setChecked(on)
+            w.blockSignals(False)
+        self.canvas.set_fill(on)
+
+    def _at_end(self, which: str) -> None:
+        self.statusBar().showMessage(f"This is the {which} image of the list", 3000)
+
+    def _toggle_hidden(self) -> None:
+        ids = self.selected_ids()
+        anns = [self.controller.annotation(i) for i in ids]
+        if anns:
+            self.controller.set_hidden(ids, not all(x.hidden for x in anns if x))
+
+    def _toggle_locked(self) -> None:
+        ids = self.selected_ids()
+        anns = [self.controller.annotation(i) for i in ids]
+        if anns:
+            self.controller.set_locked(ids, not all(x.locked for x in anns if x))
+
+    # ---- commands ---------------------------------------------------------------------------
+    def selected_ids(self) -> list[int]:
+        """The selection: the canvas's, else the annotation list's."""
+        ids = list(self.canvas.selected_ids())
+        return ids or self.annotations.selected_ids()
+
+    def paste(self) -> None:
+        new = self.controller.paste()
+        if new:
+            self._select([x.id for x in new])
+
+    def shortcut_actions(self):
+        return [act for act in self.actions_by_name.values() if act.shortcuts()]
+
+    def show_help(self) -> HelpDialog:
+        if self.help_dialog is None:
+            self.help_dialog = HelpDialog(self.shortcut_actions(), self)
+        self.help_dialog.show()
+        self.help_dialog.raise_()
+        return self.help_dialog
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if not self._closed:
+            self._closed = True
+            self.loader.shutdown()  # no worker may touch a closed store or a deleted model
+            shutdown = getattr(self.canvas, "shutdown", None)
+            if shutdown:
+                shutdown()
+            self.store.close()
+        super().closeEvent(event)

@@ -1,0 +1,294 @@
+"""User stories on the whole main window, with real key events; the STORE is checked."""
+import time
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from app.main_window import MainWindow
+from app.panels.annotations import COL_CATEGORY, COL_KIND, COL_LOCK, COL_VISIBLE
+from app.panels.browser import RecordRole
+from engine.annotations import Annotation, Box, ProjectStore
+from tests.app.workbench_project import make_project
+
+try:  # the real canvas when it is there; the contract stand-in otherwise
+    from app.canvas import Canvas as _Canvas  # noqa: F401
+    from app.canvas import EditRequest
+    FakeCanvas = None
+except ImportError:
+    from tests.app.workbench_fake_canvas import FakeCanvas
+
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class EditRequest:
+        label: str
+        add: list = field(default_factory=list)
+        update: list = field(default_factory=list)
+        delete: list = field(default_factory=list)
+
+
+def open_window(qtbot, path) -> MainWindow:
+    store = ProjectStore(path)
+    w = MainWindow(store, canvas=FakeCanvas() if FakeCanvas else None)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    w.canvas.setFocus()
+    return w
+
+
+@pytest.fixture
+def win(tmp_path, qtbot):
+    w = open_window(qtbot, make_project(tmp_path))
+    yield w
+    w.close()
+
+
+def key(qtbot, w, k, mod=Qt.KeyboardModifier.NoModifier):
+    target = QApplication.focusWidget() or w
+    qtbot.keyClick(target, k, mod)
+
+
+def draw_box(w, x=2, y=2, s=6, cat=1):
+    img = w.controller.image
+    w.canvas.editRequested.emit(EditRequest("draw box", add=[Annotation(img.id, cat, Box(x, y, x + s, y + s))]))
+
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+SHIFT = Qt.KeyboardModifier.ShiftModifier
+
+
+def test_draw_undo_redo_switch_images_undo_there_and_back(win, qtbot):
+    store = win.store
+    first, second = [r.id for r in store.images()[:2]]
+    assert win.controller.image.id == first
+    draw_box(win)
+    assert store.count_annotations(first) == 1
+    key(qtbot, win, Qt.Key.Key_Z, CTRL)
+    assert store.count_annotations(first) == 0
+    key(qtbot, win, Qt.Key.Key_Z, CTRL | SHIFT)
+    assert store.count_annotations(first) == 1
+    key(qtbot, win, Qt.Key.Key_D)
+    assert win.controller.image.id == second
+    assert win.browser.view.currentIndex().data(RecordRole).id == second
+    draw_box(win, 10)
+    key(qtbot, win, Qt.Key.Key_A)
+    assert win.controller.image.id == first
+    key(qtbot, win, Qt.Key.Key_Z, CTRL)  # undoes the box of the second image: we are taken there
+    assert win.controller.image.id == second and store.count_annotations(second) == 0
+    key(qtbot, win, Qt.Key.Key_PageUp)
+    key(qtbot, win, Qt.Key.Key_Y, CTRL)
+    assert win.controller.image.id == second and store.count_annotations(second) == 1
+    assert win.actions_by_name["undo"].text() == "Undo draw box"
+
+
+def test_copy_paste_across_images_and_duplicate(win, qtbot):
+    draw_box(win, 30, 20, 20)  # image is 40x30: pasted copies clip to it
+    (a,) = win.controller.annotations()
+    win.canvas.select([a.id])
+    key(qtbot, win, Qt.Key.Key_C, CTRL)
+    key(qtbot, win, Qt.Key.Key_PageDown)
+    key(qtbot, win, Qt.Key.Key_V, CTRL)
+    second = win.controller.image.id
+    (pasted,) = win.store.annotations(second)
+    assert pasted.geometry == Box(30, 20, 40, 30) and pasted.id != a.id
+    assert win.canvas.selected_ids() == [pasted.id]
+    key(qtbot, win, Qt.Key.Key_D, CTRL)
+    geoms = sorted((x.geometry for x in win.store.annotations(second)), key=lambda g: g.x1)
+    assert len(geoms) == 1  # the duplicate would lie entirely outside the 40x30 image: dropped
+    key(qtbot, win, Qt.Key.Key_Delete)
+    assert win.store.count_annotations(second) == 0
+
+
+def test_status_moves_to_in_progress_on_edit_and_done_on_action(win, qtbot):
+    img = win.controller.image
+    row = win.browser.model.row_of(img.id)
+    assert win.store.image(img.id).status == "new"
+    draw_box(win)
+    assert win.store.image(img.id).status == "in_progress"
+    assert win.browser.model.index(row).data(RecordRole).status == "in_progress"
+    key(qtbot, win, Qt.Key.Key_Return, CTRL)
+    assert win.store.image(img.id).status == "done"
+    assert win.browser.model.index(row).data(RecordRole).status == "done"
+    assert win.properties.status.currentData() == "done"
+    key(qtbot, win, Qt.Key.Key_Return, CTRL | SHIFT)
+    assert win.store.image(img.id).status == "reviewed"
+
+
+def test_list_changes_category_hides_locks_and_syncs_selection(win, qtbot):
+    draw_box(win)
+    draw_box(win, 20)
+    a, b = win.controller.annotations()
+    model = win.annotations.model
+    assert model.rowCount() == 2
+    win.annotations.set_selection([b.id])
+    view = win.annotations.view
+    rect = view.visualRect(model.index(model.row_of(a.id), COL_KIND))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center())
+    assert win.canvas.selected_ids() == [a.id]
+    assert win.properties.current.id == a.id
+    model.setData(model.index(0, COL_CATEGORY), 2)
+    assert win.store.annotation(a.id).category_id == 2
+    menu = win.annotations.build_menu()
+    cat_menu = [m for m in menu.actions() if m.text() == "Category"][0].menu()
+    [act for act in cat_menu.actions() if act.text() == "cat"][0].trigger()
+    assert win.store.annotation(a.id).category_id == 1
+    model.setData(model.index(0, COL_VISIBLE), Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole)
+    model.setData(model.index(0, COL_LOCK), Qt.CheckState.Checked.value, Qt.ItemDataRole.CheckStateRole)
+    s = win.store.annotation(a.id)
+    assert s.hidden and s.locked
+    assert model.index(0, COL_VISIBLE).data(Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked
+    win.canvas.select([a.id])
+    key(qtbot, win, Qt.Key.Key_Delete)  # locked: stays
+    assert win.store.count_annotations() == 2
+    win.canvas.selectionChanged.emit([b.id])  # canvas -> list
+    assert win.annotations.selected_ids() == [b.id]
+
+
+def test_properties_edit_attributes_and_instance(win, qtbot):
+    draw_box(win)
+    (a,) = win.controller.annotations()
+    win.annotations.set_selection([a.id])
+    win.properties.show_annotations([a.id])
+    p = win.properties
+    p._add_attribute()
+    p.attributes.item(0, 0).setText("occluded")
+    p.attributes.item(0, 1).setText("true")
+    assert win.store.annotation(a.id).attributes == {"occluded": True}
+    p.instance.setValue(7)
+    p.instance.editingFinished.emit()
+    assert win.store.annotation(a.id).instance_id == 7
+    win.controller.undo()
+    assert win.store.annotation(a.id).instance_id is None
+
+
+def test_number_keys_pick_categories_and_palette_edits(win, qtbot, monkeypatch):
+    key(qtbot, win, Qt.Key.Key_2)
+    dog = win.store.category_by_name("dog")
+    assert win.categories.current_id() == dog.id
+    if FakeCanvas:
+        assert win.canvas.current_category == dog.id
+    win.categories.ask_color = lambda parent, current: "#123456"
+    win.categories.recolor_current()
+    assert win.store.category(dog.id).color == "#123456"
+    item = win.categories.list.currentItem()
+    item.setText("puppy")
+    assert win.store.category(dog.id).name == "puppy"
+    item.setText("cat")  # duplicate name: refused, stored name shown again
+    assert win.store.category(dog.id).name == "puppy" and item.text() == "puppy"
+    assert win.last_error_box is not None
+    win.last_error_box.close()
+    draw_box(win, cat=dog.id)
+    win.categories.confirm = lambda *a: False
+    win.categories.delete_current()
+    assert win.store.count_annotations() == 1
+    win.categories.confirm = lambda *a: True
+    win.categories.delete_current()
+    assert win.store.category_by_name("puppy") is None and win.store.count_annotations() == 0
+    win.categories.add_category()
+    assert win.store.category_by_name("category 2") is not None
+
+
+def test_visibility_checkbox_hides_category_on_canvas(win, qtbot):
+    item = win.categories.list.item(0)
+    seen = []
+    win.categories.visibilityChanged.connect(lambda cid, vis: seen.append((cid, vis)))
+    item.setCheckState(Qt.CheckState.Unchecked)
+    assert seen == [(1, False)] and not win.categories.is_visible(1)
+    if FakeCanvas:
+        assert win.canvas.hidden_categories == {1}
+
+
+def test_reopen_finds_everything(tmp_path, qtbot):
+    path = make_project(tmp_path)
+    w = open_window(qtbot, path)
+    draw_box(w)
+    w.controller.set_status("done")
+    img = w.controller.image.id
+    w.close()
+    assert w.store._db is None  # closed with the window
+    again = ProjectStore(path)
+    assert again.annotations(img)[0].geometry == Box(2, 2, 8, 8) and again.image(img).status == "done"
+    again.close()
+
+
+def test_filters_change_the_list_and_next_previous_order(win, qtbot):
+    ids = [r.id for r in win.store.images()]
+    win.controller.open_image(ids[1])
+    draw_box(win)  # ids[1] in progress, with a cat
+    win.browser.status_filter.setCurrentIndex(win.browser.status_filter.findData("new"))
+    assert [r.id for r in win.browser.model.records()] == [ids[0], ids[2]]
+    assert win.controller.order == [ids[0], ids[2]]
+    win.browser.status_filter.setCurrentIndex(0)
+    win.browser.category_filter.setCurrentIndex(win.browser.category_filter.findData(1))
+    assert [r.id for r in win.browser.model.records()] == [ids[1]]
+    win.browser.category_filter.setCurrentIndex(win.browser.category_filter.findData(-1))
+    assert [r.id for r in win.browser.model.records()] == [ids[0], ids[2]]
+    assert "2 of 3" in win.browser.summary.text()
+
+
+def test_thumbnails_arrive_from_worker_threads(win, qtbot):
+    qtbot.waitUntil(lambda: win.loader.get(win.store.images()[0].id) is not None, timeout=5000)
+    img = win.loader.get(win.store.images()[0].id)
+    assert max(img.width(), img.height()) == 40  # small images are not enlarged
+
+
+def test_big_project_opens_fast_and_browser_is_lazy(tmp_path, qtbot):
+    path = make_project(tmp_path, n_images=2000, with_files=False)
+    t0 = time.perf_counter()
+    w = open_window(qtbot, path)
+    qtbot.wait(50)
+    elapsed = time.perf_counter() - t0
+    assert w.browser.model.rowCount() == 2000
+    visible = w.browser.view.viewport().height() // w.browser.view.sizeHintForRow(0) + 2
+    assert 0 < w.loader.requests <= visible + 2, (w.loader.requests, visible)
+    assert elapsed < 10
+    w.browser.view.scrollToBottom()
+    qtbot.wait(50)
+    assert w.loader.requests <= 2 * visible + 4
+    w.close()
+
+
+def test_help_lists_every_shortcut_from_the_actions(win, qtbot):
+    key(qtbot, win, Qt.Key.Key_F1)
+    assert win.help_dialog is not None and win.help_dialog.isVisible()
+    rows = win.help_dialog.rows()
+    by_command = {r[1]: r[2] for r in rows}
+    assert "Ctrl+Z" in by_command["Undo"] and "Ctrl+Y" in by_command["Redo"]
+    assert by_command["Next image"] == "D  or  PgDown"
+    assert len(rows) == len(win.shortcut_actions())
+    win.help_dialog.close()
+
+
+def test_failing_edit_shows_a_message_and_keeps_the_project(win, qtbot):
+    img = win.controller.image
+    win.canvas.editRequested.emit(EditRequest("draw box", add=[Annotation(img.id, 999, Box(0, 0, 3, 3))]))
+    assert win.last_error_box is not None and win.last_error_box.isVisible()
+    assert "draw box" in win.last_error_box.windowTitle()
+    assert win.store.count_annotations() == 0
+    win.last_error_box.close()
+
+
+def test_add_panel_adds_a_view_toggle(win, qtbot):
+    from PySide6.QtWidgets import QLabel
+    dock = win.add_panel("Jobs", QLabel("jobs"))
+    assert dock.widget().text() == "jobs"
+    assert "Jobs" in [a.text() for a in win.panels_menu.actions()]
+
+
+def test_delete_key_in_list_and_on_canvas(win, qtbot):
+    draw_box(win)
+    draw_box(win, 20)
+    a, b = win.controller.annotations()
+    win.annotations.view.setFocus()
+    win.annotations.set_selection([a.id])
+    qtbot.keyClick(win.annotations.view, Qt.Key.Key_Delete)
+    assert [x.id for x in win.store.annotations(win.controller.image.id)] == [b.id]
+    win.canvas.setFocus()
+    win.canvas.select([b.id])
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Delete)
+    assert win.store.count_annotations() == 0
+    key(qtbot, win, Qt.Key.Key_Z, CTRL)
+    assert [x.id for x in win.store.annotations(win.controller.image.id)] == [b.id]
