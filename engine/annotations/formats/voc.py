@@ -7,8 +7,8 @@ Layout read::
     SRC/ImageSets/Main/{train,val,test}.txt   optional: one image stem per line -> split
     SRC/class_names.txt | SRC/labels.txt      optional: category order, one name per line
 
-The image of an XML is found from its ``<filename>``, tried in this order: ``SRC/JPEGImages/``,
-the XML's own folder, ``SRC/``. Without ``<filename>``, an image with the XML's stem is looked for
+The image of an XML is found from its ``<filename>``, taken relative to, in this order,
+``SRC/JPEGImages/``, the XML's own folder, ``SRC/``; the first that exists wins. Without ``<filename>``, an image with the XML's stem is looked for
 in the same places. A filename that leaves SRC (``..``, an absolute path elsewhere) is refused.
 
 Pixel convention (the ADR): by default VOC numbers are read as our pixel-corner coordinates
@@ -142,17 +142,17 @@ def _find_image(src: Path, xml: Path, root: _Node) -> Path:
     line = fn_node.line if fn_node is not None else root.line
     bases = [src / "JPEGImages", xml.parent, src]
     if filename:
-        try:
-            resolve_inside(src, filename, xml, "filename")  # refuse ../ and absolute paths out of SRC
-        except BadInput as exc:
-            raise BadInput(str(xml), "filename", exc.problem.message, line=line) from None
+        escapes: list[BadInput] = []
         for base in bases:
-            try:
-                cand = resolve_inside(base, filename, xml, "filename")
-            except BadInput:
+            try:  # relative to each place in turn, but never out of SRC
+                cand = resolve_inside(src, filename, xml, "filename", start=base)
+            except BadInput as exc:
+                escapes.append(exc)
                 continue
             if cand.is_file():
                 return cand
+        if len(escapes) == len(bases):
+            raise BadInput(str(xml), "filename", escapes[0].problem.message, line=line)
         raise BadInput(str(xml), "filename", f"image {filename!r} not found in "
                        f"{', '.join(str(b) for b in dict.fromkeys(bases))}", line=line)
     for base in bases:

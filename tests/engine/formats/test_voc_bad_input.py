@@ -120,12 +120,19 @@ def test_coordinates_a_hair_outside_are_clipped(tmp_path):
     assert (g.x1, g.x2) == (0.0, 20.0)
 
 
-@pytest.mark.parametrize("filename", ["../a.png", "../../etc/passwd", "/etc/passwd"])
+@pytest.mark.parametrize("filename", ["../../a.png", "../../../etc/passwd", "/etc/passwd", "..\\..\\a.png"])
 def test_filename_escaping_the_source_folder_is_refused(tmp_path, filename):
     write_png(tmp_path / "a.png", 20, 10)  # exists, but outside SRC
     src = make_voc(tmp_path / "src", {"a": xml(filename=filename)})
     p = only_problem(src)
     assert p.field == "filename" and "leaves the source folder" in p.message
+
+
+def test_filename_relative_to_jpegimages_may_climb_inside_the_source_folder(tmp_path):
+    src = make_voc(tmp_path, {"a": xml(filename="../b.png")}, images=())
+    write_png(src / "b.png", 20, 10)
+    bundle = voc.read(src)
+    assert bundle.problems == [] and bundle.images[0].file == (src / "b.png").resolve()
 
 
 def test_non_utf8_text(tmp_path):
