@@ -85,7 +85,7 @@ class UNet(nn.Module):
             self.backbone = efficientnet_lite0(pretrained=pretrained)
             fc = self.backbone.feature_channels
             self.full = _double_conv(3, width)  # stride 1 skip
-            self.half = nn.Sequential(nn.Conv2d(width, width, 3, stride=2, padding=1, bias=False),
+            self.half_res = nn.Sequential(nn.Conv2d(width, width, 3, stride=2, padding=1, bias=False),
                                       nn.BatchNorm2d(width), nn.ReLU(inplace=True))  # stride 2 skip
             dec = [width * 8, width * 4, width * 2, width, width]
             self.up = nn.ModuleList([
@@ -119,7 +119,7 @@ class UNet(nn.Module):
 
         feats = self.backbone.features(preprocess(x))
         full = self.full(x)
-        half = self.half(full)
+        half = self.half_res(full)
         y = feats["c5"]
         for step, skip in zip(self.up, (feats["c4"], feats["c3"], feats["c2"], half, full)):
             y = step(y, skip)

@@ -1,0 +1,157 @@
+"""U-Net training job: cancel, NaN, previews, and train -> predict -> eval through the CLI functions."""
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.annotations.store import ProjectStore
+from engine.jobs import Job, Metrics, Preview, Progress, run_job_sync
+from engine.models.checkpoint import load_checkpoint
+from engine.models.registry import get_family
+from tests.engine.data.seg_project import make_seg_project
+
+TINY = {"depth": 2, "width": 8, "crop": 32, "batch_size": 4, "preview_every": 2, "lr": 1e-2}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return make_seg_project(tmp_path_factory.mktemp("seg"), n_train=16, n_val=4, size=48)
+
+
+def _job(project, out, **config):
+    return Job("train unet", get_family("unet").train, store_path=str(project), out=str(out),
+               config={**TINY, **config})
+
+
+def _leftovers(folder: Path):
+    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cancel_mid_epoch_leaves_no_checkpoint(project, tmp_path):
+    job = _job(project, tmp_path / "m.ckpt", epochs=2)
+    steps = []
+
+    def on_event(e):
+        if isinstance(e, Progress) and e.step:
+            steps.append(e.step)
+            if e.step == 2:  # 4 steps per epoch: this is the middle of epoch 1
+                job.token.cancel()
+
+    outcome = run_job_sync(job, on_event)
+    assert outcome.state == "cancelled"
+    assert max(steps) == 2
+    assert not (tmp_path / "m.ckpt").exists() and _leftovers(tmp_path) == []
+
+
+def test_cancel_in_second_epoch_keeps_the_first_checkpoint(project, tmp_path):
+    job = _job(project, tmp_path / "m.ckpt", epochs=3)
+    saved = []
+
+    def on_event(e):
+        if isinstance(e, Progress) and e.step == 5:  # epoch 2 has begun: epoch 1 was saved
+            saved.append((tmp_path / "m.ckpt").read_bytes())
+        if isinstance(e, Progress) and e.step == 6:
+            job.token.cancel()
+
+    outcome = run_job_sync(job, on_event)
+    assert outcome.state == "cancelled"
+    _, meta = load_checkpoint(tmp_path / "m.ckpt")
+    assert meta["epoch"] == 1 and meta["family"] == "unet" and meta["classes"] == ["disc", "square"]
+    assert (tmp_path / "m.ckpt").read_bytes() == saved[0]
+    assert _leftovers(tmp_path) == []
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(project, tmp_path, monkeypatch):
+    import engine.train.segmentation as seg
+
+    real = seg.segmentation_loss
+    calls = {"n": 0}
+
+    def exploding(*args):
+        calls["n"] += 1
+        loss = real(*args)
+        return loss * float("nan") if calls["n"] == 6 else loss
+
+    monkeypatch.setattr(seg, "segmentation_loss", exploding)
+    outcome = run_job_sync(_job(project, tmp_path / "m.ckpt", epochs=3))
+    assert outcome.state == "failed"
+    assert "NonFiniteLoss" in outcome.error and "nan" in outcome.error.lower()
+    assert "epoch 2" in outcome.error and "last good checkpoint (epoch 1)" in outcome.error
+    state, meta = load_checkpoint(tmp_path / "m.ckpt")
+    assert meta["epoch"] == 1
+    assert all(bool(v.isfinite().all()) for v in state.values() if v.is_floating_point())
+
+
+def test_events_curves_and_previews(project, tmp_path):
+    events = []
+    outcome = run_job_sync(_job(project, tmp_path / "m.ckpt", epochs=1), events.append)
+    assert outcome.state == "finished", outcome.traceback
+    progress = [e for e in events if isinstance(e, Progress) and e.step]
+    assert [p.step for p in progress] == [1, 2, 3, 4] and progress[-1].total == 4
+    losses = [e.values["loss"] for e in events if isinstance(e, Metrics) and "loss" in e.values]
+    assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
+    epoch = [e for e in events if isinstance(e, Metrics) and "val_miou" in e.values]
+    assert len(epoch) == 1 and 0 <= epoch[0].values["val_miou"] <= 1
+    previews = {e.name: e.data for e in events if isinstance(e, Preview)}
+    assert set(previews) == {"heatmaps", "argmax", "weight_map"}
+    heat = previews["heatmaps"]
+    assert heat["probs"].shape == (3, 48, 48) and heat["classes"] == ["background", "disc", "square"]
+    np.testing.assert_allclose(heat["probs"].astype(np.float32).sum(axis=0), 1.0, atol=1e-2)
+    assert previews["argmax"]["overlay"].shape == (48, 48, 3) and previews["argmax"]["class_map"].max() <= 2
+    assert previews["weight_map"]["weight"].shape == (48, 48)
+    assert outcome.result["checkpoint"].endswith("m.ckpt") and outcome.result["best_epoch"] == 1
+
+
+def test_train_predict_eval_through_the_cli_functions(tmp_path):
+    from engine.eval.run import eval_command
+    from engine.infer.run import predict_command
+    from engine.train.run import train_command
+
+    project = make_seg_project(tmp_path, n_train=16, n_val=4, size=48, seed=3)
+    ckpt = tmp_path / "seg.ckpt"
+    result = train_command("unet", project, ckpt, epochs=2, device="cpu", seed=1,
+                           config={**TINY, "crop": 48}, progress=False)
+    assert ckpt.is_file() and result["epochs"] == 2
+
+    masks = tmp_path / "pred_masks"
+    coco = tmp_path / "results.json"
+    pred = predict_command(ckpt, project, split="val", as_proposals=True, masks_out=masks,
+                           coco_results=coco, progress=False)
+    assert pred["images"] == 4 and pred["annotations"] > 0 and pred["source"] == "unet:seg"
+    store = ProjectStore(project, readonly=True)
+    cat_ids = {c.name: c.id for c in store.categories()}
+    val = store.images(split="val")
+    stored = [a for rec in val for a in store.annotations(rec.id) if a.source == "unet:seg"]
+    store.close()
+    assert len(stored) == pred["annotations"]
+    assert all(a.kind == "mask" and a.attributes == {"proposal": True} and 0 < a.score <= 1 for a in stored)
+    names = sorted(p.name for p in masks.iterdir())
+    assert names == sorted(Path(r.path).stem + ".png" for r in val)
+    png = cv2.imread(str(masks / names[0]), cv2.IMREAD_UNCHANGED)
+    assert png.shape == (48, 48) and set(np.unique(png)) <= {0, *cat_ids.values()}
+    entries = json.loads(coco.read_text())
+    assert len(entries) == len(stored) and {"image_id", "category_id", "bbox", "score", "segmentation"} <= set(entries[0])
+
+    again = predict_command(ckpt, project, split="val", as_proposals=True, progress=False)
+    assert again["replaced"] == pred["annotations"]  # re-running replaces, never duplicates
+
+    metrics = eval_command(ckpt, project, split="val")
+    assert set(metrics["per_class"]) == {"background", "disc", "square"}
+    assert 0 <= metrics["miou"] <= 1 and 0 <= metrics["dice"] <= 1
+    json.dumps(metrics)  # JSON-ready
+
+
+def test_bad_inputs_are_clear(tmp_path):
+    from engine.annotations.errors import BadInput
+    from engine.train.run import train_command
+
+    with pytest.raises(BadInput, match="unknown model family"):
+        train_command("nope", tmp_path / "x.vbproj", tmp_path / "m.ckpt", progress=False)
+    with pytest.raises(BadInput, match="file not found"):
+        train_command("unet", tmp_path / "x.vbproj", tmp_path / "m.ckpt", progress=False)
+    project = make_seg_project(tmp_path, n_train=0, n_val=1, size=32)
+    with pytest.raises(BadInput, match="no annotated images in split 'train'"):
+        train_command("unet", project, tmp_path / "m.ckpt", progress=False, config=TINY)
