@@ -1,0 +1,44 @@
+"""The house rules hold: engine is headless, engine.annotations is torch-free, app asks engine.
+
+import-linter's contracts live in pyproject.toml; this runs them, and proves by importing every
+engine module in a fresh interpreter that none of them pulls in Qt at run time either.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def test_import_linter_contracts_are_kept():
+    run = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert " 0 broken" in run.stdout and "KEPT" in run.stdout
+
+
+_HEADLESS = """
+import importlib, json, pkgutil, sys
+import engine
+failed = {}
+names = []
+for mod in pkgutil.walk_packages(engine.__path__, "engine."):
+    names.append(mod.name)
+    try:
+        importlib.import_module(mod.name)
+    except Exception as exc:
+        failed[mod.name] = f"{type(exc).__name__}: {exc}"
+qt = sorted(m for m in sys.modules if m.split(".")[0] in ("PySide6", "shiboken6", "pyqtgraph", "app"))
+print(json.dumps({"modules": names, "failed": failed, "qt": qt}))
+"""
+
+
+def test_every_engine_module_imports_without_qt():
+    run = subprocess.run([sys.executable, "-c", _HEADLESS], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert {"engine.cli", "engine.annotations.store", "engine.demo.shapes"} <= set(report["modules"])
+    assert report["failed"] == {}
+    assert report["qt"] == []
