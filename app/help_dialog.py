@@ -8,7 +8,9 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, Q
 GROUP_ORDER = ("File", "Tools", "Edit", "Shapes", "Categories", "Images", "View", "Help")
 
 INTRO = ("Every edit is saved in the project as you make it; there is no Save. "
-         "Mouse: wheel zooms at the cursor, middle or right drag pans, Shift-click adds to the selection.")
+         "Mouse: the wheel zooms at the cursor; middle-drag or Space+drag pans; Shift- or Ctrl-click "
+         "adds to the selection. On the canvas: Enter finishes a polygon/polyline, Esc cancels it, "
+         "Backspace drops its last vertex, arrow keys nudge the selection (Shift: 10 px).")
 
 
 def shortcut_rows(actions: list[QAction]) -> list[tuple[str, str, str, str]]:

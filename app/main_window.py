@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
         for name in ("next_image", "prev_image", None, "mark_in_progress", "mark_done", "mark_reviewed"):
             images.addSeparator() if name is None else images.addAction(a[name])
         view = bar.addMenu("&View")
-        for name in ("fit", "zoom_1", "fill"):
+        for name in ("fit", "zoom_1", "fill", "brush_smaller", "brush_larger"):
             view.addAction(a[name])
         view.addSeparator()
         self.panels_menu: QMenu = view.addMenu("Panels")
@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         tb.addWidget(QLabel(" Opacity "))
         self.opacity = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(40)
+        self.opacity.setValue(30)
         self.opacity.setFixedWidth(110)
         self.opacity.setToolTip("Fill opacity of shapes")
         tb.addWidget(self.opacity)
@@ -148,13 +148,14 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addAction(a["fit"])
         tb.addAction(a["zoom_1"])
-        tb.addSeparator()
-        tb.addAction(a["prev_image"])
-        tb.addAction(a["next_image"])
-        tb.addAction(a["mark_done"])
-        tb.addAction(a["mark_reviewed"])
         self.addToolBar(tb)
         self.toolbar = tb
+        nav = QToolBar("Image", self)
+        nav.setObjectName("toolbar_image")
+        nav.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for name in ("prev_image", "next_image", "mark_done", "mark_reviewed"):
+            nav.addAction(a[name])
+        self.addToolBar(nav)
         a["fill"].setChecked(True)
 
     def _build_status_bar(self) -> None:
@@ -221,6 +222,9 @@ class MainWindow(QMainWindow):
         a["mark_done"].triggered.connect(lambda: c.set_status("done"))
         a["mark_reviewed"].triggered.connect(lambda: c.set_status("reviewed"))
         a["mark_in_progress"].triggered.connect(lambda: c.set_status("in_progress"))
+        a["brush_smaller"].triggered.connect(lambda: self.brush.setValue(max(1, round(self.brush.value() / 1.2))))
+        a["brush_larger"].triggered.connect(lambda: self.brush.setValue(max(self.brush.value() + 1,
+                                                                          round(self.brush.value() * 1.2))))
         a["fit"].triggered.connect(cv.fit)
         a["zoom_1"].triggered.connect(lambda: cv.zoom_to(1.0))
         a["help"].triggered.connect(self.show_help)

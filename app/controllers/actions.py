@@ -23,15 +23,16 @@ class ActionSpec:
     group: str = "Edit"
     tip: str = ""
     checkable: bool = False
+    short: str = ""  # toolbar label when the menu text is too long
 
 
 TOOL_SPECS = (
-    ActionSpec("tool_select", "Select / move", ("V",), "Tools", "Select, move and reshape shapes", True),
+    ActionSpec("tool_select", "Select / move", ("V",), "Tools", "Select, move and reshape shapes", True, short="Select"),
     ActionSpec("tool_box", "Box", ("R", "Ctrl+R"), "Tools", "Drag a rectangle", True),
     ActionSpec("tool_polygon", "Polygon", ("P", "Ctrl+N"), "Tools", "Click vertices; Enter or click the first point closes", True),
     ActionSpec("tool_point", "Point", ("O",), "Tools", "Click to place a point", True),
     ActionSpec("tool_polyline", "Polyline", ("L",), "Tools", "Click vertices; Enter finishes", True),
-    ActionSpec("tool_brush", "Brush", ("B",), "Tools", "Paint a mask; [ and ] change the radius", True),
+    ActionSpec("tool_brush", "Brush", ("B",), "Tools", "Paint a mask ([ and ] change the radius)", True),
     ActionSpec("tool_eraser", "Eraser", ("E",), "Tools", "Erase from masks", True),
     ActionSpec("tool_grabcut", "GrabCut", ("G",), "Tools", "Drag a box; GrabCut segments the object inside", True),
 )
@@ -52,14 +53,16 @@ SPECS = TOOL_SPECS + (
     ActionSpec("hide", "Hide / show selected", ("H",), "Shapes", "Toggle visibility of the selected shapes"),
     ActionSpec("lock", "Lock / unlock selected", ("Ctrl+L",), "Shapes", "Locked shapes cannot be moved or deleted"),
     # images
-    ActionSpec("next_image", "Next image", ("D", "PgDown"), "Images", "Open the next image of the list"),
-    ActionSpec("prev_image", "Previous image", ("A", "PgUp"), "Images", "Open the previous image of the list"),
-    ActionSpec("mark_done", "Mark done", ("Ctrl+Return",), "Images", "This image is fully annotated"),
-    ActionSpec("mark_reviewed", "Mark reviewed", ("Ctrl+Shift+Return",), "Images", "A second person checked it"),
+    ActionSpec("next_image", "Next image", ("D", "PgDown"), "Images", "Open the next image of the list", short="Next ▶"),
+    ActionSpec("prev_image", "Previous image", ("A", "PgUp"), "Images", "Open the previous image of the list", short="◀ Prev"),
+    ActionSpec("mark_done", "Mark done", ("Ctrl+Return",), "Images", "This image is fully annotated", short="✓ Done"),
+    ActionSpec("mark_reviewed", "Mark reviewed", ("Ctrl+Shift+Return",), "Images", "A second person checked it", short="Reviewed"),
     ActionSpec("mark_in_progress", "Mark in progress", (), "Images", "Reopen the image for work"),
     # view
-    ActionSpec("fit", "Fit to window", ("F", "Ctrl+0"), "View", "Show the whole image"),
-    ActionSpec("zoom_1", "Actual pixels (1:1)", ("Ctrl+1",), "View", "One image pixel per screen pixel"),
+    ActionSpec("fit", "Fit to window", ("F", "Ctrl+0"), "View", "Show the whole image", short="Fit"),
+    ActionSpec("zoom_1", "Actual pixels (1:1)", ("Ctrl+1",), "View", "One image pixel per screen pixel", short="1:1"),
+    ActionSpec("brush_smaller", "Smaller brush", ("[",), "View", "Brush/eraser radius −20 %"),
+    ActionSpec("brush_larger", "Larger brush", ("]",), "View", "Brush/eraser radius +20 %"),
     ActionSpec("fill", "Fill shapes", ("Shift+F",), "View", "Fill shapes with their colour", True),
     ActionSpec("help", "Keyboard shortcuts", ("F1",), "Help", "This list"),
     ActionSpec("quit", "Quit", ("Ctrl+Q",), "File", "Close the workbench (everything is saved already)"),
@@ -81,6 +84,8 @@ def build_actions(parent: QWidget) -> dict[str, QAction]:
         act.setToolTip(f"{s.text} ({keys})" if keys else s.text)
         act.setStatusTip(s.tip)
         act.setCheckable(s.checkable)
+        if s.short:
+            act.setIconText(s.short)
         act.setProperty("group", s.group)
         act.setProperty("tip", s.tip)
         if s.group == "Tools":

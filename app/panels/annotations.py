@@ -15,7 +15,7 @@ from app.style import swatch
 from engine.annotations.model import Annotation, Category
 
 COL_VISIBLE, COL_LOCK, COL_ID, COL_CATEGORY, COL_KIND, COL_SOURCE, COL_SCORE = range(7)
-HEADERS = ("👁", "🔒", "#", "Category", "Kind", "Source", "Score")
+HEADERS = ("Vis", "Lock", "#", "Category", "Kind", "Source", "Score")
 IdRole = Qt.ItemDataRole.UserRole + 1
 
 
