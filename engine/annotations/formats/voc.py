@@ -402,8 +402,10 @@ def write(store, dst: Path, *, split: str | None = None, convention: str = "corn
     if stems.get("train") or stems.get("val"):
         atomic_write_text(sets / "trainval.txt", "".join(f"{x}\n" for x in stems["train"] + stems["val"]))
     atomic_write_text(dst / "class_names.txt", "".join(f"{c.name}\n" for c in store.categories()))
-    return {"format": "voc", "dst": str(dst), "convention": convention, "images": len(items),
-            "boxes": n_boxes, "boxes_rounded": n_moved, "not_exported": not_exported,
-            "not_exported_total": sum(not_exported.values()),
-            "note": "VOC holds boxes only; polygons, masks, points and polylines are counted in "
-                    "not_exported" if not_exported else ""}
+    summary = {"format": "voc", "dst": str(dst), "convention": convention, "images": len(items),
+               "boxes": n_boxes, "boxes_rounded": n_moved, "not_exported": not_exported,
+               "not_exported_total": sum(not_exported.values())}
+    if not_exported:
+        summary["note"] = ("VOC holds boxes only: the annotations counted in not_exported were not "
+                           "written (use coco, yolo or masks for them)")
+    return summary
