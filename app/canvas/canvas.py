@@ -307,7 +307,7 @@ class Canvas(Interaction, QWidget):
             return
         path = self.shape_path(g)
         fill = QColor(color)
-        fill.setAlphaF(min(1.0, self.shapes.opacity + 0.15) if self.shapes.fill else 0.0)
+        fill.setAlphaF(self.shapes.opacity if self.shapes.fill else 0.0)
         p.setBrush(fill if isinstance(g, (Box, Polygon)) else Qt.BrushStyle.NoBrush)
         p.setPen(QPen(color, 2.5))
         p.drawPath(path)

@@ -57,7 +57,7 @@ class _OpenJob(QRunnable):
                 self.signals.opened.emit(self.gen, pyr, rgb_to_qimage(pyr.overview))
             self.signals.ready.emit(self.gen)
         except BadInput as exc:
-            self.signals.failed.emit(self.gen, f"Cannot show {exc.file}: {exc.message}")
+            self.signals.failed.emit(self.gen, f"Cannot show {exc.problem.file}: {exc.problem.message}")
         except MemoryError:
             self.signals.failed.emit(self.gen, f"Cannot show {self.path}: not enough memory to decode it")
         except Exception as exc:  # a viewer must never crash on a bad file
