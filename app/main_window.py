@@ -258,6 +258,8 @@ class MainWindow(QMainWindow):
         a["redo"].setText(f"Redo {h.redo_label()}" if h.can_redo else "Redo")
 
     def _show_failure(self, title: str, message: str) -> None:
+        # the canvas may still show its preview of the refused edit: show what the store holds
+        self.canvas.set_annotations(self.controller.annotations())
         self.last_error_box = show_error(self, title, message)
 
     def _canvas_selection(self, ids) -> None:

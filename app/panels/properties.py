@@ -123,7 +123,8 @@ class PropertiesPanel(QWidget):
             for lab in (self.source, self.score, self.created, self.updated):
                 lab.setText("—")
         else:
-            self.summary.setText(f"#{a.id} · {a.kind} · area {geo.area(a.geometry):.0f} px²"
+            size = f" · area {geo.area(a.geometry):.0f} px²" if a.kind in ("box", "polygon", "mask") else ""
+            self.summary.setText(f"#{a.id} · {a.kind}{size}"
                                  + (" · locked" if a.locked else "") + (" · hidden" if a.hidden else ""))
             self.category.setCurrentIndex(self.category.findData(a.category_id))
             self.instance.setValue(a.instance_id or 0)

@@ -209,6 +209,7 @@ def test_reopen_finds_everything(tmp_path, qtbot):
     img = w.controller.image.id
     w.close()
     assert w.store._db is None  # closed with the window
+    assert w.loader.pool.activeThreadCount() == 0
     again = ProjectStore(path)
     assert again.annotations(img)[0].geometry == Box(2, 2, 8, 8) and again.image(img).status == "done"
     again.close()
@@ -292,3 +293,18 @@ def test_delete_key_in_list_and_on_canvas(win, qtbot):
     assert win.store.count_annotations() == 0
     key(qtbot, win, Qt.Key.Key_Z, CTRL)
     assert [x.id for x in win.store.annotations(win.controller.image.id)] == [b.id]
+
+
+def test_run_reports_a_bad_project_and_a_locked_one(tmp_path, qtbot, monkeypatch):
+    import app.main as main
+    shown = []
+    monkeypatch.setattr(main.QMessageBox, "critical", lambda *a: shown.append(a[2]))
+    assert main.run(str(tmp_path / "missing.vbproj")) == 2
+    assert "missing.vbproj" in shown[-1] and "not found" in shown[-1]
+    path = make_project(tmp_path / "p")
+    holder = ProjectStore(path)
+    try:
+        assert main.run(str(path)) == 2
+        assert "another Visionbench process" in shown[-1]
+    finally:
+        holder.close()
