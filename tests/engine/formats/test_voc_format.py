@@ -216,3 +216,20 @@ def test_integer_boxes_round_trip_exactly_in_both_conventions(tmp_path_factory, 
                 b.close()
     finally:
         a.close()
+
+
+def test_labelme_voc_import_export_import_keeps_boxes_within_half_a_pixel(labelme_voc, tmp_path):
+    a = _read_into(labelme_voc, tmp_path / "a")
+    try:
+        summary = voc.write(a, tmp_path / "out")
+        assert summary["boxes"] == 9 and summary["boxes_rounded"] == 3  # the three non-integer boxes
+        b = _read_into(tmp_path / "out", tmp_path / "b")
+        try:
+            na, nb = normalized(a), normalized(b)
+            assert [x[:4] for x in na] == [x[:4] for x in nb]
+            for ka, kb in zip(na, nb):
+                assert max(abs(u - v) for u, v in zip(ka[4][1:], kb[4][1:])) <= 0.5
+        finally:
+            b.close()
+    finally:
+        a.close()

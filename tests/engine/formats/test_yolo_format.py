@@ -218,3 +218,30 @@ def test_random_masks_come_back_as_polygons_with_the_same_pixels(tmp_path_factor
             b.close()
     finally:
         a.close()
+
+
+def test_import_export_import_of_a_hand_written_dataset_is_the_identity(tmp_path):
+    src = tmp_path / "ds"
+    write_png(src / "images" / "train" / "a.png", 64, 48)
+    write_png(src / "images" / "val" / "b.png", 32, 32, seed=3)
+    (src / "labels" / "train").mkdir(parents=True)
+    (src / "labels" / "val").mkdir(parents=True)
+    (src / "labels" / "train" / "a.txt").write_text(
+        "0 0.500000 0.500000 0.250000 0.125000\n2 0.1 0.2 0.3 0.2 0.35 0.6 0.12 0.55\n")
+    (src / "labels" / "val" / "b.txt").write_text("1 0.123457 0.654321 0.2 0.1\n")
+    (src / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [a, b, c]\n")
+    a = _read_into(src, tmp_path / "a")
+    try:
+        yolo.write(a, tmp_path / "out")
+        b = _read_into(tmp_path / "out", tmp_path / "b")
+        try:
+            assert normalized(b, decimals=5) == normalized(a, decimals=5)
+            assert image_set(b) == image_set(a)
+            for rel in ("train/a.txt", "val/b.txt"):
+                orig = [[float(v) for v in ln.split()] for ln in (src / "labels" / rel).read_text().splitlines()]
+                back = [[float(v) for v in ln.split()] for ln in (tmp_path / "out" / "labels" / rel).read_text().splitlines()]
+                assert all(len(o) == len(k) and np.allclose(o, k, atol=1e-8) for o, k in zip(orig, back, strict=True))
+        finally:
+            b.close()
+    finally:
+        a.close()
