@@ -88,10 +88,10 @@ def raw_tiff_source(path: Path) -> RawFileSource | None:
         page = tf.pages[0]
         if page.compression != 1 or page.is_tiled:
             return None
-        contiguous = page.is_contiguous
-        if not contiguous:
-            return None
-        offset, nbytes = contiguous
+        offsets, counts = list(page.dataoffsets), list(page.databytecounts)
+        if not offsets or any(offsets[i + 1] != offsets[i] + counts[i] for i in range(len(offsets) - 1)):
+            return None  # strips scattered in the file: not one row-major block
+        offset, nbytes = offsets[0], sum(counts)
         shape = page.shape
         if page.planarconfig == 2 and len(shape) == 3:  # separate planes: not row-interleaved
             return None
@@ -115,8 +115,9 @@ def write_npy_header(f, shape: tuple[int, ...], dtype) -> int:
 def npy_source(path: Path) -> RawFileSource:
     """A RawFileSource over an .npy file written by this package."""
     with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        shape, fortran, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001
+        major, _ = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
         offset = f.tell()
     if fortran:
         raise ValueError(f"{path}: Fortran-ordered cache file")
