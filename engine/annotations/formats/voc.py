@@ -22,6 +22,7 @@ VOC has boxes only: export writes box annotations and counts the others, by kind
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -339,15 +340,9 @@ def _xml_for(filename: str, folder: str, w: int, h: int, objects: list[tuple[str
             for k, v in extra.items():
                 a = _sub(el, "attribute")
                 _sub(a, "name", k)
-                _sub(a, "value", v if isinstance(v, str) else _json_text(v))
+                _sub(a, "value", v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"
-
-
-def _json_text(v) -> str:
-    import json
-
-    return json.dumps(v, ensure_ascii=False)
 
 
 def unique_file_names(records) -> dict[int, str]:
