@@ -1,0 +1,284 @@
+"""Train panel: pick a model family and categories, train in the background, watch, predict.
+
+Self-contained: it needs a JobBridge, a way to get the project path and the current image,
+and a callback that receives predicted annotations (the window adds them through its edit
+history, so a prediction can be undone). All model work runs in engine jobs; this module
+never imports torch.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QListWidget,
+                               QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from app import error_dialog
+from app.jobs_bridge import JobBridge
+from app.views.live_views import LiveViews
+from engine.jobs import Job, JobOutcome, Metrics, Preview, Progress
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class TrainPanel(QWidget):
+    """Family combo, checkable categories, epochs, device, Start/Cancel/Predict, live views."""
+
+    def __init__(self, bridge: JobBridge, get_store_path: Callable[[], object],
+                 get_current_image: Callable[[], object], on_predicted: Callable[[list], None] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.get_store_path = get_store_path
+        self.get_current_image = get_current_image
+        self.on_predicted = on_predicted
+        self.config_overrides: dict = {}  # advanced settings (tests use tiny models)
+        self.train_job_id: int | None = None
+        self.predict_job_id: int | None = None
+        self.checkpoint: Path | None = None
+        self.last_outcome: JobOutcome | None = None
+        self.last_error_box = None
+
+        self.family_combo = QComboBox(self)
+        self.family_combo.setToolTip("Model family (everything registered in engine.models)")
+        self.categories = QListWidget(self)
+        self.categories.setToolTip("Categories to train on (checked); the rest count as background")
+        self.categories.setMaximumHeight(110)
+        self.epochs = QSpinBox(self)
+        self.epochs.setRange(1, 10000)
+        self.epochs.setValue(10)
+        self.device_combo = QComboBox(self)
+        self.device_combo.addItems(DEVICES)
+        self.start_button = QPushButton("Start training", self)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setEnabled(False)
+        self.predict_button = QPushButton("Predict current image", self)
+        self.predict_button.setToolTip("Run the last trained (or an opened) checkpoint on the current image; "
+                                       "the result becomes editable annotations")
+        self.open_button = QPushButton("Open checkpoint…", self)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status = QLabel("idle", self)
+        self.status.setWordWrap(True)
+        self.checkpoint_label = QLabel("no checkpoint", self)
+        self.checkpoint_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.views = LiveViews(self)
+
+        form = QFormLayout()
+        form.addRow("Family", self.family_combo)
+        form.addRow("Categories", self.categories)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Device", self.device_combo)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.cancel_button, self.predict_button, self.open_button):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.checkpoint_label)
+        layout.addWidget(self.views, 1)
+
+        self.start_button.clicked.connect(self.start_training)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.predict_button.clicked.connect(self.predict_current)
+        self.open_button.clicked.connect(self._choose_checkpoint)
+        bridge.progress.connect(self._on_progress)
+        bridge.metrics.connect(self._on_metrics)
+        bridge.preview.connect(self._on_preview)
+        bridge.log.connect(self._on_log)
+        bridge.finished.connect(self._on_finished)
+        self.refresh_families()
+        self.refresh_categories()
+
+    # ------------------------------------------------------------------ setup
+    def refresh_families(self) -> None:
+        from engine.models.registry import families
+
+        current = self.family_combo.currentText()
+        self.family_combo.clear()
+        for spec in families():
+            self.family_combo.addItem(spec.name)
+            self.family_combo.setItemData(self.family_combo.count() - 1, spec.description, Qt.ItemDataRole.ToolTipRole)
+        index = self.family_combo.findText(current or "unet")
+        self.family_combo.setCurrentIndex(max(0, index))
+
+    def refresh_categories(self) -> None:
+        """Re-read the project's categories, keeping the check marks of names seen before."""
+        checked = {n for n, on in self.category_states().items() if on}
+        seen = set(self.category_states())
+        self.categories.clear()
+        path = self._store_path()
+        if path is None:
+            return
+        from engine.annotations.store import ProjectStore
+
+        try:
+            store = ProjectStore(path, readonly=True)
+        except Exception as exc:  # noqa: BLE001 - a bad project is reported, not raised
+            self.status.setText(f"cannot read categories: {exc}")
+            return
+        try:
+            for cat in store.categories():
+                item = QListWidgetItem(cat.name, self.categories)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                on = cat.name in checked or cat.name not in seen
+                item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+                item.setData(Qt.ItemDataRole.DecorationRole, _swatch(cat.color))
+        finally:
+            store.close()
+
+    def category_states(self) -> dict[str, bool]:
+        out = {}
+        for i in range(self.categories.count()):
+            item = self.categories.item(i)
+            out[item.text()] = item.checkState() == Qt.CheckState.Checked
+        return out
+
+    def set_checkpoint(self, path) -> None:
+        self.checkpoint = Path(path) if path else None
+        self.checkpoint_label.setText(str(self.checkpoint) if self.checkpoint else "no checkpoint")
+
+    def _store_path(self) -> Path | None:
+        path = self.get_store_path()
+        return Path(path) if path else None
+
+    def _choose_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", "Checkpoints (*.ckpt *.pt *.pth)")
+        if path:
+            self.set_checkpoint(path)
+
+    # ------------------------------------------------------------------ actions
+    def start_training(self, out: str | os.PathLike | None = None) -> int | None:
+        """Submit a training job; returns its id (None when the input is not usable)."""
+        if self.train_job_id is not None:
+            return None
+        store_path = self._store_path()
+        if store_path is None:
+            self.status.setText("open a project first")
+            return None
+        classes = [n for n, on in self.category_states().items() if on]
+        if not classes:
+            self.status.setText("check at least one category to train on")
+            return None
+        from engine.models.registry import get_family
+
+        family = self.family_combo.currentText()
+        spec = get_family(family)
+        device = self.device_combo.currentText()
+        config = spec.preset("cuda" if device == "cuda" else "cpu")
+        # Leave one core to the GUI so it keeps drawing while torch trains.
+        config.update({"epochs": self.epochs.value(), "device": device, "classes": classes, "cpu_threads": -1})
+        config.update(self.config_overrides)
+        if not out:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            out = store_path.parent / "models" / f"{family}-{stamp}.ckpt"
+        self._pending_checkpoint = Path(out)
+        self.views.clear_curves()
+        job = Job(f"train {family}", spec.train, store_path=str(store_path), out=str(out), config=config)
+        self.train_job_id = self.bridge.submit(job)
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.status.setText(f"training {family} on {', '.join(classes)}…")
+        return self.train_job_id
+
+    def cancel(self) -> None:
+        if self.train_job_id is not None:
+            self.bridge.cancel(self.train_job_id)
+            self.cancel_button.setEnabled(False)
+            self.status.setText("cancelling at the next step…")
+
+    def predict_current(self) -> int | None:
+        """Predict the current image in the background; results go to ``on_predicted``."""
+        if self.predict_job_id is not None:
+            return None
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            self.status.setText("train a model or open a checkpoint first")
+            return None
+        image = self.get_current_image()
+        image_id = getattr(image, "id", image)
+        store_path = self._store_path()
+        if image_id is None or store_path is None:
+            self.status.setText("open an image first")
+            return None
+        from engine.infer.run import predict_image_job
+
+        job = Job(f"predict {self.checkpoint.name}", predict_image_job, checkpoint=str(self.checkpoint),
+                  store_path=str(store_path), image_id=int(image_id), device=self.device_combo.currentText())
+        self.predict_job_id = self.bridge.submit(job)
+        self.predict_button.setEnabled(False)
+        self.status.setText(f"predicting image {image_id}…")
+        return self.predict_job_id
+
+    # ------------------------------------------------------------------ bridge slots
+    def _mine(self, job_id: int) -> bool:
+        return job_id in (self.train_job_id, self.predict_job_id)
+
+    def _on_progress(self, job_id: int, event: Progress) -> None:
+        if job_id != self.train_job_id:
+            return
+        if event.total:
+            self.progress.setRange(0, int(event.total))
+            self.progress.setValue(int(event.step))
+        if event.message:
+            self.status.setText(event.message)
+
+    def _on_metrics(self, job_id: int, event: Metrics) -> None:
+        if job_id == self.train_job_id:
+            self.views.add_metrics(event)
+
+    def _on_preview(self, job_id: int, event: Preview) -> None:
+        if self._mine(job_id):
+            self.views.show_preview(event)
+
+    def _on_log(self, job_id: int, event) -> None:
+        if self._mine(job_id):
+            self.status.setText(event.text)
+
+    def _on_finished(self, job_id: int, outcome: JobOutcome) -> None:
+        if job_id == self.train_job_id:
+            self.train_job_id = None
+            self.last_outcome = outcome
+            self.start_button.setEnabled(True)
+            self.cancel_button.setEnabled(False)
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1 if outcome.state == "finished" else 0)
+            ckpt = getattr(self, "_pending_checkpoint", None)
+            if ckpt is not None and ckpt.is_file():
+                self.set_checkpoint(ckpt)  # also after cancel/NaN: the last good epoch is usable
+            if outcome.state == "finished":
+                best = (outcome.result or {}).get("best") or {}
+                self.status.setText(f"done: best val mIoU {best.get('val_miou', float('nan')):.3f}")
+            elif outcome.state == "cancelled":
+                self.status.setText("cancelled" + (" (last good checkpoint kept)" if self.checkpoint else ""))
+            else:
+                self.status.setText(f"failed: {outcome.error}")
+                self.last_error_box = error_dialog.show_error(self, "Training failed", outcome.error or "",
+                                                              outcome.traceback)
+        elif job_id == self.predict_job_id:
+            self.predict_job_id = None
+            self.last_outcome = outcome
+            self.predict_button.setEnabled(True)
+            if outcome.state == "finished":
+                anns = list(outcome.result or [])
+                self.status.setText(f"predicted {len(anns)} regions")
+                if self.on_predicted is not None:
+                    self.on_predicted(anns)
+            elif outcome.state == "failed":
+                self.status.setText(f"prediction failed: {outcome.error}")
+                self.last_error_box = error_dialog.show_error(self, "Prediction failed", outcome.error or "",
+                                                              outcome.traceback)
+
+
+def _swatch(color: str):
+    from PySide6.QtGui import QColor, QPixmap
+
+    pix = QPixmap(12, 12)
+    pix.fill(QColor(color))
+    return pix
