@@ -35,6 +35,7 @@ def open_window(qtbot, path) -> MainWindow:
     w.show()
     qtbot.waitExposed(w)
     w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=3000)  # shortcuts need it
     w.canvas.setFocus()
     return w
 
@@ -308,3 +309,44 @@ def test_run_reports_a_bad_project_and_a_locked_one(tmp_path, qtbot, monkeypatch
         assert "another Visionbench process" in shown[-1]
     finally:
         holder.close()
+
+
+def test_draw_a_box_with_the_mouse_then_undo_redo_reopen(tmp_path, qtbot):
+    """The whole path: R picks the box tool, a real drag on the canvas, the store has the box."""
+    path = make_project(tmp_path)
+    w = open_window(qtbot, path)
+    if FakeCanvas:
+        w.close()
+        pytest.skip("needs the real canvas")
+    key(qtbot, w, Qt.Key.Key_2)  # category dog for new shapes
+    key(qtbot, w, Qt.Key.Key_R)
+    assert w.canvas.tool() == "box"
+    cv = w.canvas
+    p0, p1 = cv.map_from_image(5, 5).toPoint(), cv.map_from_image(25, 20).toPoint()
+    qtbot.mousePress(cv, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p0)
+    for t in (0.3, 0.6, 1.0):
+        qtbot.mouseMove(cv, p0 + (p1 - p0) * t)
+    qtbot.mouseRelease(cv, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p1)
+    img = w.controller.image.id
+    (a,) = w.store.annotations(img)
+    assert a.kind == "box" and a.category_id == w.store.category_by_name("dog").id
+    x1, y1, x2, y2 = a.geometry.x1, a.geometry.y1, a.geometry.x2, a.geometry.y2
+    assert abs(x1 - 5) < 1 and abs(y1 - 5) < 1 and abs(x2 - 25) < 1 and abs(y2 - 20) < 1
+    assert w.annotations.model.rowCount() == 1 and w.store.image(img).status == "in_progress"
+    key(qtbot, w, Qt.Key.Key_Z, CTRL)
+    assert w.store.count_annotations() == 0 and cv.annotations() == []
+    key(qtbot, w, Qt.Key.Key_Y, CTRL)
+    assert [x.id for x in cv.annotations()] == [a.id]
+    w.close()
+    again = ProjectStore(path)
+    assert again.annotation(a.id).geometry == a.geometry
+    again.close()
+
+
+def test_image_keys_work_while_the_browser_has_focus(win, qtbot):
+    ids = win.controller.order
+    win.browser.view.setFocus()
+    qtbot.keyClick(win.browser.view, Qt.Key.Key_D)
+    assert win.controller.image.id == ids[1]
+    qtbot.keyClick(win.browser.view, Qt.Key.Key_A)
+    assert win.controller.image.id == ids[0]
