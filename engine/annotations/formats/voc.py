@@ -11,9 +11,11 @@ The image of an XML is found from its ``<filename>``, taken relative to, in this
 ``SRC/JPEGImages/``, the XML's own folder, ``SRC/``; the first that exists wins. Without ``<filename>``, an image with the XML's stem is looked for
 in the same places. A filename that leaves SRC (``..``, an absolute path elsewhere) is refused.
 
-Pixel convention (the ADR): by default VOC numbers are read as our pixel-corner coordinates
-(x1 = xmin, x2 = xmax), as LabelMe, LabelImg, CVAT and mmdetection write them. ``convention=
-"devkit"`` reads the original devkit's 1-based inclusive pixel indices (x1 = xmin - 1, x2 = xmax).
+Pixel convention (the ADR): VOC numbers are read as our pixel-corner coordinates (x1 = xmin,
+x2 = xmax), as LabelMe, LabelImg, CVAT and mmdetection write them, except in the original VOC
+releases' own files (``<source><database>The VOC2007 Database``), which are read with the devkit's
+1-based inclusive pixel indices (x1 = xmin - 1, x2 = xmax). ``convention="corner"|"devkit"``
+forces one rule for every file (the default ``"auto"`` decides per file).
 Export writes integers (what VOC tools parse), so integer boxes round-trip exactly and other
 boxes move by at most 0.5 px; the summary counts the boxes that moved.
 
@@ -36,7 +38,7 @@ from ..imageio import IMAGE_EXTENSIONS, probe_image
 from ..model import SPLITS, Annotation, Box, Category, default_color
 from .common import COORD_TOLERANCE, atomic_write_text, copy_image, export_items, read_text, resolve_inside
 
-CONVENTIONS = ("corner", "devkit")
+CONVENTIONS = ("corner", "devkit")  # what files are written in; reading also takes "auto"
 # Names LabelMe's converter puts in class_names.txt / labels.txt that are not object classes.
 NOT_CLASSES = {"__ignore__", "_background_"}
 FLAGS = ("difficult", "truncated", "occluded")
@@ -235,7 +237,16 @@ def _read_splits(src: Path, problems: list[Problem]) -> dict[str, str]:
     return out
 
 
-def read(src: Path, *, skip_invalid: bool = False, convention: str = "corner") -> ImportBundle:
+def file_convention(root: _Node) -> str:
+    """"devkit" for the XML files of the original VOC releases, else "corner" (see the ADR)."""
+    source = root.find("source")
+    if source is not None and source.findtext("convention") in CONVENTIONS:
+        return source.findtext("convention")  # written by our export
+    database = (source.findtext("database") or "") if source is not None else ""
+    return "devkit" if re.match(r"the voc\s?20\d\d database", database.strip().lower()) else "corner"
+
+
+def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto") -> ImportBundle:
     """Parse a VOC folder into an ImportBundle (never touches a store).
 
     An XML that cannot be used at all (malformed, image missing/unreadable/of another size) is
@@ -243,8 +254,8 @@ def read(src: Path, *, skip_invalid: bool = False, convention: str = "corner") -
     the field (``object[2].bndbox.xmin``) and the line. Boxes are xyxy pixels (see the ADR).
     """
     src = Path(src)
-    if convention not in CONVENTIONS:
-        raise BadInput("<options>", "convention", f"unknown {convention!r}; expected one of {CONVENTIONS}")
+    if convention not in CONVENTIONS + ("auto",):
+        raise BadInput("<options>", "convention", f"unknown {convention!r}; expected auto, corner or devkit")
     if not src.is_dir():
         raise BadInput(str(src), "folder", "not a folder (expected a VOC folder with Annotations/)")
     ann_dir = src / "Annotations" if (src / "Annotations").is_dir() else src
@@ -275,9 +286,10 @@ def read(src: Path, *, skip_invalid: bool = False, convention: str = "corner") -
             bundle.problems.append(exc.problem)
             continue
         anns = []
+        rule = file_convention(root) if convention == "auto" else convention
         for i, obj in enumerate(root.findall("object")):
             try:
-                anns.append(_read_object(obj, i, xml, w, h, convention, cat_of))
+                anns.append(_read_object(obj, i, xml, w, h, rule, cat_of))
             except BadInput as exc:
                 bundle.problems.append(exc.problem)
         split = splits.get(image.stem) or splits.get(xml.stem) or "train"
@@ -314,10 +326,14 @@ def _sub(parent: ET.Element, tag: str, text=None) -> ET.Element:
     return el
 
 
-def _xml_for(filename: str, folder: str, w: int, h: int, objects: list[tuple[str, tuple, dict]]) -> str:
+def _xml_for(filename: str, folder: str, w: int, h: int, objects: list[tuple[str, tuple, dict]],
+             convention: str) -> str:
     root = ET.Element("annotation")
     _sub(root, "folder", folder)
     _sub(root, "filename", filename)
+    source = _sub(root, "source")
+    _sub(source, "database", "Visionbench export")
+    _sub(source, "convention", convention)  # so that convention="auto" reads it back right
     size = _sub(root, "size")
     _sub(size, "width", w)
     _sub(size, "height", h)
@@ -388,7 +404,7 @@ def write(store, dst: Path, *, split: str | None = None, convention: str = "corn
         if copy_images:
             copy_image(store.image_path(rec), dst / "JPEGImages" / fname)
         atomic_write_text(dst / "Annotations" / (Path(fname).stem + ".xml"),
-                          _xml_for(fname, "JPEGImages", rec.width, rec.height, objects))
+                          _xml_for(fname, "JPEGImages", rec.width, rec.height, objects, convention))
         stems.setdefault(rec.split, []).append(Path(fname).stem)
     sets = dst / "ImageSets" / "Main"
     for s, lst in stems.items():

@@ -150,12 +150,13 @@ def test_devkit_export_writes_one_based_pixels_and_reads_back_exactly(tmp_path):
         first = root.find("object/bndbox")
         assert [first.findtext(t) for t in ("xmin", "ymin", "xmax", "ymax")] == ["1", "1", "40", "30"]
         assert not (tmp_path / "out" / "Annotations" / "two.xml").exists()  # split="train" only
-        b = _read_into(tmp_path / "out", tmp_path / "b", convention="devkit")
-        try:
-            boxes = [a_.geometry for anns in b.all_annotations().values() for a_ in anns]
-            assert Box(0, 0, 40, 30) in boxes and Box(3, 4, 12, 9) in boxes
-        finally:
-            b.close()
+        for conv in ("devkit", "auto"):  # auto: the file says which convention it was written in
+            b = _read_into(tmp_path / "out", tmp_path / f"b_{conv}", convention=conv)
+            try:
+                boxes = [a_.geometry for anns in b.all_annotations().values() for a_ in anns]
+                assert Box(0, 0, 40, 30) in boxes and Box(3, 4, 12, 9) in boxes
+            finally:
+                b.close()
     finally:
         a.close()
 
@@ -209,7 +210,7 @@ def test_integer_boxes_round_trip_exactly_in_both_conventions(tmp_path_factory, 
     try:
         for conv in voc.CONVENTIONS:
             voc.write(a, root / conv, convention=conv)
-            b = _read_into(root / conv, root / f"b_{conv}", convention=conv)
+            b = _read_into(root / conv, root / f"b_{conv}")  # "auto" finds the convention
             try:
                 assert normalized(b) == normalized(a)
             finally:
@@ -233,3 +234,22 @@ def test_labelme_voc_import_export_import_keeps_boxes_within_half_a_pixel(labelm
             b.close()
     finally:
         a.close()
+
+
+def test_original_voc_release_files_are_read_with_the_devkit_rule(tmp_path):
+    """VOC2012's own XML (its <source>) means 1-based inclusive pixels; other files mean corners."""
+    def xml(source: str) -> str:
+        return (f"<annotation><filename>a.png</filename>{source}<size><width>20</width><height>10</height>"
+                "</size><object><name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>20</xmax>"
+                "<ymax>10</ymax></bndbox></object></annotation>")
+
+    src = tmp_path / "voc"
+    (src / "Annotations").mkdir(parents=True)
+    write_png(src / "JPEGImages" / "a.png", 20, 10)
+    (src / "Annotations" / "a.xml").write_text(
+        xml("<source><database>The VOC2012 Database</database><annotation>PASCAL VOC2012</annotation></source>"))
+    (src / "Annotations" / "b.xml").write_text(xml("<source><database>Unknown</database></source>"))
+    boxes = [e.annotations[0].geometry for e in voc.read(src).images]
+    assert boxes == [Box(0, 0, 20, 10), Box(1, 1, 20, 10)]
+    forced = [e.annotations[0].geometry for e in voc.read(src, convention="corner").images]
+    assert forced == [Box(1, 1, 20, 10)] * 2
