@@ -8,8 +8,9 @@ Layout read::
     SRC/class_names.txt | SRC/labels.txt      optional: category order, one name per line
 
 The image of an XML is found from its ``<filename>``, taken relative to, in this order,
-``SRC/JPEGImages/``, the XML's own folder, ``SRC/``; the first that exists wins. Without ``<filename>``, an image with the XML's stem is looked for
-in the same places. A filename that leaves SRC (``..``, an absolute path elsewhere) is refused.
+``SRC/JPEGImages/``, the XML's own folder, ``SRC/``; the first that exists wins. Without
+``<filename>``, an image with the XML's stem is looked for in the same places. A filename that
+leaves SRC (``..``, an absolute path elsewhere) is refused. ``<path>`` is ignored.
 
 Pixel convention (the ADR): VOC numbers are read as our pixel-corner coordinates (x1 = xmin,
 x2 = xmax), as LabelMe, LabelImg, CVAT and mmdetection write them, except in the original VOC
@@ -17,7 +18,8 @@ releases' own files (``<source><database>The VOC2007 Database``), which are read
 1-based inclusive pixel indices (x1 = xmin - 1, x2 = xmax). ``convention="corner"|"devkit"``
 forces one rule for every file (the default ``"auto"`` decides per file).
 Export writes integers (what VOC tools parse), so integer boxes round-trip exactly and other
-boxes move by at most 0.5 px; the summary counts the boxes that moved.
+boxes move by at most 0.5 px; the summary counts the boxes that moved. Exported files declare
+their rule in ``<source><convention>``, which "auto" reads back.
 
 VOC has boxes only: export writes box annotations and counts the others, by kind, in the summary's
 ``not_exported`` instead of dropping them silently.
