@@ -180,3 +180,20 @@ def load_detector(path_or_ckpt, device: str = "auto") -> DetectorPredictor:
         raise DetectorLoadError(f"{path}: field 'family': {family.name!r} is a {family.kind} model, "
                                 f"not a detector")
     return family.predictor(str(path), device)
+
+
+def project_category_ids(class_names, store, checkpoint, strict: bool = True) -> list[int | None]:
+    """Project category id of each detector class (matched by name), for storing or scoring
+    predictions. strict: BadInput naming the checkpoint and its 'classes' field when some class has
+    no category of that name in the project; otherwise such classes map to None (e.g. the 80 COCO
+    classes of a torchvision detector on a project that uses three of them)."""
+    from engine.annotations.errors import BadInput
+
+    by_name = {c.name: c.id for c in store.categories()}
+    missing = [n for n in class_names if n not in by_name]
+    if missing and strict:
+        known = ", ".join(sorted(by_name)) or "(none)"
+        raise BadInput(str(checkpoint), "classes",
+                       f"the detector's classes {missing[:5]} are not categories of the project "
+                       f"{store.path} (it has: {known}); was it trained on another project?")
+    return [by_name.get(n) for n in class_names]
