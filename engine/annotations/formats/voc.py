@@ -302,6 +302,11 @@ def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto") -> 
 
 # ---- writing --------------------------------------------------------------------------------
 
+def _outside(box: Box, w: int, h: int) -> bool:
+    """True when nothing of the box is inside the image (a file cannot hold it)."""
+    return min(box.x2, w) <= max(box.x1, 0) or min(box.y2, h) <= max(box.y1, 0)
+
+
 def _to_voc_ints(box: Box, w: int, h: int, convention: str) -> tuple[tuple[int, int, int, int], bool]:
     """Box (pixel corners) -> integer (xmin, ymin, xmax, ymax) in the file's convention.
 
@@ -398,6 +403,9 @@ def write(store, dst: Path, *, split: str | None = None, convention: str = "corn
         for a in anns:
             if not isinstance(a.geometry, Box):
                 not_exported[a.kind] = not_exported.get(a.kind, 0) + 1
+                continue
+            if _outside(a.geometry, rec.width, rec.height):
+                not_exported["box_outside_image"] = not_exported.get("box_outside_image", 0) + 1
                 continue
             ints, moved = _to_voc_ints(a.geometry, rec.width, rec.height, convention)
             n_moved += moved

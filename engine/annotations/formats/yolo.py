@@ -339,6 +339,9 @@ def write(store, dst: Path, *, split: str | None = None, copy_images: bool = Tru
             if isinstance(g, Box):
                 x1, y1, x2, y2 = (min(max(g.x1, 0), w), min(max(g.y1, 0), h),
                                   min(max(g.x2, 0), w), min(max(g.y2, 0), h))
+                if x2 <= x1 or y2 <= y1:  # nothing inside the image: a label line cannot hold it
+                    not_exported["box_outside_image"] = not_exported.get("box_outside_image", 0) + 1
+                    continue
                 lines.append(_line(cls, [(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h]))
                 counts["boxes"] += 1
                 continue

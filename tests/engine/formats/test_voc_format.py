@@ -253,3 +253,18 @@ def test_original_voc_release_files_are_read_with_the_devkit_rule(tmp_path):
     assert boxes == [Box(0, 0, 20, 10), Box(1, 1, 20, 10)]
     forced = [e.annotations[0].geometry for e in voc.read(src, convention="corner").images]
     assert forced == [Box(1, 1, 20, 10)] * 2
+
+
+def test_boxes_entirely_outside_the_image_are_counted_not_written(tmp_path):
+    store = ProjectStore.create(tmp_path / "a" / "a.vbproj")
+    try:
+        cat = store.add_category("cat")
+        rec = store.add_image(write_png(tmp_path / "a" / "one.png", 20, 10))
+        store.bulk_insert_annotations([Annotation(rec.id, cat.id, Box(25, 2, 30, 8)),
+                                       Annotation(rec.id, cat.id, Box(-3, 2, 5, 8))])
+        summary = voc.write(store, tmp_path / "out")
+        assert summary["boxes"] == 1 and summary["not_exported"] == {"box_outside_image": 1}
+        root = ET.parse(tmp_path / "out" / "Annotations" / "one.xml").getroot()
+        assert [root.findtext(f"object/bndbox/{t}") for t in ("xmin", "xmax")] == ["0", "5"]  # clipped
+    finally:
+        store.close()

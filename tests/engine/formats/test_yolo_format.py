@@ -245,3 +245,17 @@ def test_import_export_import_of_a_hand_written_dataset_is_the_identity(tmp_path
             b.close()
     finally:
         a.close()
+
+
+def test_boxes_entirely_outside_the_image_are_counted_not_written(tmp_path):
+    store = ProjectStore.create(tmp_path / "a" / "a.vbproj")
+    try:
+        cat = store.add_category("cat")
+        rec = store.add_image(write_png(tmp_path / "a" / "one.png", 20, 10))
+        store.bulk_insert_annotations([Annotation(rec.id, cat.id, Box(25, 2, 30, 8)),
+                                       Annotation(rec.id, cat.id, Box(-3, 2, 5, 8))])
+        summary = yolo.write(store, tmp_path / "out")
+        assert summary["boxes"] == 1 and summary["not_exported"] == {"box_outside_image": 1}
+        assert (tmp_path / "out" / "labels" / "train" / "one.txt").read_text() == "0 0.125 0.5 0.25 0.6\n"
+    finally:
+        store.close()
