@@ -178,3 +178,26 @@ def test_second_writer_in_another_process_is_refused(store):
     with pytest.raises(ProjectLocked):
         with ProjectStore(store.path):
             ProjectStore(store.path)
+
+
+def test_checkpoints_run_off_the_edit_path_and_stop_on_close(tmp_path):
+    import threading
+    import time
+
+    path = tmp_path / "ck.vbproj"
+    s = ProjectStore.create(path)
+    cat = s.add_category("thing")
+    img = s.add_image(_png(tmp_path / "a.png"))
+    for i in range(200):
+        s.add_annotation(Annotation(img.id, cat.id, Box(i, 0, i + 1, 1)))
+    assert s.execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 10_000  # commits do not checkpoint
+    deadline = time.monotonic() + 10
+    while s._checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert s._checkpointer.checkpoints >= 1  # the background connection did it
+    names = lambda: [t.name for t in threading.enumerate() if t.name == "checkpoint ck.vbproj"]  # noqa: E731
+    assert names()
+    s.close()
+    assert names() == [] and not Path(str(path) + "-wal").exists()
+    with ProjectStore(path, readonly=True) as again:
+        assert again.count_annotations() == 200
