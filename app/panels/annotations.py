@@ -158,11 +158,17 @@ class AnnotationsPanel(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.setShowGrid(False)
         self.view.setAlternatingRowColors(True)
+        # Fixed widths, not ResizeToContents: that mode asks every row for its size on each
+        # change, which made switching to an image with thousands of shapes slow.
         h = self.view.horizontalHeader()
-        for col in (COL_VISIBLE, COL_LOCK, COL_ID, COL_KIND, COL_SCORE):
-            h.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        fm = self.view.fontMetrics()
+        widths = {COL_VISIBLE: fm.horizontalAdvance("Lock") + 18, COL_LOCK: fm.horizontalAdvance("Lock") + 18,
+                  COL_ID: fm.horizontalAdvance("00000") + 10, COL_KIND: fm.horizontalAdvance("polyline") + 12,
+                  COL_SOURCE: fm.horizontalAdvance("manual") + 16, COL_SCORE: fm.horizontalAdvance("Score") + 12}
+        for col, width in widths.items():
+            h.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+            h.resizeSection(col, width)
         h.setSectionResizeMode(COL_CATEGORY, QHeaderView.ResizeMode.Stretch)
-        h.setSectionResizeMode(COL_SOURCE, QHeaderView.ResizeMode.ResizeToContents)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
