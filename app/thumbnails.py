@@ -17,19 +17,43 @@ from PySide6.QtGui import QImage
 
 THUMB_SIZE = 96  # px, longest side
 CACHE_SIZE = 3000  # thumbnails kept (~30 KB each)
+MAX_SOURCE_PIXELS = 120_000_000  # decoded pixels a thumbnail may cost (~360 MB RGB) before we give up
 
 
 def make_thumbnail(path: Path, size: int = THUMB_SIZE) -> QImage:
-    """Read an image file and scale it so its longest side is `size` px. Raises BadInput."""
-    import cv2
+    """Read an image file and scale it so its longest side is at most `size` px. Raises BadInput.
 
-    from engine.annotations.imageio import read_image_rgb
+    8-bit images go through Pillow, whose JPEG `draft` mode decodes at 1/2..1/8 scale, so a
+    big photo never needs its full-size pixels; other data (16-bit, float TIFF...) is read by
+    engine.annotations.imageio, which stretches it to 8 bits.
+    """
+    from PIL import Image
 
-    rgb = read_image_rgb(path)
-    h, w = rgb.shape[:2]
-    scale = size / max(h, w)
-    if scale < 1:
-        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    from engine.annotations.errors import BadInput
+    from engine.annotations.imageio import probe_image, read_image_rgb
+
+    w, h = probe_image(path)  # missing files, unreadable headers, decompression bombs
+    rgb = None
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("RGB", "RGBA", "L", "LA", "P", "CMYK", "YCbCr"):
+                im.draft("RGB", (size, size))
+                if im.size[0] * im.size[1] <= MAX_SOURCE_PIXELS:
+                    im = im.convert("RGB")
+                    im.thumbnail((size, size), Image.Resampling.BOX)
+                    rgb = np.asarray(im)
+    except Exception:  # noqa: BLE001 - fall back to the engine reader below
+        rgb = None
+    if rgb is None:
+        if w * h > MAX_SOURCE_PIXELS:
+            raise BadInput(str(path), "image", f"{w}x{h} is too large to decode for a thumbnail")
+        rgb = read_image_rgb(path)
+        scale = size / max(rgb.shape[:2])
+        if scale < 1:
+            import cv2
+
+            rgb = cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
+                             interpolation=cv2.INTER_AREA)
     rgb = np.ascontiguousarray(rgb)
     h, w = rgb.shape[:2]
     # copy(): the QImage must own its pixels once the numpy buffer goes away
