@@ -129,15 +129,16 @@ def _progress_callback(desc: str) -> tuple[Callable, Callable[[], None]]:
     return progress, bar.close
 
 
-def _call(fn: Callable, desc: str, optional: dict | None = None, **kwargs):
-    """Call an engine API with `kwargs`, plus those of `optional` (and a tqdm `progress`) it accepts."""
+def _call(fn: Callable, desc: str, optional: dict | None = None, bar: bool = True, **kwargs):
+    """Call an engine API with `kwargs`, plus those of `optional` it accepts, and a tqdm `progress`
+    callback when it takes one and `bar` (the model commands print their own bars and metrics)."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         params = {}
     open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs.update({k: v for k, v in (optional or {}).items() if open_ended or k in params})
-    takes_progress = "progress" in params
+    takes_progress = bar and "progress" in params
     if not takes_progress:
         return fn(**kwargs)
     progress, close = _progress_callback(desc)
@@ -283,7 +284,7 @@ def _config(text: str | None) -> dict:
 
 def cmd_train(args) -> int:
     train_command = _lazy("engine.train.run", "train_command")
-    result = _call(train_command, f"train {args.family}", family=args.family,
+    result = _call(train_command, f"train {args.family}", bar=False, family=args.family,
                    project=_project_arg(args.project), out=Path(args.out), epochs=args.epochs,
                    device=args.device, seed=args.seed, config=_config(args.config))
     if result is not None:
@@ -300,7 +301,7 @@ def _checkpoint_arg(path: str) -> Path:
 
 def cmd_predict(args) -> int:
     predict_command = _lazy("engine.infer.run", "predict_command")
-    result = _call(predict_command, "predict", checkpoint=_checkpoint_arg(args.checkpoint),
+    result = _call(predict_command, "predict", bar=False, ckpt=_checkpoint_arg(args.checkpoint),
                    project=_project_arg(args.project), split=args.split, as_proposals=args.as_proposals,
                    masks_out=Path(args.masks_out) if args.masks_out else None,
                    coco_results=Path(args.coco_results) if args.coco_results else None,
@@ -312,7 +313,7 @@ def cmd_predict(args) -> int:
 
 def cmd_eval(args) -> int:
     eval_command = _lazy("engine.eval.run", "eval_command")
-    metrics = _call(eval_command, "eval", checkpoint=_checkpoint_arg(args.checkpoint),
+    metrics = _call(eval_command, "eval", bar=False, ckpt=_checkpoint_arg(args.checkpoint),
                     project=_project_arg(args.project), split=args.split, optional={"device": args.device})
     _print_json(metrics)
     return 0
