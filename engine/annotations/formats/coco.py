@@ -19,6 +19,7 @@ The split is written as ``images[].extra.split`` (COCO has no split; pycocotools
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ class _Reader:
         self.images_by_id: dict[int, ImageEntry] = {}
         self.bad_images: set[int] = set()  # ids of images left out: their annotations go silently
         self.next_instance: dict[int, int] = {}
+        self.dirs: dict[str, str] = {}  # resolved folders, for resolve_inside
 
     def problem(self, field: str, message: str) -> None:
         self.bundle.problems.append(Problem(self.file, field, message))
@@ -118,10 +120,10 @@ class _Reader:
         self.bundle.images.extend(self.images_by_id.values())
 
     def _image_file(self, name: Any, field: str) -> Path:
-        first = resolve_inside(self.base, name, self.file, field)
+        first = resolve_inside(self.base, name, self.file, field, cache=self.dirs)
         if first.is_file():
             return first
-        second = resolve_inside(self.base / IMAGES_DIR, name, self.file, field)
+        second = resolve_inside(self.base / IMAGES_DIR, name, self.file, field, cache=self.dirs)
         if second.is_file():
             return second
         raise BadInput(self.file, field, f"image {name!r} not found (looked in {self.base} and "
@@ -133,26 +135,27 @@ class _Reader:
         for a in anns:
             if isinstance(a, dict) and _is_int(a.get("id")):
                 (dup if a["id"] in seen else seen).add(a["id"])
+        images, cat_ids, bad_images = self.images_by_id, self.cat_ids, self.bad_images
+        # This loop runs once per annotation (100,000s): field names are only built on errors.
         for i, a in enumerate(anns):
-            f = f"annotations[{i}]"
             if not isinstance(a, dict):
-                self.problem(f, "expected an object"); continue
+                self.problem(f"annotations[{i}]", "expected an object"); continue
             aid = a.get("id")
             if aid is not None and not _is_int(aid):
-                self.problem(f + ".id", f"expected an integer, got {aid!r}"); continue
+                self.problem(f"annotations[{i}].id", f"expected an integer, got {aid!r}"); continue
             if aid in dup:
-                self.problem(f + ".id", f"duplicate annotation id {aid}"); continue
+                self.problem(f"annotations[{i}].id", f"duplicate annotation id {aid}"); continue
             iid = a.get("image_id")
-            if iid in self.bad_images:
-                continue  # the image's own problem is already listed
-            entry = self.images_by_id.get(iid) if _is_int(iid) else None
+            entry = images.get(iid) if _is_int(iid) else None
             if entry is None:
-                self.problem(f + ".image_id", f"no image with id {iid!r}"); continue
+                if iid not in bad_images:  # else the image's own problem is already listed
+                    self.problem(f"annotations[{i}].image_id", f"no image with id {iid!r}")
+                continue
             cid = a.get("category_id")
-            if not _is_int(cid) or cid not in self.cat_ids:
-                self.problem(f + ".category_id", f"unknown category id {cid!r}"); continue
+            if cid not in cat_ids or not _is_int(cid):
+                self.problem(f"annotations[{i}].category_id", f"unknown category id {cid!r}"); continue
             try:
-                geoms = self._geometries(a, entry, f)
+                geoms = self._geometries(a, entry, i)
             except BadInput as exc:
                 self.bundle.problems.append(exc.problem)
                 continue
@@ -166,40 +169,35 @@ class _Reader:
                 instance = self.next_instance.get(id(entry), 1)
                 self.next_instance[id(entry)] = instance + 1
             for g in geoms:
-                entry.annotations.append(Annotation(0, int(cid), g, instance_id=instance,
+                entry.annotations.append(Annotation(0, cid, g, instance_id=instance,
                                                     attributes=attributes, score=score))
 
-    def _geometries(self, a: dict, entry: ImageEntry, f: str) -> list:
+    def _geometries(self, a: dict, entry: ImageEntry, i: int) -> list:
         w, h = entry.width, entry.height
         seg = a.get("segmentation")
         if isinstance(seg, list) and seg:
             out = []
             for k, part in enumerate(seg):
-                pf = f"{f}.segmentation[{k}]"
                 if not isinstance(part, list) or len(part) < 6 or len(part) % 2:
-                    raise BadInput(self.file, pf, "a polygon needs an even number (>= 6) of coordinates")
-                try:
-                    xs = [float(v) for v in part[0::2]]
-                    ys = [float(v) for v in part[1::2]]
-                except (TypeError, ValueError):
-                    raise BadInput(self.file, pf, "non-numeric coordinate") from None
-                _check_range(xs, ys, w, h, self.file, pf)
+                    raise BadInput(self.file, f"annotations[{i}].segmentation[{k}]",
+                                   "a polygon needs an even number (>= 6) of coordinates")
+                xs, ys = part[0::2], part[1::2]
+                _check_range(xs, ys, w, h, self.file, lambda: f"annotations[{i}].segmentation[{k}]")
                 out.append(Polygon(tuple(zip(xs, ys))))
             return out
         if isinstance(seg, dict):
-            return [self._rle(seg, w, h, f + ".segmentation")]
+            return [self._rle(seg, w, h, f"annotations[{i}].segmentation")]
+        f = f"annotations[{i}]"
         if seg not in (None, []):
             raise BadInput(self.file, f + ".segmentation", "expected polygon lists or an RLE object")
         bbox = a.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4:
             raise BadInput(self.file, f + ".bbox", "no segmentation and no [x, y, width, height] bbox")
-        try:
-            x, y, bw, bh = (float(v) for v in bbox)
-        except (TypeError, ValueError):
-            raise BadInput(self.file, f + ".bbox", "non-numeric value") from None
+        x, y, bw, bh = bbox
+        _check_range([x, bw], [y, bh], math.inf, math.inf, self.file, lambda: f + ".bbox")
         if not (bw > 0 and bh > 0):
             raise BadInput(self.file, f + ".bbox", f"width and height must be > 0, got {bbox!r}")
-        _check_range([x, x + bw], [y, y + bh], w, h, self.file, f + ".bbox")
+        _check_range([x, x + bw], [y, y + bh], w, h, self.file, lambda: f + ".bbox")
         return [Box(x, y, x + bw, y + bh)]
 
     def _rle(self, seg: dict, w: int, h: int, f: str) -> MaskRLE:
@@ -232,10 +230,19 @@ def _as_int(v: Any):
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() else None
 
 
-def _check_range(xs, ys, w, h, file, field) -> None:
+def _check_range(xs: list, ys: list, w: float, h: float, file: str, field) -> None:
+    """Numbers, finite, inside the w x h image (with tolerance); `field()` names the field on error."""
     tol = COORD_TOLERANCE
-    if min(xs) < -tol or max(xs) > w + tol or min(ys) < -tol or max(ys) > h + tol:
-        raise BadInput(file, field, f"coordinates x {min(xs):g}..{max(xs):g}, y {min(ys):g}..{max(ys):g} "
+    try:
+        lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
+        finite = math.isfinite(sum(xs) + sum(ys))  # NaN would slip through min/max comparisons
+        inside = -tol <= lo_x and hi_x <= w + tol and -tol <= lo_y and hi_y <= h + tol
+    except TypeError:
+        raise BadInput(file, field(), "non-numeric coordinate") from None
+    if not finite:
+        raise BadInput(file, field(), "coordinates must be finite numbers")
+    if not inside:
+        raise BadInput(file, field(), f"coordinates x {lo_x:g}..{hi_x:g}, y {lo_y:g}..{hi_y:g} "
                        f"lie outside the {w}x{h} image")
 
 
