@@ -23,9 +23,9 @@ run: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
 
+# every benchmarks/NAME.py prints its figures as JSON
 bench: $(STAMP)
-	$(PY) -m benchmarks.store
-	$(PY) -m benchmarks.coco_io
+	for b in benchmarks/[a-z]*.py; do $(PY) -m benchmarks.$$(basename $$b .py) || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info
