@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.add_panel("Properties", self.properties)
         self.tabifyDockWidget(self.docks["Annotations"], self.docks["Properties"])
         self.docks["Annotations"].raise_()
+        self.resizeDocks([self.docks["Images"], self.docks["Categories"]], [250, 380], Qt.Orientation.Horizontal)
         self._connect()
 
         self.canvas.set_categories(store.categories())

@@ -39,8 +39,8 @@ TOOL_SPECS = (
 
 SPECS = TOOL_SPECS + (
     # edit
-    ActionSpec("undo", "Undo", ("Ctrl+Z",), "Edit", "Undo the last edit (unbounded, across images)"),
-    ActionSpec("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit", "Redo the last undone edit"),
+    ActionSpec("undo", "Undo", ("Ctrl+Z",), "Edit", "Undo the last edit (unbounded, across images)", short="Undo"),
+    ActionSpec("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit", "Redo the last undone edit", short="Redo"),
     ActionSpec("copy", "Copy", ("Ctrl+C",), "Edit", "Copy the selected shapes"),
     ActionSpec("paste", "Paste", ("Ctrl+V",), "Edit", "Paste onto this image (clipped to its size)"),
     ActionSpec("duplicate", "Duplicate", ("Ctrl+D",), "Edit", "Copy the selected shapes 10 px right and down"),

@@ -162,13 +162,16 @@ class AnnotationsPanel(QWidget):
         # change, which made switching to an image with thousands of shapes slow.
         h = self.view.horizontalHeader()
         fm = self.view.fontMetrics()
-        widths = {COL_VISIBLE: fm.horizontalAdvance("Lock") + 18, COL_LOCK: fm.horizontalAdvance("Lock") + 18,
-                  COL_ID: fm.horizontalAdvance("00000") + 10, COL_KIND: fm.horizontalAdvance("polyline") + 12,
-                  COL_SOURCE: fm.horizontalAdvance("manual") + 16, COL_SCORE: fm.horizontalAdvance("Score") + 12}
+        check = fm.horizontalAdvance("Lock") + 12
+        widths = {COL_VISIBLE: check, COL_LOCK: check, COL_ID: fm.horizontalAdvance("0000") + 10,
+                  COL_KIND: fm.horizontalAdvance("polyline") + 10, COL_SOURCE: fm.horizontalAdvance("manual") + 10,
+                  COL_SCORE: fm.horizontalAdvance("Score") + 10}
         for col, width in widths.items():
             h.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
             h.resizeSection(col, width)
         h.setSectionResizeMode(COL_CATEGORY, QHeaderView.ResizeMode.Stretch)
+        h.setMinimumSectionSize(24)
+        self.setMinimumWidth(sum(widths.values()) + fm.horizontalAdvance("motorcycle") + 40)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
