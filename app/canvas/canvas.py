@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QPolygonF, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -58,6 +58,13 @@ class Canvas(Interaction, QWidget):
         self._frame: QImage | None = None
         self._frame_key = None
         self._status = ""  # transient notice drawn in the overlay (e.g. "GrabCut running…")
+        # A moving view renders fast (nearest-neighbour resampling); once it rests for a moment
+        # the frame is rendered again with smooth resampling.
+        self._smooth = True
+        self._smooth_timer = QTimer(self)
+        self._smooth_timer.setSingleShot(True)
+        self._smooth_timer.setInterval(150)
+        self._smooth_timer.timeout.connect(self._refine)
         self.init_interaction()
 
     # ---- loading -------------------------------------------------------------------------
@@ -194,9 +201,16 @@ class Canvas(Interaction, QWidget):
         s = self._scale
         return (-self._ox / s, -self._oy / s, (self.width() - self._ox) / s, (self.height() - self._oy) / s)
 
+    def _refine(self) -> None:
+        self._smooth = True
+        self.update()
+
     def _set_view(self, scale: float, ox: float, oy: float) -> None:
         scale = max(MIN_SCALE, min(MAX_SCALE, scale))
         changed = scale != self._scale
+        if (scale, ox, oy) != (self._scale, self._ox, self._oy):
+            self._smooth = False
+            self._smooth_timer.start()
         self._scale, self._ox, self._oy = scale, ox, oy
         self.update()
         if changed:
@@ -233,7 +247,7 @@ class Canvas(Interaction, QWidget):
     # ---- painting ------------------------------------------------------------------------
     def paintEvent(self, ev) -> None:
         w, h = self.width(), self.height()
-        key = (self._scale, self._ox, self._oy, w, h, self.shapes.version, self.image_layer.version)
+        key = (self._scale, self._ox, self._oy, w, h, self.shapes.version, self.image_layer.version, self._smooth)
         if self._frame is None or key != self._frame_key:
             self._frame = self.render_static(w, h)
             self._frame_key = key
@@ -248,8 +262,8 @@ class Canvas(Interaction, QWidget):
         frame.fill(BACKGROUND)
         p = QPainter(frame)
         view = self.view_rect()
-        self.image_layer.paint(p, self._scale, self._ox, self._oy, view)
-        self.shapes.paint(p, self._scale, self._ox, self._oy, (frame.width(), frame.height()), view)
+        self.image_layer.paint(p, self._scale, self._ox, self._oy, view, self._smooth)
+        self.shapes.paint(p, self._scale, self._ox, self._oy, (frame.width(), frame.height()), view, self._smooth)
         p.end()
         return frame
 

@@ -176,6 +176,9 @@ class Interaction:
         shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
         for a in self._editable_selected():
             g = a.geometry
+            b = bounds(g)
+            if max(b[2] - b[0], b[3] - b[1]) * self._scale < 3 * GRAB_TOL:
+                continue  # too small on screen to aim at handles: a press moves the whole shape
             if isinstance(g, Box) and not ctrl:
                 for name, hp in box_handle_points(g).items():
                     if self._screen_dist(hp, pos) <= GRAB_TOL:

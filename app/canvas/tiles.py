@@ -25,7 +25,9 @@ def rgb_to_qimage(arr: np.ndarray) -> QImage:
     """uint8 RGB [H, W, 3] -> an owning QImage (safe to create on a worker thread)."""
     arr = np.ascontiguousarray(arr)
     h, w = arr.shape[:2]
-    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888).copy()
+    img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
+    # RGB32 is what the raster engine blends without a per-draw conversion (3x faster tiles)
+    return img.convertToFormat(QImage.Format.Format_RGB32)
 
 
 class _Signals(QObject):
@@ -177,16 +179,16 @@ class ImageLayer(QObject):
 
     # ---- painting --------------------------------------------------------------------------
     def paint(self, painter: QPainter, scale: float, ox: float, oy: float,
-              view: tuple[float, float, float, float]) -> None:
-        """Draw what is available for the image-px rect `view`; request missing tiles."""
+              view: tuple[float, float, float, float], smooth: bool = True) -> None:
+        """Draw what is available for the image-px rect `view`; request missing tiles.
+
+        smooth=False draws resampled tiles nearest-neighbour (fast, for a moving view).
+        """
         pyr = self.pyramid
         if pyr is None:
             return
         painter.save()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
-        W, H = pyr.width, pyr.height
-        if self.overview is not None:
-            painter.drawImage(QRectF(ox, oy, W * scale, H * scale), self.overview)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         level = pyr.level_for_scale(scale)
         fx, fy = pyr.level_scale(level)
         t = pyr.tile_size
@@ -194,7 +196,7 @@ class ImageLayer(QObject):
         nx, ny = pyr.tile_grid(level)
         tx0, ty0 = max(0, int(x0 / fx) // t), max(0, int(y0 / fy) // t)
         tx1, ty1 = min(nx - 1, int(math.ceil(x1 / fx)) // t), min(ny - 1, int(math.ceil(y1 / fy)) // t)
-        missing = []
+        missing, draw = [], []
         for ty in range(ty0, ty1 + 1):
             for tx in range(tx0, tx1 + 1):
                 key = (level, tx, ty)
@@ -204,16 +206,30 @@ class ImageLayer(QObject):
                         missing.append(key)
                     continue
                 self._tiles.move_to_end(key)
-                img = hit[0]
-                rx0, ry0, rx1, ry1 = pyr.tile_rect(level, tx, ty)
-                painter.drawImage(QRectF(rx0 * scale + ox, ry0 * scale + oy, (rx1 - rx0) * scale,
-                                         (ry1 - ry0) * scale), img)
+                draw.append((tx, ty, hit[0]))
+        if (missing or len(draw) < (tx1 - tx0 + 1) * (ty1 - ty0 + 1)) and self.overview is not None:
+            self._paint_overview(painter, pyr, scale, ox, oy, view)
+        for tx, ty, img in draw:
+            rx0, ry0, rx1, ry1 = pyr.tile_rect(level, tx, ty)
+            painter.drawImage(QRectF(rx0 * scale + ox, ry0 * scale + oy, (rx1 - rx0) * scale,
+                                     (ry1 - ry0) * scale), img)
         painter.restore()
         if missing:
             self._pending.update(missing)
             # batches of a few tiles: fewer runnables, still fine-grained enough to show progress
             for i in range(0, len(missing), 4):
                 self.pool.start(_TileJob(self, self._gen, pyr, missing[i: i + 4]))
+
+    def _paint_overview(self, painter, pyr, scale, ox, oy, view) -> None:
+        """The low-resolution overview under missing tiles; only its visible part is resampled."""
+        ov = self.overview
+        kx, ky = ov.width() / pyr.width, ov.height() / pyr.height
+        x0, y0 = max(0.0, view[0]), max(0.0, view[1])
+        x1, y1 = min(float(pyr.width), view[2]), min(float(pyr.height), view[3])
+        if x1 <= x0 or y1 <= y0:
+            return
+        src = QRectF(x0 * kx, y0 * ky, (x1 - x0) * kx, (y1 - y0) * ky)
+        painter.drawImage(QRectF(x0 * scale + ox, y0 * scale + oy, (x1 - x0) * scale, (y1 - y0) * scale), ov, src)
 
     def pending_tiles(self) -> int:
         return len(self._pending)

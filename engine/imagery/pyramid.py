@@ -34,6 +34,7 @@ from .sources import ArraySource, RawFileSource, npy_source, raw_tiff_source, wr
 
 OVERVIEW_SIDE = 1024  # longest side of the quick overview, px
 STRIP_BYTES = 48 << 20  # memory bound of one build strip
+QUICK_OVERVIEW_PIXELS = 12_000_000  # JPEGs above this get a reduced-decode overview before the full decode
 
 
 def display_window(sample: np.ndarray) -> tuple[float, float] | None:
@@ -112,7 +113,7 @@ class ImagePyramid:
                 self.window = display_window(sample)
                 self.overview = to_display_rgb(sample, self.window)
                 return
-        if suffix in (".jpg", ".jpeg") and big:
+        if suffix in (".jpg", ".jpeg") and self.width * self.height > QUICK_OVERVIEW_PIXELS:
             import cv2
 
             ov = cv2.imread(str(self.path), cv2.IMREAD_REDUCED_COLOR_8)
