@@ -30,7 +30,8 @@ class PropertiesPanel(QWidget):
     def __init__(self, controller, parent: QWidget | None = None):
         super().__init__(parent)
         self.controller = controller
-        self.current: Annotation | None = None
+        self.current: Annotation | None = None  # the one selected annotation, if exactly one
+        self.selection: list[Annotation] = []
         self._filling = False
 
         self.ann_box = QGroupBox("Annotation", self)
@@ -98,26 +99,27 @@ class PropertiesPanel(QWidget):
         controller.imageOpened.connect(lambda img, _anns: (self.show_image(img), self.show_annotations([])))
         controller.imageUpdated.connect(self._image_updated)
         controller.annotationsChanged.connect(self._annotations_changed)
-        controller.categoriesChanged.connect(lambda _c: self.show_annotations(self._shown_ids()))
+        controller.categoriesChanged.connect(lambda _c: self.show_annotations([x.id for x in self.selection]))
         self.show_annotations([])
         self.img_box.setEnabled(False)
 
     # ---- annotation -------------------------------------------------------------------------
-    def _shown_ids(self) -> list[int]:
-        return [self.current.id] if self.current else []
-
     def show_annotations(self, ids: list[int]) -> None:
         anns = [a for a in (self.controller.annotation(i) for i in ids) if a is not None]
+        self.selection = anns
         self.current = anns[0] if len(anns) == 1 else None
         self._filling = True
         self.category.clear()
         for c in self.controller.store.categories():
             self.category.addItem(swatch(c.color, 12), c.name, c.id)
         a = self.current
-        self.ann_box.setEnabled(a is not None)
+        self.ann_box.setEnabled(bool(anns))
+        for w in (self.instance, self.attributes, self.add_attr, self.del_attr):
+            w.setEnabled(a is not None)  # several shapes: only the category applies to all
         if a is None:
             self.summary.setText(f"{len(anns)} shapes selected" if anns else "no shape selected")
-            self.category.setCurrentIndex(-1)
+            cats = {x.category_id for x in anns}
+            self.category.setCurrentIndex(self.category.findData(cats.pop()) if len(cats) == 1 else -1)
             self.instance.setValue(0)
             self.attributes.setRowCount(0)
             for lab in (self.source, self.score, self.created, self.updated):
@@ -141,16 +143,14 @@ class PropertiesPanel(QWidget):
         self._filling = False
 
     def _annotations_changed(self, added, updated, deleted) -> None:
-        if self.current is None:
-            return
-        if self.current.id in deleted:
-            self.show_annotations([])
-        elif any(a.id == self.current.id for a in updated):
-            self.show_annotations([self.current.id])
+        ids = [x.id for x in self.selection]
+        touched = set(deleted) | {a.id for a in updated}
+        if ids and touched & set(ids):
+            self.show_annotations([i for i in ids if i not in set(deleted)])
 
     def _category_picked(self, _i: int) -> None:
-        if self.current and self.category.currentData() is not None:
-            self.controller.set_category([self.current.id], self.category.currentData())
+        if self.selection and self.category.currentData() is not None:
+            self.controller.set_category([x.id for x in self.selection], self.category.currentData())
 
     def _instance_edited(self) -> None:
         if self.current is None or self._filling:

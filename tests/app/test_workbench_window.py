@@ -350,3 +350,18 @@ def test_image_keys_work_while_the_browser_has_focus(win, qtbot):
     assert win.controller.image.id == ids[1]
     qtbot.keyClick(win.browser.view, Qt.Key.Key_A)
     assert win.controller.image.id == ids[0]
+
+
+def test_properties_change_the_category_of_several_shapes_at_once(win, qtbot):
+    draw_box(win)
+    draw_box(win, 20)
+    ids = [a.id for a in win.controller.annotations()]
+    win.canvas.select(ids)
+    p = win.properties
+    assert p.summary.text() == "2 shapes selected" and not p.instance.isEnabled()
+    p.category.setCurrentIndex(p.category.findData(2))
+    p.category.activated.emit(p.category.currentIndex())
+    assert [win.store.annotation(i).category_id for i in ids] == [2, 2]
+    assert p.category.currentData() == 2
+    win.controller.undo()
+    assert [win.store.annotation(i).category_id for i in ids] == [1, 1]
