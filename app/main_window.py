@@ -17,6 +17,8 @@ from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
 from app.controllers.annotation_controller import AnnotationController
 from app.error_dialog import show_error
 from app.help_dialog import HelpDialog
+from app.jobs_bridge import JobBridge
+from app.panels.jobs_panel import JobsPanel
 from app.panels.annotations import AnnotationsPanel
 from app.panels.browser import BrowserPanel
 from app.panels.categories import CategoriesPanel
@@ -67,6 +69,13 @@ class MainWindow(QMainWindow):
         self.add_panel("Categories", self.categories)
         self.add_panel("Annotations", self.annotations)
         self.add_panel("Properties", self.properties)
+        # one bridge for every background job of this window (training, prediction...): other
+        # panels take `window.jobs` and are docked with add_panel
+        self.jobs = JobBridge(self)
+        self.jobs_panel = JobsPanel(self.jobs, self)
+        self.add_panel("Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.docks["Jobs"].hide()  # the View menu shows it; it opens by itself when a job starts
+        self.jobs.submitted.connect(lambda *_: self.docks["Jobs"].show())
         self.tabifyDockWidget(self.docks["Annotations"], self.docks["Properties"])
         self.docks["Annotations"].raise_()
         self.resizeDocks([self.docks["Images"], self.docks["Categories"]], [250, 380], Qt.Orientation.Horizontal)
@@ -326,6 +335,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if not self._closed:
             self._closed = True
+            self.jobs.shutdown()
             self.loader.shutdown()  # no worker may touch a closed store or a deleted model
             shutdown = getattr(self.canvas, "shutdown", None)
             if shutdown:

@@ -365,3 +365,21 @@ def test_properties_change_the_category_of_several_shapes_at_once(win, qtbot):
     assert p.category.currentData() == 2
     win.controller.undo()
     assert [win.store.annotation(i).category_id for i in ids] == [1, 1]
+
+
+def test_jobs_dock_shows_when_a_job_starts_and_close_stops_it(tmp_path, qtbot):
+    from engine.jobs import Progress
+    from engine.jobs.runner import Job
+
+    w = open_window(qtbot, make_project(tmp_path))
+    assert not w.docks["Jobs"].isVisible()
+
+    def job(token):
+        for i in range(1000):
+            yield Progress(i, 1000)
+            time.sleep(0.01)
+
+    job_id = w.jobs.submit(Job("count", job))
+    assert w.docks["Jobs"].isVisible()
+    w.close()
+    assert w.jobs.runner(job_id).done  # cancelled and joined: no thread outlives the window
