@@ -129,6 +129,10 @@ def _anchor_generator(config: dict, levels: int) -> AnchorGenerator:
         while len(sizes) < levels:
             sizes.append(tuple(2 * s for s in sizes[-1]))
         sizes = sizes[:levels]
+    if len({len(s) for s in sizes}) != 1:
+        # one RPN head serves every level, so it predicts the same number of anchors everywhere
+        raise ValueError(f"config field 'anchor_sizes': every level needs the same number of sizes, "
+                         f"got {[list(s) for s in sizes]}")
     ratios = tuple(float(r) for r in config["aspect_ratios"])
     return AnchorGenerator(tuple(sizes), (ratios,) * levels)
 
