@@ -1,0 +1,129 @@
+"""Run our YOLO on one image: the grid, the candidates before NMS, and the final detections.
+
+Pipeline: resize to the square network input (as YOLOv1, no letterbox: the grid is relative to
+the image, so boxes scale back per axis) -> normalise -> YoloGridNet -> the S x S grid ->
+class-specific candidates (conf * p_class >= score floor) -> ``batched_nms`` (class-wise) -> the
+best ``max_detections``. The grid itself is kept (``last_grid``) for the grid view.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torchvision.ops import batched_nms
+
+from engine.device import pick_device
+from engine.infer.detections import Detections, RawCandidates
+from engine.infer.onnx_yolo import DetectorLoadError
+from engine.infer.rcnn_predictor import as_rgb_uint8
+from engine.models.backbones import INPUT_MEAN, INPUT_STD
+from engine.models.yolo import CPU_PRESET, build_yolo, grid_candidates
+
+__all__ = ["YoloPredictor"]
+
+
+class YoloPredictor:
+    """Our YOLO behind the common ``DetectorPredictor`` interface.
+
+    model: a ``YoloGridNet``; class_names: its C names (``Detections.labels`` index them);
+    input_size: side of the square network input in pixels.
+    """
+
+    def __init__(self, model, class_names, input_size: int, name: str = "yolo", device="auto",
+                 max_detections: int = 100) -> None:
+        self.device = pick_device(device)
+        self.model = model.to(self.device).eval()
+        self.class_names = list(class_names)
+        self.input_size = int(input_size)
+        self.name = name
+        self.max_detections = int(max_detections)
+        self.boxes_per_cell = int(model.boxes_per_cell)
+        self.meta: dict = {}
+        self.last_grid: np.ndarray | None = None  # float32 [S, S, B*5 + C] of the last image
+        self._latency = 0.0
+
+    @classmethod
+    def from_checkpoint(cls, path, device="auto") -> "YoloPredictor":
+        """Load a Visionbench "yolo" checkpoint; DetectorLoadError naming the file and field."""
+        from engine.models.checkpoint import CheckpointError, load_checkpoint
+
+        path = Path(path)
+        try:
+            state, meta = load_checkpoint(path)
+        except CheckpointError as exc:
+            raise DetectorLoadError(str(exc)) from exc
+        if meta.get("family") != "yolo":
+            raise DetectorLoadError(f"{path}: field 'family' is {meta.get('family')!r}, not 'yolo'")
+        classes = meta["classes"]
+        if not isinstance(classes, list) or not classes:
+            raise DetectorLoadError(f"{path}: field 'classes' must be a non-empty list of names")
+        # every weight comes from the checkpoint: skip reading the ImageNet file
+        config = {**CPU_PRESET, **dict(meta.get("config") or {}), "pretrained": False}
+        try:
+            model = build_yolo(config, len(classes))
+            model.load_state_dict(state, strict=True)
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0][:300]
+            raise DetectorLoadError(f"{path}: field 'state_dict' does not fit a yolo model built from the "
+                                    f"checkpoint's config ({first})") from exc
+        predictor = cls(model, classes, int(config["input_size"]), name=f"yolo:{path.name}", device=device,
+                        max_detections=int(config.get("max_detections", 100)))
+        predictor.meta = meta
+        return predictor
+
+    # -- the pipeline -------------------------------------------------------------------------
+    def preprocess(self, image) -> tuple[torch.Tensor, tuple[int, int]]:
+        """uint8 RGB [H, W, 3] -> (network input float [1, 3, in, in], (H, W))."""
+        rgb = as_rgb_uint8(image)
+        h, w = rgb.shape[:2]
+        # resize the uint8 image (cheap) before it becomes a float tensor
+        small = cv2.resize(rgb, (self.input_size, self.input_size), interpolation=cv2.INTER_LINEAR)
+        x = torch.from_numpy(small).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
+        return (x - INPUT_MEAN) / INPUT_STD, (h, w)
+
+    def _grid(self, image) -> tuple[torch.Tensor, tuple[int, int]]:
+        x, hw = self.preprocess(image)
+        grid = self.model(x)[0]
+        self.last_grid = grid.float().cpu().numpy()
+        return grid, hw
+
+    @torch.inference_mode()
+    def grid(self, image) -> np.ndarray:
+        """The raw grid of one image: float32 [S, S, B*5 + C] (see ``engine.models.yolo``)."""
+        t0 = time.perf_counter()
+        self._grid(image)
+        self._latency = (time.perf_counter() - t0) * 1e3
+        return self.last_grid
+
+    @torch.inference_mode()
+    def raw_candidates(self, image_rgb_uint8, score_threshold: float = 0.05) -> RawCandidates:
+        """Every (box, class) with conf * p_class >= ``score_threshold``, before NMS.
+
+        boxes float32 [K, 4] xyxy pixels of the original image; labels 0..C-1.
+        """
+        t0 = time.perf_counter()
+        grid, (h, w) = self._grid(image_rgb_uint8)
+        boxes, scores, labels = grid_candidates(grid, self.boxes_per_cell, w, h, score_threshold)
+        out = RawCandidates(boxes.cpu().numpy(), scores.cpu().numpy(), labels.cpu().numpy())
+        self._latency = (time.perf_counter() - t0) * 1e3
+        return out
+
+    @torch.inference_mode()
+    def predict(self, image_rgb_uint8, score_threshold: float = 0.05, nms_iou: float = 0.5) -> Detections:
+        """Final detections: class-wise NMS at ``nms_iou`` of the raw candidates, best
+        ``max_detections`` kept, highest score first."""
+        t0 = time.perf_counter()
+        grid, (h, w) = self._grid(image_rgb_uint8)
+        boxes, scores, labels = grid_candidates(grid, self.boxes_per_cell, w, h, score_threshold)
+        keep = batched_nms(boxes, scores, labels, float(nms_iou))[: self.max_detections]
+        out = Detections(boxes[keep].cpu().numpy(), scores[keep].cpu().numpy(), labels[keep].cpu().numpy(),
+                         self.class_names)
+        self._latency = (time.perf_counter() - t0) * 1e3
+        return out
+
+    @property
+    def last_latency_ms(self) -> float:
+        return self._latency
