@@ -5,7 +5,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-GROUP_ORDER = ("File", "Tools", "Edit", "Shapes", "Categories", "Images", "View", "Help")
+GROUP_ORDER = ("File", "Tools", "Edit", "Shapes", "Categories", "Images", "View", "Models", "Help")
 
 INTRO = ("Every edit is saved in the project as you make it; there is no Save. "
          "Mouse: the wheel zooms at the cursor; middle-drag or Space+drag pans; Shift- or Ctrl-click "

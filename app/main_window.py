@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QDockWidget, QLabel, QMainWindow, QMenu, QSlider, QSpinBox, QToolBar,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QLabel, QMainWindow, QMenu, QSlider, QSpinBox, QToolBar,
                                QWidget)
 
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
@@ -123,6 +123,8 @@ class MainWindow(QMainWindow):
             view.addAction(a[name])
         view.addSeparator()
         self.panels_menu: QMenu = view.addMenu("Panels")
+        models = bar.addMenu("&Models")
+        models.addAction(a["train_panel"])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(a["help"])
 
@@ -238,6 +240,7 @@ class MainWindow(QMainWindow):
         a["fit"].triggered.connect(cv.fit)
         a["zoom_1"].triggered.connect(lambda: cv.zoom_to(1.0))
         a["help"].triggered.connect(self.show_help)
+        a["train_panel"].triggered.connect(self.open_training_panel)
         a["quit"].triggered.connect(self.close)
 
     # ---- reactions --------------------------------------------------------------------------
@@ -321,6 +324,34 @@ class MainWindow(QMainWindow):
         new = self.controller.paste()
         if new:
             self._select([x.id for x in new])
+
+    def open_training_panel(self) -> QWidget | None:
+        """Dock the training panel, built on first use: it loads the model registry (and torch),
+        which takes seconds, so the window does not pay for it at start."""
+        if "Train" not in self.docks:
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                from app.panels.train_panel import TrainPanel
+
+                panel = TrainPanel(self.jobs, lambda: self.store.path, lambda: self.controller.image,
+                                   on_predicted=self.add_predictions, parent=self)
+            except Exception as exc:  # noqa: BLE001 - a broken model install must not take the window down
+                self._show_failure("Cannot open the training panel", f"{type(exc).__name__}: {exc}")
+                return None
+            finally:
+                QApplication.restoreOverrideCursor()
+            self.add_panel("Train", panel)
+            # a tab beside Annotations/Properties: its live views need room the window may not have
+            self.tabifyDockWidget(self.docks["Properties"], self.docks["Train"])
+        dock = self.docks["Train"]
+        dock.show()
+        dock.raise_()
+        return dock.widget()
+
+    def add_predictions(self, anns: list) -> None:
+        """Model proposals arrive as new annotations: one undoable step, like any edit."""
+        if anns:
+            self.controller.record("model proposals", add=list(anns))
 
     def shortcut_actions(self):
         return [act for act in self.actions_by_name.values() if act.shortcuts()]

@@ -64,6 +64,8 @@ SPECS = TOOL_SPECS + (
     ActionSpec("brush_smaller", "Smaller brush", ("[",), "View", "Brush/eraser radius −20 %"),
     ActionSpec("brush_larger", "Larger brush", ("]",), "View", "Brush/eraser radius +20 %"),
     ActionSpec("fill", "Fill shapes", ("Shift+F",), "View", "Fill shapes with their colour", True),
+    ActionSpec("train_panel", "Train && predict…", ("Ctrl+T",), "Models",
+               "Train a model on the annotated images in the background; predict proposals", short="Train"),
     ActionSpec("help", "Keyboard shortcuts", ("F1",), "Help", "This list"),
     ActionSpec("quit", "Quit", ("Ctrl+Q",), "File", "Close the workbench (everything is saved already)"),
 )

@@ -3,7 +3,7 @@ import time
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from app.main_window import MainWindow
 from app.panels.annotations import COL_CATEGORY, COL_KIND, COL_LOCK, COL_VISIBLE
@@ -383,3 +383,31 @@ def test_jobs_dock_shows_when_a_job_starts_and_close_stops_it(tmp_path, qtbot):
     assert w.docks["Jobs"].isVisible()
     w.close()
     assert w.jobs.runner(job_id).done  # cancelled and joined: no thread outlives the window
+
+
+def test_training_panel_is_built_on_first_use_and_predictions_are_undoable(win, qtbot, monkeypatch):
+    import sys
+    import types
+
+    made = []
+
+    class StubTrainPanel(QLabel):
+        def __init__(self, bridge, get_store_path, get_current_image, on_predicted=None, parent=None):
+            super().__init__("train", parent)
+            made.append((bridge, get_store_path(), get_current_image(), on_predicted))
+
+    stub = types.ModuleType("app.panels.train_panel")
+    stub.TrainPanel = StubTrainPanel
+    monkeypatch.setitem(sys.modules, "app.panels.train_panel", stub)
+    assert "Train" not in win.docks
+    key(qtbot, win, Qt.Key.Key_T, CTRL)
+    key(qtbot, win, Qt.Key.Key_T, CTRL)
+    assert len(made) == 1 and win.docks["Train"].isVisible()
+    bridge, store_path, image, on_predicted = made[0]
+    assert bridge is win.jobs and store_path == win.store.path and image.id == win.controller.image.id
+    img = win.controller.image.id
+    on_predicted([Annotation(img, 1, Box(1, 1, 9, 9), source="unet", score=0.9)])
+    (a,) = win.store.annotations(img)
+    assert a.source == "unet" and a.score == 0.9 and win.annotations.model.rowCount() == 1
+    win.controller.undo()
+    assert win.store.count_annotations() == 0
