@@ -72,7 +72,16 @@ def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
         raise BadInput(str(src), "images", f"no {' or '.join(IMAGE_DIRS)} folder")
     bundle = ImportBundle(categories=[Category(i, n, default_color(i - 1)) for i, n in enumerate(names) if i > 0])
     ignore_id = len(names)  # bundle-local id of the __ignore__ category, added when void pixels occur
-    for img in sorted(p for p in image_dir.rglob("*") if p.is_file() and is_image_file(p)):
+    images = sorted(p for p in image_dir.rglob("*") if p.is_file() and is_image_file(p))
+    stems = {img.relative_to(image_dir).with_suffix(".png") for img in images}
+    if len(stems) != len(images):
+        raise BadInput(str(image_dir), "images", "two images share a name apart from the extension; "
+                       "their mask PNGs would be the same file")
+    if (src / CLASS_DIR).is_dir():
+        for png in sorted((src / CLASS_DIR).rglob("*.png")):
+            if png.relative_to(src / CLASS_DIR) not in stems:
+                bundle.problems.append(Problem(str(png), "image", f"no image of this name in {image_dir}"))
+    for img in images:
         rel = img.relative_to(image_dir).with_suffix(".png")
         try:
             w, h = check_image(img, None, None, file=img, field="image")

@@ -170,3 +170,18 @@ def test_bad_class_names(tmp_path, src, text, words):
         assert _counts(s) == (0, 0, 0)
     finally:
         s.close()
+
+
+def test_class_png_without_image_is_a_problem(tmp_path, src):
+    (src / "JPEGImages" / "b.png").unlink()
+    s = ProjectStore.create(tmp_path / "p" / "p.vbproj")
+    try:
+        with pytest.raises(ImportFailed) as err:
+            import_into(s, "masks", src)
+        assert err.value.problem.file == str(src / "SegmentationClass" / "b.png")
+        assert err.value.problem.field == "image" and "no image" in err.value.problem.message
+        assert _counts(s) == (0, 0, 0)
+        report = import_into(s, "masks", src, skip_invalid=True)
+        assert (report.images_added, report.annotations_added, len(report.skipped)) == (1, 1, 1)
+    finally:
+        s.close()
