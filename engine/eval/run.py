@@ -56,7 +56,17 @@ def _eval_detection(predictor, store: ProjectStore, classes: list[str], images, 
         gt.append(item)
         preds.append(predictor.predict(read_image_rgb(store.image_path(rec))))
         on_event(Progress(n + 1, len(images), rec.path))
-    return evaluate_detections(gt, preds, classes, iou_type=iou_type)
+    result = evaluate_detections(gt, preds, classes, iou_type=iou_type)
+    # Named metrics: box mAP for every detector, mask mAP too for instance models.
+    boxes = result if iou_type == "bbox" else evaluate_detections(gt, preds, classes, iou_type="bbox")
+    result.update(box_map50=boxes["map50"], box_map=boxes["map"],
+                  per_class_box_ap={k: v["ap"] for k, v in boxes["per_class"].items()},
+                  per_class_box_ap50={k: v["ap50"] for k, v in boxes["per_class"].items()})
+    if iou_type == "segm":
+        result.update(mask_map50=result["map50"], mask_map=result["map"],
+                      per_class_mask_ap={k: v["ap"] for k, v in result["per_class"].items()},
+                      per_class_mask_ap50={k: v["ap50"] for k, v in result["per_class"].items()})
+    return result
 
 
 def eval_command(ckpt, project, split: str | None = "val", progress=False, device: str = "auto") -> dict:
