@@ -34,6 +34,7 @@ from .common import (COORD_TOLERANCE, atomic_write_json, check_image, copy_image
 
 ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
+BACKGROUND = "_background_"
 
 
 # ---- import ---------------------------------------------------------------------------------
@@ -54,6 +55,9 @@ def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
     reader.categories(doc.get("categories", []))
     reader.images(doc.get("images", []))
     reader.annotations(doc.get("annotations", []))
+    # labelme2coco lists "_background_" as category 0 though no object has it: it is not a class
+    used = {a.category_id for e in bundle.images for a in e.annotations}
+    bundle.categories = [c for c in bundle.categories if c.name != BACKGROUND or c.id in used]
     return bundle
 
 

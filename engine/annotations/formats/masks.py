@@ -9,7 +9,8 @@ Layout (SRC for import, DST for export)::
     SegmentationObject/      optional <image stem>.png: instance index per pixel (0 none, 255 void)
 
 Void (255) pixels import as one MaskRLE of the category ``__ignore__`` (LabelMe's name for
-regions to ignore) and that category exports as 255 in both PNGs, not as a class line.
+regions to ignore) and that category exports as 255 in class PNGs (0 in object PNGs, as labelme
+does), not as a class line; a category named ``_background_`` paints 0.
 
 Import: with object PNGs, every instance index becomes one MaskRLE annotation
 (instance_id = the index) whose category is the majority class under it; class pixels no
@@ -192,11 +193,12 @@ def write(store, dst: Path, *, split: str | None = None) -> dict:
 
     dst = Path(dst)
     all_cats = store.categories()
-    cats = [c for c in all_cats if c.name != IGNORE]
+    cats = [c for c in all_cats if c.name not in (IGNORE, BACKGROUND)]
     if len(cats) + 1 > VOID:
         raise BadInput(str(store.path), "categories", f"{len(cats)} categories; at most {VOID - 1} fit class PNGs")
     index = {c.id: i + 1 for i, c in enumerate(cats)}
     index.update({c.id: VOID for c in all_cats if c.name == IGNORE})
+    index.update({c.id: 0 for c in all_cats if c.name == BACKGROUND})
     palette = voc_palette().reshape(-1).tolist()
     items = export_items(store, split)
     names = export_names([rec for rec, _ in items])
@@ -213,8 +215,8 @@ def write(store, dst: Path, *, split: str | None = None) -> dict:
                 skipped[a.kind] = skipped.get(a.kind, 0) + 1
                 continue
             m = geometry_to_mask(a.geometry, rec.height, rec.width) > 0
-            if index[a.category_id] == VOID:  # labelme leaves ignored regions 0 in object PNGs
-                classes[m], objects[m] = VOID, 0
+            if index[a.category_id] in (0, VOID):  # labelme leaves ignored regions 0 in object PNGs
+                classes[m], objects[m] = index[a.category_id], 0
                 continue
             classes[m] = index[a.category_id]
             objects[m] = object_of[_object_key(a)]
@@ -239,7 +241,7 @@ def _object_indices(anns: list[Annotation], index: dict[int, int], image: Path) 
     PNGs export with their own numbering); other objects take the free indices in order."""
     keys: list[tuple] = []
     for a in anns:
-        if isinstance(a.geometry, (Box, Polygon, MaskRLE)) and index[a.category_id] != VOID:
+        if isinstance(a.geometry, (Box, Polygon, MaskRLE)) and index[a.category_id] not in (0, VOID):
             k = _object_key(a)
             if k not in keys:
                 keys.append(k)

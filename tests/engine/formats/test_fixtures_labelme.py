@@ -185,3 +185,19 @@ def test_coco_ids_from_zero_are_renumbered_so_perfect_predictions_score_ap_1(pro
     assert min(a["id"] for a in doc["annotations"]) == 1
     assert len(doc["annotations"]) == 12  # multi-part objects merged back into one annotation each
     assert _perfect_ap(tmp_path / "export" / "annotations.json") == {"segm": 1.0, "bbox": 1.0}
+    # labelme2coco's unused "_background_" category is not a class of the project
+    assert "_background_" not in [c["name"] for c in doc["categories"]] and len(doc["categories"]) == 20
+
+
+def test_coco_from_labelme_exports_as_masks_that_match_labelme2voc(project, tmp_path):
+    from PIL import Image
+
+    import_into(project, "coco", _coco_folder(tmp_path) / "annotations.json")
+    export_from(project, "masks", tmp_path / "m")
+    assert (tmp_path / "m" / "class_names.txt").read_text().split("\n")[:21] == \
+        (INST / "data_dataset_voc" / "class_names.txt").read_text().strip().split("\n")
+    for png in sorted((INST / "data_dataset_voc" / "SegmentationClass").glob("*.png")):
+        ref = np.asarray(Image.open(png))
+        ours = np.asarray(Image.open(tmp_path / "m" / "SegmentationClass" / png.name))
+        care = ~(_edge_zone(ref) | _edge_zone(ours) | (ref == 255))
+        assert np.array_equal(ours[care], ref[care]), png.name
