@@ -33,6 +33,7 @@ class PropertiesPanel(QWidget):
         self.current: Annotation | None = None  # the one selected annotation, if exactly one
         self.selection: list[Annotation] = []
         self._filling = False
+        self._own_edit = False
 
         self.ann_box = QGroupBox("Annotation", self)
         self.summary = QLabel("no shape selected", self)
@@ -145,8 +146,16 @@ class PropertiesPanel(QWidget):
     def _annotations_changed(self, added, updated, deleted) -> None:
         ids = [x.id for x in self.selection]
         touched = set(deleted) | {a.id for a in updated}
-        if ids and touched & set(ids):
-            self.show_annotations([i for i in ids if i not in set(deleted)])
+        if not (ids and touched & set(ids)):
+            return
+        if self._own_edit and self.current is not None and self.current.id not in deleted:
+            # our own attribute edit: Qt is still inside the edited cell's signal, so the table
+            # (and that cell) must not be rebuilt now; the other fields are refreshed later
+            self.current = self.controller.annotation(self.current.id)
+            self.selection = [self.current]
+            self.updated.setText(_when(self.current.updated))
+            return
+        self.show_annotations([i for i in ids if i not in set(deleted)])
 
     def _category_picked(self, _i: int) -> None:
         if self.selection and self.category.currentData() is not None:
@@ -173,7 +182,11 @@ class PropertiesPanel(QWidget):
             return
         attrs = self.read_attributes()
         if attrs != self.current.attributes:
-            self.controller.update([self.current.with_(attributes=attrs)], "edit attributes")
+            self._own_edit = True
+            try:
+                self.controller.update([self.current.with_(attributes=attrs)], "edit attributes")
+            finally:
+                self._own_edit = False
 
     def _add_attribute(self) -> None:
         self._filling = True

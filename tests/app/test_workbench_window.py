@@ -158,11 +158,20 @@ def test_properties_edit_attributes_and_instance(win, qtbot):
     p.attributes.item(0, 0).setText("occluded")
     p.attributes.item(0, 1).setText("true")
     assert win.store.annotation(a.id).attributes == {"occluded": True}
+    p.attributes.item(0, 1).setText("0.5")
+    assert win.store.annotation(a.id).attributes == {"occluded": 0.5}
+    assert p.current.attributes == {"occluded": 0.5}
+    win.controller.undo()
+    assert p.read_attributes() == {"occluded": True}  # undo shows in the panel
+    win.controller.redo()
     p.instance.setValue(7)
     p.instance.editingFinished.emit()
     assert win.store.annotation(a.id).instance_id == 7
     win.controller.undo()
     assert win.store.annotation(a.id).instance_id is None
+    p.attributes.setCurrentCell(0, 0)
+    p._remove_attribute()
+    assert win.store.annotation(a.id).attributes == {}
 
 
 def test_number_keys_pick_categories_and_palette_edits(win, qtbot, monkeypatch):
@@ -411,3 +420,29 @@ def test_training_panel_is_built_on_first_use_and_predictions_are_undoable(win, 
     assert a.source == "unet" and a.score == 0.9 and win.annotations.model.rowCount() == 1
     win.controller.undo()
     assert win.store.count_annotations() == 0
+
+
+def test_merge_split_convert_by_keys_each_one_undo_step(win, qtbot):
+    draw_box(win, 1, 1, 4)
+    draw_box(win, 20, 10, 4)
+    a, b = win.controller.annotations()
+    img = win.controller.image.id
+    kinds = lambda: sorted(x.kind for x in win.store.annotations(img))  # noqa: E731
+    win.canvas.select([a.id, b.id])
+    key(qtbot, win, Qt.Key.Key_M, CTRL)
+    assert kinds() == ["mask"] and win.canvas.selected_ids() == []
+    (m,) = win.store.annotations(img)
+    win.canvas.select([m.id])
+    key(qtbot, win, Qt.Key.Key_M, CTRL | SHIFT)
+    assert kinds() == ["mask", "mask"]
+    parts = [x.id for x in win.store.annotations(img)]
+    win.canvas.select(parts)
+    key(qtbot, win, Qt.Key.Key_K, CTRL | SHIFT)
+    assert kinds() == ["polygon", "polygon"]
+    win.canvas.select([x.id for x in win.store.annotations(img)])
+    key(qtbot, win, Qt.Key.Key_K, CTRL)
+    assert kinds() == ["mask", "mask"]
+    for expected in (["polygon", "polygon"], ["mask", "mask"], ["mask"], ["box", "box"]):
+        key(qtbot, win, Qt.Key.Key_Z, CTRL)
+        assert kinds() == expected
+    assert sorted(x.id for x in win.store.annotations(img)) == [a.id, b.id]
