@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QLabel, QMainWindow, QMenu, QSlider, QSpinBox, QToolBar,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QSlider, QSpinBox, QToolBar,
                                QWidget)
 
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
@@ -25,7 +25,10 @@ from app.panels.categories import CategoriesPanel
 from app.panels.properties import PropertiesPanel
 from app.style import STYLE_SHEET
 from app.thumbnails import ThumbnailLoader
+from engine.annotations.errors import BadInput
 from engine.annotations.store import ProjectStore
+
+_OPEN_WINDOWS: list["MainWindow"] = []  # windows opened by File > Open, kept alive until closed
 
 
 def _make_canvas(parent: QWidget) -> QWidget:
@@ -107,6 +110,8 @@ class MainWindow(QMainWindow):
         a = self.actions_by_name
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        file_menu.addAction(a["open_project"])
+        file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         edit = bar.addMenu("&Edit")
         for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", "select_all", None,
@@ -242,6 +247,7 @@ class MainWindow(QMainWindow):
         a["help"].triggered.connect(self.show_help)
         a["train_panel"].triggered.connect(self.open_training_panel)
         a["quit"].triggered.connect(self.close)
+        a["open_project"].triggered.connect(self.open_project_dialog)
 
     # ---- reactions --------------------------------------------------------------------------
     def _image_opened(self, img, anns) -> None:
@@ -325,6 +331,27 @@ class MainWindow(QMainWindow):
         if new:
             self._select([x.id for x in new])
 
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a Visionbench project", str(self.store.root),
+                                              "Visionbench projects (*.vbproj)")
+        if path:
+            self.open_project(path)
+
+    def open_project(self, path: str | Path) -> "MainWindow | None":
+        """Open another project in a new window and close this one (None if it cannot be opened)."""
+        if Path(path).absolute() == self.store.path:
+            return self
+        try:
+            store = ProjectStore(path)
+        except BadInput as exc:
+            self._show_failure("Cannot open project", str(exc))
+            return None
+        win = MainWindow(store)
+        _OPEN_WINDOWS.append(win)  # a top-level window lives as long as a Python reference does
+        win.show()
+        self.close()
+        return win
+
     def open_training_panel(self) -> QWidget | None:
         """Dock the training panel, built on first use: it loads the model registry (and torch),
         which takes seconds, so the window does not pay for it at start."""
@@ -364,6 +391,8 @@ class MainWindow(QMainWindow):
         return self.help_dialog
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self in _OPEN_WINDOWS:
+            _OPEN_WINDOWS.remove(self)
         if not self._closed:
             self._closed = True
             self.jobs.shutdown()

@@ -67,6 +67,7 @@ SPECS = TOOL_SPECS + (
     ActionSpec("train_panel", "Train && predict…", ("Ctrl+T",), "Models",
                "Train a model on the annotated images in the background; predict proposals", short="Train"),
     ActionSpec("help", "Keyboard shortcuts", ("F1",), "Help", "This list"),
+    ActionSpec("open_project", "Open project…", ("Ctrl+O",), "File", "Open another .vbproj in place of this one"),
     ActionSpec("quit", "Quit", ("Ctrl+Q",), "File", "Close the workbench (everything is saved already)"),
 )
 

@@ -446,3 +446,16 @@ def test_merge_split_convert_by_keys_each_one_undo_step(win, qtbot):
         key(qtbot, win, Qt.Key.Key_Z, CTRL)
         assert kinds() == expected
     assert sorted(x.id for x in win.store.annotations(img)) == [a.id, b.id]
+
+
+def test_open_another_project_replaces_the_window(tmp_path, qtbot):
+    first = open_window(qtbot, make_project(tmp_path / "a"))
+    other = make_project(tmp_path / "b", n_images=2)
+    assert first.open_project(tmp_path / "nowhere.vbproj") is None
+    assert "nowhere.vbproj" in first.last_error_box.text()
+    first.last_error_box.close()
+    second = first.open_project(other)
+    qtbot.addWidget(second)
+    assert first.store._db is None and second.store.path == other
+    assert str(other) in second.windowTitle() and second.browser.model.rowCount() == 2
+    second.close()
