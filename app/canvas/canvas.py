@@ -124,6 +124,7 @@ class Canvas(Interaction, QWidget):
         kept = [i for i in self._selected if i in self.shapes.anns]
         if kept != self._selected:
             self._selected = kept
+            self.shapes.set_excluded(kept)
             self.selectionChanged.emit(list(kept))
 
     def set_categories(self, categories: list[Category]) -> None:
@@ -178,6 +179,8 @@ class Canvas(Interaction, QWidget):
         ids = [i for i in dict.fromkeys(ids) if i in self.shapes.anns]
         if ids != self._selected:
             self._selected = ids
+            # selected shapes are drawn by the overlay (highlighted, maybe dragged), not the bulk layer
+            self.shapes.set_excluded(ids)
             self._active_vertex = None
             self.selectionChanged.emit(list(ids))
             self.update()
@@ -247,7 +250,8 @@ class Canvas(Interaction, QWidget):
     # ---- painting ------------------------------------------------------------------------
     def paintEvent(self, ev) -> None:
         w, h = self.width(), self.height()
-        key = (self._scale, self._ox, self._oy, w, h, self.shapes.version, self.image_layer.version, self._smooth)
+        key = (self._scale, self._ox, self._oy, w, h, self.shapes.version, self.image_layer.version, self._smooth,
+               self.devicePixelRatioF())
         if self._frame is None or key != self._frame_key:
             self._frame = self.render_static(w, h)
             self._frame_key = key
@@ -258,12 +262,15 @@ class Canvas(Interaction, QWidget):
 
     def render_static(self, w: int, h: int) -> QImage:
         """Image tiles and every shape not being edited, as a [h, w] premultiplied ARGB QImage."""
-        frame = QImage(max(1, w), max(1, h), QImage.Format.Format_ARGB32_Premultiplied)
+        dpr = max(1.0, self.devicePixelRatioF())  # HiDPI: render at device resolution
+        frame = QImage(max(1, round(w * dpr)), max(1, round(h * dpr)), QImage.Format.Format_ARGB32_Premultiplied)
+        frame.setDevicePixelRatio(dpr)
         frame.fill(BACKGROUND)
         p = QPainter(frame)
         view = self.view_rect()
-        self.image_layer.paint(p, self._scale, self._ox, self._oy, view, self._smooth)
-        self.shapes.paint(p, self._scale, self._ox, self._oy, (frame.width(), frame.height()), view, self._smooth)
+        self.image_layer.paint(p, self._scale, self._ox, self._oy, view, self._smooth, dpr)
+        self.shapes.paint(p, self._scale, self._ox, self._oy, (frame.width(), frame.height()), view,
+                          self._smooth, dpr)
         p.end()
         return frame
 
@@ -274,7 +281,7 @@ class Canvas(Interaction, QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         for i in self._selected:
             a = self.display_annotation(i)
-            if a is not None and not a.hidden:
+            if a is not None and not a.hidden and a.category_id not in self.shapes.hidden_categories:
                 self.paint_selected(p, a)
         self.paint_tool_overlay(p)
         self.paint_hover_label(p)
@@ -352,7 +359,7 @@ class Canvas(Interaction, QWidget):
             ids.append(self._hover_id)
         p.setFont(QFont(p.font().family(), 9))
         for i in ids:
-            a = self.shapes.anns.get(i)
+            a = self.display_annotation(i)
             if a is None or a.score is None or a.hidden:
                 continue
             x1, y1, _, _ = bounds(a.geometry)
@@ -372,7 +379,7 @@ class Canvas(Interaction, QWidget):
         if centre:
             box.moveCenter(self.rect().center())
         else:
-            box.moveTopLeft(self.rect().topLeft() + box.topLeft() * 0 + self.rect().topLeft())
+            box.moveTopLeft(self.rect().topLeft())
             box.translate(8, 8)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(0, 0, 0, 190))

@@ -79,8 +79,6 @@ class Interaction:
 
     # ---- helpers -------------------------------------------------------------------------
     def cancel_drawing(self) -> None:
-        if self._drag and self._drag.get("ids"):
-            self.shapes.set_excluded(())
         self._drag = None
         self._points = []
         self._grabcut_gen += 1  # a pending GrabCut result no longer applies
@@ -241,18 +239,15 @@ class Interaction:
         if k == "move":
             if moved and not d["moved"]:
                 d["moved"] = True
-                self.shapes.set_excluded(d["ids"])
             if d["moved"]:
                 d["dx"], d["dy"] = x - d["x0"], y - d["y0"]
         elif k == "handle" and moved:
             a = self.shapes.anns[d["id"]]
             d["preview"] = resize_box(a.geometry, d["handle"], x, y)
-            self.shapes.set_excluded([d["id"]])
         elif k == "vertex" and moved:
             a = self.shapes.anns[d["id"]]
             r, i = d["vertex"]
             d["preview"] = move_vertex(a.geometry, r, i, x, y)
-            self.shapes.set_excluded([d["id"]])
         elif k in ("rect", "rubber"):
             d["x"], d["y"] = x, y
         elif k == "stroke":
@@ -290,12 +285,10 @@ class Interaction:
             if d["moved"] and (d["dx"] or d["dy"]):
                 anns = [self.shapes.anns[i] for i in d["ids"] if i in self.shapes.anns]
                 self._emit("Move", update=[a.with_(geometry=translate(a.geometry, d["dx"], d["dy"])) for a in anns])
-            self.shapes.set_excluded(())
         elif k in ("handle", "vertex"):
             if d["preview"] is not None:
                 a = self.shapes.anns[d["id"]]
                 self._emit("Resize box" if k == "handle" else "Move vertex", update=[a.with_(geometry=d["preview"])])
-            self.shapes.set_excluded(())
         elif k == "rect":
             self._finish_rect(d, ev.position())
         elif k == "rubber":
@@ -456,11 +449,6 @@ class Interaction:
                 p.setPen(QPen(color, 2, Qt.PenStyle.DashLine if self._tool == "grabcut" else Qt.PenStyle.SolidLine))
                 p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(r)
-        if d is not None and d["kind"] == "move" and d.get("moved"):
-            for i in d["ids"]:
-                a = self.shapes.anns.get(i)
-                if a is not None and i not in self._selected:
-                    self.paint_selected(p, self.display_annotation(i))
         if self._points:
             pts = [self.map_from_image(x, y) for x, y in self._points]
             if self._cursor is not None:

@@ -16,7 +16,7 @@ from itertools import chain
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
 
 from engine.annotations.geometry import bounds, decode_mask
@@ -294,30 +294,37 @@ class ShapeLayer:
                 self.render_vectors(sub, r, -rx0, -ry0, view, antialias=False)
 
     def paint(self, painter: QPainter, scale: float, ox: float, oy: float, size: tuple[int, int],
-              view: tuple[float, float, float, float], smooth: bool = True) -> None:
-        """Draw everything not excluded: masks, vector shapes, points. `size` = viewport (w, h).
+              view: tuple[float, float, float, float], smooth: bool = True, dpr: float = 1.0) -> None:
+        """Draw everything not excluded: masks, vector shapes, points.
 
-        smooth=False trades resampling quality for speed (used while the view is moving).
+        `size` = target size in device pixels; `dpr` device pixels per widget pixel (HiDPI), the
+        bulk layer is rasterised at device resolution. smooth=False trades resampling quality for
+        speed (used while the view is moving).
         """
         self._rebuild()
         for i in self.mask_ids:
             a = self.anns[i]
             if self.drawable(a):
                 self.paint_mask(painter, a, scale, ox, oy)
-        r = self._raster_scale(scale)
+        ds, dox, doy = scale * dpr, ox * dpr, oy * dpr  # device-pixel transform
+        r = self._raster_scale(ds)
         if r is not None:
-            self._paint_raster(painter, self._raster(r), r, scale, ox, oy, view, smooth)
+            self._paint_raster(painter, self._raster(r), r, ds, dox, doy, view, smooth, dpr)
         else:
             w, h = size
             buf = np.zeros((h, w, 4), np.uint8)
-            self.render_vectors(buf, scale, ox, oy, view, antialias=smooth)
+            self.render_vectors(buf, ds, dox, doy, view, antialias=smooth)
             img = QImage(buf.data, w, h, buf.strides[0], QImage.Format.Format_ARGB32_Premultiplied)
+            img.setDevicePixelRatio(dpr)
             painter.drawImage(0, 0, img)
         self.paint_points(painter, scale, ox, oy, view)
 
     @staticmethod
-    def _paint_raster(painter, raster, r, scale, ox, oy, view, smooth) -> None:
-        """Resample the visible part of a shape-pyramid level to the screen with cv2 (SIMD, threads)."""
+    def _paint_raster(painter, raster, r, scale, ox, oy, view, smooth, dpr=1.0) -> None:
+        """Resample the visible part of a shape-pyramid level to the screen with cv2 (SIMD, threads).
+
+        scale/ox/oy are in device pixels.
+        """
         H, W = raster.shape[:2]
         x0, y0, x1, y1 = view
         sx0, sy0 = max(0, int(x0 * r)), max(0, int(y0 * r))
@@ -330,7 +337,8 @@ class ShapeLayer:
         interp = cv2.INTER_LINEAR if smooth else cv2.INTER_NEAREST
         scaled = cv2.resize(raster[sy0:sy1, sx0:sx1], (tw, th), interpolation=interp)
         img = QImage(scaled.data, tw, th, scaled.strides[0], QImage.Format.Format_ARGB32_Premultiplied)
-        painter.drawImage(tx, ty, img)
+        img.setDevicePixelRatio(dpr)
+        painter.drawImage(QPointF(tx / dpr, ty / dpr), img)
 
     def paint_points(self, painter, scale, ox, oy, view) -> None:
         if not len(self.point_ids):

@@ -18,7 +18,8 @@ from PySide6.QtGui import QImage, QPainter
 from engine.annotations.errors import BadInput
 from engine.imagery import ImagePyramid
 
-MAX_QIMAGE_TILES = 160  # ~125 MB of 512 px RGB tiles
+MAX_QIMAGE_TILES = 96  # 512 px RGB32 tiles: ~100 MB, a 4K screen's worth twice over
+PYRAMID_LRU_TILES = 32  # the pyramid's own numpy tile cache; the QImage cache above is the main one
 
 
 def rgb_to_qimage(arr: np.ndarray) -> QImage:
@@ -46,7 +47,7 @@ class _OpenJob(QRunnable):
     def run(self):
         stale = lambda: self.layer._gen != self.gen  # noqa: E731 - a newer image was loaded
         try:
-            pyr = ImagePyramid(self.path, cache_dir=self.cache_dir)
+            pyr = ImagePyramid(self.path, cache_dir=self.cache_dir, max_tiles=PYRAMID_LRU_TILES)
             ov = rgb_to_qimage(pyr.overview) if pyr.overview is not None else None
             self.signals.opened.emit(self.gen, pyr, ov)
             if stale():
@@ -179,8 +180,10 @@ class ImageLayer(QObject):
 
     # ---- painting --------------------------------------------------------------------------
     def paint(self, painter: QPainter, scale: float, ox: float, oy: float,
-              view: tuple[float, float, float, float], smooth: bool = True) -> None:
+              view: tuple[float, float, float, float], smooth: bool = True, dpr: float = 1.0) -> None:
         """Draw what is available for the image-px rect `view`; request missing tiles.
+
+        The pyramid level matches scale * dpr (device pixels per image pixel).
 
         smooth=False draws resampled tiles nearest-neighbour (fast, for a moving view).
         """
@@ -189,7 +192,7 @@ class ImageLayer(QObject):
             return
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-        level = pyr.level_for_scale(scale)
+        level = pyr.level_for_scale(scale * dpr)
         fx, fy = pyr.level_scale(level)
         t = pyr.tile_size
         x0, y0, x1, y1 = view

@@ -33,7 +33,7 @@ from engine.annotations.imageio import probe_image
 from .sources import ArraySource, RawFileSource, npy_source, raw_tiff_source, write_npy_header
 
 OVERVIEW_SIDE = 1024  # longest side of the quick overview, px
-STRIP_BYTES = 48 << 20  # memory bound of one build strip
+STRIP_BYTES = 24 << 20  # memory bound of one build strip
 QUICK_OVERVIEW_PIXELS = 12_000_000  # JPEGs above this get a reduced-decode overview before the full decode
 
 
