@@ -306,3 +306,20 @@ class RcnnInspection:
             align_out=align.cpu().numpy(), pool_out=pooled.cpu().numpy(),
             align_numpy=roi_align_numpy(feat_np, box_r, scale, output_size, sampling_ratio,
                                         aligned).astype(np.float32))
+
+
+def inspection_job(token, source, image, device: str = "cpu"):
+    """Job: open ``source`` (a fasterrcnn/maskrcnn checkpoint path, or a predictor with ``.model``)
+    and run the first stage on ``image`` (any array ``RcnnPredictor`` accepts). Returns an
+    :class:`RcnnInspection`; the GUI calls its cheap methods afterwards."""
+    from engine.infer.rcnn_predictor import RcnnPredictor, as_rgb_uint8
+    from engine.jobs.events import Progress
+
+    yield Progress(0, 2, "loading the detector")
+    predictor = source if hasattr(source, "model") else RcnnPredictor.from_checkpoint(source, device)
+    rgb = as_rgb_uint8(image)
+    token.raise_if_cancelled()
+    yield Progress(1, 2, "running the backbone and the RPN")
+    inspection = RcnnInspection(predictor.model, rgb)
+    yield Progress(2, 2, "done")
+    return inspection
