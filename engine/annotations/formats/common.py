@@ -184,6 +184,9 @@ def atomic_write_json(path: Path, obj: Any, indent: int | None = None) -> None:
 def copy_image(src: Path, dst: Path) -> None:
     """Copy an image file into an export (temp + replace); nothing to do if it is the same file."""
     src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise BadInput(str(src), "image", "file not found; the project's image has moved or was deleted, "
+                       "so it cannot be copied into the export")
     if dst.exists() and os.path.samefile(src, dst):
         return
     dst.parent.mkdir(parents=True, exist_ok=True)

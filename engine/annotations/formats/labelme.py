@@ -101,6 +101,8 @@ def _read_file(root: Path, jf: Path, cat_ids: dict[str, int], bundle: LabelMeBun
 
 def _image_entry(root: Path, jf: Path, doc: dict, bundle: LabelMeBundle) -> ImageEntry:
     rel = doc.get("imagePath")
+    if not rel and doc.get("imageData"):
+        rel = jf.stem + ".png"  # some tools embed the image and leave imagePath empty
     file = resolve_inside(root, rel, jf, "imagePath", start=jf.parent)
     dw, dh = doc.get("imageWidth"), doc.get("imageHeight")
     if file.is_file() or not doc.get("imageData"):

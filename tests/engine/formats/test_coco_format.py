@@ -109,3 +109,14 @@ def test_uncompressed_rle_and_split_filter(tmp_path):
         assert export_from(s, "coco", tmp_path / "train_only", split="train")["annotations"] == 1
     finally:
         s.close()
+
+
+def test_export_with_a_missing_image_names_it(project, tmp_path):
+    rec = project.images()[0]
+    project.image_path(rec).unlink()
+    from engine.annotations.errors import BadInput
+
+    with pytest.raises(BadInput) as err:
+        export_from(project, "coco", tmp_path / "out")
+    assert err.value.problem.file == str(project.image_path(rec)) and err.value.problem.field == "image"
+    assert not (tmp_path / "out" / "annotations.json").exists()

@@ -137,3 +137,15 @@ def test_embedded_image_data_is_decoded_into_the_project(store, tmp_path):
     # importing again reuses the same file and image
     assert import_into(store, "labelme", folder).images_updated == 1
     assert sorted(p.name for p in (store.root / "imported_images").iterdir()) == ["shot.png"]
+
+
+def test_embedded_image_with_empty_image_path(store, tmp_path):
+    folder = tmp_path / "emb2"
+    folder.mkdir()
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(buf, format="PNG")
+    doc = {"shapes": [_shape("x", "point", [[1, 1]])], "imagePath": "",
+           "imageData": base64.b64encode(buf.getvalue()).decode(), "imageHeight": 4, "imageWidth": 5}
+    (folder / "frame.json").write_text(json.dumps(doc))
+    assert import_into(store, "labelme", folder).annotations_added == 1
+    assert store.images()[0].path == "imported_images/frame.png"
