@@ -133,3 +133,25 @@ def test_many_shapes_low_zoom_uses_shape_pyramid_and_updates_region(scene, qtbot
     r = 0.5
     assert raster[int(3 * r), int(3 * r), 3] == 0  # old place cleared
     assert raster[int(148 * r), int(203 * r), 3] == 255  # new place drawn
+
+
+def test_16bit_tiff_is_windowed_for_display(qtbot, tmp_path):
+    import tifffile
+
+    data = np.zeros((120, 160), np.uint16)
+    data[:, 80:] = 4000  # a 12-bit camera frame: left dark, right bright
+    path = tmp_path / "cam16.tif"
+    tifffile.imwrite(path, data)
+    canvas = Canvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(320, 240)
+    canvas.show()
+    canvas.load(ImageRecord(1, "cam16.tif", 160, 120), path, [], [Category(1, "c", "#00ff00")])
+    wait_loaded(qtbot, canvas)
+    qtbot.waitUntil(lambda: (canvas.grab() is not None) and canvas.image_layer.pending_tiles() == 0)
+    qtbot.wait(30)
+    frame = canvas.grab().toImage()
+    dark, bright = frame.pixelColor(wpos(canvas, 40, 60)), frame.pixelColor(wpos(canvas, 120, 60))
+    assert canvas.message_text() == ""
+    assert dark.red() < 10 and bright.red() > 245  # stretched to the full 8-bit range
+    canvas.shutdown()
