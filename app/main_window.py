@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(a["quit"])
         edit = bar.addMenu("&Edit")
         for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", "select_all", None,
-                     "merge", "split", "to_mask", "to_polygons", None, "hide", "lock"):
+                     "merge", "split", "to_mask", "to_polygons", None, "accept_proposals", "hide", "lock"):
             edit.addSeparator() if name is None else edit.addAction(a[name])
         tools = bar.addMenu("&Tools")
         for s in TOOL_SPECS:
@@ -232,6 +232,7 @@ class MainWindow(QMainWindow):
         a["split"].triggered.connect(lambda: c.split(sel()))
         a["to_mask"].triggered.connect(lambda: c.to_mask(sel()))
         a["to_polygons"].triggered.connect(lambda: c.to_polygons(sel()))
+        a["accept_proposals"].triggered.connect(lambda: c.accept_proposals(sel()))
         a["hide"].triggered.connect(self._toggle_hidden)
         a["lock"].triggered.connect(self._toggle_locked)
         a["next_image"].triggered.connect(lambda: c.step_image(+1) or self._at_end("last"))

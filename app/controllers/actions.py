@@ -50,6 +50,8 @@ SPECS = TOOL_SPECS + (
     ActionSpec("split", "Split", ("Ctrl+Shift+M",), "Shapes", "Split masks/polygons into connected parts"),
     ActionSpec("to_mask", "Polygon → Mask", ("Ctrl+K",), "Shapes", "Convert polygons and boxes to masks"),
     ActionSpec("to_polygons", "Mask → Polygons", ("Ctrl+Shift+K",), "Shapes", "Trace masks as polygons"),
+    ActionSpec("accept_proposals", "Accept proposals", ("Ctrl+Shift+A",), "Shapes",
+               "Model proposals (selected, or all on this image) become annotations; Del rejects"),
     ActionSpec("hide", "Hide / show selected", ("H",), "Shapes", "Toggle visibility of the selected shapes"),
     ActionSpec("lock", "Lock / unlock selected", ("Ctrl+L",), "Shapes", "Locked shapes cannot be moved or deleted"),
     # images

@@ -293,6 +293,18 @@ class AnnotationController(QObject):
         anns = [a.with_(locked=locked) for a in self._pick(ids, "lock", allow_locked=True) if a.locked != locked]
         return self.update(anns, "lock" if locked else "unlock")
 
+    def accept_proposals(self, ids: Iterable[int] = ()) -> bool:
+        """Model proposals (attributes {"proposal": true}) become ground truth; with no ids,
+        every proposal of the current image. Source and score are kept. One undo step."""
+        ids = list(ids)
+        pool = self._pick(ids, "accept") if ids else self.annotations()
+        anns = [a.with_(attributes={k: v for k, v in a.attributes.items() if k != "proposal"})
+                for a in pool if is_proposal(a)]
+        if not anns:
+            self.message.emit("No model proposals to accept" + (" in the selection" if ids else " on this image"))
+            return False
+        return self.update(anns, "accept proposals")
+
     # ---- categories (not undoable: they are project settings) --------------------------------
     def add_category(self, name: str, color: str | None = None):
         cat = self._guard("Cannot add category", self.store.add_category, name, color)
@@ -325,6 +337,11 @@ class AnnotationController(QObject):
             self.failed.emit(title, _describe(exc))
             return False
         return True if out is None else out
+
+
+def is_proposal(a: Annotation) -> bool:
+    """A model's suggestion not yet accepted (engine.infer marks them {"proposal": true})."""
+    return bool(a.attributes.get("proposal", False))
 
 
 def _describe(exc: Exception) -> str:

@@ -7,10 +7,11 @@ controller, so each is an undoable edit saved in the store.
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHeaderView, QMenu, QStyledItemDelegate,
                                QTableView, QVBoxLayout, QWidget)
 
+from app.controllers.annotation_controller import is_proposal
 from app.style import swatch
 from engine.annotations.model import Annotation, Category
 
@@ -103,8 +104,15 @@ class AnnotationTableModel(QAbstractTableModel):
                 return Qt.CheckState.Checked if a.locked else Qt.CheckState.Unchecked
         cat = self._cats.get(a.category_id)
         if role == Qt.ItemDataRole.DisplayRole:
+            source = f"{a.source} ?" if is_proposal(a) else a.source
             return {COL_ID: str(a.id), COL_CATEGORY: cat.name if cat else f"? {a.category_id}", COL_KIND: a.kind,
-                    COL_SOURCE: a.source, COL_SCORE: "" if a.score is None else f"{a.score:.2f}"}.get(col)
+                    COL_SOURCE: source, COL_SCORE: "" if a.score is None else f"{a.score:.2f}"}.get(col)
+        if role == Qt.ItemDataRole.FontRole and is_proposal(a):
+            font = QFont()
+            font.setItalic(True)  # proposals wait for a decision: accept (Ctrl+Shift+A) or delete
+            return font
+        if role == Qt.ItemDataRole.ToolTipRole and is_proposal(a):
+            return f"proposal by {a.source}: accept with Ctrl+Shift+A, reject with Del"
         if role == Qt.ItemDataRole.EditRole and col == COL_CATEGORY:
             return a.category_id
         if role == Qt.ItemDataRole.DecorationRole and col == COL_CATEGORY and cat:
@@ -225,6 +233,7 @@ class AnnotationsPanel(QWidget):
         menu.addAction("Show", lambda: self.controller.set_hidden(ids, False))
         menu.addAction("Lock", lambda: self.controller.set_locked(ids, True))
         menu.addAction("Unlock", lambda: self.controller.set_locked(ids, False))
+        menu.addAction("Accept proposal", lambda: self.controller.accept_proposals(ids))
         menu.addSeparator()
         menu.addAction("Delete", lambda: self.controller.delete(ids))
         for act in menu.actions():

@@ -183,6 +183,7 @@ class BrowserPanel(QWidget):
         self.category_filter.clear()
         self.category_filter.addItem("any category", None)
         self.category_filter.addItem("no annotations", -1)
+        self.category_filter.addItem("with model proposals", -2)
         for c in categories:
             self.category_filter.addItem(f"with {c.name}", c.id)
         i = self.category_filter.findData(keep)
@@ -197,6 +198,11 @@ class BrowserPanel(QWidget):
             if cat == -1:
                 have = {r[0] for r in self.store.execute("SELECT DISTINCT image_id FROM annotations")}
                 recs = [r for r in recs if r.id not in have]
+            elif cat == -2:
+                # attributes are compact JSON (store.py), so an unaccepted proposal contains this text
+                have = {r[0] for r in self.store.execute(
+                    "SELECT DISTINCT image_id FROM annotations WHERE attributes LIKE '%\"proposal\":true%'")}
+                recs = [r for r in recs if r.id in have]
             else:
                 have = {r[0] for r in self.store.execute(
                     "SELECT DISTINCT image_id FROM annotations WHERE category_id=?", (cat,))}

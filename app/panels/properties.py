@@ -128,7 +128,8 @@ class PropertiesPanel(QWidget):
         else:
             size = f" · area {geo.area(a.geometry):.0f} px²" if a.kind in ("box", "polygon", "mask") else ""
             self.summary.setText(f"#{a.id} · {a.kind}{size}"
-                                 + (" · locked" if a.locked else "") + (" · hidden" if a.hidden else ""))
+                                 + (" · locked" if a.locked else "") + (" · hidden" if a.hidden else "")
+                                 + (" · proposal" if a.attributes.get("proposal") else ""))
             self.category.setCurrentIndex(self.category.findData(a.category_id))
             self.instance.setValue(a.instance_id or 0)
             self.attributes.setRowCount(0)

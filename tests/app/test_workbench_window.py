@@ -459,3 +459,27 @@ def test_open_another_project_replaces_the_window(tmp_path, qtbot):
     assert first.store._db is None and second.store.path == other
     assert str(other) in second.windowTitle() and second.browser.model.rowCount() == 2
     second.close()
+
+
+def test_accept_or_reject_model_proposals(win, qtbot):
+    ids = win.controller.order
+    img = win.controller.image.id
+    win.controller.record("predict", add=[
+        Annotation(img, 1, Box(1, 1, 9, 9), source="unet", score=0.9, attributes={"proposal": True}),
+        Annotation(img, 2, Box(20, 5, 30, 15), source="unet", score=0.4, attributes={"proposal": True}),
+    ])
+    good, bad = win.controller.annotations()
+    model = win.annotations.model
+    assert model.index(0, 5).data() == "unet ?" and model.index(0, 5).data(Qt.ItemDataRole.FontRole).italic()
+    win.browser.category_filter.setCurrentIndex(win.browser.category_filter.findData(-2))
+    assert [r.id for r in win.browser.model.records()] == [img]
+    win.canvas.select([bad.id])
+    qtbot.keyClick(win.canvas, Qt.Key.Key_Delete)  # reject
+    win.canvas.select([])
+    key(qtbot, win, Qt.Key.Key_A, CTRL | SHIFT)  # nothing selected: every proposal of the image
+    (kept,) = win.store.annotations(img)
+    assert kept.id == good.id and kept.attributes == {} and (kept.source, kept.score) == ("unet", 0.9)
+    assert model.index(0, 5).data() == "unet"
+    win.browser.category_filter.setCurrentIndex(win.browser.category_filter.findData(-2))
+    win.browser.refresh()
+    assert win.browser.model.records() == [] and ids
