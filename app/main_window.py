@@ -189,6 +189,8 @@ class MainWindow(QMainWindow):
         c, a, cv = self.controller, self.actions_by_name, self.canvas
         c.imageOpened.connect(self._image_opened)
         c.annotationsChanged.connect(cv.apply_changes)
+        c.annotationsChanged.connect(lambda *_: c.image and self.browser.model.set_shape_count(
+            c.image.id, len(c.annotations())))
         c.categoriesChanged.connect(self._categories_changed)
         c.imageUpdated.connect(self._image_updated)
         c.historyChanged.connect(self._history_changed)

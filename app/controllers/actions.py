@@ -57,8 +57,8 @@ SPECS = TOOL_SPECS + (
     # images
     ActionSpec("next_image", "Next image", ("D", "PgDown"), "Images", "Open the next image of the list", short="Next ▶"),
     ActionSpec("prev_image", "Previous image", ("A", "PgUp"), "Images", "Open the previous image of the list", short="◀ Prev"),
-    ActionSpec("mark_done", "Mark done", ("Ctrl+Return",), "Images", "This image is fully annotated", short="✓ Done"),
-    ActionSpec("mark_reviewed", "Mark reviewed", ("Ctrl+Shift+Return",), "Images", "A second person checked it", short="Reviewed"),
+    ActionSpec("mark_done", "Mark done", ("Ctrl+Return", "Ctrl+Enter"), "Images", "This image is fully annotated", short="✓ Done"),
+    ActionSpec("mark_reviewed", "Mark reviewed", ("Ctrl+Shift+Return", "Ctrl+Shift+Enter"), "Images", "A second person checked it", short="Reviewed"),
     ActionSpec("mark_in_progress", "Mark in progress", (), "Images", "Reopen the image for work"),
     # view
     ActionSpec("fit", "Fit to window", ("F", "Ctrl+0"), "View", "Show the whole image", short="Fit"),

@@ -110,6 +110,7 @@ def test_status_moves_to_in_progress_on_edit_and_done_on_action(win, qtbot):
     draw_box(win)
     assert win.store.image(img.id).status == "in_progress"
     assert win.browser.model.index(row).data(RecordRole).status == "in_progress"
+    assert win.browser.model.shape_count(img.id) == 1
     key(qtbot, win, Qt.Key.Key_Return, CTRL)
     assert win.store.image(img.id).status == "done"
     assert win.browser.model.index(row).data(RecordRole).status == "done"
