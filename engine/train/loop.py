@@ -61,12 +61,14 @@ def make_grad_scaler(device: torch.device) -> torch.amp.GradScaler | None:
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable[Any],
                 loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor], token, *, device: torch.device,
                 epoch: int, step: int, total_steps: int | None, scheduler=None, scaler=None,
-                after_step: Callable[[int], Iterator[Any]] | None = None) -> Iterator[Any]:
+                after_step: Callable[[int], Iterator[Any]] | None = None,
+                should_end: Callable[[], bool] | None = None) -> Iterator[Any]:
     """One epoch of optimisation; a generator returning ``(mean_loss, last_step)``.
 
     loss_fn(model, batch_on_device) -> scalar loss tensor. Yields Progress(step, total_steps)
     and Metrics({"loss"}, step) after every step, then whatever ``after_step(step)`` yields
     (previews). Raises NonFiniteLoss without applying the update when the loss is not finite.
+    ``should_end()`` True after a step ends the epoch early (time budgets).
     """
     model.train()
     total = 0.0
@@ -96,4 +98,6 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batche
         yield Metrics({"loss": value}, step)
         if after_step is not None:
             yield from after_step(step)
+        if should_end is not None and should_end():
+            break
     return (total / count if count else float("nan")), step

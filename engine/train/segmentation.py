@@ -8,6 +8,7 @@ so cancelling or a NaN loss mid-epoch leaves the last good file untouched.
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -61,11 +62,26 @@ def _previews(model, sample: SegSample, class_names, colors, class_weights, cfg,
     yield Preview("weight_map", {"image": sample.image, "weight": weight}, step)
 
 
+def _warmup_cosine(plan: dict, steps_per_epoch: int):
+    """LR factor per step: linear warm-up, then cosine decay to 2% over plan["epochs"] (read live)."""
+    warm = max(1, min(int(0.1 * plan["epochs"] * steps_per_epoch), 100))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        total = max(warm + 1, plan["epochs"] * steps_per_epoch)
+        t = min(1.0, (step - warm) / (total - warm))
+        return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return factor
+
+
 def train_segmentation(token, store_path, out, config: dict | None = None):
     """Train a U-Net on the project at ``store_path``; write the best checkpoint to ``out``.
 
-    config: see ``engine.models.unet.DEFAULT_CONFIG`` (+ "seed", "device"). Returns a dict
-    with checkpoint, epochs, best metrics, history and seconds.
+    config: see ``engine.models.unet.DEFAULT_CONFIG`` (+ "seed", "device", and "time_limit_s":
+    after each epoch, the number of epochs shrinks so the run ends within that many seconds).
+    Returns a dict with checkpoint, epochs, best metrics, history and seconds.
     """
     cfg = {**DEFAULT_CONFIG, **(config or {})}
     seed_everything(int(cfg.get("seed", 0)))
@@ -111,8 +127,10 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
 
     model = build_unet(cfg, num_classes).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(cfg["lr"]), total_steps=total_steps,
-                                                    pct_start=0.15)
+    steps_per_epoch = len(loader)
+    plan = {"epochs": epochs}  # may shrink to honour "time_limit_s"; the LR schedule follows it
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(plan, steps_per_epoch))
+    time_limit = cfg.get("time_limit_s")
     scaler = make_grad_scaler(device)
     loss_kind = cfg["loss"]
 
@@ -133,19 +151,31 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
     best_epoch = 0
     history = []
     step = 0
+    train_started = time.perf_counter()
+    val_seconds = [0.0]
+
+    def out_of_time() -> bool:
+        # Leave room for the epoch-end validation so the whole run fits the budget.
+        return bool(time_limit) and time.perf_counter() - started + val_seconds[0] > float(time_limit)
     with cpu_threads(device, cfg.get("cpu_threads")):
         yield Progress(0, total_steps, "training")
-        for epoch in range(1, epochs + 1):
+        epoch = 0
+        while epoch < plan["epochs"]:
+            epoch += 1
+            total_steps = plan["epochs"] * steps_per_epoch
             try:
                 train_loss, step = yield from train_epoch(
                     model, optimizer, loader, loss_fn, token, device=device, epoch=epoch, step=step,
-                    total_steps=total_steps, scheduler=scheduler, scaler=scaler, after_step=after_step)
+                    total_steps=total_steps, scheduler=scheduler, scaler=scaler, after_step=after_step,
+                    should_end=out_of_time)
             except NonFiniteLoss as exc:
                 kept = (f"the last good checkpoint (epoch {best_epoch}) is kept at {out}" if best_epoch
                         else "no checkpoint was written")
                 raise NonFiniteLoss(f"{exc}; training stopped, {kept}. Try a lower learning rate "
                                     f"(config 'lr', now {cfg['lr']}).") from None
+            val_started = time.perf_counter()
             metrics = evaluate_samples(model, val, class_names, device, token)
+            val_seconds[0] = time.perf_counter() - val_started
             miou = metrics["miou"] if metrics["miou"] is not None else 0.0
             row = {"epoch": epoch, "train_loss": train_loss, "val_miou": miou,
                    "val_dice": metrics["dice"] if metrics["dice"] is not None else 0.0}
@@ -162,6 +192,16 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
                 yield Log(f"epoch {epoch}: val mIoU {miou:.3f} (best so far) -> saved {out.name}")
             else:
                 yield Log(f"epoch {epoch}: val mIoU {miou:.3f} (best {best['val_miou']:.3f} at epoch {best_epoch})")
-    return {"checkpoint": str(out), "family": "unet", "epochs": epochs, "best_epoch": best_epoch,
+            if time_limit and out_of_time():
+                plan["epochs"] = epoch
+                yield Log(f"time limit {time_limit:.0f} s reached: training stops after epoch {epoch}")
+            elif time_limit:
+                elapsed = time.perf_counter() - started
+                per_epoch = (time.perf_counter() - train_started) / epoch
+                fits = epoch + int(max(0.0, float(time_limit) - elapsed) // per_epoch)
+                if fits < plan["epochs"]:
+                    plan["epochs"] = fits
+                    yield Log(f"time limit {time_limit:.0f} s: training stops after epoch {fits}")
+    return {"checkpoint": str(out), "family": "unet", "epochs": epoch, "best_epoch": best_epoch,
             "best": best, "history": history, "seconds": round(time.perf_counter() - started, 2),
             "device": str(device)}

@@ -1,0 +1,237 @@
+"""U-Net figures: accuracy on the demo sets, training-loop overhead, GUI responsiveness.
+
+Run: ``python -m benchmarks.unet`` (prints JSON on stdout; progress on stderr). Options:
+``--only shapes,galaxies,overhead,gui`` to run a subset, ``--demo DIR`` to reuse built demo
+projects, ``--budget-s N`` for the shapes training time (default 300 s = the 5-minute goal).
+
+- ``miou_shapes``: mean foreground IoU on the val split of demo "shapes" after at most
+  ``--budget-s`` seconds of CPU training (data loading included), ``train_s_shapes``.
+- ``clump_recall``: on demo "galaxies" val, the fraction of true clump centres that lie in, or
+  within 3 px of, a predicted clump region.
+- ``step_overhead_vs_bare_loop``: time per step of ``engine.train.loop.train_epoch`` driven as a
+  job, over a bare PyTorch loop on the same model and batches (median of alternating rounds).
+- ``gui_max_stall_ms_while_training``: longest gap between ticks of a 10 ms QTimer in an
+  offscreen QApplication while a U-Net training job runs through the JobBridge.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def log(text: str) -> None:
+    print(f"[benchmarks.unet] {text}", file=sys.stderr, flush=True)
+
+
+def ensure_demo(folder: Path) -> dict[str, Path]:
+    from engine.demo.galaxies import build_galaxies
+    from engine.demo.shapes import build_shapes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, build in (("shapes", build_shapes), ("galaxies", build_galaxies)):
+        path = folder / f"{name}.vbproj"
+        if not path.exists():
+            log(f"building demo {name} in {folder}")
+            build(folder, 400, seed=0)
+        out[name] = path
+    return out
+
+
+def bench_shapes(project: Path, work: Path, budget_s: float) -> dict:
+    from engine.eval.run import eval_command
+    from engine.train.run import train_command
+
+    ckpt = work / "shapes_unet.ckpt"
+    t0 = time.perf_counter()
+    result = train_command("unet", project, ckpt, epochs=40, device="cpu", seed=0,
+                           config={"time_limit_s": budget_s}, progress=False)
+    train_s = time.perf_counter() - t0
+    metrics = eval_command(ckpt, project, split="val")
+    log(f"shapes: {result['epochs']} epochs in {train_s:.0f} s, val mIoU {metrics['miou']:.3f}")
+    return {"miou_shapes": round(metrics["miou"], 4), "dice_shapes": round(metrics["dice"], 4),
+            "train_s_shapes": round(train_s, 1), "epochs_shapes": result["epochs"],
+            "per_class_iou_shapes": {k: (None if v["iou"] is None else round(v["iou"], 4))
+                                     for k, v in metrics["per_class"].items()}}
+
+
+def bench_galaxies(project: Path, work: Path, budget_s: float) -> dict:
+    from engine.annotations.store import ProjectStore
+    from engine.annotations.imageio import read_image_rgb
+    from engine.infer.unet_predictor import UNetPredictor
+    from engine.train.run import train_command
+
+    ckpt = work / "galaxies_unet.ckpt"
+    t0 = time.perf_counter()
+    result = train_command("unet", project, ckpt, epochs=40, device="cpu", seed=0,
+                           config={"time_limit_s": budget_s}, progress=False)
+    train_s = time.perf_counter() - t0
+    predictor = UNetPredictor(ckpt, device="cpu")
+    clump = predictor.classes.index("clump") + 1
+    found = total = 0
+    store = ProjectStore(project, readonly=True)
+    try:
+        clump_id = store.category_by_name("clump").id
+        for rec in store.images(split="val"):
+            centres = [(a.attributes["x"], a.attributes["y"]) for a in store.annotations(rec.id)
+                       if a.category_id == clump_id and "x" in a.attributes]
+            if not centres:
+                continue
+            pred = predictor.class_map(read_image_rgb(store.image_path(rec))) == clump
+            # distance (px) from every pixel to the nearest predicted clump pixel
+            dist = cv2.distanceTransform((~pred).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            for x, y in centres:
+                col = min(int(x), rec.width - 1)
+                row = min(int(y), rec.height - 1)
+                total += 1
+                found += bool(pred.any() and dist[row, col] <= 3.0)
+    finally:
+        store.close()
+    recall = found / total if total else float("nan")
+    log(f"galaxies: {result['epochs']} epochs in {train_s:.0f} s, clump recall {recall:.3f} ({found}/{total})")
+    return {"clump_recall": round(recall, 4), "clumps": total, "train_s_galaxies": round(train_s, 1),
+            "val_miou_galaxies": round(result["best"]["val_miou"], 4)}
+
+
+def bench_overhead(project: Path, n_batches: int = 10, rounds: int = 3) -> dict:
+    from engine.data.augment import segmentation_augmentation
+    from engine.data.datasets import SegmentationDataset, load_segmentation_samples, open_project, resolve_classes
+    from engine.jobs import Job, run_job_sync
+    from engine.models.unet import CPU_PRESET, build_unet, weighted_cross_entropy
+    from engine.train.loop import train_epoch
+
+    torch.manual_seed(0)
+    store = open_project(project)
+    cats = resolve_classes(store, None)
+    samples = load_segmentation_samples(store, cats, "train")[: n_batches * CPU_PRESET["batch_size"]]
+    store.close()
+    ds = SegmentationDataset(samples, len(cats) + 1, segmentation_augmentation(crop=CPU_PRESET["crop"]))
+    loader = torch.utils.data.DataLoader(ds, batch_size=CPU_PRESET["batch_size"])
+    batches = [b for b in loader]  # the SAME tensors for both loops
+    model = build_unet(CPU_PRESET, len(cats))
+    start_state = copy.deepcopy(model.state_dict())
+
+    def fresh():
+        model.load_state_dict(start_state)
+        return torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def bare() -> float:
+        opt = fresh()
+        model.train()
+        t = time.perf_counter()
+        for images, target, weight in batches:
+            opt.zero_grad(set_to_none=True)
+            loss = weighted_cross_entropy(model(images), target, weight)
+            loss.backward()
+            opt.step()
+        return (time.perf_counter() - t) / len(batches)
+
+    def ours() -> float:
+        opt = fresh()
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+
+        def job(token):
+            return (yield from train_epoch(model, opt, batches, lambda m, b: weighted_cross_entropy(m(b[0]), b[1], b[2]),
+                                           token, device=torch.device("cpu"), epoch=1, step=0,
+                                           total_steps=len(batches), scheduler=sched))
+
+        seen = []
+        t = time.perf_counter()
+        outcome = run_job_sync(Job("overhead", job), seen.append)
+        elapsed = time.perf_counter() - t
+        assert outcome.state == "finished", outcome.error
+        return elapsed / len(batches)
+
+    bare()  # warm-up (allocator, kernels)
+    pairs = []
+    for _ in range(rounds):
+        b, o = bare(), ours()
+        pairs.append((b, o))
+    ratio = statistics.median(o / b for b, o in pairs)
+    bare_ms = statistics.median(b for b, _ in pairs) * 1000
+    ours_ms = statistics.median(o for _, o in pairs) * 1000
+    log(f"overhead: bare {bare_ms:.1f} ms/step, ours {ours_ms:.1f} ms/step, ratio {ratio:.3f}")
+    return {"step_overhead_vs_bare_loop": round(ratio, 4), "bare_ms_per_step": round(bare_ms, 1),
+            "loop_ms_per_step": round(ours_ms, 1)}
+
+
+def bench_gui(project: Path, work: Path, seconds: float = 25.0) -> dict:
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.jobs_bridge import JobBridge
+    from app.views.live_views import LiveViews
+    from engine.jobs import Job
+    from engine.models.registry import get_family
+
+    app = QApplication.instance() or QApplication([])
+    bridge = JobBridge()
+    views = LiveViews()  # the real live views draw the previews while we measure
+    views.resize(900, 600)
+    views.show()
+    bridge.metrics.connect(lambda j, e: views.add_metrics(e))
+    bridge.preview.connect(lambda j, e: views.show_preview(e))
+    steps = []
+    bridge.progress.connect(lambda j, e: steps.append(e.step))
+    spec = get_family("unet")
+    config = dict(spec.cpu_preset, epochs=100, cpu_threads=-1, preview_every=5)
+    job_id = bridge.submit(Job("train unet", spec.train, store_path=str(project), out=str(work / "gui.ckpt"),
+                               config=config))
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    loop = QEventLoop()
+    timer.start()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+    timer.stop()
+    bridge.cancel(job_id)
+    bridge.shutdown(timeout=60)
+    views.close()
+    gaps = np.diff(np.asarray(ticks)) * 1000.0
+    log(f"gui: {len(ticks)} ticks, {max(steps or [0])} training steps, max gap {gaps.max():.1f} ms")
+    return {"gui_max_stall_ms_while_training": round(float(gaps.max()), 1),
+            "gui_p99_tick_gap_ms": round(float(np.percentile(gaps, 99)), 1),
+            "gui_ticks": int(len(ticks)), "gui_training_steps_seen": int(max(steps or [0])),
+            "gui_seconds": seconds}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.unet")
+    parser.add_argument("--only", default="shapes,galaxies,overhead,gui")
+    parser.add_argument("--demo", default=None, help="folder with (or for) shapes.vbproj and galaxies.vbproj")
+    parser.add_argument("--budget-s", type=float, default=300.0, help="shapes training time budget (s)")
+    parser.add_argument("--galaxies-budget-s", type=float, default=180.0)
+    args = parser.parse_args(argv)
+    parts = set(args.only.split(","))
+    work = Path(tempfile.mkdtemp(prefix="bench_unet_"))
+    demo = ensure_demo(Path(args.demo) if args.demo else work / "demo")
+    result: dict = {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
+    if "overhead" in parts:
+        result.update(bench_overhead(demo["shapes"]))
+    if "gui" in parts:
+        result.update(bench_gui(demo["shapes"], work))
+    if "shapes" in parts:
+        result.update(bench_shapes(demo["shapes"], work, args.budget_s))
+    if "galaxies" in parts:
+        result.update(bench_galaxies(demo["galaxies"], work, args.galaxies_budget_s))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
