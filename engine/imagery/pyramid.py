@@ -152,12 +152,36 @@ class ImagePyramid:
             data = self._decode_full()
             step = max(1, int(math.sqrt(data.shape[0] * data.shape[1] / 1_000_000)))
             self.window = display_window(data[::step, ::step])
-            rgb = to_display_rgb(data, self.window)
-            del data
-            self._build_in_memory(rgb, stop)
+            if self.width * self.height > self._in_memory_pixels > 0:
+                # a huge compressed file: decoding needs the memory once, keeping it does not
+                self._spill_level0(data, step)
+                del data
+                self._build_on_disk(stop)
+            else:
+                rgb = to_display_rgb(data, self.window)
+                del data
+                self._build_in_memory(rgb, stop)
         else:
             self._build_on_disk(stop)
         self.ready = not stop() and not self._closed
+
+    def _spill_level0(self, data: np.ndarray, step: int) -> None:
+        """Write decoded pixels as 8-bit RGB level 0 to the cache; reads then come from that file."""
+        folder = self.cache_dir / self._cache_key()
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / "level0.npy"
+        part = folder / f"level0.npy.part{os.getpid()}"
+        rows = max(1, STRIP_BYTES // max(1, 3 * self.width))
+        with open(part, "wb") as f:
+            write_npy_header(f, (self.height, self.width, 3), np.uint8)
+            for r0 in range(0, self.height, rows):
+                f.write(to_display_rgb(data[r0: r0 + rows], self.window).tobytes())
+        os.replace(part, final)
+        self.overview = to_display_rgb(data[::step, ::step], self.window) \
+            if self.overview is None else self.overview
+        with self._lock:
+            self._source = npy_source(final)
+            self.window = None  # the cached level 0 is display-ready already
 
     def _build_in_memory(self, level0: np.ndarray, stop) -> None:
         import cv2

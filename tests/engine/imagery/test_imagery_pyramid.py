@@ -121,3 +121,20 @@ def test_bad_files_raise_bad_input_naming_the_file(tmp_path, content):
         pyr = ImagePyramid(path)
         pyr.prepare()
     assert "bad.png" in str(err.value)
+
+
+def test_huge_compressed_image_is_spilled_to_the_cache(tmp_path):
+    """Above the in-memory limit a decoded PNG goes to a level-0 cache file; tiles stay right."""
+    data = smooth_image(np.uint8)
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), data[:, :, ::-1])
+    pyr = ImagePyramid(path, cache_dir=tmp_path / "c", tile_size=T, in_memory_pixels=1000)
+    pyr.prepare()
+    assert pyr.ready and pyr.overview is not None
+    names = sorted(p.name for p in (tmp_path / "c").rglob("*.npy"))
+    assert names == ["level0.npy", "level1.npy", "level2.npy", "level3.npy"]
+    for level, (w, h) in enumerate(pyr.levels):
+        want = data if level == 0 else cv2.resize(data, (w, h), interpolation=cv2.INTER_AREA)
+        assert np.abs(assemble(pyr, level).astype(int) - want.astype(int)).max() <= 2
+    np.testing.assert_array_equal(pyr.read_region(5, 6, 50, 40), data[6:40, 5:50])
+    pyr.close()
