@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QSlider, QSpinBox, QToolBar,
                                QWidget)
 
+from app.canvas import Canvas
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
 from app.controllers.annotation_controller import AnnotationController
 from app.error_dialog import show_error
@@ -31,15 +32,8 @@ from engine.annotations.store import ProjectStore
 _OPEN_WINDOWS: list["MainWindow"] = []  # windows opened by File > Open, kept alive until closed
 
 
-def _make_canvas(parent: QWidget) -> QWidget:
-    from app.canvas import Canvas
-
-    return Canvas(parent)
-
-
 class MainWindow(QMainWindow):
-    def __init__(self, store: ProjectStore, parent: QWidget | None = None, canvas: QWidget | None = None):
-        """`canvas`: a widget with the app.canvas.Canvas API (tests may pass a stand-in)."""
+    def __init__(self, store: ProjectStore, parent: QWidget | None = None):
         super().__init__(parent)
         self.store = store
         self.controller = AnnotationController(store, self)
@@ -50,7 +44,7 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(STYLE_SHEET)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
 
-        self.canvas = canvas if canvas is not None else _make_canvas(self)
+        self.canvas = Canvas(self)
         self.setCentralWidget(self.canvas)
         self.browser = BrowserPanel(store, self.loader, self)
         self.categories = CategoriesPanel(self.controller, self)

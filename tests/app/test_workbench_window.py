@@ -5,32 +5,17 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel
 
+from app.canvas import EditRequest
 from app.main_window import MainWindow
 from app.panels.annotations import COL_CATEGORY, COL_KIND, COL_LOCK, COL_VISIBLE
 from app.panels.browser import RecordRole
 from engine.annotations import Annotation, Box, ProjectStore
 from tests.app.workbench_project import make_project
 
-try:  # the real canvas when it is there; the contract stand-in otherwise
-    from app.canvas import Canvas as _Canvas  # noqa: F401
-    from app.canvas import EditRequest
-    FakeCanvas = None
-except ImportError:
-    from tests.app.workbench_fake_canvas import FakeCanvas
-
-    from dataclasses import dataclass, field
-
-    @dataclass
-    class EditRequest:
-        label: str
-        add: list = field(default_factory=list)
-        update: list = field(default_factory=list)
-        delete: list = field(default_factory=list)
-
 
 def open_window(qtbot, path) -> MainWindow:
     store = ProjectStore(path)
-    w = MainWindow(store, canvas=FakeCanvas() if FakeCanvas else None)
+    w = MainWindow(store)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
@@ -179,8 +164,7 @@ def test_number_keys_pick_categories_and_palette_edits(win, qtbot, monkeypatch):
     key(qtbot, win, Qt.Key.Key_2)
     dog = win.store.category_by_name("dog")
     assert win.categories.current_id() == dog.id
-    if FakeCanvas:
-        assert win.canvas.current_category == dog.id
+    assert win.canvas.current_category() == dog.id
     win.categories.ask_color = lambda parent, current: "#123456"
     win.categories.recolor_current()
     assert win.store.category(dog.id).color == "#123456"
@@ -208,8 +192,7 @@ def test_visibility_checkbox_hides_category_on_canvas(win, qtbot):
     win.categories.visibilityChanged.connect(lambda cid, vis: seen.append((cid, vis)))
     item.setCheckState(Qt.CheckState.Unchecked)
     assert seen == [(1, False)] and not win.categories.is_visible(1)
-    if FakeCanvas:
-        assert win.canvas.hidden_categories == {1}
+    assert win.canvas.shapes.hidden_categories == {1}
 
 
 def test_reopen_finds_everything(tmp_path, qtbot):
@@ -325,9 +308,6 @@ def test_draw_a_box_with_the_mouse_then_undo_redo_reopen(tmp_path, qtbot):
     """The whole path: R picks the box tool, a real drag on the canvas, the store has the box."""
     path = make_project(tmp_path)
     w = open_window(qtbot, path)
-    if FakeCanvas:
-        w.close()
-        pytest.skip("needs the real canvas")
     key(qtbot, w, Qt.Key.Key_2)  # category dog for new shapes
     key(qtbot, w, Qt.Key.Key_R)
     assert w.canvas.tool() == "box"
