@@ -5,11 +5,23 @@ The CLI (`visionbench gui [PROJECT]`) passes a path (the demo project when none 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from engine.annotations.errors import BadInput
 from engine.annotations.store import ProjectStore
+
+
+def _icon_file() -> Path | None:
+    """The app icon: beside the frozen app (PyInstaller puts it in icons/) or in the source tree."""
+    roots = [Path(getattr(sys, "_MEIPASS", "")) / "icons", Path(__file__).resolve().parents[1] / "packaging" / "icons"]
+    for root in roots:
+        for name in ("visionbench.svg", "visionbench-256.png"):
+            if (root / name).is_file():
+                return root / name
+    return None
 
 
 def _application() -> QApplication:
@@ -18,6 +30,9 @@ def _application() -> QApplication:
         app = QApplication(sys.argv[:1])
         app.setApplicationName("Visionbench")
         app.setOrganizationName("Visionbench")
+        icon = _icon_file()
+        if icon is not None:
+            app.setWindowIcon(QIcon(str(icon)))
     return app
 
 
