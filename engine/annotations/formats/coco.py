@@ -145,29 +145,29 @@ class _Reader:
             if not isinstance(a, dict):
                 self.problem(f"annotations[{i}]", "expected an object"); continue
             aid = a.get("id")
-            if aid is not None and not _is_int(aid):
+            if type(aid) is not int and aid is not None:
                 self.problem(f"annotations[{i}].id", f"expected an integer, got {aid!r}"); continue
             if aid in dup:
                 self.problem(f"annotations[{i}].id", f"duplicate annotation id {aid}"); continue
             iid = a.get("image_id")
-            entry = images.get(iid) if _is_int(iid) else None
+            entry = images.get(iid) if type(iid) is int else None
             if entry is None:
-                if iid not in bad_images:  # else the image's own problem is already listed
+                if type(iid) is not int or iid not in bad_images:  # else the image's problem is listed
                     self.problem(f"annotations[{i}].image_id", f"no image with id {iid!r}")
                 continue
             cid = a.get("category_id")
-            if cid not in cat_ids or not _is_int(cid):
+            if type(cid) is not int or cid not in cat_ids:
                 self.problem(f"annotations[{i}].category_id", f"unknown category id {cid!r}"); continue
             try:
                 geoms = self._geometries(a, entry, i)
             except BadInput as exc:
                 self.bundle.problems.append(exc.problem)
                 continue
-            attributes = dict(a["attributes"]) if isinstance(a.get("attributes"), dict) else {}
+            attributes = dict(a["attributes"]) if type(a.get("attributes")) is dict else {}
             if a.get("iscrowd") in (1, True):
                 attributes["iscrowd"] = 1
             score = a.get("score")
-            score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
+            score = float(score) if type(score) in (int, float) else None
             instance = None
             if len(geoms) > 1:
                 instance = self.next_instance.get(id(entry), 1)

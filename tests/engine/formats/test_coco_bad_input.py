@@ -144,3 +144,18 @@ def test_unknown_format_names_the_field(store, src):
     with pytest.raises(BadInput) as err:
         import_into(store, "cocoa", src)
     assert err.value.problem.field == "format" and "coco" in err.value.problem.message
+
+
+def test_wrong_types_are_problems_not_crashes(store, src):
+    def fn(d):
+        d["annotations"][0]["image_id"] = [1]
+        d["annotations"][1]["category_id"] = {"id": 2}
+        d["annotations"][2]["bbox"] = ["2", 2, 4, 4]
+        d["images"].append({"id": "3", "file_name": "img_1.png"})
+        d["categories"].append({"id": 9, "name": ""})
+    _edit(src, fn)
+    with pytest.raises(ImportFailed) as err:
+        import_into(store, "coco", src)
+    fields = sorted(p.field for p in err.value.problems)
+    assert fields == ["annotations[0].image_id", "annotations[1].category_id", "annotations[2].bbox",
+                      "categories[2].name", "images[2].id"]
