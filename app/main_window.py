@@ -265,6 +265,7 @@ class MainWindow(QMainWindow):
     def _categories_changed(self, cats) -> None:
         self.canvas.set_categories(cats)
         self.browser.set_categories(cats)
+        self.browser.refresh()  # a deleted category takes its shapes along: counts and filters change
 
     def _history_changed(self) -> None:
         h, a = self.controller.history, self.actions_by_name

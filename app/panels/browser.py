@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QLabel, QListView,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGridLayout, QLabel, QLineEdit, QListView,
                                QStyle, QStyledItemDelegate, QVBoxLayout, QWidget)
 
 from app.style import STATUS_LABELS, status_color
@@ -178,12 +178,22 @@ class BrowserPanel(QWidget):
         self.category_filter = QComboBox(self)
         for combo in (self.status_filter, self.split_filter, self.category_filter):
             combo.currentIndexChanged.connect(self.refresh)
+        self.name_filter = QLineEdit(self)
+        self.name_filter.setPlaceholderText("filter by file name…")
+        self.name_filter.setClearButtonEnabled(True)
+        # typing in a 20,000-image list: refresh once the user pauses, not on every key
+        self._name_timer = QTimer(self)
+        self._name_timer.setSingleShot(True)
+        self._name_timer.setInterval(200)
+        self._name_timer.timeout.connect(self.refresh)
+        self.name_filter.textChanged.connect(lambda _t: self._name_timer.start())
         self.summary = QLabel(self)
 
         filters = QGridLayout()
         filters.addWidget(self.status_filter, 0, 0)
         filters.addWidget(self.split_filter, 0, 1)
         filters.addWidget(self.category_filter, 1, 0, 1, 2)
+        filters.addWidget(self.name_filter, 2, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(filters)
@@ -223,6 +233,9 @@ class BrowserPanel(QWidget):
                 have = {r[0] for r in self.store.execute(
                     "SELECT DISTINCT image_id FROM annotations WHERE category_id=?", (cat,))}
                 recs = [r for r in recs if r.id in have]
+        text = self.name_filter.text().strip().lower()
+        if text:
+            recs = [r for r in recs if text in r.path.lower()]
         self.model.loader.cancel_pending()  # rows of the old list need no thumbnails now
         self.model.set_records(recs)
         self._update_summary()

@@ -222,6 +222,10 @@ def test_filters_change_the_list_and_next_previous_order(win, qtbot):
     win.browser.category_filter.setCurrentIndex(win.browser.category_filter.findData(-1))
     assert [r.id for r in win.browser.model.records()] == [ids[0], ids[2]]
     assert "2 of 3" in win.browser.summary.text()
+    win.browser.category_filter.setCurrentIndex(0)
+    win.browser.name_filter.setText("img00002")
+    qtbot.waitUntil(lambda: [r.id for r in win.browser.model.records()] == [ids[2]], timeout=3000)
+    assert win.controller.order == [ids[2]]
 
 
 def test_thumbnails_arrive_from_worker_threads(win, qtbot):
