@@ -30,7 +30,8 @@ import numpy as np
 from engine.annotations.errors import BadInput
 from engine.annotations.imageio import probe_image
 
-from .sources import ArraySource, RawFileSource, npy_source, raw_tiff_source, write_npy_header
+from .sources import (ArraySource, RawFileSource, TiledTiffSource, npy_source, raw_tiff_source, tiff_overview,
+                      write_npy_header)
 
 OVERVIEW_SIDE = 1024  # longest side of the quick overview, px
 STRIP_BYTES = 24 << 20  # memory bound of one build strip
@@ -113,6 +114,27 @@ class ImagePyramid:
                 self.window = display_window(sample)
                 self.overview = to_display_rgb(sample, self.window)
                 return
+            if raw is None and (big or self._in_memory_pixels <= 0):
+                try:
+                    tiled = TiledTiffSource(self.path)
+                except Exception:
+                    tiled = None
+                if tiled is not None:
+                    # tiles decode on demand; a stored low resolution (pyramidal TIFF) is the overview
+                    self._source = tiled
+                    try:
+                        ov = tiff_overview(self.path, 2 * OVERVIEW_SIDE)
+                    except Exception:
+                        ov = None
+                    if ov is not None:
+                        self.window = display_window(ov)
+                        self.overview = to_display_rgb(ov, self.window)
+                    else:
+                        # a representative window from a few tiles near the centre
+                        c = tiled.region(self.width // 2 - 512, self.height // 2 - 512,
+                                         self.width // 2 + 512, self.height // 2 + 512)
+                        self.window = display_window(c)
+                    return
         if suffix in (".jpg", ".jpeg") and self.width * self.height > QUICK_OVERVIEW_PIXELS:
             import cv2
 
@@ -227,7 +249,7 @@ class ImagePyramid:
                     pass
             part = folder / f"level{k}.npy.part{os.getpid()}"
             pw = prev.width
-            rows = max(1, STRIP_BYTES // max(1, 2 * pw * prev.pixel_bytes if isinstance(prev, RawFileSource) else 6 * pw))
+            rows = max(1, STRIP_BYTES // max(1, 2 * pw * getattr(prev, "pixel_bytes", 3)))
             window = self.window if prev is self._source else None
             with open(part, "wb") as f:
                 write_npy_header(f, (h, w, 3), np.uint8)
@@ -331,6 +353,6 @@ class ImagePyramid:
         self._closed = True
         with self._lock:
             for src in list(self._built.values()) + [self._source]:
-                if isinstance(src, RawFileSource):
+                if isinstance(src, (RawFileSource, TiledTiffSource)):
                     src.close()
             self._tiles.clear()

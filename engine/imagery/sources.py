@@ -105,6 +105,104 @@ def raw_tiff_source(path: Path) -> RawFileSource | None:
     return RawFileSource(path, offset, shape, dt)
 
 
+class TiledTiffSource:
+    """The first page of a tiled TIFF (any compression tifffile decodes), read tile by tile.
+
+    Decoded tiles are kept in a small LRU sized to hold a band of tiles across the image, so the
+    strip-by-strip pyramid build decodes each tile once. Thread-safe.
+    """
+
+    def __init__(self, path: Path):
+        import threading
+        from collections import OrderedDict
+
+        import tifffile
+
+        self.path = Path(path)
+        self._tf = tifffile.TiffFile(str(path))
+        page = self._tf.pages[0]
+        if not page.is_tiled or page.planarconfig == 2 or page.imagedepth != 1:
+            self._tf.close()
+            raise ValueError("not a chunky single-depth tiled TIFF")
+        self._page = page
+        self.shape = tuple(int(v) for v in page.shape)
+        self.dtype = np.dtype(page.dtype)
+        self.height, self.width = self.shape[0], self.shape[1]
+        self.channels = self.shape[2] if len(self.shape) == 3 else 1
+        self.pixel_bytes = self.channels * self.dtype.itemsize
+        self.tw, self.th = int(page.tilewidth), int(page.tilelength)
+        self.nx = -(-self.width // self.tw)
+        self._fd = os.open(str(self.path), os.O_RDONLY)
+        self._lock = threading.Lock()
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_max = self.nx + 8
+
+    def _tile(self, tx: int, ty: int) -> np.ndarray:
+        key = (tx, ty)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        index = ty * self.nx + tx
+        page = self._page
+        raw = os.pread(self._fd, int(page.databytecounts[index]), int(page.dataoffsets[index]))
+        seg, _, _ = page.decode(raw, index, jpegtables=page.jpegtables)
+        tile = np.asarray(seg).reshape((self.th, self.tw) + self.shape[2:])
+        with self._lock:
+            self._cache[key] = tile
+            while len(self._cache) > self._cache_max:
+                self._cache.popitem(last=False)
+        return tile
+
+    def region(self, x0: int, y0: int, x1: int, y1: int, step: int = 1) -> np.ndarray:
+        x0, x1 = max(0, x0), min(self.width, x1)
+        y0, y1 = max(0, y0), min(self.height, y1)
+        ys, xs = np.arange(y0, y1, step), np.arange(x0, x1, step)
+        out = np.empty((len(ys), len(xs)) + self.shape[2:], self.dtype)
+        if not len(ys) or not len(xs):
+            return out
+        for ty in range(y0 // self.th, (y1 - 1) // self.th + 1):
+            rsel = (ys >= ty * self.th) & (ys < (ty + 1) * self.th)
+            if not rsel.any():
+                continue
+            for tx in range(x0 // self.tw, (x1 - 1) // self.tw + 1):
+                csel = (xs >= tx * self.tw) & (xs < (tx + 1) * self.tw)
+                if not csel.any():
+                    continue
+                tile = self._tile(tx, ty)
+                out[np.ix_(rsel, csel)] = tile[np.ix_(ys[rsel] - ty * self.th, xs[csel] - tx * self.tw)]
+        return out
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            self._tf.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def tiff_overview(path: Path, max_side: int) -> np.ndarray | None:
+    """The smallest stored resolution of a pyramidal TIFF when it is at most `max_side` px."""
+    import tifffile
+
+    with tifffile.TiffFile(str(path)) as tf:
+        levels = tf.series[0].levels
+        if len(levels) < 2:
+            return None
+        small = levels[-1]
+        axes = small.axes
+        h, w = small.shape[axes.index("Y")], small.shape[axes.index("X")]
+        if max(h, w) > max_side:
+            return None
+        return np.asarray(small.asarray())
+
+
 def write_npy_header(f, shape: tuple[int, ...], dtype) -> int:
     """Write an .npy header for a C-ordered array; returns the data offset."""
     np.lib.format.write_array_header_1_0(

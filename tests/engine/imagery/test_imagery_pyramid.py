@@ -138,3 +138,29 @@ def test_huge_compressed_image_is_spilled_to_the_cache(tmp_path):
         assert np.abs(assemble(pyr, level).astype(int) - want.astype(int)).max() <= 2
     np.testing.assert_array_equal(pyr.read_region(5, 6, 50, 40), data[6:40, 5:50])
     pyr.close()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_tiled_compressed_tiff_read_tile_by_tile(tmp_path, dtype):
+    data = smooth_image(dtype)
+    path = tmp_path / "tiled.tif"
+    tifffile.imwrite(path, data, tile=(64, 64), compression="zlib", photometric="rgb")
+    pyr = ImagePyramid(path, cache_dir=tmp_path / "c", tile_size=T, in_memory_pixels=0)
+    pyr.prepare()
+    full = to_display_rgb(data, pyr.window)
+    for level, (w, h) in enumerate(pyr.levels):
+        want = full if level == 0 else cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA)
+        assert np.abs(assemble(pyr, level).astype(int) - want.astype(int)).max() <= 2
+    np.testing.assert_array_equal(pyr.read_region(100, 30, 333, 257), full[30:257, 100:333])
+    pyr.close()
+
+
+def test_pyramidal_tiff_overview_comes_from_its_smallest_level(tmp_path):
+    data = smooth_image(np.uint8)
+    path = tmp_path / "pyramidal.tif"
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(data, tile=(64, 64), compression="zlib", photometric="rgb", subifds=1)
+        tw.write(data[::4, ::4].copy(), tile=(64, 64), compression="zlib", photometric="rgb", subfiletype=1)
+    pyr = ImagePyramid(path, cache_dir=tmp_path / "c", tile_size=T, in_memory_pixels=0)
+    assert pyr.overview is not None and pyr.overview.shape == (H // 4, W // 4, 3)
+    np.testing.assert_array_equal(pyr.overview, data[::4, ::4])
