@@ -23,9 +23,18 @@ run: $(STAMP)
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
 
-# every benchmarks/NAME.py prints its figures as JSON
+# every benchmarks/NAME.py prints its figures as JSON; listed explicitly (fast ones first), and
+# tests/test_packaging.py fails when a runnable benchmark is missing here. A listed module not yet
+# written is skipped with a note; one failure does not stop the others but fails the target.
+# detectors_rcnn runs alone only until benchmarks/detectors.py (which merges its figures) exists.
 bench: $(STAMP)
-	for b in benchmarks/[a-z]*.py; do $(PY) -m benchmarks.$$(basename $$b .py) || exit 1; done
+	@status=0; \
+	for b in store coco_io voc_yolo_io canvas workbench jobs_bridge nms_eval backbone_lite0 unet detectors_rcnn detectors; do \
+	  if [ ! -f benchmarks/$$b.py ]; then echo "bench: benchmarks/$$b.py not present, skipped" >&2; continue; fi; \
+	  if [ $$b = detectors_rcnn ] && [ -f benchmarks/detectors.py ]; then continue; fi; \
+	  echo "bench: $$b" >&2; \
+	  $(PY) -m benchmarks.$$b || { echo "bench: $$b FAILED" >&2; status=1; }; \
+	done; exit $$status
 
 clean:
 	rm -rf $(VENV) build *.egg-info
