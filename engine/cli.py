@@ -236,18 +236,25 @@ def cmd_import(args) -> int:
     if not src.exists():
         raise BadInput(str(src), "SRC", "file or folder not found")
     project = _project_arg(args.project, must_exist=False)
-    with ProjectStore(project, create=True) as store:
-        try:
-            report = _call(import_into, f"import {args.format}", store=store, fmt=args.format, src=src,
-                           skip_invalid=args.skip_invalid)
-        except ImportFailed as exc:
-            for problem in exc.problems[1:]:
-                print(f"  {problem}", file=sys.stderr)
-            raise
-        summary = report.as_dict() if hasattr(report, "as_dict") else dict(report)
-        summary["project"] = str(project)
-        summary["totals"] = {"images": store.count_images(), "annotations": store.count_annotations(),
-                             "categories": len(store.categories())}
+    created = not project.exists()
+    try:
+        with ProjectStore(project, create=True) as store:
+            try:
+                report = _call(import_into, f"import {args.format}", store=store, fmt=args.format, src=src,
+                               skip_invalid=args.skip_invalid)
+            except ImportFailed as exc:
+                for problem in exc.problems[1:]:
+                    print(f"  {problem}", file=sys.stderr)
+                raise
+            summary = report.as_dict() if hasattr(report, "as_dict") else dict(report)
+            summary["project"] = str(project)
+            summary["totals"] = {"images": store.count_images(), "annotations": store.count_annotations(),
+                                 "categories": len(store.categories())}
+    except BaseException:
+        if created:  # a failed import into a new project leaves no empty project behind
+            for leftover in (project, *(Path(f"{project}{s}") for s in ("-wal", "-shm", ".lock"))):
+                leftover.unlink(missing_ok=True)
+        raise
     _print_json(summary)
     return 0
 

@@ -157,3 +157,29 @@ def test_gui_without_front_end_says_so(demo, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "app.main", None)  # import of app.main fails
     assert cli.main(["gui", str(demo / "photos.vbproj")]) == 1
     assert "app.main" in capsys.readouterr().err
+
+
+def test_import_with_a_bad_part_all_or_nothing_or_skip_invalid(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "a.png")
+    coco = {"images": [{"id": 1, "file_name": "a.png", "width": 30, "height": 20},
+                       {"id": 2, "file_name": "missing.png", "width": 30, "height": 20}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 5]},
+                            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [1, 2, 10, 5]}],
+            "categories": [{"id": 1, "name": "thing"}]}
+    src = tmp_path / "data.json"
+    src.write_text(json.dumps(coco))
+    project = tmp_path / "new.vbproj"
+    assert cli.main(["import", "coco", str(src), "--project", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "data.json" in err and "missing.png" in err
+    assert not project.exists()  # a failed import into a new project leaves nothing behind
+    assert cli.main(["import", "coco", str(src), "--project", str(project), "--skip-invalid"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["images_added"] == 1 and summary["annotations_added"] == 1
+    assert len(summary["skipped"]) >= 1 and "missing.png" in " ".join(summary["skipped"])
+    with ProjectStore(project, readonly=True) as s:
+        [img] = s.images()
+        assert img.path == "a.png" and s.annotations(img.id)[0].geometry.x2 == 11
