@@ -49,7 +49,8 @@ class _OpenJob(QRunnable):
         try:
             pyr = ImagePyramid(self.path, cache_dir=self.cache_dir, max_tiles=PYRAMID_LRU_TILES)
             ov = rgb_to_qimage(pyr.overview) if pyr.overview is not None else None
-            self.signals.opened.emit(self.gen, pyr, ov)
+            if ov is not None:  # something to show while the rest decodes
+                self.signals.opened.emit(self.gen, pyr, ov)
             if stale():
                 pyr.close()
                 return
@@ -58,6 +59,14 @@ class _OpenJob(QRunnable):
                 return
             if ov is None:
                 self.signals.opened.emit(self.gen, pyr, rgb_to_qimage(pyr.overview))
+            nx, ny = pyr.tile_grid(0)
+            if nx * ny <= 4:
+                # small image (the common case): send its tiles now, saving a round trip per image
+                for level in range(len(pyr.levels)):
+                    gx, gy = pyr.tile_grid(level)
+                    for key in [(level, tx, ty) for ty in range(gy) for tx in range(gx)]:
+                        arr, exact = pyr.tile(*key)
+                        self.signals.tile.emit(self.gen, key, rgb_to_qimage(arr), exact)
             self.signals.ready.emit(self.gen)
         except BadInput as exc:
             self.signals.failed.emit(self.gen, f"Cannot show {exc.problem.file}: {exc.problem.message}")
