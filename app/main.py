@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
@@ -61,5 +62,6 @@ def run(project_path: str | None) -> int:
         QMessageBox.critical(None, "Cannot open project", str(exc))
         print(f"visionbench: {exc}", file=sys.stderr)
         return 2
+    window.use_layout_settings(QSettings())  # dock layout and size persist between sessions
     window.show()
     return int(app.exec())

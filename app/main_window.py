@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QSlider, QSpinBox, QToolBar,
                                QWidget)
 
@@ -29,6 +29,7 @@ from app.thumbnails import ThumbnailLoader
 from engine.annotations.errors import BadInput
 from engine.annotations.store import ProjectStore
 
+LAYOUT_VERSION = 1  # bump when docks are renamed so an old saved layout is ignored
 _OPEN_WINDOWS: list["MainWindow"] = []  # windows opened by File > Open, kept alive until closed
 
 
@@ -41,6 +42,7 @@ class MainWindow(QMainWindow):
         self.last_error_box = None
         self.help_dialog: HelpDialog | None = None
         self._closed = False
+        self.layout_settings: QSettings | None = None
         self.setStyleSheet(STYLE_SHEET)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
 
@@ -345,6 +347,8 @@ class MainWindow(QMainWindow):
             self._show_failure("Cannot open project", str(exc))
             return None
         win = MainWindow(store)
+        if self.layout_settings is not None:
+            win.use_layout_settings(self.layout_settings)
         _OPEN_WINDOWS.append(win)  # a top-level window lives as long as a Python reference does
         win.show()
         self.close()
@@ -388,9 +392,22 @@ class MainWindow(QMainWindow):
         self.help_dialog.raise_()
         return self.help_dialog
 
+    # ---- layout memory (opt-in: app.main turns it on; tests leave it off) -------------------
+    def use_layout_settings(self, settings: QSettings) -> None:
+        """Restore window size and dock layout from `settings` now and save them on close."""
+        self.layout_settings = settings
+        geometry, state = settings.value("window/geometry"), settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state, LAYOUT_VERSION)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self in _OPEN_WINDOWS:
             _OPEN_WINDOWS.remove(self)
+        if self.layout_settings is not None and not self._closed:
+            self.layout_settings.setValue("window/geometry", self.saveGeometry())
+            self.layout_settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         if not self._closed:
             self._closed = True
             self.jobs.shutdown()

@@ -468,3 +468,18 @@ def test_accept_or_reject_model_proposals(win, qtbot):
     win.browser.category_filter.setCurrentIndex(win.browser.category_filter.findData(-2))
     win.browser.refresh()
     assert win.browser.model.records() == [] and ids
+
+
+def test_dock_layout_is_remembered_when_settings_are_given(tmp_path, qtbot):
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(tmp_path / "layout.ini"), QSettings.Format.IniFormat)
+    w = open_window(qtbot, make_project(tmp_path / "p"))
+    w.use_layout_settings(settings)
+    w.docks["Categories"].hide()
+    w.close()
+    again = open_window(qtbot, tmp_path / "p" / "p.vbproj")
+    assert again.docks["Categories"].isVisible()  # no settings: the default layout
+    again.use_layout_settings(settings)
+    assert not again.docks["Categories"].isVisible()
+    again.close()
