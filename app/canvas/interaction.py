@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen, QPolygonF
 
 from engine.annotations.geometry import area, bounds, encode_mask, translate
@@ -70,6 +70,16 @@ class Interaction:
         self._grabcut_signals = _GrabCutSignals()
         self._grabcut_signals.done.connect(self._grabcut_done)
         self._grabcut_gen = 0
+        self._status_timer = QTimer(self)
+        self._status_timer.setSingleShot(True)
+        self._status_timer.timeout.connect(lambda: self.notify(""))
+
+    def notify(self, text: str, msecs: int = 4000) -> None:
+        """Show a short notice in the canvas corner; it disappears after `msecs` (0: stays)."""
+        self._status = text
+        if text and msecs:
+            self._status_timer.start(msecs)
+        self.update()
 
     def wait_workers(self, msecs: int = 30000) -> bool:
         return self._workers.waitForDone(msecs)
@@ -159,7 +169,7 @@ class Interaction:
                 if a is not None and isinstance(a.geometry, MaskRLE) and not a.locked:
                     target = a
             if tool == "eraser" and target is None:
-                self._status = "Select a mask to erase from"
+                self.notify("Select a mask to erase from")
             else:
                 self._drag = {"kind": "stroke", "target": target, "points": [(x, y)]}
         self.update()
@@ -309,14 +319,14 @@ class Interaction:
         if self._image is None:
             return
         self._grabcut_gen += 1
-        self._status = "GrabCut running…"
+        self.notify("GrabCut running…", 0)
         self._workers.start(_GrabCutJob(self._grabcut_signals, self._grabcut_gen, self.image_layer,
                                         (b.x1, b.y1, b.x2, b.y2), (self._image.height, self._image.width)))
 
     def _grabcut_done(self, gen, rle, error) -> None:
         if gen != self._grabcut_gen:
             return  # stale: another image or box since
-        self._status = error
+        self.notify(error)
         if rle is not None:
             self._emit("GrabCut", add=[self._new(rle)])
         self.update()
@@ -429,8 +439,8 @@ class Interaction:
                 if g is not None:
                     self._emit("Delete vertex", update=[a.with_(geometry=g)])
                 else:
-                    self._status = "A polygon keeps at least 3 vertices"
-                    self.update()
+                    self.notify("A polygon keeps at least 3 vertices" if isinstance(a.geometry, Polygon)
+                                else "A polyline keeps at least 2 vertices")
                 return
         anns = self._editable_selected()
         if anns:

@@ -160,6 +160,7 @@ def test_polygon_keeps_three_vertices(scene, qtbot):
     n = len(ctl.requests)
     qtbot.keyClick(canvas, Qt.Key.Key_Backspace)
     assert len(ctl.requests) == n and len(ctl.annotations()[0].geometry.points) == 3
+    assert "at least 3" in canvas._status
 
 
 def test_arrow_nudge_and_shift_click_multi_select(scene, qtbot):
