@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QSlider, QSpinBox, QToolBar,
+from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu,
+                               QMessageBox, QSlider, QSpinBox, QToolBar,
                                QWidget)
 
 from app.canvas import Canvas
+from app.controllers.add_images import insert_found, probe_folder_job
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
 from app.controllers.annotation_controller import AnnotationController
 from app.error_dialog import show_error
@@ -28,6 +30,7 @@ from app.style import STYLE_SHEET
 from app.thumbnails import ThumbnailLoader
 from engine.annotations.errors import BadInput
 from engine.annotations.store import ProjectStore
+from engine.jobs import Job
 
 LAYOUT_VERSION = 1  # bump when docks are renamed so an old saved layout is ignored
 _OPEN_WINDOWS: list["MainWindow"] = []  # windows opened by File > Open, kept alive until closed
@@ -43,6 +46,8 @@ class MainWindow(QMainWindow):
         self.help_dialog: HelpDialog | None = None
         self._closed = False
         self.layout_settings: QSettings | None = None
+        self._add_image_jobs: set[int] = set()
+        self.last_add_report: dict | None = None
         self.setStyleSheet(STYLE_SHEET)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
 
@@ -107,6 +112,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addAction(a["open_project"])
+        file_menu.addAction(a["add_images"])
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         edit = bar.addMenu("&Edit")
@@ -247,6 +253,8 @@ class MainWindow(QMainWindow):
         a["train_panel"].triggered.connect(self.open_training_panel)
         a["quit"].triggered.connect(self.close)
         a["open_project"].triggered.connect(self.open_project_dialog)
+        a["add_images"].triggered.connect(self.add_images_dialog)
+        self.jobs.finished.connect(self._job_finished)
 
     # ---- reactions --------------------------------------------------------------------------
     def _image_opened(self, img, anns) -> None:
@@ -353,6 +361,46 @@ class MainWindow(QMainWindow):
         win.show()
         self.close()
         return win
+
+    def add_images_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add images from folder", str(self.store.root))
+        if folder:
+            self.add_images(folder)
+
+    def add_images(self, folder: str | Path) -> int:
+        """Probe `folder` in the background; the images are added when the job ends. Returns the job id."""
+        job_id = self.jobs.submit(Job(f"add images from {Path(folder).name}", probe_folder_job, folder=str(folder)))
+        self._add_image_jobs.add(job_id)
+        return job_id
+
+    def _job_finished(self, job_id: int, outcome) -> None:
+        if job_id not in self._add_image_jobs:
+            return
+        self._add_image_jobs.discard(job_id)
+        if outcome.state != "finished":
+            if outcome.state == "failed":
+                self._show_failure("Cannot add images", outcome.error or "")
+            return
+        found, skipped = outcome.result["found"], outcome.result["skipped"]
+        try:
+            added, known = insert_found(self.store, found)
+        except Exception as exc:  # noqa: BLE001 - the transaction rolled back
+            self._show_failure("Cannot add images", f"{type(exc).__name__}: {exc}")
+            return
+        self.browser.refresh()
+        note = f"Added {added} image(s)" + (f", {known} already in the project" if known else "")
+        note += f", skipped {len(skipped)} file(s)" if skipped else ""
+        self.last_add_report = {"added": added, "known": known, "skipped": skipped}
+        self.statusBar().showMessage(note, 10000)
+        if skipped:  # say which files and why, without blocking (open(), not exec())
+            box = QMessageBox(QMessageBox.Icon.Information, "Add images", note + ".", QMessageBox.StandardButton.Close,
+                              self)
+            box.setDetailedText("\n".join(f"{p}: {why}" for p, why in skipped))
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+            box.open()
+            self.last_error_box = box
+        if self.controller.image is None and self.controller.order:
+            self.controller.open_image(self.controller.order[0])
 
     def open_training_panel(self) -> QWidget | None:
         """Dock the training panel, built on first use: it loads the model registry (and torch),

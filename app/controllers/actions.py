@@ -70,6 +70,8 @@ SPECS = TOOL_SPECS + (
                "Train a model on the annotated images in the background; predict proposals", short="Train"),
     ActionSpec("help", "Keyboard shortcuts", ("F1",), "Help", "This list"),
     ActionSpec("open_project", "Open project…", ("Ctrl+O",), "File", "Open another .vbproj in place of this one"),
+    ActionSpec("add_images", "Add images from folder…", ("Ctrl+I",), "File",
+               "Add every image under a folder (read in the background)"),
     ActionSpec("quit", "Quit", ("Ctrl+Q",), "File", "Close the workbench (everything is saved already)"),
 )
 

@@ -483,3 +483,29 @@ def test_dock_layout_is_remembered_when_settings_are_given(tmp_path, qtbot):
     again.use_layout_settings(settings)
     assert not again.docks["Categories"].isVisible()
     again.close()
+
+
+def test_add_images_from_a_folder_in_the_background(tmp_path, qtbot):
+    import numpy as np
+    from PIL import Image
+
+    w = open_window(qtbot, make_project(tmp_path / "p"))
+    new = tmp_path / "p" / "more"
+    (new / "sub").mkdir(parents=True)
+    Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(new / "a.png")
+    Image.fromarray(np.zeros((7, 9), np.uint8)).save(new / "sub" / "b.jpg")
+    (new / "broken.png").write_bytes(b"nope")
+    (new / "notes.txt").write_text("hello")
+    w.add_images(new)
+    qtbot.waitUntil(lambda: w.last_add_report is not None, timeout=10000)
+    assert w.last_add_report["added"] == 2 and len(w.last_add_report["skipped"]) == 2
+    assert "broken.png" in w.last_error_box.detailedText() and "notes.txt" in w.last_error_box.detailedText()
+    w.last_error_box.close()
+    paths = {r.path: (r.width, r.height) for r in w.store.images()}
+    assert paths["more/a.png"] == (16, 12) and paths["more/sub/b.jpg"] == (9, 7)
+    assert w.browser.model.rowCount() == 5
+    w.last_add_report = None
+    w.add_images(new)  # again: nothing new
+    qtbot.waitUntil(lambda: w.last_add_report is not None, timeout=10000)
+    assert (w.last_add_report["added"], w.last_add_report["known"]) == (0, 2)
+    w.close()
