@@ -1,6 +1,8 @@
 """Shared look: status colours, colour swatches and a light style sheet for the workbench."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
@@ -21,8 +23,9 @@ QStatusBar QLabel { padding: 0 6px; }
 """
 
 
+@lru_cache(maxsize=512)
 def swatch(color: str, size: int = 14, border: str = "#333333") -> QIcon:
-    """A small filled square icon of `color` ('#rrggbb')."""
+    """A small filled square icon of `color` ('#rrggbb'); cached, lists ask for it on every paint."""
     pm = QPixmap(size, size)
     pm.fill(Qt.GlobalColor.transparent)
     p = QPainter(pm)
