@@ -109,7 +109,7 @@ def bench_big(out: dict, folder: Path) -> None:
 
     def settle():
         canvas.repaint()
-        pump(app, canvas, lambda: canvas.image_layer.pending_tiles() == 0, 30)
+        pump(app, canvas, lambda: canvas.image_layer.pending_tiles() == 0 and not canvas.shapes.build_pending(), 30)
 
     cpu = {"warm": [], "smooth": []}
 

@@ -65,6 +65,10 @@ class Canvas(Interaction, QWidget):
         self._smooth_timer.setSingleShot(True)
         self._smooth_timer.setInterval(150)
         self._smooth_timer.timeout.connect(self._refine)
+        self._build_timer = QTimer(self)  # builds shape-pyramid levels in idle-time chunks
+        self._build_timer.setSingleShot(True)
+        self._build_timer.setInterval(0)
+        self._build_timer.timeout.connect(self._build_step)
         self.init_interaction()
 
     # ---- loading -------------------------------------------------------------------------
@@ -259,6 +263,12 @@ class Canvas(Interaction, QWidget):
         p.drawImage(0, 0, self._frame)
         self.paint_overlay(p)
         p.end()
+        if self.shapes.build_pending() and not self._build_timer.isActive():
+            self._build_timer.start()
+
+    def _build_step(self) -> None:
+        if self.shapes.build_step():
+            self._build_timer.start()
 
     def render_static(self, w: int, h: int) -> QImage:
         """Image tiles and every shape not being edited, as a [h, w] premultiplied ARGB QImage."""

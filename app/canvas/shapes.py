@@ -26,6 +26,7 @@ SHIFT = 4  # fixed-point fraction bits for cv2 drawing (sub-pixel vertex positio
 RASTER_MAX_SIDE = 4096  # shape pyramid levels larger than this are not kept
 RASTER_MAX_SCALE = 0.5  # at or below this zoom the shape pyramid is used
 POINT_RADIUS = 4  # screen px
+BUILD_CHUNK = 1500  # shapes rasterised per idle step when building a shape-pyramid level (~5-10 ms)
 
 
 def rings_of(g) -> list[np.ndarray]:
@@ -58,7 +59,8 @@ class ShapeLayer:
         self.image_size = (0, 0)  # (w, h)
         self.version = 0  # bumps on any change that alters the picture
         self._mask_images: dict[int, tuple[QImage, tuple[int, int]]] = {}
-        self._rasters: dict[float, np.ndarray] = {}
+        self._rasters: dict[float, np.ndarray] = {}  # complete shape-pyramid levels
+        self._building: dict[float, list] = {}  # level -> [buffer, next shape index]
         self._dirty = True
 
     # ---- content -------------------------------------------------------------------------
@@ -117,6 +119,7 @@ class ShapeLayer:
         self._dirty = True
         if regions is None:
             self._rasters.clear()
+            self._building.clear()
         else:
             self._rebuild()
             self._refresh_rasters(regions)
@@ -192,14 +195,18 @@ class ShapeLayer:
         self.point_xy = np.asarray(point_xy, np.float64).reshape(-1, 2)
         self.mask_ids = mask_ids
         self._dirty = False
+        for job in self._building.values():  # shape order changed: start pending levels again
+            job[0][...] = 0
+            job[1] = 0
 
     # ---- drawing -------------------------------------------------------------------------
     def render_vectors(self, buf: np.ndarray, scale: float, ox: float, oy: float,
-                       view: tuple[float, float, float, float], antialias: bool | None = None) -> int:
+                       view: tuple[float, float, float, float], antialias: bool | None = None,
+                       only: tuple[int, int] | None = None) -> int:
         """Draw visible vector shapes into `buf` (uint8 [H, W, 4] premultiplied BGRA).
 
-        widget = image * scale + (ox, oy); `view` is the image-px rect to cull against.
-        Returns how many shapes were drawn.
+        widget = image * scale + (ox, oy); `view` is the image-px rect to cull against; `only`
+        limits drawing to shapes [start, end) of the layer's order. Returns how many were drawn.
         """
         self._rebuild()
         if len(self.vec_ids) == 0:
@@ -207,6 +214,9 @@ class ShapeLayer:
         b = self.vec_bounds
         x0, y0, x1, y1 = view
         vis = (b[:, 2] >= x0) & (b[:, 0] <= x1) & (b[:, 3] >= y0) & (b[:, 1] <= y1)
+        if only is not None:
+            vis[: only[0]] = False
+            vis[only[1]:] = False
         if self.hidden_categories:
             vis &= ~np.isin(self.vec_cat, list(self.hidden_categories))
         vis &= ~self.vec_hidden
@@ -267,20 +277,49 @@ class ShapeLayer:
                 return None  # the raster would be coarser than the screen
         return r
 
-    def _raster(self, r: float) -> np.ndarray:
+    def _raster(self, r: float) -> np.ndarray | None:
+        """The complete shape-pyramid level r, or None while it is still being built.
+
+        Small layers are rasterised at once; big ones in chunks by build_step() in idle time
+        (the canvas drives it), so crossing into a new zoom band never stalls a frame.
+        """
         buf = self._rasters.get(r)
-        if buf is None:
+        if buf is not None:
+            return buf
+        if r not in self._building:
             w, h = self.image_size
-            buf = np.zeros((math.ceil(h * r), math.ceil(w * r), 4), np.uint8)
-            self.render_vectors(buf, r, 0.0, 0.0, (-1e18, -1e18, 1e18, 1e18), antialias=False)
+            self._building[r] = [np.zeros((math.ceil(h * r), math.ceil(w * r), 4), np.uint8), 0]
+        if len(self.vec_ids) <= BUILD_CHUNK:
+            while r in self._building:
+                self.build_step()
+            return self._rasters[r]
+        return None
+
+    def build_pending(self) -> bool:
+        return bool(self._building)
+
+    def build_step(self) -> bool:
+        """Rasterise the next BUILD_CHUNK shapes of a pending level; True while work remains."""
+        if not self._building:
+            return False
+        self._rebuild()
+        r, job = next(iter(self._building.items()))
+        buf, start = job
+        end = min(len(self.vec_ids), start + BUILD_CHUNK)
+        everything = (-1e18, -1e18, 1e18, 1e18)
+        self.render_vectors(buf, r, 0.0, 0.0, everything, antialias=False, only=(start, end))
+        job[1] = end
+        if end >= len(self.vec_ids):
             self._rasters[r] = buf
-        return buf
+            del self._building[r]
+        return bool(self._building)
 
     def _refresh_rasters(self, regions) -> None:
         """Redraw only the changed image regions of the cached shape pyramid."""
-        if not self._rasters or not regions:
+        if not (self._rasters or self._building) or not regions:
             return
-        for r, buf in self._rasters.items():
+        levels = list(self._rasters.items()) + [(r, job[0]) for r, job in self._building.items()]
+        for r, buf in levels:
             H, W = buf.shape[:2]
             for (x0, y0, x1, y1) in regions:
                 pad = 3 / r  # line width and rounding around the bounds
@@ -308,8 +347,9 @@ class ShapeLayer:
                 self.paint_mask(painter, a, scale, ox, oy)
         ds, dox, doy = scale * dpr, ox * dpr, oy * dpr  # device-pixel transform
         r = self._raster_scale(ds)
-        if r is not None:
-            self._paint_raster(painter, self._raster(r), r, ds, dox, doy, view, smooth, dpr)
+        raster = self._raster(r) if r is not None else None
+        if raster is not None:
+            self._paint_raster(painter, raster, r, ds, dox, doy, view, smooth, dpr)
         else:
             w, h = size
             buf = np.zeros((h, w, 4), np.uint8)

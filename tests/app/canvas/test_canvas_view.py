@@ -126,7 +126,7 @@ def test_many_shapes_low_zoom_uses_shape_pyramid_and_updates_region(scene, qtbot
     canvas.set_opacity(1.0)
     canvas.zoom_to(0.4)
     canvas.grab()
-    assert canvas.shapes._rasters  # the cached shape raster is in use at low zoom
+    qtbot.waitUntil(lambda: 0.5 in canvas.shapes._rasters)  # the cached shape raster is in use at low zoom
     moved = ctl.annotations()[0]
     ctl.apply(EditRequest("move", update=[moved.with_(geometry=Box(200, 145, 206, 151))]))
     raster = canvas.shapes._rasters[0.5]
@@ -155,3 +155,27 @@ def test_16bit_tiff_is_windowed_for_display(qtbot, tmp_path):
     assert canvas.message_text() == ""
     assert dark.red() < 10 and bright.red() > 245  # stretched to the full 8-bit range
     canvas.shutdown()
+
+
+def test_big_shape_pyramid_level_builds_in_idle_chunks(scene, qtbot):
+    canvas, ctl, store, img = scene
+    from app.canvas import EditRequest
+    from app.canvas.shapes import BUILD_CHUNK
+
+    anns = [Annotation(canvas.image().id, canvas.current_category(), Box(x, y, x + 3, y + 3))
+            for x in range(0, 400, 5) for y in range(0, 300, 5)]
+    assert len(anns) > BUILD_CHUNK
+    ctl.apply(EditRequest("seed", add=anns))
+    canvas.set_opacity(1.0)
+    canvas.zoom_to(0.4)
+    first = canvas.grab().toImage()  # drawn directly while the level is pending
+    assert 0.5 not in canvas.shapes._rasters and canvas.shapes.build_pending()
+    qtbot.waitUntil(lambda: not canvas.shapes.build_pending())
+    assert 0.5 in canvas.shapes._rasters
+    canvas._frame = None
+    second = canvas.grab().toImage()
+    p = wpos(canvas, 201.5, 151.5)  # inside the box at (200, 150)
+    red = QColor("#e6194b")
+    for frame in (first, second):
+        c = frame.pixelColor(p)
+        assert (c.red(), c.green(), c.blue()) == (red.red(), red.green(), red.blue())
