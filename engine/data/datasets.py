@@ -92,12 +92,12 @@ def load_segmentation_samples(store: ProjectStore, categories: list[Category], s
     return samples
 
 
-def dataset_class_weights(samples: list[SegSample], num_classes: int) -> np.ndarray:
+def dataset_class_weights(samples: list[SegSample], num_classes: int, power: float = 1.0) -> np.ndarray:
     """w_c of the weight map from the pixel counts of all samples: float32 [num_classes]."""
     counts = np.zeros(num_classes, np.int64)
     for s in samples:
         counts += np.bincount(s.class_map.ravel(), minlength=num_classes)[:num_classes]
-    return class_balance_weights(counts)
+    return class_balance_weights(counts, power=power)
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:

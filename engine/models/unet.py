@@ -21,7 +21,7 @@ LOSSES = ("wce", "dice", "wce+dice")
 
 DEFAULT_CONFIG = {
     "encoder": "plain", "pretrained": True, "depth": 4, "width": 8,
-    "loss": "wce", "w0": 10.0, "sigma": 5.0,
+    "loss": "wce", "w0": 10.0, "sigma": 5.0, "balance_power": 0.5,
     "epochs": 20, "batch_size": 8, "crop": 128, "lr": 3e-3, "weight_decay": 1e-4,
     "augment": True, "val_limit": 200, "preview_every": 10, "classes": None,
     # All cores but one: the GUI (and the OS) keep a core, and on a busy machine fewer torch

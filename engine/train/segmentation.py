@@ -110,7 +110,7 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
               f"device {device}")
 
     num_classes = len(class_names)
-    class_weights = dataset_class_weights(train, num_classes + 1)
+    class_weights = dataset_class_weights(train, num_classes + 1, float(cfg["balance_power"]))
     transform = segmentation_augmentation(crop=int(cfg["crop"])) if cfg["augment"] else None
     if transform is None and len({s.image.shape for s in train}) > 1 and int(cfg["batch_size"]) > 1:
         from torchvision.transforms import v2

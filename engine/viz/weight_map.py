@@ -17,11 +17,13 @@ W0 = 10.0
 SIGMA = 5.0  # pixels
 
 
-def class_balance_weights(counts: np.ndarray, max_weight: float = 10.0) -> np.ndarray:
-    """Pixel counts per class [C] -> weights [C] inversely proportional to frequency.
+def class_balance_weights(counts: np.ndarray, max_weight: float = 10.0, power: float = 1.0) -> np.ndarray:
+    """Pixel counts per class [C] -> weights [C] proportional to frequency ** -power.
 
-    Normalised so a pixel drawn from the data has weight 1 on average (the loss scale stays
-    the same as plain cross-entropy); absent classes get weight 1; capped at ``max_weight``.
+    power 1 equalises the classes' total weight; 0.5 (square root) is a softer balance that
+    does not drown the background's gradient when objects are small. Normalised so a pixel
+    drawn from the data has weight 1 on average (the loss keeps plain cross-entropy's scale);
+    absent classes get weight 1; capped at ``max_weight``.
     """
     counts = np.asarray(counts, dtype=np.float64)
     present = counts > 0
@@ -29,9 +31,8 @@ def class_balance_weights(counts: np.ndarray, max_weight: float = 10.0) -> np.nd
     if not present.any():
         return weights.astype(np.float32)
     freq = counts[present] / counts.sum()
-    raw = 1.0 / freq
-    # Mean weight per pixel = sum_c freq_c * w_c = (#present classes) before scaling.
-    raw = raw / present.sum()
+    raw = freq ** -float(power)
+    raw = raw / float((freq * raw).sum())  # mean weight per pixel = sum_c freq_c * w_c = 1
     weights[present] = np.minimum(raw, max_weight)
     return weights.astype(np.float32)
 

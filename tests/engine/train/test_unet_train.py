@@ -155,3 +155,12 @@ def test_bad_inputs_are_clear(tmp_path):
     project = make_seg_project(tmp_path, n_train=0, n_val=1, size=32)
     with pytest.raises(BadInput, match="no annotated images in split 'train'"):
         train_command("unet", project, tmp_path / "m.ckpt", progress=False, config=TINY)
+
+
+def test_time_budget_ends_training_early_with_a_checkpoint(project, tmp_path):
+    events = []
+    outcome = run_job_sync(_job(project, tmp_path / "m.ckpt", epochs=50, time_limit_s=0.5), events.append)
+    assert outcome.state == "finished", outcome.error
+    assert outcome.result["epochs"] == 1
+    assert (tmp_path / "m.ckpt").is_file()
+    assert any("time limit" in getattr(e, "text", "") for e in events)
