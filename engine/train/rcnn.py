@@ -29,12 +29,12 @@ __all__ = ["MAX_BAD_STEPS", "evaluate_model", "train_rcnn"]
 MAX_BAD_STEPS = 5  # consecutive non-finite losses before the run is stopped
 
 
-def _lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up from 0.1 then cosine decay to 0.05 of the base rate."""
+def _lr_factor(step: int, warmup: int, done: float) -> float:
+    """Linear warm-up (over ``warmup`` steps) from 0.1, then cosine decay to 0.05 of the base rate
+    as the fraction ``done`` of the run (steps or time budget, whichever is further) goes 0 -> 1."""
     if step < warmup:
         return 0.1 + 0.9 * step / max(warmup, 1)
-    t = (step - warmup) / max(total - warmup, 1)
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(max(done, 0.0), 1.0)))
 
 
 def evaluate_model(model, samples, class_names: list[str], category_ids: list[int], device,
@@ -69,7 +69,9 @@ def train_rcnn(token, store_path, out, config: dict, family: str = "fasterrcnn")
     """Train ``family`` ("fasterrcnn" | "maskrcnn") on the project at ``store_path``.
 
     config: overrides of the device preset (engine.models.rcnn.CPU_PRESET / GPU_PRESET), plus
-    "device" ("auto"), "classes" (category names; default all), "max_steps" (stop early; tests).
+    "device" ("auto"), "classes" (category names; default all), "max_steps" (stop early; tests),
+    "max_seconds" (a time budget: the learning rate decays over it, and the epoch under way when it
+    runs out is evaluated and saved), "eval_every" (validate every N epochs and at the end; 1).
     Returns {"checkpoint": str, "metrics": dict, "steps": int, "seconds": float}.
     """
     masks = family == "maskrcnn"
@@ -108,17 +110,21 @@ def train_rcnn(token, store_path, out, config: dict, family: str = "fasterrcnn")
     if cfg.get("max_steps"):
         total = min(total, int(cfg["max_steps"]))
     base_lr = float(cfg["lr"])
-    step, bad, t0 = 0, 0, time.perf_counter()
+    budget = float(cfg.get("max_seconds") or 0.0)
+    step, bad, t0, out_of_time = 0, 0, time.perf_counter(), False
     metrics: dict = {}
-    meta_config = {k: v for k, v in cfg.items() if k not in ("max_steps",)}
+    meta_config = {k: v for k, v in cfg.items() if k not in ("max_steps", "max_seconds")}
     yield Progress(0, total, f"{family}: {len(train.samples)} train / {len(val.samples)} val images")
     for epoch in range(epochs):
         model.train()
         for images, targets in loader:
-            if step >= total:
+            elapsed = time.perf_counter() - t0
+            out_of_time = budget > 0 and elapsed >= budget
+            if step >= total or out_of_time:
                 break
+            done = max(step / total, elapsed / budget if budget > 0 else 0.0)
             for g in optim.param_groups:
-                g["lr"] = base_lr * _lr_factor(step, int(cfg["warmup_steps"]), total)
+                g["lr"] = base_lr * _lr_factor(step, int(cfg["warmup_steps"]), done)
             images = [im.to(device) for im in images]
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
             losses = model(images, targets)
@@ -143,18 +149,23 @@ def train_rcnn(token, store_path, out, config: dict, family: str = "fasterrcnn")
             values["lr"] = optim.param_groups[0]["lr"]
             yield Metrics(values, step=step)
             yield Progress(step, total, f"epoch {epoch + 1}/{epochs}")
+            if budget > 0 and time.perf_counter() - t0 >= budget:
+                out_of_time = True
+                break
         model.eval()
-        if val.samples:
+        last = step >= total or out_of_time or epoch == epochs - 1
+        if val.samples and (last or (epoch + 1) % max(int(cfg.get("eval_every", 1)), 1) == 0):
             with torch.no_grad():
                 metrics = evaluate_model(model, val.samples, class_names, category_ids, device, masks,
                                          should_stop=token.raise_if_cancelled)
             yield Metrics({k: v for k, v in metrics.items() if isinstance(v, float)}, step=step)
-        metrics = {**metrics, "epoch": epoch + 1, "steps": step}
+        metrics = {**metrics, "epoch": epoch + 1, "steps": step,
+                   "train_seconds": round(time.perf_counter() - t0, 1)}
         save_checkpoint(out, model.state_dict(), {
             "family": family, "classes": class_names, "category_ids": category_ids,
             "config": meta_config, "metrics": metrics})
         yield Log(f"epoch {epoch + 1}: checkpoint written to {out}")
-        if step >= total:
+        if step >= total or out_of_time:
             break
     return {"checkpoint": str(out), "metrics": metrics, "steps": step,
             "seconds": time.perf_counter() - t0}
