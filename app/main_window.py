@@ -2,8 +2,8 @@
 
 MainWindow only wires things: the AnnotationController changes the project and reports what
 changed; the canvas and panels show it and send the user's requests back to the controller.
-The window owns the store it is given and closes it (after stopping the thumbnail threads)
-when it closes.
+Background work goes through `window.jobs` (one JobBridge; other panels use it too). The window
+owns the store it is given and closes it, after stopping jobs, thumbnail and canvas threads.
 """
 from __future__ import annotations
 
@@ -11,20 +11,19 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QSlider, QSpinBox, QToolBar,
-                               QWidget)
+                               QMessageBox, QSlider, QSpinBox, QToolBar, QWidget)
 
 from app.canvas import Canvas
-from app.controllers.add_images import insert_found, probe_folder_job
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
+from app.controllers.add_images import insert_found, probe_folder_job
 from app.controllers.annotation_controller import AnnotationController
 from app.error_dialog import show_error
 from app.help_dialog import HelpDialog
 from app.jobs_bridge import JobBridge
-from app.panels.jobs_panel import JobsPanel
 from app.panels.annotations import AnnotationsPanel
 from app.panels.browser import BrowserPanel
 from app.panels.categories import CategoriesPanel
+from app.panels.jobs_panel import JobsPanel
 from app.panels.properties import PropertiesPanel
 from app.style import STYLE_SHEET
 from app.thumbnails import ThumbnailLoader
