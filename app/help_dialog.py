@@ -21,7 +21,8 @@ def shortcut_rows(actions: list[QAction]) -> list[tuple[str, str, str, str]]:
         if not keys:
             continue
         group = a.property("group") or "Other"
-        rows.append((group, a.text().replace("&", ""), "  or  ".join(keys), a.property("tip") or a.statusTip()))
+        text = a.text().replace("&&", "\0").replace("&", "").replace("\0", "&")  # drop mnemonics, keep "&&"
+        rows.append((group, text, "  or  ".join(keys), a.property("tip") or a.statusTip()))
     order = {g: i for i, g in enumerate(GROUP_ORDER)}
     return sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0]))
 

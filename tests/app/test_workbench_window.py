@@ -257,6 +257,7 @@ def test_help_lists_every_shortcut_from_the_actions(win, qtbot):
     by_command = {r[1]: r[2] for r in rows}
     assert "Ctrl+Z" in by_command["Undo"] and "Ctrl+Y" in by_command["Redo"]
     assert by_command["Next image"] == "D  or  PgDown"
+    assert by_command["Train & predict…"] == "Ctrl+T"
     assert len(rows) == len(win.shortcut_actions())
     win.help_dialog.close()
 
