@@ -12,6 +12,8 @@ carry an old generation number and are dropped.
 """
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,7 @@ def detect_job(token, path: str, image: np.ndarray, predictor=None, device: str 
     raw: ``RawCandidates`` before NMS (xyxy pixels). The predictor is returned so the view can
     keep it for the next image instead of loading the file again.
     """
+    _yield_cpu_to_the_gui()
     if predictor is None:
         yield Progress(0, 2, f"loading {Path(path).name}")
         from engine.infer.detector_api import load_detector
@@ -54,6 +57,15 @@ def detect_job(token, path: str, image: np.ndarray, predictor=None, device: str 
     yield Progress(1, 2, f"running {predictor.name}")
     raw = predictor.raw_candidates(image)
     return {"predictor": predictor, "raw": raw, "latency_ms": float(predictor.last_latency_ms)}
+
+
+def _yield_cpu_to_the_gui() -> None:
+    """Lower this worker thread's priority so the GUI thread wins the CPU (Linux: a thread's
+    nice value is its own; elsewhere this is a no-op). The job's thread ends with the job."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
+    except (AttributeError, OSError):
+        pass
 
 
 def find_detector_files(folder, limit: int = 200) -> list[Path]:
@@ -315,6 +327,7 @@ class CompareView(QWidget):
         self.gt_names: list[str] = []
         self._generation = 0
         self._jobs: dict[int, tuple[DetectorPanel, int]] = {}
+        self._queue: list[DetectorPanel] = []
         self._syncing = False
         self.bridge.finished.connect(self._on_finished)
         self._build()
@@ -397,6 +410,7 @@ class CompareView(QWidget):
         if len(self.gt_names) != len(self.gt_boxes):
             raise ValueError(f"gt_names: {len(self.gt_names)} names for {len(self.gt_boxes)} boxes")
         self._generation += 1
+        self._queue = []
         pixmap = _rgb_to_pixmap(self.image)
         for panel in self.panels:
             panel.raw, panel.latency_ms, panel.error = None, None, None
@@ -414,29 +428,44 @@ class CompareView(QWidget):
         boxes, gt_names = ground_truth_boxes(store.annotations(image_id), names)
         self.set_image(read_image_rgb(store.image_path(rec)), boxes, gt_names)
 
-    def run(self) -> list[int]:
-        """Run every detector on the current image in the background; returns the job ids."""
-        if self.image is None:
-            return []
-        ids = []
-        for panel in self.panels:
+    def run(self) -> None:
+        """Run every detector on the current image in the background, one after the other.
+
+        One at a time on purpose: latencies measured while models compete for the same cores
+        say nothing about the models, and the GUI thread keeps a core to itself.
+        """
+        if self.image is None or not self.panels:
+            return
+        self._queue = list(self.panels)
+        self.run_button.setEnabled(False)
+        self._submit_next()
+
+    def _submit_next(self) -> None:
+        while self._queue:
+            panel = self._queue.pop(0)
+            if panel not in self.panels:
+                continue
             job = Job(f"compare: {Path(panel.path).name}", detect_job, path=panel.path, image=self.image,
                       predictor=panel.predictor, device=self.device)
-            job_id = self.bridge.submit(job)
-            self._jobs[job_id] = (panel, self._generation)
-            ids.append(job_id)
-        self.run_button.setEnabled(False)
-        return ids
+            self._jobs[self.bridge.submit(job)] = (panel, self._generation)
+            return
+        if not self._jobs:
+            self.run_button.setEnabled(True)
+            self.ran.emit()
 
     def busy(self) -> bool:
-        return bool(self._jobs)
+        return bool(self._jobs or self._queue)
 
     def _on_finished(self, job_id: int, outcome) -> None:
         entry = self._jobs.pop(job_id, None)
         if entry is None:
             return
         panel, generation = entry
-        if panel in self.panels and generation == self._generation:
+        if generation != self._generation:  # the image changed meanwhile: a stale answer
+            if not self._jobs:
+                self.run_button.setEnabled(True)
+            return
+        if panel in self.panels:
             if outcome.state == "finished":
                 panel.predictor = outcome.result["predictor"]
                 panel.raw = outcome.result["raw"]
@@ -445,9 +474,7 @@ class CompareView(QWidget):
             else:
                 panel.error = str(outcome.error) if outcome.error is not None else outcome.state
             self._refresh(panel)
-        if not self._jobs:
-            self.run_button.setEnabled(True)
-            self.ran.emit()
+        self._submit_next()
 
     # -- drawing and numbers -------------------------------------------------------------------
     def _refresh(self, panel: DetectorPanel) -> None:
