@@ -78,6 +78,7 @@ def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool 
                 cat_ids[c.id] = new.id
                 report.categories_added += 1
         pending: list[Annotation] = []
+        remap: list[tuple[int, int]] = []  # (image id, category id) in the project, per pending annotation
         for entry in bundle.images:
             rel = store._rel(entry.file)
             rec = store.image_by_path(rel)
@@ -90,7 +91,8 @@ def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool 
                 if a.category_id not in cat_ids:
                     raise ImportFailed([Problem(str(entry.file), "category",
                                                 f"unknown category id {a.category_id} ({names.get(a.category_id)})")])
-                pending.append(replace(a, id=None, image_id=rec.id, category_id=cat_ids[a.category_id]))
-        store.bulk_insert_annotations(pending)
+                pending.append(a)
+                remap.append((rec.id, cat_ids[a.category_id]))
+        store.bulk_insert_annotations(pending, remap)
         report.annotations_added = len(pending)
     return report
