@@ -446,7 +446,15 @@ class ShapeLayer:
             b = bounds(a.geometry)
             if x < b[0] - tol or x > b[2] + tol or y < b[1] - tol or y > b[3] + tol:
                 continue
-            if not self._inside(a.geometry, x, y, tol):
+            if isinstance(a.geometry, MaskRLE):
+                hit = self.mask_image(a)  # the cached crop, not a fresh decode per click
+                if hit is None:
+                    continue
+                img, (mx, my) = hit
+                ix, iy = int(x) - mx, int(y) - my
+                if not (0 <= ix < img.width() and 0 <= iy < img.height()) or img.pixelColor(ix, iy).alpha() == 0:
+                    continue
+            elif not self._inside(a.geometry, x, y, tol):
                 continue
             ar = max(b[2] - b[0], 1e-6) * max(b[3] - b[1], 1e-6)
             if ar < best_area:

@@ -201,7 +201,11 @@ def test_brush_paints_and_eraser_erases_mask(scene, qtbot):
     assert m.shape == (300, 400)
     assert m[50, 50] and m[50, 75] and m[50, 99] and m[54, 75] and not m[57, 75] and not m[50, 120]
     mask_ann = ctl.annotations()[0]
-    canvas.select([mask_ann.id])
+    canvas.set_tool("select")
+    qtbot.mouseClick(canvas, L, NO, wpos(canvas, 30, 30))  # outside the stroke: nothing
+    assert canvas.selected_ids() == []
+    qtbot.mouseClick(canvas, L, NO, wpos(canvas, 75, 52))  # on the painted pixels
+    assert canvas.selected_ids() == [mask_ann.id]
     canvas.set_tool("eraser")
     drag(qtbot, canvas, wpos(canvas, 75, 40), wpos(canvas, 75, 60), steps=5)
     m2 = decode_mask(ctl.annotations()[0].geometry)
