@@ -105,17 +105,40 @@ def geometry_to_mask(g: Geometry, height: int, width: int) -> np.ndarray:
     raise ValueError(f"a {g.kind} has no area to rasterize")
 
 
-def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0) -> list[Polygon]:
-    """Outer contours (with their holes) of a binary mask -> polygons in pixel-corner coordinates."""
+def mask_to_polygons(mask: np.ndarray, min_area: float = 0.25) -> list[Polygon]:
+    """Outer contours (with their holes) of a binary mask [H, W] -> polygons whose rasterization is the mask.
+
+    Tracing pixel centres would put the outline exactly on the border pixels' centres, where the
+    fill rule is ambiguous (a half-pixel border is lost or gained). The mask is traced upsampled 2x
+    instead, which puts the outline a quarter pixel inside the pixel edges: every pixel centre is
+    0.25 px or more from it, so rasterizing the polygons gives back the mask exactly.
+    Parts whose polygon area is below `min_area` px² are dropped (a lone pixel's is 0.25).
+    """
+    m = np.asarray(mask) > 0
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    if len(rows) == 0:
+        return []
+    y0, x0 = int(rows[0]), int(cols[0])
+    crop = m[y0:int(rows[-1]) + 1, x0:int(cols[-1]) + 1].astype(np.uint8)
+    up = np.kron(crop, np.ones((2, 2), np.uint8))
+
+    def move(ring):
+        return tuple((x0 + x / 2.0, y0 + y / 2.0) for x, y in ring)
+
+    return [Polygon(move(p.points), tuple(move(h) for h in p.holes))
+            for p in _trace_pixel_centres(up, 4.0 * min_area)]
+
+
+def _trace_pixel_centres(mask: np.ndarray, min_area: float) -> list[Polygon]:
+    """Contours through the centres of the border pixels (cv2.findContours, RETR_CCOMP)."""
     import cv2
 
-    m = (np.asarray(mask) > 0).astype(np.uint8)
-    contours, hierarchy = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return []
     hierarchy = hierarchy[0]
     out: list[Polygon] = []
-    # +0.5 moves from pixel indices to pixel centres, which is where the fill rule samples.
+
     def ring(c) -> tuple:
         return tuple((float(x) + 0.5, float(y) + 0.5) for x, y in c.reshape(-1, 2))
 
@@ -124,7 +147,6 @@ def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0) -> list[Polygon]:
             continue  # a hole; attached to its parent below
         outer = ring(c)
         if len(outer) < 3:
-            # thin blobs: use the pixel box so the shape is not lost
             x, y, w, h = cv2.boundingRect(c)
             outer = ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
         holes = []

@@ -104,7 +104,7 @@ def to_mask(ann: Annotation, height: int, width: int) -> Annotation:
     return _fresh(ann, geo.encode_mask(area_mask(ann.geometry, height, width)))
 
 
-def to_polygons(ann: Annotation, min_area: float = 1.0) -> list[Annotation]:
+def to_polygons(ann: Annotation, min_area: float = 0.25) -> list[Annotation]:
     """Mask -> one polygon annotation per outer contour (holes kept)."""
     if ann.kind != "mask":
         raise ShapeOpError(f"a {ann.kind} is not a mask")
