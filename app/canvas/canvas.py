@@ -260,9 +260,11 @@ class Canvas(Interaction, QWidget):
             self._frame = self.render_static(w, h)
             self._frame_key = key
         p = QPainter(self)
-        p.drawImage(0, 0, self._frame)
-        self.paint_overlay(p)
-        p.end()
+        try:
+            p.drawImage(0, 0, self._frame)
+            self.paint_overlay(p)
+        finally:
+            p.end()  # a painter left active on a destroyed device crashes Qt
         if self.shapes.build_pending() and not self._build_timer.isActive():
             self._build_timer.start()
 
@@ -277,11 +279,13 @@ class Canvas(Interaction, QWidget):
         frame.setDevicePixelRatio(dpr)
         frame.fill(BACKGROUND)
         p = QPainter(frame)
-        view = self.view_rect()
-        self.image_layer.paint(p, self._scale, self._ox, self._oy, view, self._smooth, dpr)
-        self.shapes.paint(p, self._scale, self._ox, self._oy, (frame.width(), frame.height()), view,
-                          self._smooth, dpr)
-        p.end()
+        try:
+            view = self.view_rect()
+            self.image_layer.paint(p, self._scale, self._ox, self._oy, view, self._smooth, dpr)
+            self.shapes.paint(p, self._scale, self._ox, self._oy, (frame.width(), frame.height()), view,
+                              self._smooth, dpr)
+        finally:
+            p.end()
         return frame
 
     def _transform(self) -> QTransform:

@@ -11,6 +11,7 @@ Points are drawn as small discs in screen space (never scaled).
 """
 from __future__ import annotations
 
+import logging
 import math
 from itertools import chain
 
@@ -21,6 +22,8 @@ from PySide6.QtGui import QColor, QImage, QPainter
 
 from engine.annotations.geometry import bounds, decode_mask
 from engine.annotations.model import Annotation, Box, Category, MaskRLE, Point, Polygon, Polyline
+
+log = logging.getLogger(__name__)
 
 SHIFT = 4  # fixed-point fraction bits for cv2 drawing (sub-pixel vertex positions)
 RASTER_MAX_SIDE = 4096  # shape pyramid levels larger than this are not kept
@@ -399,12 +402,17 @@ class ShapeLayer:
 
     def mask_image(self, a: Annotation) -> tuple[QImage, tuple[int, int]] | None:
         """Coloured QImage of the mask's bounding box and its (x, y) offset; decoded once."""
-        hit = self._mask_images.get(a.id)
-        if hit is not None:
-            return hit
-        m = decode_mask(a.geometry)
+        if a.id in self._mask_images:
+            return self._mask_images[a.id]  # None: known to be empty or undecodable
+        try:
+            m = decode_mask(a.geometry)
+        except Exception as exc:  # a corrupt RLE: draw nothing for it rather than fail the frame
+            log.warning("annotation %s: cannot decode its mask (%s)", a.id, exc)
+            self._mask_images[a.id] = None
+            return None
         ys, xs = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
         if len(ys) == 0:
+            self._mask_images[a.id] = None
             return None
         crop = m[ys[0]: ys[-1] + 1, xs[0]: xs[-1] + 1]
         c = self.color(a.category_id)

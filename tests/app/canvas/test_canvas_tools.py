@@ -239,3 +239,14 @@ def test_grabcut_result_for_previous_image_is_dropped(scene, qtbot, tmp_path):
     canvas.wait_workers()
     qtbot.wait(50)
     assert ctl.requests == []
+
+
+def test_corrupt_mask_is_skipped_not_fatal(scene, qtbot):
+    canvas, ctl, *_ = scene
+    bad = Annotation(canvas.image().id, canvas.current_category(), MaskRLE((300, 400), "not-an-rle!!"), id=99)
+    good = Annotation(canvas.image().id, canvas.current_category(), Box(10, 10, 50, 50), id=100)
+    canvas.set_annotations([bad, good])
+    frame = canvas.grab().toImage()  # paints without raising
+    assert frame.width() == 800
+    qtbot.mouseClick(canvas, L, NO, wpos(canvas, 30, 30))
+    assert canvas.selected_ids() == [100]
