@@ -250,3 +250,15 @@ def test_corrupt_mask_is_skipped_not_fatal(scene, qtbot):
     assert frame.width() == 800
     qtbot.mouseClick(canvas, L, NO, wpos(canvas, 30, 30))
     assert canvas.selected_ids() == [100]
+
+
+def test_rubber_band_selects_enclosed_shapes_and_selection_survives_reload(scene, qtbot):
+    canvas, ctl, *_ = scene
+    a = _add(ctl, canvas, Box(20, 20, 40, 40))
+    b = _add(ctl, canvas, Point(60, 60))
+    c = _add(ctl, canvas, Box(150, 150, 200, 200))
+    drag(qtbot, canvas, wpos(canvas, 10, 10), wpos(canvas, 100, 100))
+    assert set(canvas.selected_ids()) == {a.id, b.id}
+    canvas.set_annotations([x for x in ctl.annotations() if x.id != b.id])  # b vanished (undo elsewhere)
+    assert canvas.selected_ids() == [a.id]
+    assert {x.id for x in canvas.annotations()} == {a.id, c.id}
