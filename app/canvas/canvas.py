@@ -19,7 +19,7 @@ from engine.annotations.geometry import bounds
 from engine.annotations.model import Annotation, Box, Category, ImageRecord, MaskRLE, Point, Polygon, Polyline
 
 from .editing import box_handle_points, rings
-from .interaction import Interaction
+from .interaction import GRAB_TOL, Interaction
 from .shapes import ShapeLayer
 from .tiles import ImageLayer
 
@@ -349,8 +349,9 @@ class Canvas(Interaction, QWidget):
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.setPen(QPen(QColor(255, 255, 255), 1, Qt.PenStyle.DashLine))
         p.drawPath(path)
-        if a.locked:
-            return
+        x1, y1, x2, y2 = bounds(g)
+        if a.locked or max(x2 - x1, y2 - y1) * self._scale < 3 * GRAB_TOL:
+            return  # no handles on locked shapes or shapes too small on screen to aim at them
         pts = list(box_handle_points(g).values()) if isinstance(g, Box) else [v for r in rings(g) for v in r]
         p.setPen(QPen(color.darker(150), 1))
         p.setBrush(QColor(255, 255, 255))
