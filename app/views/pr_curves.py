@@ -1,0 +1,160 @@
+"""How good is a detector on a split: per-class AP table, precision-recall curves, confusion matrix.
+
+Shows the output of ``engine.eval.coco_eval.evaluate_detections`` (pycocotools: AP@[.5:.95],
+AP@.5, and the interpolated precision at 101 recall points per class, IoU 0.5) and a detection
+confusion matrix (``engine.eval.confusion``: rows = true class, columns = predicted, with a
+"background" row for false alarms and column for misses), colour = row share, numbers = counts.
+``evaluate_job`` computes both for a checkpoint on a project split in the background.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QLabel, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from engine.annotations.model import default_color
+from engine.jobs import Progress
+
+__all__ = ["PrCurvesView", "evaluate_job"]
+
+
+def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val", device: str = "auto",
+                 score_threshold: float = 0.3):
+    """Job: COCO box metrics and the confusion matrix of a detector on a project split.
+
+    Returns {"evaluation": evaluate_detections(...) dict, "confusion": int [C+1, C+1],
+    "labels": class names + ["background"], "class_names": [...]}. The confusion matrix counts
+    detections scoring >= ``score_threshold``; the AP figures use every detection (score >= 0.05).
+    """
+    from app.views.compare_view import ground_truth_boxes
+    from engine.annotations.imageio import read_image_rgb
+    from engine.annotations.store import ProjectStore
+    from engine.eval.coco_eval import evaluate_detections
+    from engine.eval.confusion import DetectionConfusion
+    from engine.infer.detector_api import load_detector
+
+    yield Progress(0, None, f"loading {Path(checkpoint).name}")
+    predictor = load_detector(checkpoint, device)
+    names = list(predictor.class_names)
+    store = ProjectStore(project, readonly=True)
+    try:
+        cats = {c.id: c.name for c in store.categories()}
+        images = store.images(split=split)
+        confusion = DetectionConfusion(names, iou=0.5, score_threshold=score_threshold)
+        gt, preds = [], []
+        for n, rec in enumerate(images):
+            boxes, gt_names = ground_truth_boxes(store.annotations(rec.id), cats)
+            known = [i for i, g in enumerate(gt_names) if g in names]  # classes the model has
+            labels = np.array([names.index(gt_names[i]) for i in known], np.int64)
+            det = predictor.predict(read_image_rgb(store.image_path(rec)), 0.05, 0.5)
+            gt.append({"image_id": rec.id, "width": rec.width, "height": rec.height,
+                       "boxes": boxes[known], "labels": labels + 1})
+            preds.append(det)
+            confusion.update(boxes[known], labels, det.boxes, det.labels, det.scores)
+            yield Progress(n + 1, len(images), rec.path)
+    finally:
+        store.close()
+    return {"evaluation": evaluate_detections(gt, preds, names, "bbox"), "confusion": confusion.matrix,
+            "labels": confusion.labels, "class_names": names}
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+class PrCurvesView(QWidget):
+    """``set_evaluation(result, colors=None)`` and ``set_confusion(matrix, labels)``."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.summary = QLabel("no evaluation yet")
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["class", "AP@[.5:.95]", "AP@.5", "objects"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setMaximumHeight(170)
+        self.plot = pg.PlotWidget(title="precision–recall (IoU 0.5)")
+        self.plot.setLabel("bottom", "recall")
+        self.plot.setLabel("left", "precision")
+        self.plot.setXRange(0, 1, padding=0.02)
+        self.plot.setYRange(0, 1.05, padding=0)
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.matrix_plot = pg.PlotWidget(title="confusion (rows: true, columns: predicted)")
+        self.matrix_plot.invertY(True)
+        self.matrix_plot.setAspectLocked(True)
+        self.matrix_plot.getAxis("left").setWidth(80)  # room for "background"
+        self.matrix_image = pg.ImageItem()
+        self.matrix_image.setColorMap(pg.colormap.get("viridis"))
+        self.matrix_plot.addItem(self.matrix_image)
+        self._matrix_texts: list[pg.TextItem] = []
+        self.matrix: np.ndarray | None = None
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.plot)
+        split.addWidget(self.matrix_plot)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table)
+        layout.addWidget(split, 1)
+
+    def set_evaluation(self, result: dict, colors=None) -> None:
+        """Show an ``evaluate_detections`` result: the table, the curves and mAP in the summary."""
+        per_class = result.get("per_class", {})
+        names = list(per_class)
+        colors = list(colors or [])
+        self.summary.setText(f"mAP@[.5:.95] {_fmt(result.get('map'))} · mAP@.5 {_fmt(result.get('map50'))} · "
+                             f"{len(names)} classes")
+        self.table.setRowCount(len(names))
+        for row, name in enumerate(names):
+            entry = per_class[name]
+            for col, text in enumerate((name, _fmt(entry.get("ap")), _fmt(entry.get("ap50")),
+                                        str(entry.get("num_gt", 0)))):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, item)
+        self.table.resizeColumnsToContents()
+        self.plot.clear()
+        self.legend.clear()
+        self.curves = {}
+        for i, name in enumerate(names):
+            curve = result.get("pr_curves", {}).get(name)
+            if curve is None:
+                continue
+            colour = QColor(colors[i] if i < len(colors) else default_color(i))
+            ap50 = per_class[name].get("ap50")
+            item = self.plot.plot(np.asarray(curve["recall"]), np.asarray(curve["precision"]),
+                                  pen=pg.mkPen(colour, width=2), name=f"{name} (AP@.5 {_fmt(ap50)})")
+            self.curves[name] = item
+
+    def set_confusion(self, matrix, labels) -> None:
+        """Show a confusion matrix int [K, K] with row/column ``labels`` (K names)."""
+        m = np.asarray(matrix, dtype=np.int64)
+        labels = list(labels)
+        if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(labels):
+            raise ValueError(f"matrix: expected [{len(labels)}, {len(labels)}] for the labels, got {m.shape}")
+        self.matrix = m
+        totals = m.sum(axis=1, keepdims=True)
+        share = np.divide(m, totals, out=np.zeros(m.shape), where=totals > 0)
+        # ImageItem's first axis is x (columns of the picture): transpose so rows stay rows
+        self.matrix_image.setImage(share.T, levels=(0.0, 1.0))
+        for t in self._matrix_texts:
+            self.matrix_plot.removeItem(t)
+        self._matrix_texts = []
+        font = QFont()
+        font.setPointSize(9)
+        for r in range(m.shape[0]):
+            for c in range(m.shape[1]):
+                colour = "k" if share[r, c] > 0.6 else "w"
+                text = pg.TextItem(str(int(m[r, c])), color=colour, anchor=(0.5, 0.5))
+                text.setFont(font)
+                text.setPos(c + 0.5, r + 0.5)
+                self.matrix_plot.addItem(text)
+                self._matrix_texts.append(text)
+        ticks = [[(i + 0.5, name) for i, name in enumerate(labels)]]
+        self.matrix_plot.getAxis("bottom").setTicks(ticks)
+        self.matrix_plot.getAxis("left").setTicks(ticks)
