@@ -48,13 +48,19 @@ class AnnotationTableModel(QAbstractTableModel):
             if row is not None:
                 self._anns[row] = a
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))
-        for i in deleted_ids:
-            row = self._row.get(i)
-            if row is not None:
+        rows = sorted((self._row[i] for i in deleted_ids if i in self._row), reverse=True)
+        if len(rows) > 20:  # a big delete (merge, category): one reset beats thousands of removals
+            gone = set(deleted_ids)
+            self.beginResetModel()
+            self._anns = [a for a in self._anns if a.id not in gone]
+            self.endResetModel()
+        else:
+            for row in rows:  # bottom-up, so the rows still to remove keep their numbers
                 self.beginRemoveRows(QModelIndex(), row, row)
                 del self._anns[row]
-                self._row = {a.id: k for k, a in enumerate(self._anns)}
                 self.endRemoveRows()
+        if rows:
+            self._row = {a.id: k for k, a in enumerate(self._anns)}
         if added:
             start = len(self._anns)
             self.beginInsertRows(QModelIndex(), start, start + len(added) - 1)
