@@ -113,18 +113,23 @@ def _progress_callback(desc: str) -> tuple[Callable, Callable[[], None]]:
     """A `progress` callable for engine APIs plus a closer.
 
     Accepts what engine APIs report: an event with .step/.total (engine.jobs.events.Progress) or
-    plain numbers (done, total).
+    plain numbers (done, total[, stage]). A new stage ("read", "store", "write") restarts the bar
+    under the description "<desc>: <stage>".
     """
     bar = _bar(desc)
+    current = {"stage": None}
 
-    def progress(done=None, total=None, *_, **__):
+    def progress(done=None, total=None, stage=None, *_, **__):
         step = getattr(done, "step", done)
         total = getattr(done, "total", total)
-        if total is not None and bar.total != total:
+        if stage is not None and stage != current["stage"]:
+            current["stage"] = stage
+            bar.set_description(f"{desc}: {stage}", refresh=False)
+            bar.reset(total=total)
+        elif total is not None and bar.total != total:
             bar.total = total
-        if isinstance(step, (int, float)):
-            bar.n = step
-            bar.refresh()
+        if isinstance(step, (int, float)) and step >= bar.n:
+            bar.update(step - bar.n)  # update() redraws at most every mininterval: cheap per image
 
     return progress, bar.close
 

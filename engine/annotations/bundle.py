@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import ImportFailed, Problem
 from .model import Annotation, Category, default_color
+from .progress import ticking
 from .store import ProjectStore
 
 
@@ -53,12 +54,14 @@ class ImportReport:
                 "skipped": [str(p) for p in self.skipped]}
 
 
-def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool = False) -> ImportReport:
+def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool = False,
+                  progress=None) -> ImportReport:
     """Write a bundle into the store in one transaction.
 
     With problems and not `skip_invalid`: raises ImportFailed and the project is unchanged.
     With `skip_invalid`: the reader already left the invalid parts out; they are listed in the report.
     An image already in the project (same path) keeps its record and gets the new annotations.
+    `progress(done, total, "store")`, when given, is called per image.
     """
     if bundle.problems and not skip_invalid:
         raise ImportFailed(bundle.problems)
@@ -79,7 +82,7 @@ def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool 
                 report.categories_added += 1
         pending: list[Annotation] = []
         remap: list[tuple[int, int]] = []  # (image id, category id) in the project, per pending annotation
-        for entry in bundle.images:
+        for entry in ticking(bundle.images, progress, "store"):
             rel = store._rel(entry.file)
             rec = store.image_by_path(rel)
             if rec is None:
@@ -96,3 +99,4 @@ def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool 
         store.bulk_insert_annotations(pending, remap)
         report.annotations_added = len(pending)
     return report
+

@@ -183,3 +183,20 @@ def test_import_with_a_bad_part_all_or_nothing_or_skip_invalid(tmp_path, capsys)
     with ProjectStore(project, readonly=True) as s:
         [img] = s.images()
         assert img.path == "a.png" and s.annotations(img.id)[0].geometry.x2 == 11
+
+
+def test_import_and_export_draw_tqdm_bars_on_stderr(demo, tmp_path, monkeypatch, capsys):
+    import io
+
+    from tqdm import tqdm
+
+    drawn = io.StringIO()  # a terminal stand-in: the real bar hides itself when stderr is not a TTY
+    monkeypatch.setattr(cli, "_bar", lambda desc, total=None: tqdm(total=total, desc=desc, file=drawn,
+                                                                   mininterval=0, ascii=True))
+    assert cli.main(["export", "yolo", str(tmp_path / "y"), "--project", str(demo / "shapes.vbproj")]) == 0
+    assert cli.main(["import", "yolo", str(tmp_path / "y"), "--project", str(tmp_path / "p.vbproj")]) == 0
+    text = drawn.getvalue().replace("\r", "\n")
+    for stage in ("export yolo: write", "import yolo: read", "import yolo: store"):
+        assert f"{stage}: 100%" in text and "8/8" in text, stage
+    out = capsys.readouterr().out
+    assert "%|" not in out  # stdout stays clean JSON

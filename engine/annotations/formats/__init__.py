@@ -2,11 +2,16 @@
 
 Contract of a format module (see docs/adr/0001-coordinates-and-formats.md):
 
-- ``read(src: Path, *, skip_invalid=False) -> ImportBundle``: parses and validates, never touches
-  a store. Invalid parts become ``Problem``s in ``bundle.problems``; with ``skip_invalid`` the
-  invalid part is left out of the bundle (the Problem is kept so the report can list it).
-- ``write(store, dst: Path, *, split=None) -> dict``: exports (atomic file writes), never
-  modifies the store; returns a JSON-able summary (counts, paths).
+- ``read(src: Path, *, skip_invalid=False, progress=None) -> ImportBundle``: parses and validates,
+  never touches a store. Invalid parts become ``Problem``s in ``bundle.problems``; with
+  ``skip_invalid`` the invalid part is left out of the bundle (the Problem is kept so the report
+  can list it).
+- ``write(store, dst: Path, *, split=None, progress=None) -> dict``: exports (atomic file writes),
+  never modifies the store; returns a JSON-able summary (counts, paths).
+
+``progress``, when given, is called as ``progress(done, total, stage)`` once per image (or
+annotation file) with stage ``"read"``, ``"store"`` or ``"write"`` (see ``common.ticking``); the
+CLI turns it into a tqdm bar.
 
 Modules are imported lazily so that importing the registry costs nothing and a broken optional
 format cannot break the others.
@@ -42,22 +47,24 @@ def format_module(fmt: str) -> ModuleType:
     return importlib.import_module(FORMATS[key], __name__)
 
 
-def read(fmt: str, src, *, skip_invalid: bool = False):
+def read(fmt: str, src, *, skip_invalid: bool = False, progress=None):
     """Parse `src` in format `fmt` into an ImportBundle (no store involved)."""
     with _gc_paused():
-        return format_module(fmt).read(Path(src), skip_invalid=skip_invalid)
+        return format_module(fmt).read(Path(src), skip_invalid=skip_invalid, progress=progress)
 
 
-def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict | None = None) -> ImportReport:
+def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict | None = None,
+                progress=None) -> ImportReport:
     """Read `src` and import it into `store` all-or-nothing (ImportFailed lists the problems).
 
     `timings`, when given, receives ``read_s``/``store_s`` (wall) and ``read_cpu_s``/``store_cpu_s``
-    (this process's CPU seconds) for benchmarks.
+    (this process's CPU seconds) for benchmarks. `progress(done, total, stage)` is called per
+    image while reading (stage "read") and storing (stage "store").
     """
     module = format_module(fmt)
     t0, c0 = time.perf_counter(), time.process_time()
     with _gc_paused():
-        bundle = module.read(Path(src), skip_invalid=skip_invalid)
+        bundle = module.read(Path(src), skip_invalid=skip_invalid, progress=progress)
         if bundle.problems and not skip_invalid:
             raise ImportFailed(bundle.problems)
         t1, c1 = time.perf_counter(), time.process_time()
@@ -66,7 +73,7 @@ def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict 
         prepare = getattr(module, "prepare", None)
         written = prepare(bundle, store) if prepare else []
         try:
-            report = import_bundle(store, bundle, skip_invalid=skip_invalid)
+            report = import_bundle(store, bundle, skip_invalid=skip_invalid, progress=progress)
         except BaseException:
             for f in written:
                 Path(f).unlink(missing_ok=True)
@@ -77,10 +84,13 @@ def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict 
     return report
 
 
-def export_from(store, fmt: str, dst, split: str | None = None) -> dict:
-    """Export the project (or one split) to `dst` in format `fmt`; returns the module's summary."""
+def export_from(store, fmt: str, dst, split: str | None = None, progress=None) -> dict:
+    """Export the project (or one split) to `dst` in format `fmt`; returns the module's summary.
+
+    `progress(done, total, "write")` is called per image written.
+    """
     with _gc_paused():
-        return format_module(fmt).write(store, Path(dst), split=split)
+        return format_module(fmt).write(store, Path(dst), split=split, progress=progress)
 
 
 @contextmanager

@@ -29,8 +29,8 @@ from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
 from ..geometry import bounds, encode_mask, polygon_to_mask, ring_area, rle_area
 from ..model import SPLITS, STATUSES, Annotation, Box, Category, MaskRLE, Polygon, default_color
-from .common import (COORD_TOLERANCE, atomic_write_json, check_image, copy_image, export_items,
-                     export_names, load_json, resolve_inside)
+from .common import (COORD_TOLERANCE, ProgressFn, atomic_write_json, check_image, copy_image, export_items,
+                     export_names, load_json, resolve_inside, ticking)
 
 ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
@@ -39,8 +39,8 @@ BACKGROUND = "_background_"
 
 # ---- import ---------------------------------------------------------------------------------
 
-def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
-    """Parse a COCO JSON file into an ImportBundle (never touches a store)."""
+def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None = None) -> ImportBundle:
+    """Parse a COCO JSON file into an ImportBundle (never touches a store); `progress` ticks per image."""
     src = Path(src)
     if src.is_dir():
         src = src / ANNOTATIONS_FILE
@@ -51,7 +51,7 @@ def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
     for key in ("images", "annotations", "categories"):
         if not isinstance(doc.get(key, []), list):
             raise BadInput(str(src), key, "expected a list")
-    reader = _Reader(src, bundle)
+    reader = _Reader(src, bundle, progress)
     reader.categories(doc.get("categories", []))
     reader.images(doc.get("images", []))
     reader.annotations(doc.get("annotations", []))
@@ -62,8 +62,9 @@ def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
 
 
 class _Reader:
-    def __init__(self, src: Path, bundle: ImportBundle):
+    def __init__(self, src: Path, bundle: ImportBundle, progress: ProgressFn | None = None):
         self.src = src
+        self.progress = progress
         self.file = str(src)
         self.base = src.parent
         self.bundle = bundle
@@ -93,7 +94,7 @@ class _Reader:
 
     def images(self, images: list) -> None:
         seen_files: set[Path] = set()
-        for i, im in enumerate(images):
+        for i, im in ticking(list(enumerate(images)), self.progress, "read"):
             f = f"images[{i}]"
             if not isinstance(im, dict):
                 self.problem(f, "expected an object"); continue
@@ -252,15 +253,16 @@ def _check_range(xs: list, ys: list, w: float, h: float, file: str, field) -> No
 
 # ---- export ---------------------------------------------------------------------------------
 
-def write(store, dst: Path, *, split: str | None = None) -> dict:
-    """Write DST/annotations.json and copy the images to DST/images/. Never modifies the store."""
+def write(store, dst: Path, *, split: str | None = None, progress: ProgressFn | None = None) -> dict:
+    """Write DST/annotations.json and copy the images to DST/images/ (`progress` ticks per image).
+    Never modifies the store."""
     dst = Path(dst)
     if dst.suffix.lower() == ".json":
         raise BadInput(str(dst), "destination", "COCO export writes a folder (annotations.json + images/); "
                        "give a folder path")
     doc = to_coco(store, split)
     images_dir = dst / IMAGES_DIR
-    for rec, name in doc.pop("_files"):
+    for rec, name in ticking(doc.pop("_files"), progress, "write"):
         copy_image(store.image_path(rec), images_dir / name)
     skipped = doc.pop("_skipped")
     atomic_write_json(dst / ANNOTATIONS_FILE, doc)

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from ..errors import BadInput, Problem
 from ..imageio import probe_image
+from ..progress import ProgressFn, ticking  # noqa: F401 - the formats import them from here
 
 try:  # orjson parses and writes big COCO files several times faster; the stdlib is the fallback
     import orjson as _orjson

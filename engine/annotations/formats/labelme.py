@@ -33,8 +33,8 @@ from ..errors import BadInput, Problem
 from ..geometry import decode_mask, encode_mask, polygon_to_mask
 from ..imageio import MAX_PIXELS
 from ..model import Annotation, Box, Category, MaskRLE, Point, Polygon, Polyline, default_color
-from .common import (as_points, atomic_write_bytes, atomic_write_json, check_image, check_inside,
-                     copy_image, export_items, export_names, load_json, resolve_inside)
+from .common import (ProgressFn, as_points, atomic_write_bytes, atomic_write_json, check_image, check_inside,
+                     copy_image, export_items, export_names, load_json, resolve_inside, ticking)
 
 CIRCLE_VERTICES = 64
 IMPORTED_IMAGES_DIR = "imported_images"
@@ -55,7 +55,7 @@ class LabelMeBundle(ImportBundle):
 
 # ---- import ---------------------------------------------------------------------------------
 
-def read(src: Path, *, skip_invalid: bool = False) -> LabelMeBundle:
+def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None = None) -> LabelMeBundle:
     src = Path(src)
     if not src.is_dir():
         raise BadInput(str(src), "source", "LabelMe import expects a folder of .json files")
@@ -64,7 +64,7 @@ def read(src: Path, *, skip_invalid: bool = False) -> LabelMeBundle:
     files = sorted(p for p in src.rglob("*.json") if p.is_file())
     if not files:
         raise BadInput(str(src), "source", "no .json files in this folder")
-    for jf in files:
+    for jf in ticking(files, progress, "read"):
         problems: list[Problem] = []
         entry = _read_file(src, jf, cat_ids, bundle, problems)
         bundle.problems.extend(problems)
@@ -243,14 +243,14 @@ def prepare(bundle: LabelMeBundle, store) -> list[Path]:
 
 # ---- export ---------------------------------------------------------------------------------
 
-def write(store, dst: Path, *, split: str | None = None) -> dict:
+def write(store, dst: Path, *, split: str | None = None, progress: ProgressFn | None = None) -> dict:
     """One LabelMe JSON per image next to a copy of the image in DST. Never modifies the store."""
     dst = Path(dst)
     names = {c.id: c.name for c in store.categories()}
     items = export_items(store, split)
     rel_names = export_names([rec for rec, _ in items])
     n_shapes = 0
-    for rec, anns in items:
+    for rec, anns in ticking(items, progress, "write"):
         rel = Path(rel_names[rec.id])
         copy_image(store.image_path(rec), dst / rel)
         shapes = [to_shape(a, names[a.category_id], rec.width, rec.height) for a in anns]

@@ -34,8 +34,8 @@ from ..errors import BadInput, Problem
 from ..geometry import encode_mask, geometry_to_mask
 from ..imageio import MAX_PIXELS, is_image_file
 from ..model import Annotation, Box, Category, MaskRLE, Polygon, default_color
-from .common import (atomic_write_bytes, atomic_write_text, check_image, copy_image, export_items,
-                     export_names, read_text)
+from .common import (ProgressFn, atomic_write_bytes, atomic_write_text, check_image, copy_image, export_items,
+                     export_names, read_text, ticking)
 
 BACKGROUND = "_background_"
 IGNORE = "__ignore__"
@@ -62,7 +62,7 @@ def voc_palette(n: int = 256) -> np.ndarray:
 
 # ---- import ---------------------------------------------------------------------------------
 
-def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
+def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None = None) -> ImportBundle:
     src = Path(src)
     if not src.is_dir():
         raise BadInput(str(src), "source", "mask import expects a folder (JPEGImages/, SegmentationClass/, "
@@ -82,7 +82,7 @@ def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
         for png in sorted((src / CLASS_DIR).rglob("*.png")):
             if png.relative_to(src / CLASS_DIR) not in stems:
                 bundle.problems.append(Problem(str(png), "image", f"no image of this name in {image_dir}"))
-    for img in images:
+    for img in ticking(images, progress, "read"):
         rel = img.relative_to(image_dir).with_suffix(".png")
         try:
             w, h = check_image(img, None, None, file=img, field="image")
@@ -187,7 +187,7 @@ def _annotations(classes: np.ndarray, objects: np.ndarray | None, obj_png: Path)
 
 # ---- export ---------------------------------------------------------------------------------
 
-def write(store, dst: Path, *, split: str | None = None) -> dict:
+def write(store, dst: Path, *, split: str | None = None, progress: ProgressFn | None = None) -> dict:
     """Write class_names.txt, JPEGImages/, SegmentationClass/, SegmentationObject/ in DST."""
     from PIL import Image
 
@@ -204,7 +204,7 @@ def write(store, dst: Path, *, split: str | None = None) -> dict:
     names = export_names([rec for rec, _ in items])
     skipped: dict[str, int] = {}
     n_objects = 0
-    for rec, anns in items:
+    for rec, anns in ticking(items, progress, "write"):
         rel = Path(names[rec.id])
         copy_image(store.image_path(rec), dst / IMAGE_DIRS[0] / rel)
         classes = np.zeros((rec.height, rec.width), np.uint8)

@@ -38,7 +38,8 @@ from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
 from ..imageio import IMAGE_EXTENSIONS, probe_image
 from ..model import SPLITS, Annotation, Box, Category, default_color
-from .common import COORD_TOLERANCE, atomic_write_text, copy_image, export_items, read_text, resolve_inside
+from .common import (COORD_TOLERANCE, ProgressFn, atomic_write_text, copy_image, export_items, read_text,
+                     resolve_inside, ticking)
 
 CONVENTIONS = ("corner", "devkit")  # what files are written in; reading also takes "auto"
 # Names LabelMe's converter puts in class_names.txt / labels.txt that are not object classes.
@@ -248,7 +249,8 @@ def file_convention(root: _Node) -> str:
     return "devkit" if re.match(r"the voc\s?20\d\d database", database.strip().lower()) else "corner"
 
 
-def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto") -> ImportBundle:
+def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto",
+         progress: ProgressFn | None = None) -> ImportBundle:
     """Parse a VOC folder into an ImportBundle (never touches a store).
 
     An XML that cannot be used at all (malformed, image missing/unreadable/of another size) is
@@ -268,7 +270,7 @@ def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto") -> 
     order = _read_class_order(src, bundle.problems)
     cat_of: dict[str, int] = {name: i + 1 for i, name in enumerate(order)}
     splits = _read_splits(src, bundle.problems)
-    for xml in xmls:
+    for xml in ticking(xmls, progress, "read"):
         try:
             root = _parse_xml(xml)
             image = _find_image(src, xml, root)
@@ -382,7 +384,7 @@ def unique_file_names(records) -> dict[int, str]:
 
 
 def write(store, dst: Path, *, split: str | None = None, convention: str = "corner",
-          copy_images: bool = True) -> dict:
+          copy_images: bool = True, progress: ProgressFn | None = None) -> dict:
     """Export the project (or one split) as a VOC folder; returns a JSON-able summary.
 
     Writes Annotations/<stem>.xml, JPEGImages/<file> (copies), ImageSets/Main/<split>.txt
@@ -397,7 +399,7 @@ def write(store, dst: Path, *, split: str | None = None, convention: str = "corn
     not_exported: dict[str, int] = {}
     n_boxes = n_moved = 0
     stems: dict[str, list[str]] = {s: [] for s in SPLITS}
-    for rec, anns in items:
+    for rec, anns in ticking(items, progress, "write"):
         fname = file_names[rec.id]
         objects = []
         for a in anns:

@@ -35,7 +35,7 @@ from ..errors import BadInput, Problem
 from ..geometry import decode_mask, mask_to_polygons
 from ..imageio import is_image_file, probe_image
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
-from .common import COORD_TOLERANCE, atomic_write_text, copy_image, export_items, read_text
+from .common import COORD_TOLERANCE, ProgressFn, atomic_write_text, copy_image, export_items, read_text, ticking
 from .voc import unique_file_names
 
 SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -220,7 +220,7 @@ def _read_names(src: Path, problems: list[Problem]) -> tuple[dict[int, str] | No
     return None, roots
 
 
-def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
+def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None = None) -> ImportBundle:
     """Parse a YOLO folder into an ImportBundle (never touches a store).
 
     A bad line is left out alone (Problem with its line number); an image that is missing,
@@ -235,7 +235,7 @@ def read(src: Path, *, skip_invalid: bool = False) -> ImportBundle:
         return bundle  # without readable class names no line can be checked
     used: set[int] = set()
     matched_labels: set[Path] = set()
-    for image in _images(src):
+    for image in ticking(_images(src), progress, "read"):
         label = _label_file(image, src)
         if label is not None:
             matched_labels.add(label)
@@ -306,7 +306,8 @@ def _line(cls: int, values: list[float]) -> str:
     return " ".join([str(cls)] + [_fmt(v) for v in values])
 
 
-def write(store, dst: Path, *, split: str | None = None, copy_images: bool = True) -> dict:
+def write(store, dst: Path, *, split: str | None = None, copy_images: bool = True,
+          progress: ProgressFn | None = None) -> dict:
     """Export the project (or one split) as an Ultralytics-style YOLO folder; JSON-able summary.
 
     Class index = position of the category in ``store.categories()`` (id order).
@@ -319,7 +320,7 @@ def write(store, dst: Path, *, split: str | None = None, copy_images: bool = Tru
     counts = {"boxes": 0, "polygons": 0, "masks_converted": 0, "mask_polygons": 0, "holes_bridged": 0}
     not_exported: dict[str, int] = {}
     present: set[str] = set()
-    for rec, anns in items:
+    for rec, anns in ticking(items, progress, "write"):
         w, h = rec.width, rec.height
         lines = []
         for a in anns:
