@@ -20,7 +20,11 @@ Images without a class PNG are imported unlabelled.
 Export: class PNGs with the VOC palette, index = position in class_names.txt = 1 + position of
 the category in project order; object PNGs number the objects of each image from 1 (parts
 sharing an instance_id and category are one object). Later annotations paint over earlier ones.
-Points and polylines have no area: counted in ``summary["skipped"]``.
+A box that shares its (category, instance_id) with a polygon or mask of the image is that object's
+bounding box (as in the demo's shapes set and in detection+segmentation datasets): only the
+object's outline is painted and the box is counted in ``summary["boxes_of_segmented_objects"]``;
+boxes of their own paint their rectangle. Points and polylines have no area: counted in
+``summary["skipped"]``.
 """
 from __future__ import annotations
 
@@ -203,16 +207,21 @@ def write(store, dst: Path, *, split: str | None = None, progress: ProgressFn | 
     items = export_items(store, split)
     names = export_names([rec for rec, _ in items])
     skipped: dict[str, int] = {}
-    n_objects = 0
+    n_objects = n_box_bounds = 0
     for rec, anns in ticking(items, progress, "write"):
         rel = Path(names[rec.id])
         copy_image(store.image_path(rec), dst / IMAGE_DIRS[0] / rel)
         classes = np.zeros((rec.height, rec.width), np.uint8)
         objects = np.zeros_like(classes)
         object_of = _object_indices(anns, index, store.image_path(rec))
+        outlined = {_object_key(a) for a in anns
+                    if a.instance_id is not None and isinstance(a.geometry, (Polygon, MaskRLE))}
         for a in anns:
             if not isinstance(a.geometry, (Box, Polygon, MaskRLE)):
                 skipped[a.kind] = skipped.get(a.kind, 0) + 1
+                continue
+            if isinstance(a.geometry, Box) and a.instance_id is not None and _object_key(a) in outlined:
+                n_box_bounds += 1  # the bounds of an object painted from its outline: not a region
                 continue
             m = geometry_to_mask(a.geometry, rec.height, rec.width) > 0
             if index[a.category_id] in (0, VOID):  # labelme leaves ignored regions 0 in object PNGs
@@ -229,7 +238,7 @@ def write(store, dst: Path, *, split: str | None = None, progress: ProgressFn | 
             atomic_write_bytes(dst / folder / rel.with_suffix(".png"), buf.getvalue())
     atomic_write_text(dst / CLASS_NAMES, "\n".join([BACKGROUND] + [c.name for c in cats]) + "\n")
     return {"format": "masks", "folder": str(dst), "images": len(items), "classes": len(cats),
-            "objects": n_objects, "skipped": skipped}
+            "objects": n_objects, "boxes_of_segmented_objects": n_box_bounds, "skipped": skipped}
 
 
 def _object_key(a: Annotation) -> tuple:

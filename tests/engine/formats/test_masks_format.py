@@ -185,3 +185,28 @@ def test_class_png_without_image_is_a_problem(tmp_path, src):
         assert (report.images_added, report.annotations_added, len(report.skipped)) == (1, 1, 1)
     finally:
         s.close()
+
+
+def test_box_of_a_segmented_object_is_its_bounds_not_a_painted_region(tmp_path):
+    """Detection+segmentation projects (the demo's shapes) hold a box and a mask per object with one
+    instance_id: the PNGs hold the mask's pixels only, and they import back as that mask."""
+    s = ProjectStore.create(tmp_path / "a" / "p.vbproj")
+    circle, square = s.add_category("circle"), s.add_category("square")
+    rec = s.add_image(write_png(tmp_path / "a" / "x.png", 20, 16))
+    disk = np.zeros((16, 20), np.uint8)
+    yy, xx = np.mgrid[:16, :20]
+    disk[(yy - 6) ** 2 + (xx - 6) ** 2 <= 16] = 1
+    s.add_annotations([Annotation(rec.id, circle.id, Box(2, 2, 11, 11), instance_id=1),
+                       Annotation(rec.id, circle.id, encode_mask(disk), instance_id=1),
+                       Annotation(rec.id, square.id, Box(14, 10, 18, 14))])  # a box of its own
+    summary = export_from(s, "masks", tmp_path / "out")
+    s.close()
+    assert summary["boxes_of_segmented_objects"] == 1 and summary["objects"] == 2
+    cls = np.asarray(Image.open(tmp_path / "out" / "SegmentationClass" / "x.png"))
+    expect = disk.copy()
+    expect[10:14, 14:18] = 2
+    assert np.array_equal(cls, expect)
+    with ProjectStore.create(tmp_path / "b" / "p.vbproj") as b:
+        import_into(b, "masks", tmp_path / "out")
+        [back] = [a for a in b.annotations(b.images()[0].id) if b.category(a.category_id).name == "circle"]
+        assert np.array_equal(decode_mask(back.geometry), disk) and back.instance_id == 1
