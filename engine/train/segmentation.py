@@ -64,7 +64,9 @@ def _previews(model, sample: SegSample, class_names, colors, class_weights, cfg,
 
 def _warmup_cosine(plan: dict, steps_per_epoch: int):
     """LR factor per step: linear warm-up, then cosine decay to 2% over plan["epochs"] (read live)."""
-    warm = max(1, min(int(0.1 * plan["epochs"] * steps_per_epoch), 100))
+    # Short: under a time budget the planned epochs shrink later, and a long warm-up would
+    # then eat most of the run.
+    warm = max(1, min(int(0.05 * plan["epochs"] * steps_per_epoch), 20))
 
     def factor(step: int) -> float:
         if step < warm:
