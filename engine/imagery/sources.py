@@ -57,16 +57,29 @@ class RawFileSource:
         if not rows or ncols == 0:
             return out
         span = (x1 - x0) * self.pixel_bytes
+        # Reads go straight into numpy memory (preadv): no temporary bytes objects, whose churn
+        # from worker threads otherwise inflates the resident set through allocator arenas.
         if step == 1 and x0 == 0 and x1 == self.width:
-            # whole rows: one contiguous read
-            buf = os.pread(self._fd, span * len(rows), self.offset + y0 * self.row_bytes)
-            out[...] = np.frombuffer(buf, self.dtype).reshape(out.shape)
+            self._read_into(out, self.offset + y0 * self.row_bytes)  # whole rows: one read
             return out
+        if step == 1:
+            for i, y in enumerate(rows):
+                self._read_into(out[i], self.offset + y * self.row_bytes + x0 * self.pixel_bytes)
+            return out
+        row = np.empty((x1 - x0,) + self.shape[2:], self.dtype)
         for i, y in enumerate(rows):
-            buf = os.pread(self._fd, span, self.offset + y * self.row_bytes + x0 * self.pixel_bytes)
-            row = np.frombuffer(buf, self.dtype).reshape((x1 - x0,) + self.shape[2:])
+            self._read_into(row, self.offset + y * self.row_bytes + x0 * self.pixel_bytes)
             out[i] = row[::step]
         return out
+
+    def _read_into(self, arr: np.ndarray, offset: int) -> None:
+        view = memoryview(arr).cast("B")
+        done = 0
+        while done < len(view):
+            n = os.preadv(self._fd, [view[done:]], offset + done)
+            if n <= 0:
+                raise OSError(f"{self.path}: file shorter than its header says")
+            done += n
 
     def close(self) -> None:
         if self._fd >= 0:
