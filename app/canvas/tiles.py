@@ -200,7 +200,8 @@ class ImageLayer(QObject):
         if pyr is None:
             return
         painter.save()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        # magnified pixels stay sharp squares: annotators zoom in to see exact pixel edges
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth and scale * dpr < 1.0)
         level = pyr.level_for_scale(scale * dpr)
         fx, fy = pyr.level_scale(level)
         t = pyr.tile_size
