@@ -281,6 +281,12 @@ class Canvas(Interaction, QWidget):
         p = QPainter(frame)
         try:
             view = self.view_rect()
+            if (self.image_layer.pyramid is None or self.image_layer.error) and self._image is not None:
+                # no pixels (yet, or unreadable): show where the image is so shapes keep context
+                r = QRectF(self.map_from_image(0, 0), self.map_from_image(self._image.width, self._image.height))
+                p.fillRect(r, QColor(58, 58, 64))
+                p.setPen(QPen(QColor(110, 110, 120), 1, Qt.PenStyle.DashLine))
+                p.drawRect(r)
             self.image_layer.paint(p, self._scale, self._ox, self._oy, view, self._smooth, dpr)
             self.shapes.paint(p, self._scale, self._ox, self._oy, (frame.width(), frame.height()), view,
                               self._smooth, dpr)
