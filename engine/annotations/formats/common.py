@@ -108,7 +108,8 @@ def check_image(image_file: Path, declared_w: Any, declared_h: Any, *, file: Pat
     try:
         w, h = probe_image(Path(image_file))
     except BadInput as exc:
-        raise BadInput(str(file), field, f"{image_file}: {exc.problem.message}") from None
+        where = "" if str(image_file) == str(file) else f"{image_file}: "
+        raise BadInput(str(file), field, f"{where}{exc.problem.message}") from None
     for name, declared, actual in (("width", declared_w, w), ("height", declared_h, h)):
         if declared is None:
             continue

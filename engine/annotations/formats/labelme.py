@@ -64,9 +64,10 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
     files = sorted(p for p in src.rglob("*.json") if p.is_file())
     if not files:
         raise BadInput(str(src), "source", "no .json files in this folder")
+    described: dict[Path, Path] = {}  # image file -> the JSON that describes it
     for jf in ticking(files, progress, "read"):
         problems: list[Problem] = []
-        entry = _read_file(src, jf, cat_ids, bundle, problems)
+        entry = _read_file(src, jf, cat_ids, bundle, problems, described)
         bundle.problems.extend(problems)
         if entry is not None:
             bundle.images.append(entry)
@@ -75,13 +76,20 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
 
 
 def _read_file(root: Path, jf: Path, cat_ids: dict[str, int], bundle: LabelMeBundle,
-               problems: list[Problem]) -> ImageEntry | None:
-    """One LabelMe file -> ImageEntry (None when the file or its image is unusable)."""
+               problems: list[Problem], described: dict[Path, Path]) -> ImageEntry | None:
+    """One LabelMe file -> ImageEntry (None when the file or its image is unusable, or when
+    another JSON already described the same image: which one is right cannot be told)."""
     try:
         doc = load_json(jf)
         if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
             raise BadInput(str(jf), "shapes", "not a LabelMe file (no 'shapes' list)")
+        n_embedded = len(bundle.embedded)
         entry = _image_entry(root, jf, doc, bundle)
+        if len(bundle.embedded) == n_embedded:  # embedded images get their own file, never shared
+            if entry.file in described:
+                raise BadInput(str(jf), "imagePath", f"image {entry.file.name} is already described by "
+                               f"{described[entry.file].relative_to(root)}")
+            described[entry.file] = jf
     except BadInput as exc:
         problems.append(exc.problem)
         return None

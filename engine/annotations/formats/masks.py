@@ -78,10 +78,16 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
     bundle = ImportBundle(categories=[Category(i, n, default_color(i - 1)) for i, n in enumerate(names) if i > 0])
     ignore_id = len(names)  # bundle-local id of the __ignore__ category, added when void pixels occur
     images = sorted(p for p in image_dir.rglob("*") if p.is_file() and is_image_file(p))
-    stems = {img.relative_to(image_dir).with_suffix(".png") for img in images}
-    if len(stems) != len(images):
-        raise BadInput(str(image_dir), "images", "two images share a name apart from the extension; "
-                       "their mask PNGs would be the same file")
+    by_png: dict[Path, list[Path]] = {}
+    for img in images:
+        by_png.setdefault(img.relative_to(image_dir).with_suffix(".png"), []).append(img)
+    stems = set(by_png)
+    for group in (g for g in by_png.values() if len(g) > 1):  # a.jpg and a.png: whose mask is a.png?
+        for img in group:
+            bundle.problems.append(Problem(str(img), "image", "another image has the same name apart from "
+                                           f"the extension ({', '.join(p.name for p in group)}); "
+                                           "their mask PNGs would be the same file"))
+    images = [img for img in images if len(by_png[img.relative_to(image_dir).with_suffix(".png")]) == 1]
     if (src / CLASS_DIR).is_dir():
         for png in sorted((src / CLASS_DIR).rglob("*.png")):
             if png.relative_to(src / CLASS_DIR) not in stems:

@@ -5,7 +5,8 @@ Layout read::
     SRC/Annotations/*.xml        (or SRC/*.xml when there is no Annotations/ folder, as LabelImg writes)
     SRC/JPEGImages/<filename>
     SRC/ImageSets/Main/{train,val,test}.txt   optional: one image stem per line -> split
-    SRC/class_names.txt | SRC/labels.txt      optional: category order, one name per line
+    SRC/class_names.txt | SRC/labels.txt      optional: category order, one name per line; an object
+                                              whose name is not listed is an unknown category
 
 The image of an XML is found from its ``<filename>``, taken relative to, in this order,
 ``SRC/JPEGImages/``, the XML's own folder, ``SRC/``; the first that exists wins. Without
@@ -170,11 +171,16 @@ def _find_image(src: Path, xml: Path, root: _Node) -> Path:
 
 
 def _read_object(obj: _Node, i: int, xml: Path, w: int, h: int, convention: str,
-                 cat_of: dict[str, int]) -> Annotation:
+                 cat_of: dict[str, int], class_file: str | None = None) -> Annotation:
+    """One <object> -> a Box annotation. With `class_file` (the class-name file read), a name
+    outside it is an unknown category (a typo would otherwise become a new class)."""
     where = f"object[{i}]"
     name = obj.findtext("name")
     if not name:
         raise BadInput(str(xml), f"{where}.name", "missing or empty", line=obj.line)
+    if class_file is not None and name not in cat_of:
+        raise BadInput(str(xml), f"{where}.name", f"unknown category {name!r}: not listed in {class_file}",
+                       line=obj.find("name").line)
     bb = obj.find("bndbox")
     if bb is None:
         raise BadInput(str(xml), f"{where}.bndbox", "missing (VOC objects need a box)", line=obj.line)
@@ -207,7 +213,8 @@ def _read_object(obj: _Node, i: int, xml: Path, w: int, h: int, convention: str,
     return Annotation(image_id=0, category_id=cat_of[name], geometry=box, attributes=attrs)
 
 
-def _read_class_order(src: Path, problems: list[Problem]) -> list[str]:
+def _read_class_order(src: Path, problems: list[Problem]) -> tuple[list[str], str | None]:
+    """(class names in order, the file they came from or None when there is none)."""
     for fname in CLASS_FILES:
         p = src / fname
         if p.is_file():
@@ -215,10 +222,10 @@ def _read_class_order(src: Path, problems: list[Problem]) -> list[str]:
                 text = read_text(p, field="names")
             except BadInput as exc:
                 problems.append(exc.problem)
-                return []
+                return [], None
             names = [ln.strip() for ln in text.splitlines()]
-            return list(dict.fromkeys(n for n in names if n and n not in NOT_CLASSES))
-    return []
+            return list(dict.fromkeys(n for n in names if n and n not in NOT_CLASSES)), fname
+    return [], None
 
 
 def _read_splits(src: Path, problems: list[Problem]) -> dict[str, str]:
@@ -267,13 +274,18 @@ def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto",
     if not xmls:
         raise BadInput(str(ann_dir), "Annotations", "no .xml files found")
     bundle = ImportBundle()
-    order = _read_class_order(src, bundle.problems)
+    order, class_file = _read_class_order(src, bundle.problems)
     cat_of: dict[str, int] = {name: i + 1 for i, name in enumerate(order)}
     splits = _read_splits(src, bundle.problems)
+    described: dict[Path, Path] = {}  # image -> the XML that describes it
     for xml in ticking(xmls, progress, "read"):
         try:
             root = _parse_xml(xml)
             image = _find_image(src, xml, root)
+            if image.resolve() in described:  # two files for one image: which one is right?
+                fn = root.find("filename")
+                raise BadInput(str(xml), "filename", f"image {image.name} is already described by "
+                               f"{described[image.resolve()].name}", line=fn.line if fn is not None else None)
             try:
                 w, h = probe_image(image)
             except BadInput as exc:
@@ -289,11 +301,12 @@ def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto",
         except BadInput as exc:
             bundle.problems.append(exc.problem)
             continue
+        described[image.resolve()] = xml
         anns = []
         rule = file_convention(root) if convention == "auto" else convention
         for i, obj in enumerate(root.findall("object")):
             try:
-                anns.append(_read_object(obj, i, xml, w, h, rule, cat_of))
+                anns.append(_read_object(obj, i, xml, w, h, rule, cat_of, class_file))
             except BadInput as exc:
                 bundle.problems.append(exc.problem)
         split = splits.get(image.stem) or splits.get(xml.stem) or "train"

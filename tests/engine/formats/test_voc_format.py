@@ -238,17 +238,19 @@ def test_labelme_voc_import_export_import_keeps_boxes_within_half_a_pixel(labelm
 
 def test_original_voc_release_files_are_read_with_the_devkit_rule(tmp_path):
     """VOC2012's own XML (its <source>) means 1-based inclusive pixels; other files mean corners."""
-    def xml(source: str) -> str:
-        return (f"<annotation><filename>a.png</filename>{source}<size><width>20</width><height>10</height>"
+    def xml(source: str, image: str) -> str:
+        return (f"<annotation><filename>{image}</filename>{source}<size><width>20</width><height>10</height>"
                 "</size><object><name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>20</xmax>"
                 "<ymax>10</ymax></bndbox></object></annotation>")
 
     src = tmp_path / "voc"
     (src / "Annotations").mkdir(parents=True)
     write_png(src / "JPEGImages" / "a.png", 20, 10)
+    write_png(src / "JPEGImages" / "b.png", 20, 10)
     (src / "Annotations" / "a.xml").write_text(
-        xml("<source><database>The VOC2012 Database</database><annotation>PASCAL VOC2012</annotation></source>"))
-    (src / "Annotations" / "b.xml").write_text(xml("<source><database>Unknown</database></source>"))
+        xml("<source><database>The VOC2012 Database</database><annotation>PASCAL VOC2012</annotation></source>",
+            "a.png"))
+    (src / "Annotations" / "b.xml").write_text(xml("<source><database>Unknown</database></source>", "b.png"))
     boxes = [e.annotations[0].geometry for e in voc.read(src).images]
     assert boxes == [Box(0, 0, 20, 10), Box(1, 1, 20, 10)]
     forced = [e.annotations[0].geometry for e in voc.read(src, convention="corner").images]
