@@ -29,6 +29,14 @@ class _UsageError(Exception):
     """argparse found a bad command line (exit code 2)."""
 
 
+class _Reported(Exception):
+    """The message is already on stderr; main() only returns the exit code."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
 class _Parser(argparse.ArgumentParser):
     # argparse calls sys.exit on errors; raising instead lets main() return the code (tests run in-process)
     def error(self, message: str):
@@ -248,9 +256,12 @@ def cmd_import(args) -> int:
                 report = _call(import_into, f"import {args.format}", store=store, fmt=args.format, src=src,
                                skip_invalid=args.skip_invalid)
             except ImportFailed as exc:
-                for problem in exc.problems[1:]:
+                n = len(exc.problems)
+                print(f"visionbench: {n} problem{'s' * (n != 1)} in {src}; nothing was imported "
+                      "(--skip-invalid imports the rest and lists these):", file=sys.stderr)
+                for problem in exc.problems:
                     print(f"  {problem}", file=sys.stderr)
-                raise
+                raise _Reported(2) from None
             summary = report.as_dict() if hasattr(report, "as_dict") else dict(report)
             summary["project"] = str(project)
             summary["totals"] = {"images": store.count_images(), "annotations": store.count_annotations(),
@@ -373,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as exc:
         print(str(exc).rstrip(), file=sys.stderr)
         return 2
+    except _Reported as exc:
+        return exc.code
     except SystemExit as exc:  # --help prints and exits 0
         return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else 2
     except BadInput as exc:
