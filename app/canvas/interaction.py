@@ -63,6 +63,7 @@ class Interaction:
         self._cursor: tuple[float, float] | None = None  # image px
         self._space = False
         self._active_vertex = None  # (annotation id, ring, index)
+        self._vertex_clicked = False  # the active vertex was clicked (not just hovered)
         self._hover_id = None
         self._category_names: dict[int, str] = {}
         self._workers = QThreadPool(self)
@@ -197,6 +198,7 @@ class Interaction:
                 v = nearest_vertex(g, x, y, tol)
                 if v is not None and not ctrl:
                     self._active_vertex = (a.id, v[0], v[1])
+                    self._vertex_clicked = True
                     self._drag = {"kind": "vertex", "id": a.id, "vertex": v, "preview": None, "start": QPointF(pos)}
                     return
                 if ctrl:
@@ -204,6 +206,7 @@ class Interaction:
                     if e is not None:
                         self._insert_vertex(a, e)
                         return
+        self._active_vertex, self._vertex_clicked = None, False
         hit = self.shapes.hit(x, y, tol)
         if hit is None:
             if not shift:
@@ -226,6 +229,7 @@ class Interaction:
         ring, after, (px, py) = edge
         g = insert_vertex(a.geometry, ring, after, px, py)
         self._active_vertex = (a.id, ring, after + 1)
+        self._vertex_clicked = True
         self._emit("Insert vertex", update=[a.with_(geometry=g)])
 
     def mouseMoveEvent(self, ev) -> None:
@@ -273,15 +277,20 @@ class Interaction:
         if hover != self._hover_id:
             self._hover_id = hover
             self.update()
-        # the hovered vertex of a selected shape is the target of Delete/Backspace
+        # the hovered vertex of a selected shape is the target of Delete/Backspace; a clicked
+        # vertex stays the target after the mouse leaves it
         for a in self._editable_selected():
             if isinstance(a.geometry, (Polygon, Polyline)):
                 v = nearest_vertex(a.geometry, x, y, self._tol())
                 if v is not None:
                     if self._active_vertex != (a.id, v[0], v[1]):
                         self._active_vertex = (a.id, v[0], v[1])
+                        self._vertex_clicked = False
                         self.update()
                     return
+        if self._active_vertex is not None and not self._vertex_clicked:
+            self._active_vertex = None
+            self.update()
 
     def mouseReleaseEvent(self, ev) -> None:
         d = self._drag
@@ -296,7 +305,8 @@ class Interaction:
                 anns = [self.shapes.anns[i] for i in d["ids"] if i in self.shapes.anns]
                 self._emit("Move", update=[a.with_(geometry=translate(a.geometry, d["dx"], d["dy"])) for a in anns])
         elif k in ("handle", "vertex"):
-            if d["preview"] is not None:
+            g = d["preview"]
+            if g is not None and not (isinstance(g, Box) and (g.width < 1e-3 or g.height < 1e-3)):
                 a = self.shapes.anns[d["id"]]
                 self._emit("Resize box" if k == "handle" else "Move vertex", update=[a.with_(geometry=d["preview"])])
         elif k == "rect":

@@ -262,3 +262,18 @@ def test_rubber_band_selects_enclosed_shapes_and_selection_survives_reload(scene
     canvas.set_annotations([x for x in ctl.annotations() if x.id != b.id])  # b vanished (undo elsewhere)
     assert canvas.selected_ids() == [a.id]
     assert {x.id for x in canvas.annotations()} == {a.id, c.id}
+
+
+def test_delete_targets_vertex_only_while_hovered_or_clicked(scene, qtbot):
+    canvas, ctl, *_ = scene
+    square = ((100.0, 100.0), (200.0, 100.0), (200.0, 200.0), (100.0, 200.0))
+    a = _add(ctl, canvas, Polygon(square))
+    qtbot.mouseClick(canvas, L, NO, wpos(canvas, 150, 150))  # select by clicking inside
+    qtbot.mouseClick(canvas, L, NO, wpos(canvas, 200, 200))  # click a vertex: it stays the target
+    qtbot.mouseMove(canvas, wpos(canvas, 300, 280))
+    qtbot.keyClick(canvas, Qt.Key.Key_Backspace)
+    assert ctl.annotations()[0].geometry.points == (square[0], square[1], square[3])
+    qtbot.mouseMove(canvas, wpos(canvas, 100, 100))  # hover a vertex, then leave it
+    qtbot.mouseMove(canvas, wpos(canvas, 300, 280))
+    qtbot.keyClick(canvas, Qt.Key.Key_Delete)  # no vertex targeted: the selected shape goes
+    assert ctl.annotations() == [] and ctl.requests[-1].delete == [a.id]
