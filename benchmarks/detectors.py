@@ -188,8 +188,10 @@ def main(argv=None) -> dict:
             if args.only != "gui":
                 result.update(figures)
                 result.update(yolo_speed(ckpt))
+                print(json.dumps(result), file=sys.stderr, flush=True)  # partial figures, in case of a long run
         if args.only in (None, "gui"):
             result.update(gui_stall([ckpt, _untrained_rcnn(tmp / "fasterrcnn.ckpt"), _fixed_onnx(tmp / "fixed.onnx")]))
+            print(json.dumps(result), file=sys.stderr, flush=True)
         if args.only in (None, "rcnn") and importlib.util.find_spec("benchmarks.detectors_rcnn") is not None:
             from benchmarks import detectors_rcnn
 
