@@ -82,11 +82,13 @@ def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool 
                 report.categories_added += 1
         pending: list[Annotation] = []
         remap: list[tuple[int, int]] = []  # (image id, category id) in the project, per pending annotation
+        known = {rec.path: rec for rec in store.images()}  # one query instead of one per image
         for entry in ticking(bundle.images, progress, "store"):
             rel = store._rel(entry.file)
-            rec = store.image_by_path(rel)
+            rec = known.get(rel)
             if rec is None:
-                rec = store.add_image(entry.file, entry.width, entry.height, entry.split, entry.status)
+                [rec] = store.insert_images([(rel, entry.width, entry.height, entry.split, entry.status)])
+                known[rel] = rec
                 report.images_added += 1
             else:
                 report.images_updated += 1
