@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=SPLITS)
 
     t = sub.add_parser("train", help="train a model family on a project")
-    t.add_argument("family", help="model family, e.g. unet, faster_rcnn, mask_rcnn, yolo")
+    t.add_argument("family", help="model family: unet, fasterrcnn, maskrcnn, yolo (what engine.models registers)")
     t.add_argument("--project", required=True)
     t.add_argument("--out", required=True, help="checkpoint file to write")
     t.add_argument("--epochs", type=int, default=None)
