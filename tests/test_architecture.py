@@ -42,3 +42,21 @@ def test_every_engine_module_imports_without_qt():
     assert {"engine.cli", "engine.annotations.store", "engine.demo.shapes"} <= set(report["modules"])
     assert report["failed"] == {}
     assert report["qt"] == []
+
+
+_TORCH_FREE = """
+import importlib, json, pkgutil, sys
+import engine.annotations
+for mod in pkgutil.walk_packages(engine.annotations.__path__, "engine.annotations."):
+    importlib.import_module(mod.name)
+import engine.cli
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "PySide6"))))
+"""
+
+
+def test_annotations_and_cli_run_without_loading_torch():
+    """engine.annotations (all formats) and the CLI's start-up import neither torch nor Qt, at run time too:
+    `visionbench import/export/info` work on a machine where torch is broken or missing."""
+    run = subprocess.run([sys.executable, "-c", _TORCH_FREE], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == []
