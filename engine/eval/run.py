@@ -75,7 +75,7 @@ def eval_command(ckpt, project, split: str | None = "val", progress=False, devic
     Segmentation: ``miou``, ``dice``, ``per_class: {name: {iou, dice}}`` (means over foreground
     classes). Detection/instance: COCO mAP from ``engine.eval.coco_eval``.
     """
-    from engine.infer.run import load_predictor
+    from engine.infer.run import inference_threads, load_predictor
     from engine.train.run import event_sink
 
     predictor, meta, spec = load_predictor(ckpt, device)
@@ -87,10 +87,11 @@ def eval_command(ckpt, project, split: str | None = "val", progress=False, devic
         images = store.images(split=split)
         if not images:
             raise BadInput(str(project), "split", f"no images in split {split!r}")
-        if spec.kind == "segmentation":
-            result = _eval_segmentation(predictor, store, classes, images, on_event, source)
-        else:
-            result = _eval_detection(predictor, store, classes, images, on_event, spec.kind, source)
+        with inference_threads(predictor):
+            if spec.kind == "segmentation":
+                result = _eval_segmentation(predictor, store, classes, images, on_event, source)
+            else:
+                result = _eval_detection(predictor, store, classes, images, on_event, spec.kind, source)
     finally:
         store.close()
         close()

@@ -28,6 +28,16 @@ from engine.models.checkpoint import CheckpointError, load_checkpoint
 from engine.models.registry import get_family
 
 
+def inference_threads(predictor):
+    """Torch CPU threads for inference: all cores but one (see engine.train.loop.cpu_threads)."""
+    import torch
+
+    from engine.train.loop import cpu_threads
+
+    device = getattr(predictor, "device", None)
+    return cpu_threads(torch.device(device) if device is not None else torch.device("cpu"), -1)
+
+
 def load_predictor(ckpt: str | Path, device: str = "auto"):
     """(predictor, meta) for a checkpoint of any registered family; BadInput naming the file."""
     try:
@@ -142,29 +152,30 @@ def predict_command(ckpt, project, split: str | None = None, as_proposals: bool 
     results: list[dict] = []
     counts = {"images": 0, "annotations": 0, "replaced": 0}
     try:
-        category_ids = _category_ids(store, classes, create=True)
-        next_instance = int(store.execute("SELECT COALESCE(MAX(instance_id), 0) FROM annotations").fetchone()[0])
-        images = store.images(split=split)
-        for n, rec in enumerate(images):
-            rgb = read_image_rgb(store.image_path(rec))
-            anns, next_instance = predict_annotations(predictor, rgb, rec.id, category_ids, source, attributes,
-                                                      next_instance)
-            with store.transaction():
-                for old in store.annotations(rec.id):
-                    if old.source == source:
-                        store.delete_annotation(old.id)
-                        counts["replaced"] += 1
-                stored = store.add_annotations(anns)
-            counts["images"] += 1
-            counts["annotations"] += len(stored)
-            if masks_dir is not None:
-                ids = paint_class_ids(stored, rgb.shape[0], rgb.shape[1])
-                target = masks_dir / (Path(rec.path).stem + ".png")
-                if not cv2.imwrite(str(target), ids):
-                    raise BadInput(str(target), "masks_out", "could not write the mask PNG")
-            if coco_results:
-                results.extend(coco_result_entries(stored))
-            on_event(Progress(n + 1, len(images), rec.path))
+        with inference_threads(predictor):
+            category_ids = _category_ids(store, classes, create=True)
+            next_instance = int(store.execute("SELECT COALESCE(MAX(instance_id), 0) FROM annotations").fetchone()[0])
+            images = store.images(split=split)
+            for n, rec in enumerate(images):
+                rgb = read_image_rgb(store.image_path(rec))
+                anns, next_instance = predict_annotations(predictor, rgb, rec.id, category_ids, source, attributes,
+                                                          next_instance)
+                with store.transaction():
+                    for old in store.annotations(rec.id):
+                        if old.source == source:
+                            store.delete_annotation(old.id)
+                            counts["replaced"] += 1
+                    stored = store.add_annotations(anns)
+                counts["images"] += 1
+                counts["annotations"] += len(stored)
+                if masks_dir is not None:
+                    ids = paint_class_ids(stored, rgb.shape[0], rgb.shape[1])
+                    target = masks_dir / (Path(rec.path).stem + ".png")
+                    if not cv2.imwrite(str(target), ids):
+                        raise BadInput(str(target), "masks_out", "could not write the mask PNG")
+                if coco_results:
+                    results.extend(coco_result_entries(stored))
+                on_event(Progress(n + 1, len(images), rec.path))
     finally:
         store.close()
         close()
@@ -197,13 +208,15 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
     yield Progress(1, 3, "predicting")
     source = _source(checkpoint, meta)
     if hasattr(predictor, "probabilities"):
-        probs = predictor.probabilities(rgb, should_stop=token.raise_if_cancelled)
+        with inference_threads(predictor):
+            probs = predictor.probabilities(rgb, should_stop=token.raise_if_cancelled)
         views = segmentation_preview(rgb, probs, list(meta["classes"]), colors)
         yield Preview("heatmaps", views["heatmaps"])
         yield Preview("argmax", views["argmax"])
         anns = predictor.annotate(rgb, image_id, category_ids, source, probs=probs)
     else:
-        anns, _ = predict_annotations(predictor, rgb, image_id, category_ids, source)
+        with inference_threads(predictor):
+            anns, _ = predict_annotations(predictor, rgb, image_id, category_ids, source)
     missing = [c for c, cid in zip(meta["classes"], category_ids) if cid is None]
     if missing:
         yield Log(f"classes not in this project, skipped: {', '.join(missing)}", level="warning")
