@@ -44,7 +44,7 @@ CPU_PRESET: dict = {
     "box_batch_size_per_image": 128, "representation_size": 256,
     "box_detections_per_img": 100, "mask_head_channels": 64,
     "epochs": 12, "batch_size": 4, "lr": 0.02, "momentum": 0.9, "weight_decay": 1e-4,
-    "warmup_steps": 50, "hflip": True, "vflip": True, "seed": 0,
+    "warmup_steps": 50, "hflip": True, "vflip": False, "seed": 0,
 }
 GPU_PRESET: dict = {
     **CPU_PRESET,
