@@ -201,3 +201,26 @@ def test_checkpoints_run_off_the_edit_path_and_stop_on_close(tmp_path):
     assert names() == [] and not Path(str(path) + "-wal").exists()
     with ProjectStore(path, readonly=True) as again:
         assert again.count_annotations() == 200
+
+
+def test_wal_foreign_keys_and_each_edit_committed_at_once(tmp_path):
+    """WAL journal and foreign keys are on (also after reopening), and an edit is visible to another
+    connection as soon as the call returns: there is no Save."""
+    path = tmp_path / "p.vbproj"
+    with ProjectStore.create(path) as s:
+        assert s.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert s.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        cat = s.add_category("thing")
+        img = s.add_image(_png(tmp_path / "a.png"))
+        other = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            for k in range(3):
+                a = s.add_annotation(Annotation(img.id, cat.id, Box(k, k, k + 1, k + 1)))
+                assert other.execute("SELECT count(*) FROM annotations").fetchone()[0] == k + 1
+            s.delete_annotation(a.id)
+            assert other.execute("SELECT count(*) FROM annotations").fetchone()[0] == 2
+        finally:
+            other.close()
+    with ProjectStore(path) as s:
+        assert s.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert s.execute("PRAGMA foreign_keys").fetchone()[0] == 1
