@@ -272,6 +272,12 @@ del mm
     return path
 
 
+def rss_mb() -> float:
+    import psutil
+
+    return round(psutil.Process().memory_info().rss / 2**20, 1)
+
+
 def bench_huge_child(path: Path, cache: Path) -> dict:
     from engine.annotations.model import Category, ImageRecord
 
@@ -285,6 +291,7 @@ def bench_huge_child(path: Path, cache: Path) -> dict:
     pump(app, canvas, lambda: canvas.image_layer.overview is not None or bool(canvas.message_text()), 60)
     canvas.repaint()
     out["open_40k_image_first_view_s"] = round(time.perf_counter() - t0, 3)
+    out["rss_mb_after_first_view"] = rss_mb()
     out["open_40k_image_message"] = canvas.message_text()
     canvas.zoom_to(1.0)
     t1 = time.perf_counter()
@@ -292,12 +299,14 @@ def bench_huge_child(path: Path, cache: Path) -> dict:
     pump(app, canvas, lambda: canvas.image_layer.pending_tiles() == 0, 60)
     canvas.repaint()
     out["open_40k_full_res_tiles_at_1to1_s"] = round(time.perf_counter() - t1, 3)
+    out["rss_mb_after_1to1_tiles"] = rss_mb()
     for _ in range(5):  # pan around while the background build runs
         canvas.pan_by(-700, -450)
         canvas.repaint()
         pump(app, canvas, lambda: canvas.image_layer.pending_tiles() == 0, 60)
     pump(app, canvas, lambda: canvas.image_layer.ready, 15)  # let the level build run a while
     out["open_40k_levels_built_within_15s"] = bool(canvas.image_layer.ready)
+    out["rss_mb_after_panning_and_building"] = rss_mb()
     canvas.shutdown()
     out["peak_rss_mb_40k_image"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
