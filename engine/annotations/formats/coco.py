@@ -7,13 +7,15 @@ Import (SRC = the .json file, or a folder holding ``annotations.json``):
   ``instance_id``. RLE (compressed string or uncompressed list counts) -> ``MaskRLE``. No or empty
   segmentation -> ``Box`` from ``bbox`` (xywh).
 - ``iscrowd`` = 1 is kept in ``attributes["iscrowd"]``; ``score`` (result files) -> score;
-  a dict ``attributes`` (as CVAT writes) is merged into attributes.
+  a dict ``attributes`` (as CVAT writes) is merged into attributes; an integer ``instance_id``
+  (our own extra key) -> instance_id, else multi-part annotations get a fresh one per image.
 - Annotation ids are not kept (the store numbers them); LabelMe's files number from 0.
 
 Export (DST = a folder): ``DST/annotations.json`` + ``DST/images/<relative name>``. Image and
 category ids are the project's (from 1), annotation ids count from 1 (pycocotools' evaluator
 treats id 0 as "no match"). Polygons sharing (image, category, instance_id) become one multi-part
-annotation. ``bbox`` and ``area`` are computed (area: shoelace for polygons, pixel count for
+annotation. An annotation's instance_id is written as the extra key ``instance_id`` (pycocotools
+ignores it), so the parts of one object (the demo's box + mask) stay one object after a round trip. ``bbox`` and ``area`` are computed (area: shoelace for polygons, pixel count for
 masks). Points and polylines have no COCO form: they are counted in ``summary["skipped"]``.
 The split is written as ``images[].extra.split`` (COCO has no split; pycocotools ignores it).
 """
@@ -141,6 +143,10 @@ class _Reader:
             if isinstance(a, dict) and _is_int(a.get("id")):
                 (dup if a["id"] in seen else seen).add(a["id"])
         images, cat_ids, bad_images = self.images_by_id, self.cat_ids, self.bad_images
+        taken: dict[int, set] = {}  # image id -> instance ids given in the file (fresh ones avoid them)
+        for a in anns:
+            if isinstance(a, dict) and type(a.get("instance_id")) is int:
+                taken.setdefault(a.get("image_id"), set()).add(a["instance_id"])
         # This loop runs once per annotation (100,000s): field names are only built on errors.
         for i, a in enumerate(anns):
             if not isinstance(a, dict):
@@ -169,10 +175,15 @@ class _Reader:
                 attributes["iscrowd"] = 1
             score = a.get("score")
             score = float(score) if type(score) in (int, float) else None
-            instance = None
-            if len(geoms) > 1:
-                instance = self.next_instance.get(id(entry), 1)
-                self.next_instance[id(entry)] = instance + 1
+            instance = a.get("instance_id")
+            if type(instance) is not int:
+                instance = None
+                if len(geoms) > 1:
+                    instance = self.next_instance.get(id(entry), 1)
+                    used = taken.get(iid, ())
+                    while instance in used:
+                        instance += 1
+                    self.next_instance[id(entry)] = instance + 1
             for g in geoms:
                 entry.annotations.append(Annotation(0, cid, g, instance_id=instance,
                                                     attributes=attributes, score=score))
@@ -326,6 +337,8 @@ def _coco_annotation(ann_id: int, image_id: int, parts: list[Annotation]) -> dic
         area = sum(ring_area(p.geometry.points) for p in parts)
     out = {"id": ann_id, "image_id": image_id, "category_id": first.category_id, "segmentation": seg,
            "area": float(area), "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": iscrowd}
+    if first.instance_id is not None:
+        out["instance_id"] = first.instance_id
     if first.score is not None:
         out["score"] = first.score
     if attrs:

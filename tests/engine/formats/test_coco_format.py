@@ -120,3 +120,41 @@ def test_export_with_a_missing_image_names_it(project, tmp_path):
         export_from(project, "coco", tmp_path / "out")
     assert err.value.problem.file == str(project.image_path(rec)) and err.value.problem.field == "image"
     assert not (tmp_path / "out" / "annotations.json").exists()
+
+
+def test_instance_ids_survive_so_box_and_mask_stay_one_object(tmp_path):
+    """The demo's objects are a Box and a MaskRLE sharing an instance_id (detectors read the box,
+    segmenters the mask, engine.data groups them): a COCO round trip must not split them."""
+    s = ProjectStore.create(tmp_path / "a" / "p.vbproj")
+    cat = s.add_category("cat")
+    rec = s.add_image(write_png(tmp_path / "a" / "a.png", 30, 20))
+    m = np.zeros((20, 30), np.uint8)
+    m[3:9, 4:20] = 1
+    s.add_annotations([Annotation(rec.id, cat.id, Box(4, 3, 20, 9), instance_id=3),
+                       Annotation(rec.id, cat.id, encode_mask(m), instance_id=3),
+                       Annotation(rec.id, cat.id, Polygon(((21, 1), (29, 1), (29, 6))), instance_id=1),
+                       Annotation(rec.id, cat.id, Polygon(((21, 10), (29, 10), (25, 19))), instance_id=1),
+                       Annotation(rec.id, cat.id, Box(0, 0, 2, 2))])
+    export_from(s, "coco", tmp_path / "out")
+    s.close()
+    doc = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    assert sorted(a.get("instance_id", 0) for a in doc["annotations"]) == [0, 1, 3, 3]
+    with ProjectStore.create(tmp_path / "b" / "p.vbproj") as b:
+        import_into(b, "coco", tmp_path / "out")
+        got = sorted((a.kind, a.instance_id or 0) for a in b.annotations(b.images()[0].id))
+    assert got == [("box", 0), ("box", 3), ("mask", 3), ("polygon", 1), ("polygon", 1)]
+
+
+def test_fresh_instance_ids_of_multi_part_objects_avoid_the_files_own(tmp_path):
+    write_png(tmp_path / "a.png", 30, 20)
+    tri = [[21, 1, 29, 1, 29, 6], [21, 10, 29, 10, 25, 19]]
+    doc = {"images": [{"id": 5, "file_name": "a.png", "width": 30, "height": 20}],
+           "categories": [{"id": 1, "name": "cat"}],
+           "annotations": [{"id": 1, "image_id": 5, "category_id": 1, "segmentation": tri},  # gets a fresh id
+                           {"id": 2, "image_id": 5, "category_id": 1, "bbox": [1, 1, 4, 4], "instance_id": 1},
+                           {"id": 3, "image_id": 5, "category_id": 1, "bbox": [5, 5, 4, 4], "instance_id": 2}]}
+    (tmp_path / "annotations.json").write_text(json.dumps(doc))
+    with ProjectStore.create(tmp_path / "p" / "p.vbproj") as s:
+        import_into(s, "coco", tmp_path / "annotations.json")
+        ids = sorted((a.kind, a.instance_id) for a in s.annotations(s.images()[0].id))
+    assert ids == [("box", 1), ("box", 2), ("polygon", 3), ("polygon", 3)]
