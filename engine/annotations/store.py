@@ -303,9 +303,17 @@ class ProjectStore:
             self._db.execute("DELETE FROM categories WHERE id=?", (category_id,))
 
     # ---- images -------------------------------------------------------------------------------
+    @property
+    def _root_real(self) -> str:
+        real = getattr(self, "_root_real_cache", None)
+        if real is None:
+            real = self._root_real_cache = os.path.realpath(self._root_str)
+        return real
+
     def _rel(self, file: Path) -> str:
-        # os.path on strings: imports call this per image, and pathlib objects cost 10x as much
-        rel = os.path.relpath(os.path.abspath(file), self._root_str)
+        # os.path on strings: imports call this per image, and pathlib objects cost 10x as much.
+        # Symlinks are resolved on both sides so one file always gets one path, however it was reached.
+        rel = os.path.relpath(os.path.realpath(file), self._root_real)
         return rel.replace(os.sep, "/") if os.sep != "/" else rel
 
     def image_path(self, image: ImageRecord | int) -> Path:
