@@ -8,7 +8,9 @@ that ``benchmarks/detectors.py`` merges (keys ``fasterrcnn_*`` and ``maskrcnn_*`
 - ``*_latency_ms``: median over 20 runs of ``predict`` on a 640 x 480 photo (astronaut, resized);
 - ``*_overhead``: that median divided by the median of calling the bare torchvision model on the
   same image (our preprocessing, NMS split and postprocessing vs torchvision's own forward).
-Set ``VB_RCNN_STEPS`` to cap the steps (smoke runs).
+Set ``VB_RCNN_STEPS`` to cap the steps (smoke runs). Torch uses ``VB_RCNN_THREADS`` intra-op threads
+(default 1): on a shared 2-core machine two OpenMP threads wait on each other whenever one is
+descheduled (measured here: ~37 s per step with 2 threads vs ~2 s with 1, under load ~9).
 """
 from __future__ import annotations
 
@@ -81,6 +83,7 @@ def _speed(ckpt: Path, image: np.ndarray) -> tuple[float, float]:
 
 
 def run() -> dict:
+    torch.set_num_threads(int(os.environ.get("VB_RCNN_THREADS", 1)))
     out: dict = {}
     image = _photo()
     with tempfile.TemporaryDirectory() as tmp:
