@@ -8,14 +8,16 @@ Import (SRC = the .json file, or a folder holding ``annotations.json``):
   segmentation -> ``Box`` from ``bbox`` (xywh).
 - ``iscrowd`` = 1 is kept in ``attributes["iscrowd"]``; ``score`` (result files) -> score;
   a dict ``attributes`` (as CVAT writes) is merged into attributes; an integer ``instance_id``
-  (our own extra key) -> instance_id, else multi-part annotations get a fresh one per image.
+  (our own extra key) -> instance_id, else multi-part annotations get a fresh one per image;
+  a string ``source`` (our extra key: the model that proposed it) -> source.
 - Annotation ids are not kept (the store numbers them); LabelMe's files number from 0.
 
 Export (DST = a folder): ``DST/annotations.json`` + ``DST/images/<relative name>``. Image and
 category ids are the project's (from 1), annotation ids count from 1 (pycocotools' evaluator
 treats id 0 as "no match"). Polygons sharing (image, category, instance_id) become one multi-part
 annotation. An annotation's instance_id is written as the extra key ``instance_id`` (pycocotools
-ignores it), so the parts of one object (the demo's box + mask) stay one object after a round trip. ``bbox`` and ``area`` are computed (area: shoelace for polygons, pixel count for
+ignores it), so the parts of one object (the demo's box + mask) stay one object after a round trip;
+a source other than "manual" is written as the extra key ``source``. ``bbox`` and ``area`` are computed (area: shoelace for polygons, pixel count for
 masks). Points and polylines have no COCO form: they are counted in ``summary["skipped"]``.
 The split is written as ``images[].extra.split`` (COCO has no split; pycocotools ignores it).
 """
@@ -184,9 +186,11 @@ class _Reader:
                     while instance in used:
                         instance += 1
                     self.next_instance[id(entry)] = instance + 1
+            source = a.get("source")
+            source = source if type(source) is str and source.strip() else "manual"
             for g in geoms:
                 entry.annotations.append(Annotation(0, cid, g, instance_id=instance,
-                                                    attributes=attributes, score=score))
+                                                    attributes=attributes, source=source, score=score))
 
     def _geometries(self, a: dict, entry: ImageEntry, i: int) -> list:
         w, h = entry.width, entry.height
@@ -341,6 +345,8 @@ def _coco_annotation(ann_id: int, image_id: int, parts: list[Annotation]) -> dic
         out["instance_id"] = first.instance_id
     if first.score is not None:
         out["score"] = first.score
+    if first.source != "manual":
+        out["source"] = first.source
     if attrs:
         out["attributes"] = attrs
     return out

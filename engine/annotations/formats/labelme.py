@@ -9,7 +9,8 @@ Import (SRC = a folder, searched recursively for ``*.json``):
   ``attributes = {"labelme_shape": "circle", "circle": [cx, cy, r]}``; point -> Point;
   line / linestrip -> Polyline (``labelme_shape: "line"`` remembered); mask (base64 PNG of the
   region whose top-left pixel is ``points[0]``) -> full-image MaskRLE.
-- ``group_id`` -> instance_id; ``score`` -> score; non-empty ``flags``, ``description``,
+- ``group_id`` -> instance_id; ``score`` -> score; ``source`` (our extra key, written for
+  annotations a model proposed; LabelMe keeps unknown shape keys) -> source; non-empty ``flags``, ``description``,
   ``difficult`` and a dict ``attributes`` -> attributes. Other keys (kie_linking, text, ...) are
   ignored. Coordinates are LabelMe's own: pixel-corner floats, the same as ours.
 
@@ -40,7 +41,7 @@ CIRCLE_VERTICES = 64
 IMPORTED_IMAGES_DIR = "imported_images"
 LABELME_VERSION = "5.5.0"
 _SHAPE_KEYS = {"label", "points", "group_id", "shape_type", "flags", "description", "mask", "score",
-               "attributes", "difficult"}
+               "attributes", "difficult", "source"}
 
 
 @dataclass
@@ -193,8 +194,9 @@ def _shape(shape: Any, entry: ImageEntry, jf: Path, f: str) -> Annotation:
         attrs["difficult"] = True
     gid = shape.get("group_id")
     score = shape.get("score")
+    source = shape.get("source")
     return Annotation(0, 0, geom, instance_id=gid if isinstance(gid, int) and not isinstance(gid, bool) else None,
-                      attributes=attrs,
+                      attributes=attrs, source=source if isinstance(source, str) and source.strip() else "manual",
                       score=float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None)
 
 
@@ -299,6 +301,8 @@ def to_shape(a: Annotation, label: str, width: int, height: int) -> dict:
                              "mask": mask_b64}
     if a.score is not None:
         shape["score"] = a.score
+    if a.source != "manual":
+        shape["source"] = a.source
     if attrs.pop("difficult", False):
         shape["difficult"] = True
     if attrs:

@@ -7,6 +7,8 @@ Layout (SRC for import, DST for export)::
     SegmentationClass/       <image stem>.png: class index per pixel (palette "P" or gray "L";
                              RGB PNGs painted with the VOC palette are mapped back); 255 = void
     SegmentationObject/      optional <image stem>.png: instance index per pixel (0 none, 255 void)
+    ImageSets/Segmentation/  optional {train,val,test}.txt: image stems (paths below the image
+                             folder, no suffix), one per line -> split (as in Pascal VOC)
 
 Void (255) pixels import as one MaskRLE of the category ``__ignore__`` (LabelMe's name for
 regions to ignore) and that category exports as 255 in class PNGs (0 in object PNGs, as labelme
@@ -37,7 +39,7 @@ from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
 from ..geometry import encode_mask, geometry_to_mask
 from ..imageio import MAX_PIXELS, is_image_file
-from ..model import Annotation, Box, Category, MaskRLE, Polygon, default_color
+from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (ProgressFn, atomic_write_bytes, atomic_write_text, check_image, copy_image, export_items,
                      export_names, read_text, ticking)
 
@@ -48,6 +50,7 @@ IMAGE_DIRS = ("JPEGImages", "images")
 CLASS_DIR = "SegmentationClass"
 OBJECT_DIR = "SegmentationObject"
 CLASS_NAMES = "class_names.txt"
+SETS_DIR = ("ImageSets", "Segmentation")
 
 
 def voc_palette(n: int = 256) -> np.ndarray:
@@ -92,11 +95,13 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
         for png in sorted((src / CLASS_DIR).rglob("*.png")):
             if png.relative_to(src / CLASS_DIR) not in stems:
                 bundle.problems.append(Problem(str(png), "image", f"no image of this name in {image_dir}"))
+    splits = _read_splits(src, bundle.problems)
     for img in ticking(images, progress, "read"):
         rel = img.relative_to(image_dir).with_suffix(".png")
         try:
             w, h = check_image(img, None, None, file=img, field="image")
-            entry = ImageEntry(img, w, h)
+            stem = rel.with_suffix("").as_posix()
+            entry = ImageEntry(img, w, h, split=splits.get(stem) or splits.get(Path(stem).name) or "train")
             cls_png, obj_png = src / CLASS_DIR / rel, src / OBJECT_DIR / rel
             if cls_png.is_file():
                 classes = _read_index_png(cls_png, w, h, rgb_ok=True)
@@ -115,6 +120,22 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
     if any(a.category_id == ignore_id for e in bundle.images for a in e.annotations) and IGNORE not in names:
         bundle.categories.append(Category(ignore_id, IGNORE, "#808080"))
     return bundle
+
+
+def _read_splits(src: Path, problems: list[Problem]) -> dict[str, str]:
+    """image stem -> split from ImageSets/Segmentation/<split>.txt (none: every image is train)."""
+    out: dict[str, str] = {}
+    for split in SPLITS:
+        p = src.joinpath(*SETS_DIR, f"{split}.txt")
+        if not p.is_file():
+            continue
+        try:
+            text = read_text(p, field="encoding")
+        except BadInput as exc:
+            problems.append(exc.problem)
+            continue
+        out.update({ln.strip(): split for ln in text.splitlines() if ln.strip()})
+    return out
 
 
 def _class_names(path: Path) -> list[str]:
@@ -214,6 +235,7 @@ def write(store, dst: Path, *, split: str | None = None, progress: ProgressFn | 
     names = export_names([rec for rec, _ in items])
     skipped: dict[str, int] = {}
     n_objects = n_box_bounds = 0
+    stems: dict[str, list[str]] = {s: [] for s in SPLITS}
     for rec, anns in ticking(items, progress, "write"):
         rel = Path(names[rec.id])
         copy_image(store.image_path(rec), dst / IMAGE_DIRS[0] / rel)
@@ -236,12 +258,16 @@ def write(store, dst: Path, *, split: str | None = None, progress: ProgressFn | 
             classes[m] = index[a.category_id]
             objects[m] = object_of[_object_key(a)]
         n_objects += len(object_of)
+        stems.setdefault(rec.split, []).append(rel.with_suffix("").as_posix())
         for folder, arr in ((CLASS_DIR, classes), (OBJECT_DIR, objects)):
             im = Image.fromarray(arr, mode="P")
             im.putpalette(palette)
             buf = io.BytesIO()
             im.save(buf, format="PNG")
             atomic_write_bytes(dst / folder / rel.with_suffix(".png"), buf.getvalue())
+    for split, lst in stems.items():
+        if lst:
+            atomic_write_text(dst.joinpath(*SETS_DIR, f"{split}.txt"), "".join(f"{s}\n" for s in lst))
     atomic_write_text(dst / CLASS_NAMES, "\n".join([BACKGROUND] + [c.name for c in cats]) + "\n")
     return {"format": "masks", "folder": str(dst), "images": len(items), "classes": len(cats),
             "objects": n_objects, "boxes_of_segmented_objects": n_box_bounds, "skipped": skipped}

@@ -1,5 +1,5 @@
-"""Random projects survive export -> import for COCO, LabelMe and mask PNGs (hypothesis), and the
-shared helpers behave."""
+"""Random projects survive export -> import for COCO, LabelMe and mask PNGs (hypothesis), model
+proposals keep their source, and the shared helpers behave."""
 from __future__ import annotations
 
 import os
@@ -14,10 +14,10 @@ from engine.annotations.formats import FORMATS, export_from, import_into
 from engine.annotations.formats.common import (atomic_write_json, export_names, load_json,
                                                resolve_inside)
 from engine.annotations.geometry import geometry_to_mask
-from engine.annotations.model import ImageRecord
+from engine.annotations.model import Annotation, Box, ImageRecord, Polygon
 from engine.annotations.store import ProjectStore
 
-from .strategies import CATEGORY_NAMES, build_project, image_set, normalized, project_specs
+from .strategies import CATEGORY_NAMES, ImageSpec, build_project, image_set, normalized, project_specs
 
 SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -73,11 +73,29 @@ def test_masks_roundtrip_random(tmp_path_factory, spec):
                 expect[geometry_to_mask(ann.geometry, rec.height, rec.width) > 0] = ann.category_id
             got = np.asarray(Image.open(root / "b_export" / "SegmentationClass" / rec.path))
             assert np.array_equal(got, expect)
-        # and what was imported from PNGs comes back unchanged
+        # and what was imported from PNGs comes back unchanged, splits too (ImageSets/Segmentation)
         assert normalized(c) == normalized(b)
-        assert image_set(c, with_split=False) == image_set(a, with_split=False)
+        assert image_set(c) == image_set(b) == image_set(a)
     finally:
         a.close(); b.close(); c.close()
+
+
+@pytest.mark.parametrize("fmt", ["coco", "labelme"])
+def test_model_proposals_keep_source_score_and_instance(tmp_path, fmt):
+    """A model's proposal (source = model name, score) exported and imported again is still that
+    model's proposal, not a manual annotation."""
+    a = build_project(tmp_path / "a", [ImageSpec("p.png", 16, 12, "val", ((1, Polygon(((2, 2), (10, 2), (6, 9))), None),))])
+    rec = a.images()[0]
+    cat = a.categories()[0]
+    a.add_annotation(Annotation(rec.id, cat.id, Box(1, 1, 5, 5), instance_id=4, source="yolo", score=0.625,
+                                attributes={"proposal": True}))
+    b = _reimport(fmt, a, tmp_path, "b")
+    try:
+        got = [(x.source, x.score, x.instance_id, x.attributes) for x in b.annotations(b.images()[0].id)]
+        assert ("yolo", 0.625, 4, {"proposal": True}) in got
+        assert all(s == "manual" for s, *_ in got if s != "yolo")
+    finally:
+        a.close(); b.close()
 
 
 def test_registry_names_all_formats():
