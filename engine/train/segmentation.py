@@ -200,7 +200,8 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
             elif time_limit:
                 elapsed = time.perf_counter() - started
                 per_epoch = (time.perf_counter() - train_started) / epoch
-                fits = epoch + int(max(0.0, float(time_limit) - elapsed) // per_epoch)
+                # Round up: the last epoch is cut at the deadline by out_of_time() mid-epoch.
+                fits = epoch + math.ceil(max(0.0, float(time_limit) - elapsed) / per_epoch)
                 if fits < plan["epochs"]:
                     plan["epochs"] = fits
                     yield Log(f"time limit {time_limit:.0f} s: training stops after epoch {fits}")
