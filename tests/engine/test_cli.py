@@ -200,3 +200,16 @@ def test_import_and_export_draw_tqdm_bars_on_stderr(demo, tmp_path, monkeypatch,
         assert f"{stage}: 100%" in text and "8/8" in text, stage
     out = capsys.readouterr().out
     assert "%|" not in out  # stdout stays clean JSON
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc", "yolo", "labelme", "masks"])
+def test_export_of_one_split_holds_only_its_images(demo, tmp_path, capsys, fmt):
+    assert cli.main(["export", fmt, str(tmp_path / "out"), "--project", str(demo / "shapes.vbproj"),
+                     "--split", "val"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 2
+    project = tmp_path / "back.vbproj"
+    assert cli.main(["import", fmt, str(tmp_path / "out"), "--project", str(project)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["images_added"] == 2 and summary["annotations_added"] > 0
+    if fmt != "labelme":  # LabelMe files have no split
+        assert _info(capsys, project)["images_per_split"] == {"train": 0, "val": 2, "test": 0}
