@@ -50,6 +50,8 @@ def test_labelme_rectangles_equal_labelme2voc_boxes(project):
     ours = _objects(project)
     xml_files = sorted((BBOX / "data_dataset_voc" / "Annotations").glob("*.xml"))
     assert sorted(ours) == [f.stem for f in xml_files]
+    voc_names = {o.findtext("name") for f in xml_files for o in ET.parse(f).getroot().iter("object")}
+    assert {c.name for c in project.categories()} == voc_names  # the same categories as labelme2voc's
     for xf in xml_files:
         root = ET.parse(xf).getroot()
         rec = project.image_by_path(project._rel(BBOX / "data_annotated" / root.findtext("filename")))
@@ -84,6 +86,10 @@ def test_labelme_polygons_equal_labelme2coco(project, tmp_path):
         assert report.images_added == 3 and report.annotations_added == 16  # 12 objects, 16 polygon parts
         ours, theirs = _objects(project), _objects(other)
         assert sorted(ours) == sorted(theirs)
+        # the same categories: those labelme2coco lists (minus its unused _background_) are all used here
+        listed = {c["name"] for c in json.loads((INST / "data_dataset_coco" / "annotations.json").read_text())["categories"]}
+        used = {n for objs in ours.values() for n, _ in objs}
+        assert {c.name for c in other.categories()} == listed - {"_background_"} and used <= listed
         for stem in ours:
             a = sorted((n, area(g)) for n, g in ours[stem])
             b = sorted((n, area(g)) for n, g in theirs[stem])
