@@ -394,16 +394,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"visionbench: {exc.filename}: file not found", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.filename is None:  # not about a file the user named: treat as internal below
+            return _internal(exc, debug)
+        # the user's environment (permissions, a full disk, a file where a folder must be), not a bug
+        print(f"visionbench: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("visionbench: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the boundary that turns crashes into exit code 1
-        if debug:
-            traceback.print_exc()
-        else:
-            print(f"visionbench: internal error: {type(exc).__name__}: {exc} "
-                  "(run with --debug for the traceback)", file=sys.stderr)
-        return 1
+        return _internal(exc, debug)
+
+
+def _internal(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exception(exc)
+    else:
+        print(f"visionbench: internal error: {type(exc).__name__}: {exc} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

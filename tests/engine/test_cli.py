@@ -213,3 +213,23 @@ def test_export_of_one_split_holds_only_its_images(demo, tmp_path, capsys, fmt):
     assert summary["images_added"] == 2 and summary["annotations_added"] > 0
     if fmt != "labelme":  # LabelMe files have no split
         assert _info(capsys, project)["images_per_split"] == {"train": 0, "val": 2, "test": 0}
+
+
+def test_export_onto_a_file_or_into_an_unwritable_place_is_bad_input(demo, tmp_path, monkeypatch, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    for fmt in ("coco", "voc", "yolo", "labelme", "masks"):
+        assert cli.main(["export", fmt, str(a_file), "--project", str(demo / "photos.vbproj")]) == 2
+        err = capsys.readouterr().err
+        assert "notes.txt" in err and "DST" in err and "internal error" not in err
+    assert a_file.read_text() == "not a folder"
+
+    import engine.annotations.formats.voc as voc
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "locked" / "x.xml"))
+
+    monkeypatch.setattr(voc, "atomic_write_text", denied)
+    assert cli.main(["export", "voc", str(tmp_path / "locked"), "--project", str(demo / "photos.vbproj")]) == 2
+    err = capsys.readouterr().err
+    assert "x.xml" in err and "Permission denied" in err and "internal error" not in err

@@ -89,8 +89,13 @@ def export_from(store, fmt: str, dst, split: str | None = None, progress=None) -
 
     `progress(done, total, "write")` is called per image written.
     """
+    module = format_module(fmt)
+    dst = Path(dst)
+    if dst.exists() and not dst.is_dir():
+        raise BadInput(str(dst), "DST", "exists and is not a folder; an export writes a folder "
+                       "(annotation files and copies of the images)")
     with _gc_paused():
-        return format_module(fmt).write(store, Path(dst), split=split, progress=progress)
+        return module.write(store, dst, split=split, progress=progress)
 
 
 @contextmanager
