@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 from .errors import BadInput, ProjectLocked
 from .imageio import is_image_file, probe_image
-from .model import (SPLITS, STATUSES, Annotation, Category, ImageRecord, Polygon, default_color,
+from .model import (SPLITS, STATUSES, Annotation, Category, ImageRecord, Polygon, Polyline, default_color,
                     geometry_from_json)
 
 SCHEMA_VERSION = 1
@@ -101,9 +101,20 @@ class AddFolderReport:
 
 def _row_to_annotation(r) -> Annotation:
     return Annotation(
-        id=r[0], image_id=r[1], category_id=r[2], geometry=geometry_from_json(r[3], json.loads(r[4])),
-        instance_id=r[5], attributes=json.loads(r[6]), source=r[7], score=r[8],
+        id=r[0], image_id=r[1], category_id=r[2], geometry=_stored_geometry(r[3], _loads(r[4])),
+        instance_id=r[5], attributes=_loads(r[6]) if r[6] != "{}" else {}, source=r[7], score=r[8],
         hidden=bool(r[9]), locked=bool(r[10]), created=r[11], updated=r[12])
+
+
+def _stored_geometry(kind: str, d: dict):
+    """Geometry from what this store wrote: vertex lists are already numbers, so skip re-validation
+    (opening an image with 10,000 polygons is dominated by this)."""
+    if kind == "polygon":
+        holes = d.get("holes")
+        return Polygon(tuple(map(tuple, d["points"])), tuple(tuple(map(tuple, h)) for h in holes) if holes else ())
+    if kind == "polyline":
+        return Polyline(tuple(map(tuple, d["points"])))
+    return geometry_from_json(kind, d)
 
 
 try:  # orjson is several times faster for the geometry blobs that bulk imports write
@@ -111,9 +122,13 @@ try:  # orjson is several times faster for the geometry blobs that bulk imports 
 
     def _dumps(obj) -> str:
         return orjson.dumps(obj).decode("utf-8")
+
+    _loads = orjson.loads
 except ImportError:  # pragma: no cover - orjson is a declared dependency
     def _dumps(obj) -> str:
         return json.dumps(obj, separators=(",", ":"))
+
+    _loads = json.loads
 
 
 def _annotation_params(a: Annotation, with_id: bool, image_id: int | None = None,
