@@ -275,8 +275,11 @@ class Canvas(Interaction, QWidget):
     def render_static(self, w: int, h: int) -> QImage:
         """Image tiles and every shape not being edited, as a [h, w] premultiplied ARGB QImage."""
         dpr = max(1.0, self.devicePixelRatioF())  # HiDPI: render at device resolution
-        frame = QImage(max(1, round(w * dpr)), max(1, round(h * dpr)), QImage.Format.Format_ARGB32_Premultiplied)
-        frame.setDevicePixelRatio(dpr)
+        size = (max(1, round(w * dpr)), max(1, round(h * dpr)))
+        frame = self._frame
+        if frame is None or (frame.width(), frame.height()) != size or frame.devicePixelRatio() != dpr:
+            frame = QImage(size[0], size[1], QImage.Format.Format_ARGB32_Premultiplied)
+            frame.setDevicePixelRatio(dpr)
         frame.fill(BACKGROUND)
         p = QPainter(frame)
         try:

@@ -65,6 +65,8 @@ class ShapeLayer:
         self._rasters: dict[float, np.ndarray] = {}  # complete shape-pyramid levels
         self._building: dict[float, list] = {}  # level -> [buffer, next shape index]
         self._dirty = True
+        self._vector_frame: tuple[np.ndarray, QImage] | None = None  # last direct render, reused
+        self._vector_key = None
 
     # ---- content -------------------------------------------------------------------------
     def set_annotations(self, anns: list[Annotation]) -> None:
@@ -354,12 +356,22 @@ class ShapeLayer:
         if raster is not None:
             self._paint_raster(painter, raster, r, ds, dox, doy, view, smooth, dpr)
         else:
+            # The frame is also re-rendered when only the image changes (tiles arriving after an
+            # image switch): reuse the rasterised shapes then instead of drawing them again.
             w, h = size
-            buf = np.zeros((h, w, 4), np.uint8)
-            self.render_vectors(buf, ds, dox, doy, view, antialias=smooth)
-            img = QImage(buf.data, w, h, buf.strides[0], QImage.Format.Format_ARGB32_Premultiplied)
-            img.setDevicePixelRatio(dpr)
-            painter.drawImage(0, 0, img)
+            key = (self.version, ds, dox, doy, w, h, smooth, dpr)
+            if self._vector_key != key:
+                old = self._vector_frame
+                if old is not None and old[0].shape == (h, w, 4):
+                    buf = old[0]
+                    buf[...] = 0  # clearing touched memory beats faulting in fresh pages each frame
+                else:
+                    buf = np.zeros((h, w, 4), np.uint8)
+                self.render_vectors(buf, ds, dox, doy, view, antialias=smooth)
+                img = QImage(buf.data, w, h, buf.strides[0], QImage.Format.Format_ARGB32_Premultiplied)
+                img.setDevicePixelRatio(dpr)
+                self._vector_frame, self._vector_key = (buf, img), key  # buf keeps img's memory alive
+            painter.drawImage(0, 0, self._vector_frame[1])
         self.paint_points(painter, scale, ox, oy, view)
 
     @staticmethod

@@ -18,6 +18,17 @@ from engine.annotations.model import Annotation, Category
 COL_VISIBLE, COL_LOCK, COL_ID, COL_CATEGORY, COL_KIND, COL_SOURCE, COL_SCORE = range(7)
 HEADERS = ("Vis", "Lock", "#", "Category", "Kind", "Source", "Score")
 IdRole = Qt.ItemDataRole.UserRole + 1
+_DISPLAY, _EDIT, _CHECK = int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.EditRole), int(Qt.ItemDataRole.CheckStateRole)
+_DECORATION, _FONT, _TOOLTIP = (int(Qt.ItemDataRole.DecorationRole), int(Qt.ItemDataRole.FontRole),
+                                int(Qt.ItemDataRole.ToolTipRole))
+_ID = int(IdRole)
+_CHECKED, _UNCHECKED = Qt.CheckState.Checked, Qt.CheckState.Unchecked
+_BASE_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_FLAGS = [_BASE_FLAGS | Qt.ItemFlag.ItemIsUserCheckable if c in (COL_VISIBLE, COL_LOCK)
+          else _BASE_FLAGS | Qt.ItemFlag.ItemIsEditable if c == COL_CATEGORY else _BASE_FLAGS
+          for c in range(len(HEADERS))]
+_ITALIC = QFont()
+_ITALIC.setItalic(True)
 
 
 class AnnotationTableModel(QAbstractTableModel):
@@ -27,9 +38,11 @@ class AnnotationTableModel(QAbstractTableModel):
         self._anns: list[Annotation] = []
         self._row: dict[int, int] = {}
         self._cats: dict[int, Category] = {}
+        self._text: dict[int, tuple] = {}  # id -> (annotation, column texts)
 
     def set_categories(self, cats: list[Category]) -> None:
         self._cats = {c.id: c for c in cats}
+        self._text.clear()
         if self._anns:
             self.dataChanged.emit(self.index(0, COL_CATEGORY), self.index(len(self._anns) - 1, COL_CATEGORY))
 
@@ -38,6 +51,7 @@ class AnnotationTableModel(QAbstractTableModel):
 
     def set_annotations(self, anns: list[Annotation]) -> None:
         self.beginResetModel()
+        self._text.clear()
         self._anns = sorted(anns, key=lambda a: a.id)
         self._row = {a.id: i for i, a in enumerate(self._anns)}
         self.endResetModel()
@@ -89,40 +103,46 @@ class AnnotationTableModel(QAbstractTableModel):
         return None
 
     def flags(self, index):
-        f = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if index.column() in (COL_VISIBLE, COL_LOCK):
-            f |= Qt.ItemFlag.ItemIsUserCheckable
-        if index.column() == COL_CATEGORY:
-            f |= Qt.ItemFlag.ItemIsEditable
-        return f
+        return _FLAGS[index.column()]
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+    def _row_text(self, a: Annotation) -> tuple:
+        """Display texts of a row's columns, cached per stored annotation (a view asks ~8 roles per
+        visible cell on every repaint; rebuilding them each time cost ~10 ms per image switch)."""
+        hit = self._text.get(a.id)
+        if hit is not None and hit[0] is a:
+            return hit[1]
+        cat = self._cats.get(a.category_id)
+        source = f"{a.source} ?" if is_proposal(a) else a.source
+        texts = (None, None, str(a.id), cat.name if cat else f"? {a.category_id}", a.kind, source,
+                 "" if a.score is None else f"{a.score:.2f}")
+        self._text[a.id] = (a, texts)
+        return texts
+
+    def data(self, index, role=_DISPLAY):
+        # roles compared as plain ints: attribute access on Qt enums costs a Python call each
         if not index.isValid():
             return None
         a = self._anns[index.row()]
         col = index.column()
-        if role == IdRole:
+        if role == _DISPLAY:
+            return self._row_text(a)[col]
+        if role == _ID:
             return a.id
-        if role == Qt.ItemDataRole.CheckStateRole:
+        if role == _CHECK:
             if col == COL_VISIBLE:
-                return Qt.CheckState.Unchecked if a.hidden else Qt.CheckState.Checked
+                return _UNCHECKED if a.hidden else _CHECKED
             if col == COL_LOCK:
-                return Qt.CheckState.Checked if a.locked else Qt.CheckState.Unchecked
-        cat = self._cats.get(a.category_id)
-        if role == Qt.ItemDataRole.DisplayRole:
-            source = f"{a.source} ?" if is_proposal(a) else a.source
-            return {COL_ID: str(a.id), COL_CATEGORY: cat.name if cat else f"? {a.category_id}", COL_KIND: a.kind,
-                    COL_SOURCE: source, COL_SCORE: "" if a.score is None else f"{a.score:.2f}"}.get(col)
-        if role == Qt.ItemDataRole.FontRole and is_proposal(a):
-            font = QFont()
-            font.setItalic(True)  # proposals wait for a decision: accept (Ctrl+Shift+A) or delete
-            return font
-        if role == Qt.ItemDataRole.ToolTipRole and is_proposal(a):
-            return f"proposal by {a.source}: accept with Ctrl+Shift+A, reject with Del"
-        if role == Qt.ItemDataRole.EditRole and col == COL_CATEGORY:
+                return _CHECKED if a.locked else _UNCHECKED
+            return None
+        if role == _DECORATION:
+            cat = self._cats.get(a.category_id) if col == COL_CATEGORY else None
+            return swatch(cat.color, 12) if cat else None
+        if role == _FONT:
+            return _ITALIC if is_proposal(a) else None  # proposals wait for a decision
+        if role == _TOOLTIP:
+            return f"proposal by {a.source}: accept with Ctrl+Shift+A, reject with Del" if is_proposal(a) else None
+        if role == _EDIT and col == COL_CATEGORY:
             return a.category_id
-        if role == Qt.ItemDataRole.DecorationRole and col == COL_CATEGORY and cat:
-            return swatch(cat.color, 12)
         return None
 
     def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
