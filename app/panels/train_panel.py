@@ -39,6 +39,7 @@ class TrainPanel(QWidget):
         self.train_job_id: int | None = None
         self.predict_job_id: int | None = None
         self.checkpoint: Path | None = None
+        self._pending_checkpoint: Path | None = None  # where the running job writes
         self.last_outcome: JobOutcome | None = None
         self.last_error_box = None
 
@@ -97,6 +98,12 @@ class TrainPanel(QWidget):
         self.refresh_categories()
 
     # ------------------------------------------------------------------ setup
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # Categories may have been added or renamed while the panel was hidden.
+        if self.train_job_id is None:
+            self.refresh_categories()
+        super().showEvent(event)
+
     def refresh_families(self) -> None:
         from engine.models.registry import families
 
@@ -249,7 +256,7 @@ class TrainPanel(QWidget):
             self.cancel_button.setEnabled(False)
             self.progress.setRange(0, 1)
             self.progress.setValue(1 if outcome.state == "finished" else 0)
-            ckpt = getattr(self, "_pending_checkpoint", None)
+            ckpt = self._pending_checkpoint
             if ckpt is not None and ckpt.is_file():
                 self.set_checkpoint(ckpt)  # also after cancel/NaN: the last good epoch is usable
             if outcome.state == "finished":
