@@ -250,6 +250,8 @@ def cmd_import(args) -> int:
         raise BadInput(str(src), "SRC", "file or folder not found")
     project = _project_arg(args.project, must_exist=False)
     created = not project.exists()
+    # folders ProjectStore will create for a new project (removed again if the import fails)
+    new_dirs = [d for d in reversed(project.absolute().parents) if not d.exists()]
     try:
         with ProjectStore(project, create=True) as store:
             try:
@@ -270,6 +272,11 @@ def cmd_import(args) -> int:
         if created:  # a failed import into a new project leaves no empty project behind
             for leftover in (project, *(Path(f"{project}{s}") for s in ("-wal", "-shm", ".lock"))):
                 leftover.unlink(missing_ok=True)
+            for d in reversed(new_dirs):  # innermost first; only if still empty
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
         raise
     _print_json(summary)
     return 0

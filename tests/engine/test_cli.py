@@ -176,6 +176,9 @@ def test_import_with_a_bad_part_all_or_nothing_or_skip_invalid(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "data.json" in err and "missing.png" in err
     assert not project.exists()  # a failed import into a new project leaves nothing behind
+    assert cli.main(["import", "coco", str(src), "--project", str(tmp_path / "new" / "deeper" / "p.vbproj")]) == 2
+    assert not (tmp_path / "new").exists()  # not even the folders it made for the project
+    capsys.readouterr()
     assert cli.main(["import", "coco", str(src), "--project", str(project), "--skip-invalid"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["images_added"] == 1 and summary["annotations_added"] == 1
