@@ -3,7 +3,8 @@
 For each (format, case): `visionbench import FORMAT SRC --project P` into a project that already
 holds work exits 2, its stderr names the file and the field, and the project is unchanged (also on
 disk: no stray files). Then `--skip-invalid` exits 0, imports exactly the valid part and lists the
-rest in "skipped" - or, when nothing in SRC is usable at all (a malformed single COCO file), exits 2
+rest in "skipped" - or, when nothing in SRC is usable at all (a malformed COCO file, unreadable YOLO
+or mask class names), exits 2
 and leaves the project unchanged again.
 
 Cases a format cannot have are left out: YOLO files declare no image size, ids or paths; LabelMe
@@ -157,7 +158,7 @@ CASES = [
     # YOLO: images/{train,val}/, labels/{train,val}/{a,b}.txt, 2 lines each
     ("yolo", "malformed line", lambda s: _yolo_b_txt(s).open("a").write("0 0.5 0.5 0.2\n"), "b.txt", "line", (2, 4)),
     ("yolo", "malformed data.yaml", lambda s: (s / "data.yaml").write_text("names: [cat, dog\ntrain: x\n"),
-     "data.yaml", "yaml", (0, 0)),
+     "data.yaml", "yaml", None),
     ("yolo", "non-UTF-8 text", lambda s: _yolo_b_txt(s).write_bytes(b"0 0.5 0.5 0.2 0.2 \xff\n"),
      "b.txt", "encoding", (1, 2)),
     ("yolo", "missing image", lambda s: find(s, "b.png").unlink(), "b.txt", "image", (1, 2)),

@@ -232,7 +232,10 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
     bundle = ImportBundle()
     names, roots = _read_names(src, bundle.problems)
     if bundle.problems and names is None:
-        return bundle  # without readable class names no line can be checked
+        # without readable class names no line can be checked or named: nothing here is usable,
+        # with --skip-invalid too (falling back to index names would import wrong names quietly)
+        p = bundle.problems[0]
+        raise BadInput(p.file, p.field, p.message, line=p.line)
     used: set[int] = set()
     matched_labels: set[Path] = set()
     for image in ticking(_images(src), progress, "read"):

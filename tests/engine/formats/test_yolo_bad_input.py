@@ -27,6 +27,14 @@ def make_yolo(root: Path, labels: dict[str, str | bytes], images=("a",), names=(
     return root
 
 
+def names_problem(src: Path):
+    """Unreadable class names make the whole folder unusable: BadInput, even with skip_invalid."""
+    for skip in (False, True):
+        with pytest.raises(BadInput) as err:
+            yolo.read(src, skip_invalid=skip)
+    return err.value.problem
+
+
 def only_problem(src: Path):
     bundle = yolo.read(src)
     assert len(bundle.problems) == 1, bundle.problems
@@ -98,21 +106,21 @@ def test_non_utf8_label_file(tmp_path):
 def test_non_utf8_classes_txt(tmp_path):
     src = make_yolo(tmp_path, {"a": "0 0.5 0.5 0.2 0.2\n"}, names=None)
     (src / "classes.txt").write_bytes(b"caf\xe9\n")
-    p = only_problem(src)
+    p = names_problem(src)
     assert p.file.endswith("classes.txt") and p.field == "encoding"
 
 
 def test_malformed_data_yaml_names_the_line(tmp_path):
     src = make_yolo(tmp_path, {"a": "0 0.5 0.5 0.2 0.2\n"}, names=None)
     (src / "data.yaml").write_text("train: images/train\nnames: [cat, dog\nval: x\n")
-    p = only_problem(src)
+    p = names_problem(src)
     assert p.file.endswith("data.yaml") and p.field == "yaml" and p.line in (3, 4)
 
 
 def test_bad_names_in_data_yaml(tmp_path):
     src = make_yolo(tmp_path, {"a": "0 0.5 0.5 0.2 0.2\n"}, names=None)
     (src / "data.yaml").write_text("names: {cat: 0}\n")
-    p = only_problem(src)
+    p = names_problem(src)
     assert p.field == "names" and "not an integer" in p.message
 
 
