@@ -4,8 +4,7 @@ For each (format, case): `visionbench import FORMAT SRC --project P` into a proj
 holds work exits 2, its stderr names the file and the field, and the project is unchanged (also on
 disk: no stray files). Then `--skip-invalid` exits 0, imports exactly the valid part and lists the
 rest in "skipped" - or, when nothing in SRC is usable at all (a malformed COCO file, unreadable YOLO
-or mask class names), exits 2
-and leaves the project unchanged again.
+or mask class names), exits 2 and leaves the project unchanged again.
 
 Cases a format cannot have are left out: YOLO files declare no image size, ids or paths; LabelMe
 names categories by label (any label is a category); mask PNGs hold no paths or coordinates.
