@@ -101,4 +101,3 @@ def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool 
         store.bulk_insert_annotations(pending, remap)
         report.annotations_added = len(pending)
     return report
-

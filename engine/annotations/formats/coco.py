@@ -17,9 +17,10 @@ category ids are the project's (from 1), annotation ids count from 1 (pycocotool
 treats id 0 as "no match"). Polygons sharing (image, category, instance_id) become one multi-part
 annotation. An annotation's instance_id is written as the extra key ``instance_id`` (pycocotools
 ignores it), so the parts of one object (the demo's box + mask) stay one object after a round trip;
-a source other than "manual" is written as the extra key ``source``. ``bbox`` and ``area`` are computed (area: shoelace for polygons, pixel count for
-masks). Points and polylines have no COCO form: they are counted in ``summary["skipped"]``.
-The split is written as ``images[].extra.split`` (COCO has no split; pycocotools ignores it).
+a source other than "manual" is written as the extra key ``source``. ``bbox`` and ``area`` are
+computed (area: shoelace for polygons, pixel count for masks). Points and polylines have no COCO
+form: they are counted in ``summary["skipped"]``. The split and status are written as
+``images[].extra.split``/``.status`` (COCO has neither; pycocotools ignores them).
 """
 from __future__ import annotations
 

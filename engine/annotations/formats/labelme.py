@@ -10,8 +10,8 @@ Import (SRC = a folder, searched recursively for ``*.json``):
   line / linestrip -> Polyline (``labelme_shape: "line"`` remembered); mask (base64 PNG of the
   region whose top-left pixel is ``points[0]``) -> full-image MaskRLE.
 - ``group_id`` -> instance_id; ``score`` -> score; ``source`` (our extra key, written for
-  annotations a model proposed; LabelMe keeps unknown shape keys) -> source; non-empty ``flags``, ``description``,
-  ``difficult`` and a dict ``attributes`` -> attributes. Other keys (kie_linking, text, ...) are
+  annotations a model proposed; LabelMe keeps unknown shape keys) -> source; non-empty
+  ``flags``, ``description``, ``difficult`` and a dict ``attributes`` -> attributes. Other keys (kie_linking, text, ...) are
   ignored. Coordinates are LabelMe's own: pixel-corner floats, the same as ours.
 
 Export (DST = a folder): per image, a copy of the image at ``DST/<relative name>`` and
