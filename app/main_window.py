@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
         c.failed.connect(self._show_failure)
 
         cv.editRequested.connect(c.apply_request)
+        cv.toolChanged.connect(self._tool_changed)
         cv.selectionChanged.connect(self._canvas_selection)
         cv.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         cv.cursorMoved.connect(lambda x, y: self.cursor_label.setText(f"x {x:.1f}  y {y:.1f}"))
@@ -304,6 +305,12 @@ class MainWindow(QMainWindow):
     def _browser_pick(self, image_id: int) -> None:
         if self.controller.image is None or self.controller.image.id != image_id:
             self.controller.open_image(image_id)
+
+    def _tool_changed(self, tool: str) -> None:
+        """The toolbar's checked tool follows the canvas, whoever switched it."""
+        act = self.actions_by_name.get(f"tool_{tool}")
+        if act is not None and not act.isChecked():
+            act.setChecked(True)  # setChecked does not fire `triggered`: no loop back to the canvas
 
     def _set_fill(self, on: bool) -> None:
         for w in (self.fill_box, self.actions_by_name["fill"]):

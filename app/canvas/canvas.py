@@ -36,6 +36,7 @@ class Canvas(Interaction, QWidget):
     cursorMoved = Signal(float, float)
     selectionChanged = Signal(list)
     editRequested = Signal(object)  # EditRequest
+    toolChanged = Signal(str)  # the tool now active, whoever changed it (toolbar, key, code)
 
     def __init__(self, parent=None):
         QWidget.__init__(self, parent)
@@ -168,9 +169,12 @@ class Canvas(Interaction, QWidget):
         if name not in TOOLS:
             raise ValueError(f"unknown canvas tool {name!r}; expected one of {', '.join(TOOLS)}")
         self.cancel_drawing()
+        changed = name != self._tool
         self._tool = name
         self.setCursor(Qt.CursorShape.ArrowCursor if name == "select" else Qt.CursorShape.CrossCursor)
         self.update()
+        if changed:
+            self.toolChanged.emit(name)
 
     def tool(self) -> str:
         return self._tool
@@ -239,7 +243,9 @@ class Canvas(Interaction, QWidget):
         self._set_view(self._scale, self._ox + dx, self._oy + dy)
 
     def fit(self) -> None:
-        """Show the whole image centred."""
+        """Show the whole image centred, and keep it fitted as the widget resizes until the
+        user zooms or pans (the first fit happens before the window has its final size)."""
+        self._auto_fit = True
         if self._image is None or self._image.width <= 0 or self._image.height <= 0:
             return
         w, h = self._image.width, self._image.height
