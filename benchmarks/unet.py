@@ -219,7 +219,7 @@ def bench_gui(project: Path, work: Path, seconds: float = 25.0) -> dict:
     steps = []
     bridge.progress.connect(lambda j, e: steps.append(e.step))
     spec = get_family("unet")
-    config = dict(spec.cpu_preset, epochs=100, cpu_threads=-1, preview_every=5)
+    config = dict(spec.cpu_preset, epochs=100, cpu_threads=-1, preview_every=5, nice=5)  # as the TrainPanel
     job_id = bridge.submit(Job("train unet", spec.train, store_path=str(project), out=str(work / "gui.ckpt"),
                                config=config))
     gaps = tick_gaps(seconds)

@@ -180,7 +180,8 @@ class TrainPanel(QWidget):
         device = self.device_combo.currentText()
         config = spec.preset("cuda" if device == "cuda" else "cpu")
         # Leave one core to the GUI so it keeps drawing while torch trains.
-        config.update({"epochs": self.epochs.value(), "device": device, "classes": classes, "cpu_threads": -1})
+        config.update({"epochs": self.epochs.value(), "device": device, "classes": classes, "cpu_threads": -1,
+                       "nice": 5})
         config.update(self.config_overrides)
         if not out:
             stamp = time.strftime("%Y%m%d-%H%M%S")

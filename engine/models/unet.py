@@ -172,8 +172,6 @@ def build_unet(config: dict, num_classes: int) -> UNet:
 
 
 def _train(token, store_path, out, config):
-    from engine.train.segmentation import train_segmentation
-
     return (yield from train_segmentation(token, store_path, out, config))
 
 
@@ -189,3 +187,9 @@ SPEC = register_family(FamilySpec(
     description="U-Net semantic segmentation (plain or pretrained EfficientNet-Lite0 encoder), "
                 "weighted cross-entropy with the paper's border weight map, or Dice",
 ))
+
+# Imported here, not inside _train: importing torchvision's transforms and the data pipeline
+# takes a while and holds the GIL, which froze the GUI for ~90 ms when it happened on the
+# worker thread at job start. Whoever lists the families (the GUI, on its own thread, once)
+# pays it instead. (Circular but safe: every name segmentation needs from here exists now.)
+from engine.train.segmentation import train_segmentation  # noqa: E402

@@ -51,6 +51,23 @@ def cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def lower_thread_priority(niceness: int | None) -> bool:
+    """Raise this thread's nice value (Linux: per thread) so the GUI thread wins the CPU.
+
+    A training job started from the workbench runs on its own worker thread; at nice +5 the
+    scheduler prefers the GUI thread when both want a core. Returns False where unsupported.
+    """
+    if not niceness:
+        return False
+    try:
+        import threading
+
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), int(niceness))
+        return True
+    except (AttributeError, OSError, PermissionError):
+        return False
+
+
 def make_grad_scaler(device: torch.device) -> torch.amp.GradScaler | None:
     """fp16 autocast needs loss scaling; bf16 and fp32 do not."""
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():

@@ -25,7 +25,7 @@ from engine.eval.segmentation import confusion, summarize
 from engine.jobs.events import Log, Metrics, Preview, Progress
 from engine.models.checkpoint import save_checkpoint
 from engine.models.unet import DEFAULT_CONFIG, build_unet, segmentation_loss
-from engine.train.loop import NonFiniteLoss, cpu_threads, make_grad_scaler, train_epoch
+from engine.train.loop import NonFiniteLoss, cpu_threads, lower_thread_priority, make_grad_scaler, train_epoch
 from engine.viz.heatmaps import segmentation_preview
 from engine.viz.weight_map import unet_weight_map
 
@@ -81,11 +81,13 @@ def _warmup_cosine(plan: dict, steps_per_epoch: int):
 def train_segmentation(token, store_path, out, config: dict | None = None):
     """Train a U-Net on the project at ``store_path``; write the best checkpoint to ``out``.
 
-    config: see ``engine.models.unet.DEFAULT_CONFIG`` (+ "seed", "device", and "time_limit_s":
+    config: see ``engine.models.unet.DEFAULT_CONFIG`` (+ "seed", "device", "nice" (raise the
+    worker thread's nice value; the workbench uses 5), and "time_limit_s":
     after each epoch, the number of epochs shrinks so the run ends within that many seconds).
     Returns a dict with checkpoint, epochs, best metrics, history and seconds.
     """
     cfg = {**DEFAULT_CONFIG, **(config or {})}
+    lower_thread_priority(cfg.get("nice"))
     seed_everything(int(cfg.get("seed", 0)))
     device = pick_device(cfg.get("device", "auto"))
     out = Path(out)
