@@ -143,3 +143,14 @@ def test_training_a_project_without_train_images_is_bad_input(tmp_path):
     outcome = run_job_sync(Job("t", get_family("fasterrcnn").train, store_path=tmp_path / "empty.vbproj",
                                out=tmp_path / "x.ckpt", config=TINY))
     assert outcome.state == "failed" and "BadInput" in outcome.error and "split" in outcome.error
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v3", "resnet50"])
+def test_torchvision_backbones_are_config_options_without_downloads(backbone):
+    model = get_family("maskrcnn").build({**TINY, "backbone": backbone}, 2).train()
+    target = {"boxes": torch.tensor([[5.0, 5.0, 40.0, 30.0]]), "labels": torch.tensor([1]),
+              "masks": torch.ones(1, 60, 80, dtype=torch.uint8)}
+    losses = model([torch.rand(3, 60, 80)], [target])
+    assert {"loss_mask", "loss_objectness"} <= set(losses) and all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(ValueError, match="backbone"):
+        get_family("maskrcnn").build({**TINY, "backbone": "vgg"}, 2)
