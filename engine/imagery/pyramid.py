@@ -38,6 +38,16 @@ STRIP_BYTES = 24 << 20  # memory bound of one build strip
 QUICK_OVERVIEW_PIXELS = 12_000_000  # JPEGs above this get a reduced-decode overview before the full decode
 
 
+def check_pixel_type(path: Path, dtype) -> None:
+    """BadInput for pixel types with no meaningful grey level (complex, structured, object):
+    casting them would show a silently wrong picture (complex -> real drops the imaginary part)."""
+    dt = np.dtype(dtype)
+    if dt.kind not in "buif":
+        what = "complex" if dt.kind == "c" else "non-numeric"
+        raise BadInput(str(path), "image", f"{what} pixels ({dt}) cannot be shown; convert the image to "
+                       "8/16-bit integers or real floats")
+
+
 def display_window(sample: np.ndarray) -> tuple[float, float] | None:
     """(lo, hi) for mapping non-8-bit data to 0..255; None for uint8 data."""
     if sample.dtype == np.uint8:
@@ -107,6 +117,8 @@ class ImagePyramid:
                 raw = raw_tiff_source(self.path)
             except Exception:
                 raw = None
+            if raw is not None:
+                check_pixel_type(self.path, raw.dtype)
             if raw is not None and (big or self._in_memory_pixels <= 0):
                 self._source = raw
                 step = max(1, math.ceil(max(self.width, self.height) / OVERVIEW_SIDE))
@@ -120,6 +132,7 @@ class ImagePyramid:
                 except Exception:
                     tiled = None
                 if tiled is not None:
+                    check_pixel_type(self.path, tiled.dtype)
                     # tiles decode on demand; a stored low resolution (pyramidal TIFF) is the overview
                     self._source = tiled
                     try:
@@ -161,6 +174,7 @@ class ImagePyramid:
                 raise BadInput(str(self.path), "image", "cannot decode: file truncated, corrupt "
                                "or in an unsupported format") from None
         data = np.asarray(data)
+        check_pixel_type(self.path, data.dtype)
         if data.ndim == 3 and data.shape[0] <= 4 and data.shape[2] > 4:  # channel-first
             data = np.moveaxis(data, 0, -1)
         if data.ndim not in (2, 3) or data.shape[0] != self.height or data.shape[1] != self.width:
