@@ -135,3 +135,14 @@ def test_dataset_augmentation_moves_boxes_and_masks_together(tmp_path):
     # vertical flip with p=0.5: either untouched or mirrored, boxes and masks always agree
     assert target["boxes"][0].tolist() == [2.0, float(y.min()), 8.0, float(y.max() + 1)]
     store.close()
+
+
+def test_load_detector_refuses_non_detectors_and_missing_onnx_files(tmp_path):
+    from engine.models.checkpoint import save_checkpoint
+
+    seg = save_checkpoint(tmp_path / "seg.ckpt", {}, {"family": "unet", "classes": ["a"], "config": {},
+                                                      "metrics": {}})
+    with pytest.raises(DetectorLoadError, match="seg.ckpt.*family.*not a detector"):
+        load_detector(seg)
+    with pytest.raises(DetectorLoadError, match="absent.onnx"):
+        load_detector(tmp_path / "absent.onnx")
