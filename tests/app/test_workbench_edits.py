@@ -263,3 +263,51 @@ def test_brush_paints_the_mask_in_the_store(tmp_path, qtbot):
         assert m[20, 20] and m[20, 40] and m[20, 60] and not m[30, 40]
     finally:
         w.close()
+
+
+def test_copy_on_one_image_paste_on_another_with_mouse_and_keys(tmp_path, qtbot):
+    w = open_window(qtbot, make_scene_project(tmp_path))
+    try:
+        shapes = seed(w)
+        first = w.controller.image.id
+        click(qtbot, w, 25, 20)
+        click(qtbot, w, 170, 30, SHIFT)  # box and polygon
+        assert sorted(w.canvas.selected_ids()) == sorted([shapes["box"].id, shapes["polygon"].id])
+        key(qtbot, w, Qt.Key.Key_C, CTRL)
+        key(qtbot, w, Qt.Key.Key_D)
+        second = w.controller.image.id
+        assert second != first and w.store.count_annotations(second) == 0
+        key(qtbot, w, Qt.Key.Key_V, CTRL)
+        pasted = w.store.annotations(second)
+        assert sorted((a.kind, bounds(a.geometry)) for a in pasted) == sorted(
+            (a.kind, bounds(a.geometry)) for a in (shapes["box"], shapes["polygon"]))  # same place
+        assert sorted(w.canvas.selected_ids()) == sorted(a.id for a in pasted)  # the copies are selected
+        assert w.store.count_annotations(first) == 3  # originals untouched
+        key(qtbot, w, Qt.Key.Key_Z, CTRL)  # one undo step removes both copies
+        assert w.store.count_annotations(second) == 0
+        key(qtbot, w, Qt.Key.Key_A)
+        key(qtbot, w, Qt.Key.Key_Y, CTRL)  # redo from the other image goes back to the pasted one
+        assert w.controller.image.id == second and w.store.count_annotations(second) == 2
+    finally:
+        w.close()
+
+
+def test_grabcut_in_the_window_makes_an_undoable_mask(tmp_path, qtbot):
+    w = open_window(qtbot, make_scene_project(tmp_path, 1))
+    try:
+        qtbot.waitUntil(lambda: w.canvas.image_layer.ready, timeout=10000)
+        img = w.controller.image.id
+        key(qtbot, w, Qt.Key.Key_G)
+        assert w.actions_by_name["tool_grabcut"].isChecked()
+        drag(qtbot, w, (38, 28), (142, 112))  # a loose box around the bright square
+        qtbot.waitUntil(lambda: w.store.count_annotations(img) == 1, timeout=30000)  # runs off the GUI thread
+        (a,) = w.store.annotations(img)
+        m = decode_mask(a.geometry).astype(bool)
+        truth = np.zeros((H, W), bool)
+        truth[40:100, 50:130] = True
+        assert (m & truth).sum() / (m | truth).sum() > 0.8
+        assert w.store.image(img).status == "in_progress"
+        key(qtbot, w, Qt.Key.Key_Z, CTRL)
+        assert w.store.count_annotations(img) == 0 and w.canvas.annotations() == []
+    finally:
+        w.close()
