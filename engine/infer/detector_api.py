@@ -143,6 +143,28 @@ def _guess_torchvision_arch(path: Path) -> str | None:
     return None
 
 
+def _arch_of_plain_state_dict(path: Path) -> str | None:
+    """The torchvision detector a renamed plain state-dict file holds, told from its parameter
+    names, or None. (The two MobileNet variants share weights; the 800 px one is assumed.)"""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - not a state dict: the caller reports the original error
+        return None
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        return None
+    keys = set(state)
+    v2 = "roi_heads.box_head.0.0.weight" in keys  # v2 has a conv box head, v1 the two-MLP head
+    if any(k.startswith("roi_heads.mask_predictor.") for k in keys):
+        return "maskrcnn_resnet50_fpn_v2" if v2 else "maskrcnn_resnet50_fpn"
+    if any(k.startswith("backbone.body.layer1.") for k in keys):
+        return "fasterrcnn_resnet50_fpn_v2" if v2 else "fasterrcnn_resnet50_fpn"
+    if any(k.startswith("backbone.body.") for k in keys) and "roi_heads.box_head.fc6.weight" in keys:
+        return "fasterrcnn_mobilenet_v3_large_fpn"
+    return None
+
+
 def load_detector(path_or_ckpt, device: str = "auto") -> DetectorPredictor:
     """Open any detector Visionbench can run; see the module docstring for what is accepted.
 
@@ -171,6 +193,11 @@ def load_detector(path_or_ckpt, device: str = "auto") -> DetectorPredictor:
     try:
         _, meta = load_checkpoint(path)
     except CheckpointError as exc:
+        arch = _arch_of_plain_state_dict(path) if "not a Visionbench checkpoint" in str(exc) else None
+        if arch is not None:
+            from engine.infer.rcnn_predictor import load_torchvision_coco
+
+            return load_torchvision_coco(path, arch, device)
         raise DetectorLoadError(str(exc)) from exc
     try:
         family = get_family(str(meta["family"]))

@@ -93,6 +93,9 @@ def test_torchvision_coco_weights_are_only_read_from_disk(tmp_path, monkeypatch)
     torch.save(model.state_dict(), bad)  # mobilenet weights under a resnet50 name
     with pytest.raises(DetectorLoadError, match="fasterrcnn_resnet50_fpn_coco-bad.pth.*do not fit"):
         load_detector(bad)
+    renamed = tmp_path / "my_detector.pth"  # a picked file whose name says nothing: told by its keys
+    torch.save(model.state_dict(), renamed)
+    assert load_detector(renamed, device="cpu").name == "fasterrcnn_mobilenet_v3_large_fpn:my_detector.pth"
 
 
 def test_instances_pair_box_and_mask_by_instance_id_and_fall_back_to_mask_bounds():
