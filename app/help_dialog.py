@@ -7,24 +7,36 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, Q
 
 GROUP_ORDER = ("File", "Tools", "Edit", "Shapes", "Categories", "Images", "View", "Models", "Help")
 
-INTRO = ("Every edit is saved in the project as you make it; there is no Save. "
-         "Mouse: the wheel zooms at the cursor; middle-drag or Space+drag pans; Shift- or Ctrl-click "
-         "adds to the selection. On the canvas: Enter finishes a polygon/polyline, Esc cancels it, "
-         "Backspace drops its last vertex, arrow keys nudge the selection (Shift: 10 px).")
+INTRO = ("Every edit is saved in the project as you make it; there is no Save. Every command of the "
+         "menus is listed, then the keys and mouse gestures that act on the canvas itself.")
+
+# keys and gestures handled by the canvas widget (app/canvas/interaction.py), not by QActions
+CANVAS_ROWS = (
+    ("Canvas", "Zoom at the cursor", "Mouse wheel", "Zoom in or out around the point under the cursor"),
+    ("Canvas", "Pan", "Middle-drag  or  Space+drag", "Move the view"),
+    ("Canvas", "Finish a polygon / polyline", "Enter  or  click the first vertex", "Close the shape being drawn"),
+    ("Canvas", "Cancel drawing", "Esc", "Drop the shape being drawn"),
+    ("Canvas", "Drop the last vertex", "Backspace", "While drawing a polygon or polyline"),
+    ("Canvas", "Delete a vertex", "Del on a hovered or clicked vertex", "Polygons keep at least 3 vertices"),
+    ("Canvas", "Insert a vertex", "Double-click  or  Ctrl+click an edge", "On the selected polygon/polyline"),
+    ("Canvas", "Move / resize", "Drag the shape  or  a handle", "Select tool; locked shapes do not move"),
+    ("Canvas", "Add to the selection", "Shift+click  or  Ctrl+click", "Select tool"),
+    ("Canvas", "Select in a rectangle", "Drag on empty space", "Shapes entirely inside are selected"),
+    ("Canvas", "Nudge the selection", "Arrow keys (Shift: 10 px)", "One image pixel per key press"),
+)
 
 
 def shortcut_rows(actions: list[QAction]) -> list[tuple[str, str, str, str]]:
-    """(group, command, shortcuts, description) for every action that has a shortcut."""
+    """(group, command, shortcuts, description) for every action, then the canvas's own keys."""
     rows = []
     for a in actions:
         keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts() if not k.isEmpty()]
-        if not keys:
-            continue
         group = a.property("group") or "Other"
-        text = a.text().replace("&&", "\0").replace("&", "").replace("\0", "&")  # drop mnemonics, keep "&&"
-        rows.append((group, text, "  or  ".join(keys), a.property("tip") or a.statusTip()))
+        text = a.property("command") or a.text()
+        text = text.replace("&&", "\0").replace("&", "").replace("\0", "&")  # drop mnemonics, keep "&&"
+        rows.append((group, text, "  or  ".join(keys) if keys else "menu only", a.property("tip") or a.statusTip()))
     order = {g: i for i, g in enumerate(GROUP_ORDER)}
-    return sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0]))
+    return sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[0])) + list(CANVAS_ROWS)
 
 
 class HelpDialog(QDialog):
@@ -51,7 +63,7 @@ class HelpDialog(QDialog):
         layout.addWidget(intro)
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
-        self.resize(820, 640)
+        self.resize(860, 760)
 
     def rows(self) -> list[tuple[str, ...]]:
         return [tuple(self.table.item(r, c).text() for c in range(4)) for r in range(self.table.rowCount())]

@@ -441,7 +441,7 @@ class MainWindow(QMainWindow):
 
     def show_help(self) -> HelpDialog:
         if self.help_dialog is None:
-            self.help_dialog = HelpDialog(self.shortcut_actions(), self)
+            self.help_dialog = HelpDialog(list(self.actions_by_name.values()), self)
         self.help_dialog.show()
         self.help_dialog.raise_()
         return self.help_dialog

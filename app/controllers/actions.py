@@ -95,6 +95,7 @@ def build_actions(parent: QWidget) -> dict[str, QAction]:
             act.setIconText(s.short)
         act.setProperty("group", s.group)
         act.setProperty("tip", s.tip)
+        act.setProperty("command", s.text)  # the help's name for it (Undo's text changes to "Undo <edit>")
         if s.group == "Tools":
             tools.addAction(act)
         parent.addAction(act)
