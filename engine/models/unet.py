@@ -10,6 +10,8 @@ network outputs ``num_classes + 1`` logits per pixel (channel 0 = background).
 """
 from __future__ import annotations
 
+import importlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -172,7 +174,7 @@ def build_unet(config: dict, num_classes: int) -> UNet:
 
 
 def _train(token, store_path, out, config):
-    return (yield from train_segmentation(token, store_path, out, config))
+    return (yield from _segmentation.train_segmentation(token, store_path, out, config))
 
 
 def _predictor(checkpoint_path, device="auto"):
@@ -191,5 +193,6 @@ SPEC = register_family(FamilySpec(
 # Imported here, not inside _train: importing torchvision's transforms and the data pipeline
 # takes a while and holds the GIL, which froze the GUI for ~90 ms when it happened on the
 # worker thread at job start. Whoever lists the families (the GUI, on its own thread, once)
-# pays it instead. (Circular but safe: every name segmentation needs from here exists now.)
-from engine.train.segmentation import train_segmentation  # noqa: E402
+# pays it instead. Circular but safe either way round: when segmentation is imported first it
+# is partially initialised here, and _train only reads its attribute at call time.
+_segmentation = importlib.import_module("engine.train.segmentation")
