@@ -68,3 +68,13 @@ def test_unet_is_registered():
     assert spec.kind == "segmentation"
     model = spec.build({"depth": 2, "width": 4}, 3)
     assert model.head.out_channels == 4
+
+
+def test_training_module_imports_on_its_own():
+    """engine.models.unet and engine.train.segmentation import each other; either may come first."""
+    import subprocess
+    import sys
+
+    for module in ("engine.train.segmentation", "engine.models.unet"):
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-500:]
