@@ -147,6 +147,18 @@ class ImageRowDelegate(QStyledItemDelegate):
         p.restore()
 
 
+class ImageListView(QListView):
+    """A QListView whose rows never change size, so a changed row is just repainted.
+
+    QListView answers every dataChanged (a thumbnail arrived, a shape count or a status changed)
+    with a full items layout: O(rows), ~25 ms per edit on a 20,000-image project. Rows here
+    all have the delegate's fixed height, so the layout cannot change and is skipped.
+    """
+
+    def dataChanged(self, top_left, bottom_right, roles=()) -> None:  # noqa: N802 - Qt API
+        QAbstractItemView.dataChanged(self, top_left, bottom_right, list(roles))
+
+
 class BrowserPanel(QWidget):
     """Filters on top, the image list below. Emits `imageActivated(id)` when the user picks a row
     and `orderChanged([ids])` whenever the filtered list changes (for next/previous keys)."""
@@ -158,7 +170,7 @@ class BrowserPanel(QWidget):
         super().__init__(parent)
         self.store = store
         self.model = ImageListModel(store, loader, self)
-        self.view = QListView(self)
+        self.view = ImageListView(self)
         self.view.setModel(self.model)
         self.view.setItemDelegate(ImageRowDelegate(self.view))
         self.view.setUniformItemSizes(True)  # the view then never asks every row for its size

@@ -41,3 +41,48 @@ def test_annotation_table_follows_adds_updates_and_deletes(ctl, qtbot):
     ctl.undo()  # category back
     ctl.undo()  # the three come back (appended)
     assert sorted(shown()) == sorted(expect + [ids[0], ids[5], ids[59]])
+
+
+def test_browser_repaints_a_changed_row_without_laying_out_every_row(tmp_path, qtbot, monkeypatch):
+    """A shape count or status change repaints that row; the list is not laid out again (that
+    cost O(images) per edit on big projects)."""
+    import app.panels.browser as browser
+    from app.panels.browser import BrowserPanel, ImageRowDelegate
+    from app.thumbnails import ThumbnailLoader
+
+    counted = []
+
+    class CountingModel(browser.ImageListModel):
+        def rowCount(self, parent=browser.QModelIndex()):  # noqa: N802 - a full layout asks it per row
+            counted.append(1)
+            return super().rowCount(parent)
+
+    monkeypatch.setattr(browser, "ImageListModel", CountingModel)
+    store = ProjectStore(make_project(tmp_path, n_images=400, with_files=False))
+    loader = ThumbnailLoader()
+    panel = BrowserPanel(store, loader)
+    qtbot.addWidget(panel)
+    panel.resize(260, 500)
+    panel.refresh()
+    panel.show()
+    qtbot.waitExposed(panel)
+    painted = []
+    orig = ImageRowDelegate.paint
+
+    class Spy(ImageRowDelegate):
+        def paint(self, p, option, index):
+            painted.append(index.row())
+            orig(self, p, option, index)
+
+    panel.view.setItemDelegate(Spy(panel.view))
+    qtbot.wait(50)
+    painted.clear()
+    counted.clear()
+    first = store.images()[1]
+    panel.model.set_shape_count(first.id, 7)
+    qtbot.waitUntil(lambda: 1 in painted, timeout=2000)
+    assert panel.model.index(1).data() and panel.model.shape_count(first.id) == 7
+    assert set(painted) <= set(range(0, 8))  # only visible rows, the changed one among them
+    assert len(counted) < 100  # a relayout asks rowCount about twice per row (800 here)
+    loader.shutdown()
+    store.close()
