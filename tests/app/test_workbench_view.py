@@ -68,3 +68,39 @@ def test_toolbar_follows_the_canvas_tool_whoever_changes_it(tmp_path, qtbot):
     w.canvas.set_tool("grabcut")  # no change, no signal
     assert seen == ["polygon", "brush", "grabcut"]
     w.close()
+
+
+def test_opacity_slider_fill_toggle_and_category_visibility_change_the_painted_pixels(tmp_path, qtbot):
+    from tests.app.test_workbench_edits import seed
+
+    w = open_window(qtbot, make_scene_project(tmp_path, 1))
+    try:
+        qtbot.waitUntil(lambda: w.canvas.image_layer.ready, timeout=10000)
+        shapes = seed(w)  # box (cat, red #e6194b) at 10..40 x 10..30 over dark noise
+        cv = w.canvas
+        at = cv.map_from_image(25, 20).toPoint()
+
+        def red() -> int:
+            qtbot.wait(20)
+            return cv.grab().toImage().pixelColor(at).red()
+
+        w.opacity.setValue(100)
+        opaque = red()
+        assert opaque > 200  # #e6194b has red 230
+        w.opacity.setValue(20)
+        faint = red()
+        assert faint < opaque - 80
+        w.fill_box.setChecked(False)  # Fill off: the inside shows the image
+        assert red() < faint and not w.actions_by_name["fill"].isChecked()
+        key(qtbot, w, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)  # Shift+F: fill on again
+        assert w.fill_box.isChecked() and abs(red() - faint) <= 3
+        w.opacity.setValue(100)
+        cat = shapes["box"].category_id
+        row = w.categories.ids().index(cat)
+        assert red() > 200
+        w.categories.list.item(row).setCheckState(Qt.CheckState.Unchecked)  # the palette's eye box
+        assert red() < 120  # hidden category: the image shows through
+        assert not w.categories.is_visible(cat)
+        assert w.store.annotation(shapes["box"].id).hidden is False  # a view setting, not an edit
+    finally:
+        w.close()
