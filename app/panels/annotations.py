@@ -18,7 +18,8 @@ from engine.annotations.model import Annotation, Category
 COL_VISIBLE, COL_LOCK, COL_ID, COL_CATEGORY, COL_KIND, COL_SOURCE, COL_SCORE = range(7)
 HEADERS = ("Vis", "Lock", "#", "Category", "Kind", "Source", "Score")
 IdRole = Qt.ItemDataRole.UserRole + 1
-_DISPLAY, _EDIT, _CHECK = int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.EditRole), int(Qt.ItemDataRole.CheckStateRole)
+_DISPLAY, _EDIT, _CHECK = (int(Qt.ItemDataRole.DisplayRole), int(Qt.ItemDataRole.EditRole),
+                           int(Qt.ItemDataRole.CheckStateRole))
 _DECORATION, _FONT, _TOOLTIP = (int(Qt.ItemDataRole.DecorationRole), int(Qt.ItemDataRole.FontRole),
                                 int(Qt.ItemDataRole.ToolTipRole))
 _ID = int(IdRole)
