@@ -86,3 +86,24 @@ def test_browser_repaints_a_changed_row_without_laying_out_every_row(tmp_path, q
     assert len(counted) < 100  # a relayout asks rowCount about twice per row (800 here)
     loader.shutdown()
     store.close()
+
+
+def test_annotation_list_shows_source_score_and_proposals(ctl, qtbot):
+    from PySide6.QtCore import Qt
+
+    from app.panels.annotations import COL_CATEGORY, COL_KIND, COL_SCORE, COL_SOURCE
+
+    panel = AnnotationsPanel(ctl)
+    qtbot.addWidget(panel)
+    img = ctl.image.id
+    ctl.record("predict", add=[Annotation(img, 1, Box(1, 1, 9, 9), source="yolo", score=0.876),
+                               Annotation(img, 2, Box(2, 2, 8, 8), source="unet", score=0.5,
+                                          attributes={"proposal": True}),
+                               Annotation(img, 1, Box(3, 3, 7, 7))])
+    m = panel.model
+    rows = [(m.index(r, COL_CATEGORY).data(), m.index(r, COL_KIND).data(), m.index(r, COL_SOURCE).data(),
+             m.index(r, COL_SCORE).data()) for r in range(m.rowCount())]
+    assert rows == [("cat", "box", "yolo", "0.88"), ("dog", "box", "unet ?", "0.50"), ("cat", "box", "manual", "")]
+    assert m.index(1, COL_SOURCE).data(Qt.ItemDataRole.FontRole).italic()  # proposals in italics
+    ctl.set_category([m.annotation_at(0).id], 2)  # the cached row text follows the stored change
+    assert m.index(0, COL_CATEGORY).data() == "dog"
