@@ -31,9 +31,11 @@ def main(project: str) -> None:
     w = open_window(project)
     w.show()
     w.activateWindow()
-    for _ in range(20):
+    deadline = time.monotonic() + 10
+    while QApplication.activeWindow() is not w and time.monotonic() < deadline:  # shortcuts need it
         app.processEvents()
         time.sleep(0.01)
+    app.processEvents()
     cv, ctl = w.canvas, w.controller
     cv.setFocus()
 
