@@ -47,6 +47,7 @@ def make_thumbnail(path: Path, size: int = THUMB_SIZE) -> QImage:
     if rgb is None:
         if w * h > MAX_SOURCE_PIXELS:
             raise BadInput(str(path), "image", f"{w}x{h} is too large to decode for a thumbnail")
+        _refuse_complex_tiff(path)
         rgb = read_image_rgb(path)
         scale = size / max(rgb.shape[:2])
         if scale < 1:
@@ -58,6 +59,23 @@ def make_thumbnail(path: Path, size: int = THUMB_SIZE) -> QImage:
     h, w = rgb.shape[:2]
     # copy(): the QImage must own its pixels once the numpy buffer goes away
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def _refuse_complex_tiff(path: Path) -> None:
+    """The canvas refuses complex/structured pixels (engine.imagery); so does the thumbnail, rather
+    than showing a picture of the real part only."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return
+    from engine.imagery.pyramid import check_pixel_type
+
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(str(path)) as tf:
+            dtype = tf.series[0].dtype
+    except Exception:  # noqa: BLE001 - an unreadable TIFF is reported by the reader itself
+        return
+    check_pixel_type(path, dtype)
 
 
 class _Signals(QObject):

@@ -37,3 +37,18 @@ def test_thumbnails_of_jpeg_16bit_png_and_a_broken_file(tmp_path, qtbot):
     assert loader.pool.activeThreadCount() == 0
     loader.request(4, tmp_path / "big.jpg")  # after shutdown: ignored
     assert loader.requests == 3
+
+
+def test_complex_tiff_thumbnail_is_refused_naming_the_file(tmp_path):
+    import pytest
+    import tifffile
+
+    from engine.annotations.errors import BadInput
+
+    path = tmp_path / "phase.tif"
+    tifffile.imwrite(path, np.ones((40, 50), np.complex64))
+    with pytest.raises(BadInput) as err:
+        make_thumbnail(path)
+    assert "phase.tif" in str(err.value) and "complex" in str(err.value)
+    tifffile.imwrite(tmp_path / "float.tif", np.linspace(0, 1, 40 * 50, dtype=np.float32).reshape(40, 50))
+    assert make_thumbnail(tmp_path / "float.tif").width() == 50  # real floats are fine
