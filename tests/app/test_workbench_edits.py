@@ -68,7 +68,7 @@ def drag(qtbot, w, a, b, steps=4):
 def snapshot(store: ProjectStore):
     """Everything the store holds about annotations, comparable with ==."""
     return sorted((a.id, a.image_id, a.category_id, a.kind, json.dumps(a.geometry.to_json(), sort_keys=True),
-                   a.hidden, a.locked, json.dumps(a.attributes, sort_keys=True))
+                   a.hidden, a.locked, json.dumps(a.attributes, sort_keys=True), a.instance_id)
                   for anns in store.all_annotations().values() for a in anns)
 
 
@@ -83,6 +83,25 @@ def e_add_polygon(w, qtbot, s):
     for x, y in ((100, 110), (140, 110), (140, 140)):
         click(qtbot, w, x, y)
     key(qtbot, w, Qt.Key.Key_Return)
+
+
+def e_add_point(w, qtbot, s):
+    key(qtbot, w, Qt.Key.Key_O)
+    click(qtbot, w, 120, 130)
+
+
+def e_add_polyline(w, qtbot, s):
+    key(qtbot, w, Qt.Key.Key_L)
+    for x, y in ((100, 110), (140, 120), (170, 140)):
+        click(qtbot, w, x, y)
+    key(qtbot, w, Qt.Key.Key_Return)
+
+
+def e_instance(w, qtbot, s):
+    click(qtbot, w, 25, 20)
+    spin = w.properties.instance
+    spin.setValue(7)
+    spin.editingFinished.emit()  # what leaving the field sends
 
 
 def e_move(w, qtbot, s):
@@ -174,9 +193,10 @@ def e_duplicate(w, qtbot, s):
     key(qtbot, w, Qt.Key.Key_D, CTRL)
 
 
-EDITS = {f.__name__[2:]: f for f in (e_add_box, e_add_polygon, e_move, e_resize, e_vertex, e_delete, e_brush,
-                                      e_erase, e_category, e_hide, e_lock, e_attributes, e_merge, e_split,
-                                      e_to_mask, e_to_polygons, e_paste, e_duplicate)}
+EDITS = {f.__name__[2:]: f for f in (e_add_box, e_add_polygon, e_add_point, e_add_polyline, e_instance, e_move,
+                                      e_resize, e_vertex, e_delete, e_brush, e_erase, e_category, e_hide, e_lock,
+                                      e_attributes, e_merge, e_split, e_to_mask, e_to_polygons, e_paste,
+                                      e_duplicate)}
 
 
 def _by_id(anns, a):
@@ -195,6 +215,9 @@ def _kinds(anns):
 EXPECT = {
     "add_box": lambda anns, s: _kinds(anns) == ["box", "box", "mask", "polygon"],
     "add_polygon": lambda anns, s: _kinds(anns) == ["box", "mask", "polygon", "polygon"],
+    "add_point": lambda anns, s: _kinds(anns) == ["box", "mask", "point", "polygon"],
+    "add_polyline": lambda anns, s: _kinds(anns) == ["box", "mask", "polygon", "polyline"],
+    "instance": lambda anns, s: _by_id(anns, s["box"]).instance_id == 7,
     # widget points are whole pixels at a fractional scale: image coordinates agree within 0.5 px
     "move": lambda anns, s: _near(bounds(_by_id(anns, s["box"]).geometry), (20, 15, 50, 35)),
     "resize": lambda anns, s: _near(bounds(_by_id(anns, s["box"]).geometry), (10, 10, 55, 38)),
