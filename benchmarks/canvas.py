@@ -10,6 +10,8 @@ with 10,000 polygons of 20 vertices (radius 10-60 px), a 20,000-image project, a
 Render figures are full repaints of a new view (the cached frame never matches) with that view's
 image tiles already decoded; `*_cold` figures are the very first frame at each view (tiles still
 being decoded in the background, the overview shown in their place; shape rasters being built).
+`load_10k_polygons_canvas_cpu_s` is process CPU (the image decode thread included);
+`load_10k_polygons_canvas_gui_cpu_s` is the GUI thread's share: what the user waits for.
 """
 from __future__ import annotations
 
@@ -95,11 +97,12 @@ def bench_big(out: dict, folder: Path) -> None:
 
     t0 = time.perf_counter()
     anns = store.annotations(rec.id)
-    t_read, c_read = time.perf_counter(), time.process_time()
+    t_read, c_read, g_read = time.perf_counter(), time.process_time(), time.thread_time()
     canvas.load(rec, store.image_path(rec), anns, store.categories())
     canvas.repaint()
     out["load_10k_polygons_s"] = round(time.perf_counter() - t0, 3)
-    out["load_10k_polygons_canvas_cpu_s"] = round(time.process_time() - c_read, 3)
+    out["load_10k_polygons_canvas_cpu_s"] = round(time.process_time() - c_read, 3)  # + the decode thread
+    out["load_10k_polygons_canvas_gui_cpu_s"] = round(time.thread_time() - g_read, 3)  # GUI thread only
     out["load_10k_polygons_store_read_s"] = round(t_read - t0, 3)
     out["load_10k_polygons_canvas_s"] = round(time.perf_counter() - t_read, 3)
     pump(app, canvas, lambda: canvas.image_layer.overview is not None, 30)
