@@ -20,7 +20,7 @@ from engine.infer.detections import Detections, RawCandidates
 from engine.infer.onnx_yolo import DetectorLoadError
 from engine.infer.rcnn_predictor import as_rgb_uint8
 from engine.models.backbones import INPUT_MEAN, INPUT_STD
-from engine.models.yolo import CPU_PRESET, build_yolo, grid_candidates
+from engine.models.yolo import CPU_PRESET, build_yolo, grid_candidates_numpy
 
 __all__ = ["YoloPredictor"]
 
@@ -79,16 +79,15 @@ class YoloPredictor:
         """uint8 RGB [H, W, 3] -> (network input float [1, 3, in, in], (H, W))."""
         rgb = as_rgb_uint8(image)
         h, w = rgb.shape[:2]
-        # resize the uint8 image (cheap) before it becomes a float tensor
+        # resize the uint8 image (cheap) before it becomes floats; normalise the small copy in numpy
         small = cv2.resize(rgb, (self.input_size, self.input_size), interpolation=cv2.INTER_LINEAR)
-        x = torch.from_numpy(small).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
-        return (x - INPUT_MEAN) / INPUT_STD, (h, w)
+        x = (small.transpose(2, 0, 1)[None].astype(np.float32) - INPUT_MEAN) / INPUT_STD
+        return torch.from_numpy(x).to(self.device), (h, w)
 
-    def _grid(self, image) -> tuple[torch.Tensor, tuple[int, int]]:
+    def _grid(self, image) -> tuple[np.ndarray, tuple[int, int]]:
         x, hw = self.preprocess(image)
-        grid = self.model(x)[0]
-        self.last_grid = grid.float().cpu().numpy()
-        return grid, hw
+        self.last_grid = self.model(x)[0].float().cpu().numpy()
+        return self.last_grid, hw
 
     @torch.inference_mode()
     def grid(self, image) -> np.ndarray:
@@ -106,8 +105,7 @@ class YoloPredictor:
         """
         t0 = time.perf_counter()
         grid, (h, w) = self._grid(image_rgb_uint8)
-        boxes, scores, labels = grid_candidates(grid, self.boxes_per_cell, w, h, score_threshold)
-        out = RawCandidates(boxes.cpu().numpy(), scores.cpu().numpy(), labels.cpu().numpy())
+        out = RawCandidates(*grid_candidates_numpy(grid, self.boxes_per_cell, w, h, score_threshold))
         self._latency = (time.perf_counter() - t0) * 1e3
         return out
 
@@ -117,10 +115,10 @@ class YoloPredictor:
         ``max_detections`` kept, highest score first."""
         t0 = time.perf_counter()
         grid, (h, w) = self._grid(image_rgb_uint8)
-        boxes, scores, labels = grid_candidates(grid, self.boxes_per_cell, w, h, score_threshold)
-        keep = batched_nms(boxes, scores, labels, float(nms_iou))[: self.max_detections]
-        out = Detections(boxes[keep].cpu().numpy(), scores[keep].cpu().numpy(), labels[keep].cpu().numpy(),
-                         self.class_names)
+        boxes, scores, labels = grid_candidates_numpy(grid, self.boxes_per_cell, w, h, score_threshold)
+        keep = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(labels),
+                           float(nms_iou))[: self.max_detections].numpy()
+        out = Detections(boxes[keep], scores[keep], labels[keep], self.class_names)
         self._latency = (time.perf_counter() - t0) * 1e3
         return out
 

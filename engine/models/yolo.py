@@ -19,6 +19,7 @@ Boxes here are normalised xyxy (0..1 of the image width/height) unless a name sa
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,7 +28,7 @@ from engine.models.backbones import FEATURE_CHANNELS, FEATURE_STRIDES, efficient
 from engine.models.registry import FamilySpec, register_family
 
 __all__ = ["CPU_PRESET", "GPU_PRESET", "YoloGridNet", "build_yolo", "decode_grid", "encode_targets",
-           "grid_candidates", "preset_for", "yolo_loss"]
+           "grid_candidates", "grid_candidates_numpy", "preset_for", "yolo_loss"]
 
 # CPU: 128 px through c4 gives an 8 x 8 grid (16 px cells) at a fraction of the c5 cost; GPU:
 # YOLOv1's 448 px through c5 (14 x 14 grid). "epochs" is an upper bound; "max_seconds" caps time.
@@ -248,6 +249,32 @@ def grid_candidates(pred: torch.Tensor, boxes_per_cell: int, width: int, height:
     px[:, 0::2] = px[:, 0::2].clamp(0, width)
     px[:, 1::2] = px[:, 1::2].clamp(0, height)
     return px, scores[idx, labels], labels
+
+
+def grid_candidates_numpy(grid, boxes_per_cell: int, width: int, height: int,
+                          score_threshold: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`grid_candidates` on a numpy grid float32 [S, S, B*5 + C], same rows, same order.
+
+    The predictor's path: on a grid of a few hundred numbers numpy's per-call cost is a fraction
+    of torch's; the torch version took ~0.4 ms next to an ~8 ms forward pass (measured). Returns (boxes float32 [K, 4] xyxy pixels, scores float32 [K],
+    labels int64 [K]).
+    """
+    g = np.asarray(grid, dtype=np.float32)
+    s = g.shape[0]
+    nb = boxes_per_cell * 5
+    boxes = g[..., :nb].reshape(s, s, boxes_per_cell, 5)
+    probs = g[..., nb:]
+    offsets = np.arange(s, dtype=np.float32)
+    cx = (boxes[..., 0] + offsets[None, :, None]) / s
+    cy = (boxes[..., 1] + offsets[:, None, None]) / s
+    w, h = boxes[..., 2] ** 2, boxes[..., 3] ** 2
+    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1).reshape(-1, 4)
+    scores = boxes[..., 4].reshape(-1, 1) * np.repeat(probs.reshape(s * s, -1), boxes_per_cell, axis=0)
+    idx, labels = np.nonzero(scores >= score_threshold)
+    px = xyxy[idx] * np.array([width, height, width, height], np.float32)
+    px[:, 0::2] = px[:, 0::2].clip(0, width)
+    px[:, 1::2] = px[:, 1::2].clip(0, height)
+    return px, scores[idx, labels].astype(np.float32), labels.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- registration

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from engine.models.yolo import (YoloGridNet, build_yolo, decode_grid, encode_targets, grid_candidates,
-                                grid_size, responsible, yolo_loss)
+                                grid_candidates_numpy, grid_size, responsible, yolo_loss)
 
 W, H = 100, 80
 S, B, C = 4, 2, 3
@@ -48,6 +48,17 @@ def test_encode_then_decode_a_perfect_prediction_gives_back_the_boxes():
     np.testing.assert_allclose(boxes.numpy()[order], GT_PX[expected], atol=1e-4)
     assert labels.numpy()[order].tolist() == GT_LABELS[expected].tolist()
     np.testing.assert_allclose(scores.numpy(), 1.0)
+
+
+def test_numpy_decoding_gives_the_same_candidates_as_torch():
+    pred = torch.rand(S, S, B * 5 + C, generator=torch.Generator().manual_seed(0))
+    pred[..., B * 5:] = torch.softmax(pred[..., B * 5:] * 4, dim=-1)
+    tb, ts, tl = grid_candidates(pred, B, W, H, score_threshold=0.1)
+    nb, ns, nl = grid_candidates_numpy(pred.numpy(), B, W, H, score_threshold=0.1)
+    assert len(nb) == len(tb) > 0
+    np.testing.assert_allclose(nb, tb.numpy(), atol=1e-4)
+    np.testing.assert_allclose(ns, ts.numpy(), rtol=1e-6)
+    assert nl.tolist() == tl.tolist()
 
 
 def test_decode_grid_rows_run_over_cells_then_predictors():
