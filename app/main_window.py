@@ -17,6 +17,7 @@ from app.canvas import Canvas
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
 from app.controllers.add_images import insert_found, probe_folder_job
 from app.controllers.annotation_controller import AnnotationController
+from app.controllers.models_controller import ModelsController
 from app.error_dialog import show_error
 from app.help_dialog import HelpDialog
 from app.jobs_bridge import JobBridge
@@ -79,6 +80,12 @@ class MainWindow(QMainWindow):
         self.add_panel("Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.docks["Jobs"].hide()  # the View menu shows it; it opens by itself when a job starts
         self.jobs.submitted.connect(lambda *_: self.docks["Jobs"].show())
+        # detector views (NMS, inside R-CNN, YOLO grid, compare, evaluate): docks built on first use
+        self.models = ModelsController(self)
+        self.actions_by_name.update(self.models.actions)
+        self.models_menu.addSeparator()
+        for act in self.models.actions.values():
+            self.models_menu.addAction(act)
         self.tabifyDockWidget(self.docks["Annotations"], self.docks["Properties"])
         self.docks["Annotations"].raise_()
         self.resizeDocks([self.docks["Images"], self.docks["Categories"]], [250, 380], Qt.Orientation.Horizontal)
@@ -129,8 +136,8 @@ class MainWindow(QMainWindow):
             view.addAction(a[name])
         view.addSeparator()
         self.panels_menu: QMenu = view.addMenu("Panels")
-        models = bar.addMenu("&Models")
-        models.addAction(a["train_panel"])
+        self.models_menu: QMenu = bar.addMenu("&Models")
+        self.models_menu.addAction(a["train_panel"])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(a["help"])
 
@@ -464,6 +471,7 @@ class MainWindow(QMainWindow):
             self.layout_settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         if not self._closed:
             self._closed = True
+            self.models.shutdown()
             self.jobs.shutdown()
             self.loader.shutdown()  # no worker may touch a closed store or a deleted model
             shutdown = getattr(self.canvas, "shutdown", None)

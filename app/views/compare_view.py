@@ -170,6 +170,7 @@ class DetectorPanel(QWidget):
     """One detector: title, image view with its boxes, score and NMS-IoU sliders."""
 
     changed = Signal()
+    remove_requested = Signal()
 
     def __init__(self, path: str, scene_image: QGraphicsPixmapItem | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -198,9 +199,16 @@ class DetectorPanel(QWidget):
         grid.addWidget(QLabel("NMS IoU"), 1, 0)
         grid.addWidget(self.iou_slider, 1, 1)
         grid.addWidget(self.iou_label, 1, 2)
+        self.remove_button = QPushButton("✕")
+        self.remove_button.setFixedWidth(28)
+        self.remove_button.setToolTip("Remove this detector from the comparison")
+        self.remove_button.clicked.connect(self.remove_requested)
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.remove_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.title)
+        layout.addLayout(head)
         layout.addWidget(self.view, 1)
         layout.addLayout(grid)
         self._update_labels()
@@ -383,6 +391,7 @@ class CompareView(QWidget):
             return None
         panel = DetectorPanel(str(path), parent=self)
         panel.changed.connect(lambda p=panel: self._refresh(p))
+        panel.remove_requested.connect(lambda p=panel: p in self.panels and self.remove_detector(self.panels.index(p)))
         panel.view.viewport_moved.connect(self._sync_from)
         if self.image is not None:
             panel.pixmap_item.setPixmap(_rgb_to_pixmap(self.image))

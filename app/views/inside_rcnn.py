@@ -174,8 +174,8 @@ class InsideRcnnView(QWidget):
         from engine.viz.rpn import inspection_job
 
         self.status.setText("running the backbone and the RPN...")
+        bridge.finished.connect(self._on_job_finished, Qt.ConnectionType.UniqueConnection)
         self._job_id = bridge.submit(Job("inside R-CNN", inspection_job, source=source, image=image))
-        bridge.finished.connect(self._on_job_finished)
         return self._job_id
 
     def _on_job_finished(self, job_id: int, outcome) -> None:
@@ -186,6 +186,23 @@ class InsideRcnnView(QWidget):
             self.set_inspection(outcome.result)
         else:
             self.status.setText(f"inspection {outcome.state}: {outcome.error or ''}")
+
+    def set_image(self, image_rgb: np.ndarray) -> None:
+        """Show a bare image (uint8 RGB [H, W, 3]) with no inspection: nothing to click yet."""
+        self.inspection, self.anchor_point, self.picked_box, self._proposals = None, None, None, None
+        self._clear_overlays()
+        self.heat_item.setVisible(False)
+        self.roi_scene.clear()
+        self.align_label.clear()
+        self.pool_label.clear()
+        self.compare_label.clear()
+        self.box_picker.clear()
+        self.level_box.clear()
+        self.image_item.setPixmap(_pixmap(np.ascontiguousarray(image_rgb)))
+        h, w = image_rgb.shape[:2]
+        self.scene.setSceneRect(QRectF(0, 0, w, h))
+        self.view.fit()
+        self.status.setText("no detector inspected yet")
 
     def set_inspection(self, inspection) -> None:
         self.inspection = inspection

@@ -8,6 +8,7 @@ confusion matrix (``engine.eval.confusion``: rows = true class, columns = predic
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,23 +28,34 @@ def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val"
     """Job: COCO box metrics and the confusion matrix of a detector on a project split.
 
     Returns {"evaluation": evaluate_detections(...) dict, "confusion": int [C+1, C+1],
-    "labels": class names + ["background"], "class_names": [...]}. The confusion matrix counts
-    detections scoring >= ``score_threshold``; the AP figures use every detection (score >= 0.05).
+    "labels": class names + ["background"], "class_names": [...], "images": N, "seconds": wall s}.
+    The confusion matrix counts detections scoring >= ``score_threshold``; the AP figures use every
+    detection (score >= 0.05). BadInput when no class of the detector is a project category, or
+    the split holds no image.
     """
     from app.views.compare_view import ground_truth_boxes
+    from engine.annotations.errors import BadInput
     from engine.annotations.imageio import read_image_rgb
     from engine.annotations.store import ProjectStore
     from engine.eval.coco_eval import evaluate_detections
     from engine.eval.confusion import DetectionConfusion
     from engine.infer.detector_api import load_detector
 
+    started = time.perf_counter()
     yield Progress(0, None, f"loading {Path(checkpoint).name}")
     predictor = load_detector(checkpoint, device)
     names = list(predictor.class_names)
     store = ProjectStore(project, readonly=True)
     try:
         cats = {c.id: c.name for c in store.categories()}
+        if not set(names) & set(cats.values()):
+            raise BadInput(str(checkpoint), "classes",
+                           f"none of the detector's classes {names[:6]} is a category of the project "
+                           f"{Path(project).name} ({', '.join(sorted(cats.values())) or 'none'}); "
+                           f"was it trained on another project?")
         images = store.images(split=split)
+        if not images:
+            raise BadInput(str(project), "split", f"the project has no images in the {split!r} split")
         confusion = DetectionConfusion(names, iou=0.5, score_threshold=score_threshold)
         gt, preds = [], []
         for n, rec in enumerate(images):
@@ -59,7 +71,8 @@ def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val"
     finally:
         store.close()
     return {"evaluation": evaluate_detections(gt, preds, names, "bbox"), "confusion": confusion.matrix,
-            "labels": confusion.labels, "class_names": names}
+            "labels": confusion.labels, "class_names": names, "images": len(images),
+            "seconds": time.perf_counter() - started}
 
 
 def _fmt(value) -> str:

@@ -1,0 +1,189 @@
+"""The Models menu's detector views: their actions, their docks, and what they share.
+
+``ModelsController(window)`` adds one QAction per view to ``window.actions_by_name`` (group
+"Models", so F1's help lists them with their shortcuts), builds each dock on first use (the views
+import the engine's detector code, which takes seconds, so the window does not pay at start),
+and tells the open docks when the workbench opens another image. Docks start floating, as
+non-modal windows big enough for an image and its controls; they can be docked like any panel.
+
+Shared state lives here: the project store (read only from the GUI thread), the window's job
+bridge, the detector files the user opened this session (listed first in every picker), and
+the device ("auto": CUDA, then MPS, then CPU).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget
+
+from app.controllers.actions import ActionSpec
+
+# name, menu text, shortcuts, group, tip. Ctrl+Shift+letter: single letters and Ctrl+letter are
+# taken by the annotation tools and edits (app/controllers/actions.py).
+VIEW_SPECS = (
+    ActionSpec("nms_view", "NMS step by step…", ("Ctrl+Shift+N",), "Models",
+               "Run a detector on this image and step through greedy non-maximum suppression"),
+    ActionSpec("inside_rcnn", "Inside R-CNN…", ("Ctrl+Shift+R",), "Models",
+               "Anchors, RPN objectness, proposals before/after NMS, RoI Align vs RoI Pool"),
+    ActionSpec("yolo_grid", "YOLO grid…", ("Ctrl+Shift+Y",), "Models",
+               "Our YOLO's S×S grid on this image: per-cell boxes and confidences"),
+    ActionSpec("compare_detectors", "Compare detectors…", ("Ctrl+Shift+C",), "Models",
+               "2–4 detectors side by side on this image: TP/FP/misses, latency, thresholds"),
+    ActionSpec("evaluate_detector", "Evaluate detector…", ("Ctrl+Shift+E",), "Models",
+               "COCO AP per class, precision–recall curves and confusion matrix on a split"),
+)
+
+DOCK_TITLES = {"nms_view": "NMS", "inside_rcnn": "Inside R-CNN", "yolo_grid": "YOLO grid",
+               "compare_detectors": "Compare detectors", "evaluate_detector": "Evaluate"}
+DOCK_SIZES = {"compare_detectors": (1400, 760), "evaluate_detector": (1100, 760)}
+DEFAULT_SIZE = (1150, 720)
+
+
+def _dock_class(name: str):
+    from app.views import model_docks as d
+
+    return {"nms_view": d.NmsDock, "inside_rcnn": d.InsideRcnnDock, "yolo_grid": d.YoloGridDock,
+            "compare_detectors": d.CompareDock, "evaluate_detector": d.EvaluateDock}[name]
+
+
+def make_action(spec: ActionSpec, parent) -> QAction:
+    """A QAction described the way ``app.controllers.actions.build_actions`` describes its own."""
+    act = QAction(spec.text, parent)
+    act.setObjectName(spec.name)
+    act.setShortcuts([QKeySequence(k) for k in spec.shortcuts])
+    keys = " or ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in spec.shortcuts)
+    act.setToolTip(f"{spec.text} ({keys})" if keys else spec.text)
+    act.setStatusTip(spec.tip)
+    act.setProperty("group", spec.group)
+    act.setProperty("tip", spec.tip)
+    act.setProperty("command", spec.text)
+    parent.addAction(act)
+    return act
+
+
+class ModelsController(QObject):
+    """Owns the detector docks of one MainWindow. ``open_view(name)`` -> the dock's widget."""
+
+    def __init__(self, window, device: str = "auto") -> None:
+        super().__init__(window)
+        self.window = window
+        self.device = device
+        self.recent: list[str] = []
+        self.views: dict[str, object] = {}
+        self.actions: dict[str, QAction] = {}
+        for spec in VIEW_SPECS:
+            act = make_action(spec, window)
+            act.triggered.connect(lambda _=False, n=spec.name: self.open_view(n))
+            self.actions[spec.name] = act
+        window.controller.imageOpened.connect(self._image_opened)
+
+    # -- what the docks share ----------------------------------------------------------------------
+    @property
+    def store(self):
+        return self.window.store
+
+    @property
+    def jobs(self):
+        return self.window.jobs
+
+    def current_record(self):
+        return self.window.controller.image
+
+    def models_folder(self) -> Path:
+        """Where the Train panel writes checkpoints: <project folder>/models."""
+        return Path(self.store.root) / "models"
+
+    def detector_files(self) -> list[Path]:
+        """Detectors opened this session (most recent first), then those under models/ (newest first)."""
+        from engine.infer.views_api import list_detector_files
+
+        seen, out = set(), []
+        for path in [Path(p) for p in self.recent] + list_detector_files(self.models_folder()):
+            key = str(path.resolve()) if path.exists() else str(path)
+            if key not in seen:
+                seen.add(key)
+                out.append(path)
+        return out
+
+    def display_name(self, path) -> str:
+        path = Path(path)
+        try:
+            return str(path.relative_to(self.store.root))
+        except ValueError:
+            return path.name
+
+    def remember_detector(self, path) -> None:
+        path = str(path)
+        if path in self.recent:
+            self.recent.remove(path)
+        self.recent.insert(0, path)
+        del self.recent[10:]
+
+    def ground_truth(self, record):
+        """(boxes float64 [G, 4] xyxy pixels, class names [G]) of ``record``'s annotations."""
+        from app.views.compare_view import ground_truth_boxes
+
+        names = {c.id: c.name for c in self.store.categories()}
+        return ground_truth_boxes(self.store.annotations(record.id), names)
+
+    def colors_for(self, class_names) -> list[str]:
+        """The project's colour of each class name (the palette's colour for unknown names)."""
+        from engine.annotations.model import default_color
+
+        by_name = {c.name: c.color for c in self.store.categories()}
+        return [by_name.get(n) or default_color(i) for i, n in enumerate(class_names)]
+
+    # -- docks -----------------------------------------------------------------------------------
+    def open_view(self, name: str):
+        """Show the dock of view ``name`` (a VIEW_SPECS name), building it on first use, and run
+        it on the current image. Returns the dock's widget, or None when it cannot be built."""
+        title = DOCK_TITLES[name]
+        if name not in self.views:
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                widget = _dock_class(name)(self)
+            except Exception as exc:  # noqa: BLE001 - a broken model install must not take the window down
+                self.window._show_failure(f"Cannot open {title}", f"{type(exc).__name__}: {exc}")
+                return None
+            finally:
+                QApplication.restoreOverrideCursor()
+            self.views[name] = widget
+            dock = self.window.add_panel(title, widget)
+            dock.setFloating(True)
+            w, h = DOCK_SIZES.get(name, DEFAULT_SIZE)
+            geo = self.window.geometry()
+            dock.resize(min(w, max(geo.width() - 40, 640)), min(h, max(geo.height() - 40, 480)))
+            dock.move(geo.x() + 30 + 25 * len(self.views), geo.y() + 60 + 25 * len(self.views))
+            dock.visibilityChanged.connect(lambda visible, n=name: visible and self._shown(n))
+        widget = self.views[name]
+        dock: QDockWidget = self.window.docks[title]
+        widget.refresh_detectors()
+        dock.show()
+        dock.raise_()
+        self._shown(name)
+        return widget
+
+    def _shown(self, name: str) -> None:
+        """A dock became visible: bring it to the current image if it follows and shows another."""
+        widget = self.views[name]
+        record = self.current_record()
+        if not widget.follows_image:
+            return
+        if widget.busy():
+            return
+        if widget.record is None or (widget.follow_check.isChecked() and record is not None
+                                     and widget.record.id != record.id):
+            if record is not None:
+                widget.show_record(record)
+
+    def _image_opened(self, record, _annotations) -> None:
+        for name, widget in self.views.items():
+            dock = self.window.docks.get(DOCK_TITLES[name])
+            if dock is not None and dock.isVisible():
+                widget.image_changed(record)
+
+    def shutdown(self) -> None:
+        for widget in self.views.values():
+            widget.shutdown()

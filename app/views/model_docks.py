@@ -1,0 +1,413 @@
+"""The detector views as workbench docks: pick a detector, follow the current image, run in the background.
+
+Each dock wraps one teaching view (NMS steps, inside R-CNN, YOLO grid, compare, evaluation) with
+what the workbench adds: a detector picker (files under the project's ``models/`` folder, files
+the user browsed to, ONNX exports), the name of the image shown (the workbench's current image
+unless "follow" is off), a status line with errors in red, and jobs on the window's JobBridge
+(they show in the Jobs panel; a newer request cancels the older one, and an answer for an image
+that is no longer asked for is dropped). The views themselves stay reusable without a window.
+
+``context`` is an :class:`app.controllers.models_controller.ModelsController` (store, jobs,
+recent detectors, device).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
+                               QWidget)
+
+from engine.jobs import Job
+
+DETECTOR_FILTER = "Detectors (*.ckpt *.onnx *.pth *.pt);;All files (*)"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class DetectorDock(QWidget):
+    """Base of the docks: bar (detector, Browse, Run, follow), image line, status, the view.
+
+    Subclasses give ``make_job(rec, image_path, detector, predictor) -> Job`` and
+    ``show_result(rec, result)``. Signals: ``ready()`` after a result is shown, ``failed(str)``.
+    """
+
+    ready = Signal()
+    failed = Signal(str)
+    title = "Detector"
+    uses_detector = True
+    follows_image = True
+
+    def __init__(self, context, view: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.view = view
+        self.record = None  # the ImageRecord shown (or being read)
+        self.predictor = None
+        self.predictor_path: str | None = None
+        self.last_result: dict | None = None
+        self.last_error: str | None = None
+        self._job_id: int | None = None
+
+        self.detector_combo = QComboBox()
+        self.detector_combo.setMinimumWidth(260)
+        self.detector_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.detector_combo.setToolTip("Detectors under the project's models/ folder and files opened before")
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.setToolTip("Open a checkpoint, an Ultralytics ONNX export or a torchvision .pth")
+        self.run_button = QPushButton("Run")
+        self.follow_check = QCheckBox("follow current image")
+        self.follow_check.setChecked(self.follows_image)
+        self.follow_check.setToolTip("Run again whenever the workbench opens another image")
+        self.image_label = QLabel("no image")
+        self.image_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.RichText)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.bar = QHBoxLayout()
+        if self.uses_detector:
+            self.bar.addWidget(QLabel("Detector"))
+            self.bar.addWidget(self.detector_combo, 1)
+            self.bar.addWidget(self.browse_button)
+        self.bar.addWidget(self.run_button)
+        if self.follows_image:
+            self.bar.addWidget(self.follow_check)
+        self.bar.addStretch(0)
+        info = QHBoxLayout()
+        info.addWidget(self.image_label)
+        info.addWidget(self.status, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(self.bar)
+        layout.addLayout(info)
+        layout.addWidget(view, 1)
+
+        self.browse_button.clicked.connect(self.browse)
+        self.run_button.clicked.connect(self.run)
+        self.detector_combo.activated.connect(lambda _i: self.run())
+        self.follow_check.toggled.connect(self._follow_toggled)
+        context.jobs.finished.connect(self._on_finished)
+        self.refresh_detectors()
+
+    # -- detectors -------------------------------------------------------------------------------
+    def refresh_detectors(self) -> None:
+        """Fill the picker: recent files first, then the project's models/ folder; keep the choice."""
+        current = self.detector_path()
+        self.detector_combo.blockSignals(True)
+        self.detector_combo.clear()
+        self.detector_combo.addItem("(none: image only)", None)
+        for path in self.context.detector_files():
+            self.detector_combo.addItem(self.context.display_name(path), str(path))
+            self.detector_combo.setItemData(self.detector_combo.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
+        index = self.detector_combo.findData(current) if current else -1
+        if index < 0 and self.detector_combo.count() > 1:
+            index = 1  # the newest detector
+        self.detector_combo.setCurrentIndex(max(index, 0))
+        self.detector_combo.blockSignals(False)
+
+    def detector_path(self) -> str | None:
+        return self.detector_combo.currentData()
+
+    def set_detector(self, path, run: bool = True) -> None:
+        """Pick the detector file ``path`` (remembered as recent) and, by default, run it."""
+        self.context.remember_detector(path)
+        self.refresh_detectors()
+        self.detector_combo.setCurrentIndex(self.detector_combo.findData(str(path)))
+        if run:
+            self.run()
+
+    def browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a detector", str(self.context.models_folder()),
+                                              DETECTOR_FILTER)
+        if path:
+            self.set_detector(path)
+
+    # -- images and runs -------------------------------------------------------------------------
+    def image_changed(self, record) -> None:
+        """The workbench opened ``record``: run on it when following (and shown)."""
+        if self.follow_check.isChecked() and record is not None:
+            self.show_record(record)
+
+    def _follow_toggled(self, on: bool) -> None:
+        if on and self.context.current_record() is not None:
+            self.show_record(self.context.current_record())
+        else:
+            self._update_image_label()
+
+    def show_record(self, record) -> None:
+        self.record = record
+        self._update_image_label()
+        self.run()
+
+    def _update_image_label(self) -> None:
+        if self.record is None:
+            self.image_label.setText("no image")
+            return
+        how = "current image" if self.follow_check.isChecked() else "pinned"
+        self.image_label.setText(f"<b>{_escape(Path(self.record.path).name)}</b> ({how})")
+
+    def run(self) -> int | None:
+        """Start the job for the image and detector chosen; returns its id (None without image)."""
+        if self.record is None:
+            self.record = self.context.current_record()
+            self._update_image_label()
+        if self.record is None:
+            self.set_status("Open an image in the workbench first.", error=True)
+            return None
+        path = self.detector_path()
+        if path != self.predictor_path:
+            self.predictor, self.predictor_path = None, path
+        if self._job_id is not None:
+            self.context.jobs.cancel(self._job_id)  # its answer would be stale anyway
+        job = self.make_job(self.record, str(self.context.store.image_path(self.record)), path, self.predictor)
+        self._job_id = self.context.jobs.submit(job)
+        what = Path(path).name if path else "no detector"
+        self.set_status(f"running {_escape(what)} on {_escape(Path(self.record.path).name)}…")
+        return self._job_id
+
+    def busy(self) -> bool:
+        return self._job_id is not None
+
+    def _on_finished(self, job_id: int, outcome) -> None:
+        if job_id != self._job_id:
+            return
+        self._job_id = None
+        if outcome.state != "finished":
+            if outcome.state == "failed":
+                self.last_error = str(outcome.error or "failed")
+                self.set_status(self._readable(self.last_error), error=True)
+                self.failed.emit(self.last_error)
+            return
+        result = outcome.result
+        if result.get("predictor") is not None:
+            self.predictor = result["predictor"]
+        self.last_result, self.last_error = result, None
+        self.set_status("")
+        try:
+            shown = self.show_result(self.record, result)
+        except (ValueError, KeyError, IndexError) as exc:  # a view refusing the data: say so, never crash
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.set_status(self._readable(self.last_error), error=True)
+            self.failed.emit(self.last_error)
+            return
+        if shown is not False:  # False: the view goes on working (compare runs its detectors)
+            self.ready.emit()
+
+    @staticmethod
+    def _readable(error: str) -> str:
+        """'DetectorLoadError: /p/x.onnx: ...' -> the message without the Python type name."""
+        head, sep, rest = error.partition(": ")
+        return rest if sep and head.isidentifier() and head[:1].isupper() else error
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        self.status.setText(f"<span style='color:#d32f2f'>{_escape(text)}</span>" if error else text)
+        self.status.setToolTip(self.status.text() if error else "")
+
+    def note_classes(self, class_names, prefix: str = "") -> None:
+        """Status: the detector's latency/notes and a warning if its classes are not the project's."""
+        from engine.infer.views_api import class_mismatch
+
+        warning = class_mismatch(class_names, [c.name for c in self.context.store.categories()])
+        text = _escape(prefix)
+        if warning:
+            text += (" · " if text else "") + f"<span style='color:#e65100'>⚠ {_escape(warning)}</span>"
+        self.set_status(text)
+
+    # -- for subclasses --------------------------------------------------------------------------
+    def make_job(self, record, image_path: str, detector: str | None, predictor) -> Job:
+        raise NotImplementedError
+
+    def show_result(self, record, result: dict) -> bool | None:
+        """Show a finished job's result; return False when the view is not done yet."""
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        if self._job_id is not None:
+            self.context.jobs.cancel(self._job_id)
+            self._job_id = None
+
+
+class NmsDock(DetectorDock):
+    """NMS step by step on the current image's candidates (``app.views.nms_view.NmsStepView``)."""
+
+    title = "NMS"
+
+    def __init__(self, context, parent: QWidget | None = None) -> None:
+        from app.views.nms_view import NmsStepView
+
+        super().__init__(context, NmsStepView(), parent)
+
+    def make_job(self, record, image_path, detector, predictor) -> Job:
+        from engine.infer.views_api import candidates_job
+
+        return Job("NMS: candidates", candidates_job, image_path=image_path, detector_path=detector,
+                   predictor=predictor, device=self.context.device)
+
+    def show_result(self, record, result) -> None:
+        from engine.infer.detections import RawCandidates
+
+        raw = result["raw"]
+        predictor = result["predictor"]
+        names = list(predictor.class_names) if predictor is not None else []
+        empty = RawCandidates(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+        self.view.set_data(result["image"], raw if raw is not None else empty, names)
+        if predictor is None:
+            self.set_status("Pick a detector to see its candidates.")
+        else:
+            self.note_classes(names, f"{predictor.name}: {len(raw)} candidates before NMS, "
+                                     f"{result['latency_ms']:.0f} ms")
+
+
+class YoloGridDock(DetectorDock):
+    """Our YOLO's grid, per-cell boxes and confidences (``app.views.yolo_grid_view.YoloGridView``)."""
+
+    title = "YOLO grid"
+
+    def __init__(self, context, parent: QWidget | None = None) -> None:
+        from app.views.yolo_grid_view import YoloGridView
+
+        super().__init__(context, YoloGridView(bridge=context.jobs, device=context.device), parent)
+
+    def make_job(self, record, image_path, detector, predictor) -> Job:
+        from engine.infer.views_api import yolo_grid_job
+
+        gt, _names = self.context.ground_truth(record)
+        return Job("YOLO grid", yolo_grid_job, image_path=image_path, detector_path=detector, predictor=predictor,
+                   gt_boxes=gt, device=self.context.device)
+
+    def show_result(self, record, result) -> None:
+        predictor = result["predictor"]
+        names = list(predictor.class_names) if predictor is not None else []
+        gt, _ = self.context.ground_truth(record)
+        self.view.set_data(result["image"], result["explanation"], names, self.context.colors_for(names), gt)
+        if predictor is None:
+            self.set_status("Pick a YOLO checkpoint (family 'yolo') to see its grid.")
+        else:
+            self.note_classes(names, predictor.name)
+
+
+class InsideRcnnDock(DetectorDock):
+    """Anchors, objectness, proposals, RoI Align vs Pool (``app.views.inside_rcnn.InsideRcnnView``)."""
+
+    title = "Inside R-CNN"
+
+    def __init__(self, context, parent: QWidget | None = None) -> None:
+        from app.views.inside_rcnn import InsideRcnnView
+
+        super().__init__(context, InsideRcnnView(), parent)
+
+    def make_job(self, record, image_path, detector, predictor) -> Job:
+        from engine.infer.views_api import rcnn_inspection_job
+
+        return Job("inside R-CNN", rcnn_inspection_job, image_path=image_path, detector_path=detector,
+                   predictor=predictor, device=self.context.device)
+
+    def show_result(self, record, result) -> None:
+        if result["inspection"] is None:
+            self.view.set_image(result["image"])
+            self.set_status("Pick a Faster or Mask R-CNN checkpoint to look inside it.")
+            return
+        self.view.set_inspection(result["inspection"])
+        self.note_classes(result["predictor"].class_names, f"{result['predictor'].name} · click the image "
+                                                            f"to show the anchors of that cell")
+
+
+class CompareDock(DetectorDock):
+    """2-4 detectors side by side (``app.views.compare_view.CompareView``): the dock reads the
+    image and its ground truth in the background, the view runs the detectors."""
+
+    title = "Compare"
+    uses_detector = False
+
+    def __init__(self, context, parent: QWidget | None = None) -> None:
+        from app.views.compare_view import CompareView
+
+        view = CompareView(bridge=context.jobs, device=context.device)
+        super().__init__(context, view, parent)
+        self.run_button.setText("Reload image")
+        self.run_button.setToolTip("Read the image again and run every detector on it")
+        view.ran.connect(self.ready)
+
+    def refresh_detectors(self) -> None:
+        self.view.picker.clear()
+        for path in self.context.detector_files():
+            self.view.picker.addItem(self.context.display_name(path), str(path))
+
+    def detector_path(self) -> str | None:
+        return None
+
+    def set_detector(self, path, run: bool = True) -> None:
+        """Add the detector file ``path`` as a panel (at most four)."""
+        self.context.remember_detector(path)
+        self.refresh_detectors()
+        if self.view.add_detector(path) is None:
+            self.set_status("At most four detectors: remove one first (✕ on its panel).", error=True)
+        elif run and self.view.image is not None:
+            self.view.run()
+
+    def make_job(self, record, image_path, detector, predictor) -> Job:
+        from engine.infer.views_api import candidates_job
+
+        return Job("compare: read image", candidates_job, image_path=image_path)
+
+    def show_result(self, record, result) -> None:
+        gt, names = self.context.ground_truth(record)
+        self.view.set_image(result["image"], gt, names)
+        if self.view.panels:
+            self.view.run()
+            self.set_status(f"{len(gt)} ground-truth objects; running {len(self.view.panels)} detector(s)…")
+            return False  # `ready` comes with the view's `ran`
+        self.set_status(f"{len(gt)} ground-truth objects. Add 2–4 detectors (Add / Browse…), then Run.")
+        return None
+
+
+class EvaluateDock(DetectorDock):
+    """COCO AP per class, PR curves and the confusion matrix of a detector on a split
+    (``app.views.pr_curves.PrCurvesView``). It does not follow the image: it scores a whole split."""
+
+    title = "Evaluate"
+    follows_image = False
+
+    def __init__(self, context, parent: QWidget | None = None) -> None:
+        from app.views.pr_curves import PrCurvesView
+
+        super().__init__(context, PrCurvesView(), parent)
+        self.split_combo = QComboBox()
+        for label, split in (("val split", "val"), ("test split", "test"), ("train split", "train"),
+                             ("all images", None)):
+            self.split_combo.addItem(label, split)
+        self.bar.insertWidget(self.bar.indexOf(self.run_button), self.split_combo)
+        self.run_button.setText("Evaluate")
+        self.image_label.setText("whole split")
+        self.detector_combo.activated.disconnect()  # evaluating takes a while: only on request
+
+    def image_changed(self, record) -> None:
+        pass
+
+    def run(self) -> int | None:
+        path = self.detector_path()
+        if not path:
+            self.set_status("Pick a detector to evaluate.", error=True)
+            return None
+        from app.views.pr_curves import evaluate_job
+
+        if self._job_id is not None:
+            self.context.jobs.cancel(self._job_id)
+        split = self.split_combo.currentData()
+        self.image_label.setText(f"<b>{self.split_combo.currentText()}</b>")
+        self._job_id = self.context.jobs.submit(Job(f"evaluate {Path(path).name}", evaluate_job, checkpoint=path,
+                                                    project=str(self.context.store.path), split=split,
+                                                    device=self.context.device))
+        self.set_status(f"evaluating {_escape(Path(path).name)} on the {_escape(self.split_combo.currentText())}…")
+        return self._job_id
+
+    def show_result(self, record, result) -> None:
+        names = result["class_names"]
+        self.view.set_evaluation(result["evaluation"], self.context.colors_for(names))
+        self.view.set_confusion(result["confusion"], result["labels"])
+        self.set_status(f"{result.get('images', '?')} images, {result.get('seconds', 0):.1f} s")

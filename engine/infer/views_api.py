@@ -1,0 +1,142 @@
+"""Background jobs behind the workbench's detector views (NMS, inside R-CNN, YOLO grid).
+
+Each job reads the project image itself (a large photo must not be decoded on the GUI thread),
+opens the detector unless the view hands back the predictor it got last time, and returns plain
+numpy results plus that predictor. Every job yields a Progress between the slow parts, so a
+view that moved on to another image can cancel it.
+
+Job results are dicts; every one holds ``"image"`` (uint8 RGB [H, W, 3]) and ``"predictor"``
+(None when no detector was asked for).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from engine.jobs import Progress
+
+__all__ = ["DETECTOR_SUFFIXES", "candidates_job", "class_mismatch", "list_detector_files", "rcnn_inspection_job",
+           "yolo_grid_job"]
+
+DETECTOR_SUFFIXES = (".ckpt", ".onnx", ".pth", ".pt")
+
+
+def list_detector_files(folder, limit: int = 200) -> list[Path]:
+    """Detector files (``.ckpt``, ``.onnx``, ``.pth``, ``.pt``) under ``folder``, newest first, at
+    most ``limit``; [] when the folder does not exist. Meant for a project's small models/ folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.rglob("*") if p.suffix.lower() in DETECTOR_SUFFIXES and p.is_file()]
+    found.sort(key=lambda p: (-p.stat().st_mtime, str(p)))
+    return found[:limit]
+
+
+def class_mismatch(class_names, category_names) -> str | None:
+    """A sentence when the detector's classes are not all categories of the project, else None.
+
+    Classes are matched by name (as the compare view and ``visionbench eval`` do); a detector
+    trained on another project finds nothing that counts as a true positive here.
+    """
+    names = list(class_names)
+    known = set(category_names)
+    missing = [n for n in names if n not in known]
+    if not missing:
+        return None
+    if len(missing) == len(names):
+        return (f"none of the detector's classes ({', '.join(names[:6])}{'…' if len(names) > 6 else ''}) is a "
+                f"category of this project ({', '.join(sorted(known)) or 'none'}): was it trained on another "
+                f"project?")
+    return f"{len(missing)} of the detector's {len(names)} classes are not categories of this project"
+
+
+def _lower_priority() -> None:
+    """Let the GUI thread win the CPU: raise this worker thread's nice value (Linux only)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
+    except (AttributeError, OSError):
+        pass
+
+
+def _read(image_path: str) -> np.ndarray:
+    from engine.annotations.imageio import read_image_rgb
+
+    return read_image_rgb(image_path)
+
+
+def _open(detector_path: str, predictor, device: str):
+    if predictor is not None:
+        return predictor
+    from engine.infer.detector_api import load_detector
+
+    return load_detector(detector_path, device)
+
+
+def candidates_job(token, image_path: str, detector_path: str | None = None, predictor=None,
+                   device: str = "auto"):
+    """Job: the image and, when a detector is given, its candidates BEFORE the final NMS.
+
+    Returns {"image", "predictor", "raw": RawCandidates | None (xyxy pixels), "latency_ms"}.
+    """
+    _lower_priority()
+    yield Progress(0, 3, f"reading {Path(image_path).name}")
+    image = _read(image_path)
+    if not detector_path and predictor is None:
+        return {"image": image, "predictor": None, "raw": None, "latency_ms": None}
+    yield Progress(1, 3, f"loading {Path(str(detector_path)).name}")
+    predictor = _open(detector_path, predictor, device)
+    yield Progress(2, 3, f"running {predictor.name}")
+    raw = predictor.raw_candidates(image)
+    return {"image": image, "predictor": predictor, "raw": raw, "latency_ms": float(predictor.last_latency_ms)}
+
+
+def rcnn_inspection_job(token, image_path: str, detector_path: str | None = None, predictor=None,
+                        device: str = "auto"):
+    """Job: the image and an ``engine.viz.rpn.RcnnInspection`` of a two-stage detector on it.
+
+    Returns {"image", "predictor", "inspection" (None without a detector)}. A detector without a
+    region proposal network (YOLO, ONNX) raises ValueError naming the file.
+    """
+    _lower_priority()
+    yield Progress(0, 3, f"reading {Path(image_path).name}")
+    image = _read(image_path)
+    if not detector_path and predictor is None:
+        return {"image": image, "predictor": None, "inspection": None}
+    yield Progress(1, 3, f"loading {Path(str(detector_path)).name}")
+    predictor = _open(detector_path, predictor, device)
+    model = getattr(predictor, "model", None)
+    if model is None or not hasattr(model, "rpn"):
+        raise ValueError(f"{detector_path}: {predictor.name} is not a two-stage detector (Faster/Mask R-CNN); "
+                         f"it has no region proposal network to look inside")
+    token.raise_if_cancelled()
+    yield Progress(2, 3, "running the backbone and the RPN")
+    from engine.viz.rpn import RcnnInspection
+
+    return {"image": image, "predictor": predictor, "inspection": RcnnInspection(model, image)}
+
+
+def yolo_grid_job(token, image_path: str, detector_path: str | None = None, predictor=None,
+                  gt_boxes=None, device: str = "auto"):
+    """Job: the image and our YOLO's grid on it (``engine.viz.yolo_grid.GridExplanation``).
+
+    gt_boxes: [G, 4] xyxy pixels, for the responsible cells. Returns {"image", "predictor",
+    "explanation" (None without a detector)}. Anything but a Visionbench "yolo" checkpoint raises
+    DetectorLoadError naming the file and its 'family' field.
+    """
+    _lower_priority()
+    yield Progress(0, 3, f"reading {Path(image_path).name}")
+    image = _read(image_path)
+    if not detector_path and predictor is None:
+        return {"image": image, "predictor": None, "explanation": None}
+    if predictor is None:
+        yield Progress(1, 3, f"loading {Path(str(detector_path)).name}")
+        from engine.infer.yolo_predictor import YoloPredictor
+
+        predictor = YoloPredictor.from_checkpoint(detector_path, device)
+    yield Progress(2, 3, "running the grid")
+    from engine.viz.yolo_grid import explain_image
+
+    return {"image": image, "predictor": predictor, "explanation": explain_image(predictor, image, gt_boxes)}
