@@ -353,7 +353,7 @@ class CompareView(QWidget):
         self.browse_button.clicked.connect(self._browse)
         self.run_button.clicked.connect(self.run)
         self.gt_check.toggled.connect(lambda _on: self._redraw_all())
-        bar = QHBoxLayout()
+        self.bar = bar = QHBoxLayout()
         for w in (QLabel("Detector"), self.picker, self.add_button, self.browse_button, self.run_button,
                   self.gt_check):
             bar.addWidget(w)
@@ -367,6 +367,7 @@ class CompareView(QWidget):
         self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setMaximumHeight(150)
+        self.table.horizontalHeader().setStretchLastSection(True)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addLayout(self.panel_row, 1)

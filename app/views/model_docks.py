@@ -329,8 +329,10 @@ class CompareDock(DetectorDock):
 
         view = CompareView(bridge=context.jobs, device=context.device)
         super().__init__(context, view, parent)
-        self.run_button.setText("Reload image")
-        self.run_button.setToolTip("Read the image again and run every detector on it")
+        # one tool row: the view's own (picker, Add, Browse, Run) gets the follow switch
+        self.run_button.hide()
+        view.bar.insertWidget(view.bar.indexOf(view.gt_check) + 1, self.follow_check)
+        view.ran.connect(self._ran)
         view.ran.connect(self.ready)
 
     def refresh_detectors(self) -> None:
@@ -349,6 +351,15 @@ class CompareDock(DetectorDock):
             self.set_status("At most four detectors: remove one first (✕ on its panel).", error=True)
         elif run and self.view.image is not None:
             self.view.run()
+
+    def _ran(self) -> None:
+        rows = self.view.results()
+        failed = [r["name"] for r in rows if r["error"]]
+        text = f"{len(self.view.gt_boxes)} ground-truth objects; {len(rows) - len(failed)} detector(s) ran"
+        if failed:
+            self.set_status(text + f"; {len(failed)} failed (see its panel): {', '.join(failed)}", error=True)
+        else:
+            self.set_status(text + ". Move a panel's sliders to re-filter; the wheel zooms all panels.")
 
     def make_job(self, record, image_path, detector, predictor) -> Job:
         from engine.infer.views_api import candidates_job

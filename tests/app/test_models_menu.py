@@ -1,0 +1,242 @@
+"""A teacher opens the workbench and reaches every detector view from the Models menu.
+
+Each view is opened through its menu action (or shortcut) of the real main window, on a tiny
+project with tiny detectors: an untrained tiny Faster R-CNN checkpoint, a tiny YOLO checkpoint
+and fixed-output ONNX "YOLO" exports (so the boxes are known exactly).
+"""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from torchvision.ops import batched_nms
+
+from app.main_window import MainWindow
+from engine.annotations import Annotation, Box, ProjectStore
+from engine.models.checkpoint import save_checkpoint
+from tests.app.test_compare_view import ANCHORS_A, ANCHORS_B, _onnx_detector
+
+TINY_RCNN = {"pretrained": False, "fpn_channels": 8, "min_size": 64, "max_size": 96, "representation_size": 16,
+             "anchor_sizes": [[16], [32], [64], [128]], "rpn_pre_nms_top_n_test": 60,
+             "rpn_post_nms_top_n_test": 30}
+TINY_YOLO = {"pretrained": False, "input_size": 64, "head_channels": 8}
+GT = {0: [(8, 8, 28, 28, "cat"), (40, 36, 60, 60, "dog")], 1: [(8, 8, 28, 28, "cat")]}
+
+
+def _project(root):
+    """Two 64 x 64 images (val split) with boxes: image 0 has a cat and a dog, image 1 a cat."""
+    root.mkdir(parents=True, exist_ok=True)
+    store = ProjectStore.create(root / "p.vbproj")
+    cats = {"cat": store.add_category("cat", "#e6194b").id, "dog": store.add_category("dog", "#3cb44b").id}
+    for i in range(2):
+        px = np.full((64, 64, 3), 90, np.uint8)
+        px[8:28, 8:28] = 220
+        f = root / "images" / f"img{i}.png"
+        f.parent.mkdir(exist_ok=True)
+        Image.fromarray(px).save(f)
+        rec = store.add_image(f, width=64, height=64, split="val")
+        for x1, y1, x2, y2, name in GT[i]:
+            store.add_annotation(Annotation(rec.id, cats[name], Box(x1, y1, x2, y2)))
+    store.close()
+    return root / "p.vbproj"
+
+
+@pytest.fixture(scope="module")
+def detectors(tmp_path_factory):
+    from engine.models.rcnn import build_rcnn
+    from engine.models.yolo import build_yolo
+
+    folder = tmp_path_factory.mktemp("detectors")
+    torch.manual_seed(0)
+    rcnn = save_checkpoint(folder / "rcnn.ckpt", build_rcnn(TINY_RCNN, 2).state_dict(),
+                           {"family": "fasterrcnn", "classes": ["cat", "dog"], "config": TINY_RCNN, "metrics": {}})
+    state = build_yolo(TINY_YOLO, 2).state_dict()
+    state["head.6.bias"][[4, 9]] = 4.0  # confident cells: the untrained model draws boxes
+    yolo = save_checkpoint(folder / "yolo.ckpt", state,
+                           {"family": "yolo", "classes": ["cat", "dog"], "config": TINY_YOLO, "metrics": {}})
+    other = save_checkpoint(folder / "other.ckpt", state,
+                            {"family": "yolo", "classes": ["galaxy", "star"], "config": TINY_YOLO, "metrics": {}})
+    return {"rcnn": str(rcnn), "yolo": str(yolo), "other": str(other),
+            "a": _onnx_detector(folder / "a.onnx", ANCHORS_A), "b": _onnx_detector(folder / "b.onnx", ANCHORS_B)}
+
+
+@pytest.fixture
+def win(tmp_path, qtbot):
+    w = MainWindow(ProjectStore(_project(tmp_path / "proj")))
+    w.models.device = "cpu"
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+    assert w.jobs.shutdown(10.0)
+
+
+def _menu_action(win, text):
+    return next(a for a in win.models_menu.actions() if a.text() == text)
+
+
+def _open(win, qtbot, text):
+    """Trigger the Models menu entry ``text``; returns the dock's widget once it is shown."""
+    _menu_action(win, text).trigger()
+    name = next(n for n, a in win.models.actions.items() if a.text() == text)
+    widget = win.models.views[name]
+    qtbot.waitUntil(lambda: widget.isVisible(), timeout=5000)
+    return widget
+
+
+def _wait_idle(widget, qtbot, timeout=60_000):
+    qtbot.waitUntil(lambda: not widget.busy(), timeout=timeout)
+
+
+def test_models_menu_lists_every_view_with_a_shortcut_in_the_help(win):
+    texts = [a.text() for a in win.models_menu.actions() if not a.isSeparator()]
+    assert texts == ["Train && predict…", "NMS step by step…", "Inside R-CNN…", "YOLO grid…",
+                     "Compare detectors…", "Evaluate detector…"]
+    rows = {r[1]: r for r in win.show_help().rows()}
+    for text, keys in (("NMS step by step…", "Ctrl+Shift+N"), ("Inside R-CNN…", "Ctrl+Shift+R"),
+                       ("YOLO grid…", "Ctrl+Shift+Y"), ("Compare detectors…", "Ctrl+Shift+C"),
+                       ("Evaluate detector…", "Ctrl+Shift+E")):
+        assert rows[text][0] == "Models" and rows[text][2] == keys
+    every = [k.toString() for a in win.actions_by_name.values() for k in a.shortcuts()]
+    assert len(every) == len(set(every))  # no shortcut is bound twice
+
+
+def test_nms_view_steps_to_torchvisions_batched_nms_and_follows_the_image(win, qtbot, detectors):
+    dock = _open(win, qtbot, "NMS step by step…")
+    assert dock.record.id == win.controller.image.id  # it shows the current image (without a detector)
+    _wait_idle(dock, qtbot)
+    with qtbot.waitSignal(dock.ready, timeout=60_000):
+        dock.set_detector(detectors["rcnn"])
+    raw = dock.last_result["raw"]
+    assert len(raw) > 5 and dock.view._pixmap_item.pixmap().width() == 64
+    view = dock.view
+    view.set_score_threshold(0.0)
+    view.set_iou_threshold(0.3)
+    while view.step_button.isEnabled():
+        qtbot.mouseClick(view.step_button, Qt.MouseButton.LeftButton)
+    expected = batched_nms(torch.as_tensor(raw.boxes), torch.as_tensor(raw.scores),
+                           torch.as_tensor(raw.labels), 0.3).tolist()
+    assert view.kept_indices() == expected
+    view.agnostic_box.setChecked(True)
+    view.run_all()
+    agnostic = batched_nms(torch.as_tensor(raw.boxes), torch.as_tensor(raw.scores),
+                           torch.zeros(len(raw), dtype=torch.int64), 0.3).tolist()
+    assert view.kept_indices() == agnostic
+    assert "fasterrcnn:rcnn.ckpt" in dock.status.text() and "ms" in dock.status.text()
+
+    first = win.controller.image.id
+    with qtbot.waitSignal(dock.ready, timeout=60_000):
+        win.actions_by_name["next_image"].trigger()
+    assert dock.record.id == win.controller.image.id != first
+    assert "img1.png" in dock.image_label.text()
+    dock.follow_check.setChecked(False)  # pinned: the next image change leaves it alone
+    win.actions_by_name["prev_image"].trigger()
+    assert not dock.busy() and dock.record.id != win.controller.image.id
+    assert "pinned" in dock.image_label.text()
+
+
+def test_a_bad_detector_gives_a_message_and_the_window_lives_on(win, qtbot, detectors, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("ReduceMean", ["images"], ["out"], keepdims=0)], "g",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "classifier.onnx"))
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"\x00garbage")
+    before = win.store.count_annotations()
+    dock = _open(win, qtbot, "NMS step by step…")
+    _wait_idle(dock, qtbot)
+    for path in (tmp_path / "classifier.onnx", corrupt):
+        with qtbot.waitSignal(dock.failed, timeout=60_000) as blocker:
+            dock.set_detector(path)
+        assert path.name in blocker.args[0]
+        assert path.name in dock.status.text() and "#d32f2f" in dock.status.text()
+    with qtbot.waitSignal(dock.ready, timeout=60_000):
+        dock.set_detector(detectors["other"])  # trained for other categories: runs, with a warning
+    assert "not a category of this project" in dock.status.text() or "none of the detector" in dock.status.text()
+    assert win.store.count_annotations() == before and win.isVisible()
+
+
+def test_inside_rcnn_shows_anchors_and_roi_sampling_and_refuses_a_yolo(win, qtbot, detectors):
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=3000)
+    qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    dock = win.models.views["inside_rcnn"]
+    _wait_idle(dock, qtbot)
+    with qtbot.waitSignal(dock.ready, timeout=60_000):
+        dock.set_detector(detectors["rcnn"])
+    view = dock.view
+    assert view.inspection is not None and view.inspection.image.shape == (64, 64, 3)
+    view.proposal_box.setCurrentIndex(0)
+    base = view.overlay_count()
+    view.place_anchors(32.0, 32.0)
+    assert view.overlay_count() == base + 4 * 3  # 4 levels x 3 aspect ratios
+    assert view.sampling is not None and view.sampling.align_out.shape[1:] == (7, 7)
+    with qtbot.waitSignal(dock.failed, timeout=60_000) as blocker:
+        dock.set_detector(detectors["yolo"])
+    assert "not a two-stage detector" in blocker.args[0]
+
+
+def test_yolo_grid_draws_the_grid_with_the_responsible_cells_of_the_ground_truth(win, qtbot, detectors):
+    dock = _open(win, qtbot, "YOLO grid…")
+    _wait_idle(dock, qtbot)
+    with qtbot.waitSignal(dock.ready, timeout=60_000):
+        dock.set_detector(detectors["yolo"])
+    ex = dock.view.explanation
+    assert ex.grid == 4 and ex.image_size == (64, 64)
+    assert len(ex.responsible) == len(GT[0]) == 2
+    assert {(r.row, r.col) for r in ex.responsible} == {(1, 1), (3, 3)}  # centres (18, 18) and (50, 48)
+    assert dock.view.boxes_check.isChecked() and ex.boxes_above(dock.view.min_confidence)
+    with qtbot.waitSignal(dock.failed, timeout=60_000) as blocker:
+        dock.set_detector(detectors["rcnn"])
+    assert "family" in blocker.args[0] and "rcnn.ckpt" in blocker.args[0]
+
+
+def test_compare_runs_each_detector_and_the_table_counts_every_object(win, qtbot, detectors):
+    dock = _open(win, qtbot, "Compare detectors…")
+    _wait_idle(dock, qtbot)
+    assert dock.view.image is not None and len(dock.view.gt_boxes) == 2
+    for key in ("a", "b"):
+        dock.set_detector(detectors[key], run=False)
+    with qtbot.waitSignal(dock.view.ran, timeout=60_000):
+        dock.set_detector(detectors["yolo"])
+    rows = dock.view.results()
+    assert [r["name"] for r in rows] == ["onnx:a.onnx", "onnx:b.onnx", "yolo:yolo.ckpt"]
+    assert dock.view.table.rowCount() == 3
+    for row in rows:
+        assert row["tp"] + row["fn"] == 2 and row["tp"] + row["fp"] == row["detections"]
+        assert row["latency_ms"] > 0
+    assert (rows[1]["tp"], rows[1]["fp"]) == (2, 0)
+    assert "3 detector(s) ran" in dock.status.text()
+
+    with qtbot.waitSignal(dock.view.ran, timeout=60_000):  # the next image: one cat
+        win.actions_by_name["next_image"].trigger()
+    assert len(dock.view.gt_boxes) == 1
+    assert all(r["tp"] + r["fn"] == 1 for r in dock.view.results())
+    dock.view.panels[0].remove_button.click()
+    assert len(dock.view.panels) == 2 and dock.view.table.rowCount() == 2
+
+
+def test_evaluate_shows_per_class_ap_curves_and_confusion(win, qtbot, detectors):
+    dock = _open(win, qtbot, "Evaluate detector…")
+    assert not dock.busy()  # evaluation runs only when asked
+    dock.set_detector(detectors["b"], run=False)
+    with qtbot.waitSignal(dock.ready, timeout=60_000):
+        dock.run_button.click()
+    view = dock.view
+    names = [view.table.item(r, 0).text() for r in range(view.table.rowCount())]
+    assert names == ["cat", "dog"]
+    assert view.table.item(0, 3).text() == "2" and view.table.item(1, 3).text() == "1"  # objects in val
+    assert set(view.curves) == {"cat", "dog"}
+    assert view.matrix.shape == (3, 3) and view.matrix[0, 0] == 2  # B finds the cat on both images
+    assert "2 images" in dock.status.text()
+    with qtbot.waitSignal(dock.failed, timeout=60_000) as blocker:
+        dock.set_detector(detectors["other"])
+        dock.run()
+    assert "other.ckpt" in blocker.args[0] and "another project" in blocker.args[0]
