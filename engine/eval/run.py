@@ -7,10 +7,10 @@ import numpy as np
 
 from engine.annotations.errors import BadInput
 from engine.annotations.geometry import bounds, geometry_to_mask
-from engine.annotations.imageio import read_image_rgb
 from engine.annotations.store import ProjectStore
 from engine.data.semantic import object_shapes, rasterize
 from engine.eval.segmentation import confusion, summarize
+from engine.infer.run import read_model_image
 from engine.jobs.events import Progress
 
 
@@ -27,21 +27,18 @@ def _eval_segmentation(predictor, store: ProjectStore, classes: list[str], image
     cm = np.zeros((k, k), np.int64)
     for n, rec in enumerate(images):
         gt, _ = rasterize(_ground_truth(by_image.get(rec.id, []), source), ids, rec.height, rec.width)
-        pred = predictor.probabilities(read_image_rgb(store.image_path(rec))).argmax(axis=0)
+        pred = predictor.probabilities(read_model_image(store.image_path(rec))).argmax(axis=0)
         cm += confusion(pred, gt, k)
         on_event(Progress(n + 1, len(images), rec.path))
     return summarize(cm, classes)
 
 
 def _eval_detection(predictor, store: ProjectStore, classes: list[str], images, on_event, kind: str,
-                    source: str) -> dict:
+                    source: str, category_ids: list[int | None]) -> dict:
     from engine.eval.coco_eval import evaluate_detections
 
-    label_of = {}
-    for i, name in enumerate(classes):
-        cat = store.category_by_name(name)
-        if cat is not None:
-            label_of[cat.id] = i + 1  # COCO ids 1..C in class order
+    # COCO ids 1..C in class order; project categories the model does not know are not scored
+    label_of = {cid: i + 1 for i, cid in enumerate(category_ids) if cid is not None}
     by_image = store.all_annotations()
     gt, preds = [], []
     iou_type = "segm" if kind == "instance" else "bbox"
@@ -54,7 +51,7 @@ def _eval_detection(predictor, store: ProjectStore, classes: list[str], images, 
             item["masks"] = np.array([geometry_to_mask(a.geometry, rec.height, rec.width) > 0 for a in objs],
                                      bool).reshape(-1, rec.height, rec.width)
         gt.append(item)
-        preds.append(predictor.predict(read_image_rgb(store.image_path(rec))))
+        preds.append(predictor.predict(read_model_image(store.image_path(rec))))
         on_event(Progress(n + 1, len(images), rec.path))
     result = evaluate_detections(gt, preds, classes, iou_type=iou_type)
     # Named metrics: box mAP for every detector, mask mAP too for instance models.
@@ -75,7 +72,7 @@ def eval_command(ckpt, project, split: str | None = "val", progress=False, devic
     Segmentation: ``miou``, ``dice``, ``per_class: {name: {iou, dice}}`` (means over foreground
     classes). Detection/instance: COCO mAP from ``engine.eval.coco_eval``.
     """
-    from engine.infer.run import inference_threads, load_predictor
+    from engine.infer.run import checkpoint_category_ids, inference_threads, load_predictor
     from engine.train.run import event_sink
 
     predictor, meta, spec = load_predictor(ckpt, device)
@@ -84,6 +81,7 @@ def eval_command(ckpt, project, split: str | None = "val", progress=False, devic
     on_event, close = event_sink(progress, f"eval {Path(ckpt).name}")
     store = ProjectStore(project, readonly=True)
     try:
+        category_ids = checkpoint_category_ids(store, meta, ckpt)  # trained for these categories?
         images = store.images(split=split)
         if not images:
             raise BadInput(str(project), "split", f"no images in split {split!r}")
@@ -91,7 +89,8 @@ def eval_command(ckpt, project, split: str | None = "val", progress=False, devic
             if spec.kind == "segmentation":
                 result = _eval_segmentation(predictor, store, classes, images, on_event, source)
             else:
-                result = _eval_detection(predictor, store, classes, images, on_event, spec.kind, source)
+                result = _eval_detection(predictor, store, classes, images, on_event, spec.kind, source,
+                                         category_ids)
     finally:
         store.close()
         close()

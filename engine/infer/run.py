@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import cv2
@@ -20,9 +23,10 @@ import numpy as np
 
 from engine.annotations.errors import BadInput
 from engine.annotations.geometry import bounds, encode_mask, geometry_to_mask
-from engine.annotations.imageio import read_image_rgb
+from engine.annotations.imageio import probe_image, to_uint8_rgb
 from engine.annotations.model import Annotation, Box
 from engine.annotations.store import ProjectStore
+from engine.infer.detector_api import project_category_ids
 from engine.jobs.events import Log, Preview, Progress
 from engine.models.checkpoint import CheckpointError, load_checkpoint
 from engine.models.registry import get_family
@@ -38,30 +42,123 @@ def inference_threads(predictor):
     return cpu_threads(torch.device(device) if device is not None else torch.device("cpu"), -1)
 
 
-def load_predictor(ckpt: str | Path, device: str = "auto"):
-    """(predictor, meta) for a checkpoint of any registered family; BadInput naming the file."""
+def read_model_image(path: str | Path) -> np.ndarray:
+    """The pixels of an image file as a model takes them: uint8 RGB [H, W, 3].
+
+    Converted where the meaning is clear, the same way training read them
+    (``engine.annotations.imageio.to_uint8_rgb``): grey [H, W] or [H, W, 1] is repeated, grey +
+    alpha [H, W, 2] keeps the grey, RGBA drops alpha, 16-bit/float data are stretched to 0..255,
+    a planar [3|4, H, W] TIFF is made interleaved. Refused with BadInput naming the file and the
+    field ``image`` (the model would see a silently wrong picture): complex or non-numeric pixels,
+    more than 4 channels, stacks of pages or volumes, images smaller than 2 x 2 px.
+    """
+    path = Path(path)
+    w, h = probe_image(path)  # BadInput for missing, unreadable, decompression bombs
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is not None:
+        if data.ndim == 3 and data.shape[2] in (3, 4):  # OpenCV decodes BGR(A)
+            data = data[:, :, [2, 1, 0, 3][: data.shape[2]]]
+    else:
+        try:
+            import tifffile
+
+            data = tifffile.imread(str(path))
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
+            raise BadInput(str(path), "image", f"cannot decode ({type(exc).__name__}: {exc})") from None
+    data = np.asarray(data)
+    if data.dtype.kind not in "buif":
+        what = "complex" if data.dtype.kind == "c" else "non-numeric"
+        raise BadInput(str(path), "image", f"{what} pixels ({data.dtype}) have no colour a model can take; "
+                       "convert the image to 8/16-bit integers or real floats")
+    if data.ndim == 3 and data.shape[0] in (1, 3, 4) and data.shape[1:] == (h, w) and data.shape[2] != data.shape[0]:
+        data = np.moveaxis(data, 0, -1)  # planar TIFF (samples first)
+    if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[2] > 4):
+        raise BadInput(str(path), "image", f"pixel array of shape {list(data.shape)} (several pages, a volume "
+                       "or more than 4 channels); the models take grey, RGB or RGBA images - save one "
+                       "2-D grey or colour image per file")
+    if data.shape[0] < 2 or data.shape[1] < 2:
+        raise BadInput(str(path), "image", f"{data.shape[1]}x{data.shape[0]} px is too small for a model")
+    return to_uint8_rgb(data)
+
+
+def _load_error_field(message: str, default: str) -> str:
+    """The field a loader's message is about ("... field 'state_dict' ..."), else ``default``."""
+    m = re.search(r"field '([^']+)'", message)
+    return m.group(1) if m else default
+
+
+def _strip_path(path: Path, message: str) -> str:
+    """Loader messages start with "<path>: "; BadInput adds the path itself."""
+    for prefix in (f"{path}: ", f"{path.name}: "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
+
+
+def _load_foreign_detector(path: Path, device: str):
+    """(predictor, meta, spec) for a detector file that is not a Visionbench checkpoint: an
+    Ultralytics YOLO ``.onnx`` export or a torchvision COCO state dict (engine.infer.detector_api)."""
+    from engine.infer.detector_api import DetectorLoadError, load_detector
+
     try:
-        _, meta = load_checkpoint(ckpt)
-        spec = get_family(str(meta["family"]))
-        return spec.predictor(str(ckpt), device), meta, spec
+        predictor = load_detector(path, device)
+    except DetectorLoadError as exc:
+        message = _strip_path(path, str(exc))
+        field = "onnx model" if path.suffix.lower() == ".onnx" else _load_error_field(message, "checkpoint")
+        raise BadInput(str(path), field, message) from None
+    kind = "instance" if getattr(predictor, "has_masks", False) else "detection"
+    family = "onnx" if path.suffix.lower() == ".onnx" else str(predictor.name).split(":")[0]
+    meta = {"family": family, "classes": list(predictor.class_names), "foreign": True}
+    return predictor, meta, SimpleNamespace(name=family, kind=kind)
+
+
+def load_predictor(ckpt: str | Path, device: str = "auto"):
+    """(predictor, meta, spec) for a checkpoint of any registered family, an ONNX YOLO export or a
+    torchvision COCO detector file (meta["foreign"] = True for the last two); BadInput naming the
+    file and the field otherwise. The project is never touched here."""
+    path = Path(ckpt)
+    if path.suffix.lower() == ".onnx":
+        return _load_foreign_detector(path, device)
+    try:
+        _, meta = load_checkpoint(path)
     except CheckpointError as exc:
-        raise BadInput(str(ckpt), "checkpoint", exc.message) from None
+        if "not a Visionbench checkpoint" in exc.message:  # maybe a torchvision state dict
+            return _load_foreign_detector(path, device)
+        raise BadInput(str(path), "checkpoint", exc.message) from None
+    try:
+        spec = get_family(str(meta["family"]))
     except ValueError as exc:
-        raise BadInput(str(ckpt), "family", str(exc)) from None
+        raise BadInput(str(path), "family", str(exc)) from None
+    try:
+        return spec.predictor(str(path), device), meta, spec
+    except CheckpointError as exc:
+        raise BadInput(str(path), _load_error_field(exc.message, "checkpoint"), exc.message) from None
+    except ValueError as exc:  # DetectorLoadError and friends: "<path>: field 'x' ..."
+        message = _strip_path(path, str(exc))
+        raise BadInput(str(path), _load_error_field(message, "checkpoint"), message) from None
+
+
+def checkpoint_category_ids(store: ProjectStore, meta: dict, ckpt) -> list[int | None]:
+    """Project category id of each class of the model (matched by name); nothing is created.
+
+    A Visionbench checkpoint must find ALL its classes in the project (otherwise it was trained
+    for other categories: BadInput naming the checkpoint and its field ``classes``). A foreign
+    detector (80 COCO classes, say) may use a few of them, but at least one.
+    """
+    classes = list(meta["classes"])
+    if not meta.get("foreign"):
+        return project_category_ids(classes, store, ckpt, strict=True)
+    ids = project_category_ids(classes, store, ckpt, strict=False)
+    if not any(i is not None for i in ids):
+        known = ", ".join(sorted(c.name for c in store.categories())) or "(none)"
+        raise BadInput(str(ckpt), "classes", f"none of the detector's {len(classes)} classes "
+                       f"({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}) is a category of the "
+                       f"project {store.path} (it has: {known})")
+    return ids
 
 
 def _source(ckpt: str | Path, meta: dict) -> str:
     return f"{meta['family']}:{Path(ckpt).stem}"
-
-
-def _category_ids(store: ProjectStore, classes: list[str], create: bool) -> list[int | None]:
-    out: list[int | None] = []
-    for name in classes:
-        cat = store.category_by_name(name)
-        if cat is None and create:
-            cat = store.add_category(name)
-        out.append(cat.id if cat is not None else None)
-    return out
 
 
 def _detections_to_annotations(det, image_id: int, category_ids, source: str, attributes: dict,
@@ -136,51 +233,62 @@ def predict_command(ckpt, project, split: str | None = None, as_proposals: bool 
 
     as_proposals adds attributes {"proposal": true}; masks_out writes one PNG per image (image
     stem + .png) whose pixels are the PROJECT's category ids (0 = background); coco_results
-    writes a COCO results JSON. Returns counts as a dict.
+    writes a COCO results JSON (image and category ids as ``visionbench export coco``). Returns
+    counts as a dict.
+
+    All or nothing: the model's classes must be categories of the project (BadInput naming the
+    checkpoint's ``classes`` otherwise; none are created), and every image is predicted inside
+    ONE transaction, so an image the model cannot take (BadInput naming it) or any other failure
+    leaves the project as it was. Mask PNGs and the results file appear only after the commit.
     """
     from engine.train.run import event_sink
 
     predictor, meta, spec = load_predictor(ckpt, device)
     source = _source(ckpt, meta)
-    classes = list(meta["classes"])
     attributes = {"proposal": True} if as_proposals else {}
     masks_dir = Path(masks_out) if masks_out else None
-    if masks_dir is not None:
-        masks_dir.mkdir(parents=True, exist_ok=True)
     on_event, close = event_sink(progress, f"predict {Path(ckpt).name}")
     store = ProjectStore(project)
+    staging: Path | None = None
+    staged: list[tuple[Path, Path]] = []
     results: list[dict] = []
     counts = {"images": 0, "annotations": 0, "replaced": 0}
     try:
-        with inference_threads(predictor):
-            category_ids = _category_ids(store, classes, create=True)
+        category_ids = checkpoint_category_ids(store, meta, ckpt)
+        if masks_dir is not None:
+            masks_dir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".predict-", dir=masks_dir))
+        with inference_threads(predictor), store.transaction():
             next_instance = int(store.execute("SELECT COALESCE(MAX(instance_id), 0) FROM annotations").fetchone()[0])
             images = store.images(split=split)
             for n, rec in enumerate(images):
-                rgb = read_image_rgb(store.image_path(rec))
+                rgb = read_model_image(store.image_path(rec))
                 anns, next_instance = predict_annotations(predictor, rgb, rec.id, category_ids, source, attributes,
                                                           next_instance)
-                with store.transaction():
-                    for old in store.annotations(rec.id):
-                        if old.source == source:
-                            store.delete_annotation(old.id)
-                            counts["replaced"] += 1
-                    stored = store.add_annotations(anns)
+                for old in store.annotations(rec.id):
+                    if old.source == source:
+                        store.delete_annotation(old.id)
+                        counts["replaced"] += 1
+                stored = store.add_annotations(anns)
                 counts["images"] += 1
                 counts["annotations"] += len(stored)
-                if masks_dir is not None:
-                    ids = paint_class_ids(stored, rgb.shape[0], rgb.shape[1])
-                    target = masks_dir / (Path(rec.path).stem + ".png")
-                    if not cv2.imwrite(str(target), ids):
-                        raise BadInput(str(target), "masks_out", "could not write the mask PNG")
+                if staging is not None:
+                    name = Path(rec.path).stem + ".png"
+                    if not cv2.imwrite(str(staging / name), paint_class_ids(stored, rgb.shape[0], rgb.shape[1])):
+                        raise BadInput(str(masks_dir / name), "masks_out", "could not write the mask PNG")
+                    staged.append((staging / name, masks_dir / name))
                 if coco_results:
                     results.extend(coco_result_entries(stored))
                 on_event(Progress(n + 1, len(images), rec.path))
+        for tmp, target in staged:  # committed: now the PNGs may appear
+            os.replace(tmp, target)
+        if coco_results:
+            _write_json_atomic(Path(coco_results), results)
     finally:
         store.close()
         close()
-    if coco_results:
-        _write_json_atomic(Path(coco_results), results)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return {"checkpoint": str(ckpt), "family": meta["family"], "source": source, "split": split,
             "as_proposals": bool(as_proposals), **counts,
             "masks_out": str(masks_dir) if masks_dir else None, "coco_results": str(coco_results) if coco_results else None}
@@ -200,11 +308,11 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
     try:
         rec = store.image(image_id)
         path = store.image_path(rec)
-        category_ids = _category_ids(store, list(meta["classes"]), create=False)
+        category_ids = project_category_ids(list(meta["classes"]), store, checkpoint, strict=False)
         colors = [store.category(c).color if c is not None else "#808080" for c in category_ids]
     finally:
         store.close()
-    rgb = read_image_rgb(path)
+    rgb = read_model_image(path)
     yield Progress(1, 3, "predicting")
     source = _source(checkpoint, meta)
     if hasattr(predictor, "probabilities"):
