@@ -202,7 +202,14 @@ def paint_class_ids(anns: list[Annotation], height: int, width: int) -> np.ndarr
 
 
 def coco_result_entries(anns: list[Annotation]) -> list[dict]:
-    """COCO results entries (bbox xywh, optional RLE segmentation, score) for predicted annotations."""
+    """COCO results entries (image_id, category_id, bbox xywh, score, RLE segmentation for masks)
+    of predicted annotations, one per predicted object.
+
+    A Mask R-CNN object is stored as a mask and a box sharing an instance id: it becomes ONE
+    entry whose bbox is the detector's box (not the mask's bounds, which differ), so box mAP of
+    this file equals ``visionbench eval``'s box_map.
+    """
+    boxes = {a.instance_id: a.geometry for a in anns if a.kind == "box" and a.instance_id is not None}
     masked = {a.instance_id for a in anns if a.kind == "mask" and a.instance_id is not None}
     out = []
     for a in anns:
@@ -210,7 +217,7 @@ def coco_result_entries(anns: list[Annotation]) -> list[dict]:
             continue  # the mask entry of this instance carries the box too
         if a.kind not in ("mask", "box"):
             continue
-        x1, y1, x2, y2 = bounds(a.geometry)
+        x1, y1, x2, y2 = bounds(boxes.get(a.instance_id, a.geometry) if a.kind == "mask" else a.geometry)
         entry = {"image_id": a.image_id, "category_id": a.category_id, "bbox": [x1, y1, x2 - x1, y2 - y1],
                  "score": float(a.score if a.score is not None else 1.0)}
         if a.kind == "mask":
