@@ -419,6 +419,6 @@ class EvaluateDock(DetectorDock):
 
     def show_result(self, record, result) -> None:
         names = result["class_names"]
-        self.view.set_evaluation(result["evaluation"], self.context.colors_for(names))
+        self.view.set_evaluation(result["evaluation"], self.context.colors_for(names), result.get("mask_evaluation"))
         self.view.set_confusion(result["confusion"], result["labels"])
         self.set_status(f"{result.get('images', '?')} images, {result.get('seconds', 0):.1f} s")

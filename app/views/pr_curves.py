@@ -27,7 +27,8 @@ def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val"
                  score_threshold: float = 0.3):
     """Job: COCO box metrics and the confusion matrix of a detector on a project split.
 
-    Returns {"evaluation": evaluate_detections(...) dict, "confusion": int [C+1, C+1],
+    Returns {"evaluation": evaluate_detections(...) dict (boxes), "mask_evaluation": the same for
+    masks (Mask R-CNN) or None, "confusion": int [C+1, C+1],
     "labels": class names + ["background"], "class_names": [...], "images": N, "seconds": wall s}.
     The confusion matrix counts detections scoring >= ``score_threshold``; the AP figures use every
     detection (score >= 0.05). BadInput when no class of the detector is a project category, or
@@ -57,7 +58,8 @@ def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val"
         if not images:
             raise BadInput(str(project), "split", f"the project has no images in the {split!r} split")
         confusion = DetectionConfusion(names, iou=0.5, score_threshold=score_threshold)
-        gt, preds = [], []
+        with_masks = bool(getattr(predictor, "has_masks", False))
+        gt, mask_gt, preds = [], [], []
         for n, rec in enumerate(images):
             boxes, gt_names = ground_truth_boxes(store.annotations(rec.id), cats)
             known = [i for i, g in enumerate(gt_names) if g in names]  # classes the model has
@@ -66,13 +68,31 @@ def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val"
             gt.append({"image_id": rec.id, "width": rec.width, "height": rec.height,
                        "boxes": boxes[known], "labels": labels + 1})
             preds.append(det)
+            if with_masks:
+                mask_gt.append(_mask_ground_truth(store.annotations(rec.id), rec, cats, names))
             confusion.update(boxes[known], labels, det.boxes, det.labels, det.scores)
             yield Progress(n + 1, len(images), rec.path)
     finally:
         store.close()
-    return {"evaluation": evaluate_detections(gt, preds, names, "bbox"), "confusion": confusion.matrix,
-            "labels": confusion.labels, "class_names": names, "images": len(images),
-            "seconds": time.perf_counter() - started}
+    return {"evaluation": evaluate_detections(gt, preds, names, "bbox"),
+            "mask_evaluation": evaluate_detections(mask_gt, preds, names, "segm") if with_masks else None,
+            "confusion": confusion.matrix, "labels": confusion.labels, "class_names": names,
+            "images": len(images), "seconds": time.perf_counter() - started}
+
+
+def _mask_ground_truth(annotations, rec, cats: dict[int, str], names: list[str]) -> dict:
+    """COCO-style ground truth with masks for one image: one object per instance group, its most
+    precise shape rasterised (as ``visionbench eval`` does); classes the model lacks are left out."""
+    from engine.annotations.geometry import bounds, geometry_to_mask
+    from engine.data.semantic import object_shapes
+
+    objs = [a for a in object_shapes([a for a in annotations if not a.hidden and a.score is None])
+            if cats.get(a.category_id) in names]
+    return {"image_id": rec.id, "width": rec.width, "height": rec.height,
+            "boxes": np.array([bounds(a.geometry) for a in objs], np.float64).reshape(-1, 4),
+            "labels": np.array([names.index(cats[a.category_id]) + 1 for a in objs], np.int64),
+            "masks": np.array([geometry_to_mask(a.geometry, rec.height, rec.width) > 0 for a in objs],
+                              bool).reshape(-1, rec.height, rec.width)}
 
 
 def _fmt(value) -> str:
@@ -84,7 +104,7 @@ class PrCurvesView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.summary = QLabel("no evaluation yet")
+        self.summary = QLabel("no evaluation yet: pick a detector and press Evaluate")
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["class", "AP@[.5:.95]", "AP@.5", "objects"])
         self.table.verticalHeader().setVisible(False)
@@ -114,18 +134,32 @@ class PrCurvesView(QWidget):
         layout.addWidget(self.table)
         layout.addWidget(split, 1)
 
-    def set_evaluation(self, result: dict, colors=None) -> None:
-        """Show an ``evaluate_detections`` result: the table, the curves and mAP in the summary."""
+    def set_evaluation(self, result: dict, colors=None, masks: dict | None = None) -> None:
+        """Show an ``evaluate_detections`` result: the table, the curves and mAP in the summary.
+
+        masks: the same for masks (``iou_type="segm"``), shown as two more columns; the curves
+        stay those of the boxes.
+        """
         per_class = result.get("per_class", {})
         names = list(per_class)
         colors = list(colors or [])
-        self.summary.setText(f"mAP@[.5:.95] {_fmt(result.get('map'))} · mAP@.5 {_fmt(result.get('map50'))} · "
-                             f"{len(names)} classes")
+        text = (f"boxes: mAP@[.5:.95] {_fmt(result.get('map'))} · mAP@.5 {_fmt(result.get('map50'))}")
+        if masks:
+            text += f"  —  masks: mAP@[.5:.95] {_fmt(masks.get('map'))} · mAP@.5 {_fmt(masks.get('map50'))}"
+        self.summary.setText(f"{text}  —  {len(names)} classes")
+        headers = ["class", "AP@[.5:.95]", "AP@.5", "objects"]
+        if masks:
+            headers += ["mask AP@[.5:.95]", "mask AP@.5"]
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(names))
         for row, name in enumerate(names):
             entry = per_class[name]
-            for col, text in enumerate((name, _fmt(entry.get("ap")), _fmt(entry.get("ap50")),
-                                        str(entry.get("num_gt", 0)))):
+            cells = [name, _fmt(entry.get("ap")), _fmt(entry.get("ap50")), str(entry.get("num_gt", 0))]
+            if masks:
+                m = masks.get("per_class", {}).get(name, {})
+                cells += [_fmt(m.get("ap")), _fmt(m.get("ap50"))]
+            for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
