@@ -240,3 +240,31 @@ def test_evaluate_shows_per_class_ap_curves_and_confusion(win, qtbot, detectors)
         dock.set_detector(detectors["other"])
         dock.run()
     assert "other.ckpt" in blocker.args[0] and "another project" in blocker.args[0]
+
+
+def test_evaluate_figures_equal_visionbench_eval_and_mask_models_add_mask_ap(win, qtbot, detectors, tmp_path):
+    from engine.eval.run import eval_command
+    from engine.models.rcnn import build_rcnn
+
+    dock = _open(win, qtbot, "Evaluate detector…")
+    for key in ("b", "yolo"):  # an ONNX export and a Visionbench checkpoint
+        dock.set_detector(detectors[key], run=False)
+        with qtbot.waitSignal(dock.ready, timeout=60_000):
+            dock.run()
+        cli = eval_command(detectors[key], str(win.store.path), split="val", device="cpu")
+        shown = dock.last_result["evaluation"]
+        assert shown["map50"] == pytest.approx(cli["box_map50"]) and shown["map"] == pytest.approx(cli["box_map"])
+        if key == "b":
+            assert shown["map50"] > 0.5
+    assert dock.view.table.columnCount() == 4
+
+    torch.manual_seed(0)
+    masks = save_checkpoint(tmp_path / "mask.ckpt", build_rcnn(TINY_RCNN, 2, masks=True).state_dict(),
+                            {"family": "maskrcnn", "classes": ["cat", "dog"], "config": TINY_RCNN, "metrics": {}})
+    dock.set_detector(masks, run=False)
+    with qtbot.waitSignal(dock.ready, timeout=60_000):
+        dock.run()
+    assert dock.last_result["mask_evaluation"] is not None
+    headers = [dock.view.table.horizontalHeaderItem(c).text() for c in range(dock.view.table.columnCount())]
+    assert headers[-2:] == ["mask AP@[.5:.95]", "mask AP@.5"]
+    assert "masks: mAP@[.5:.95]" in dock.view.summary.text()
