@@ -6,9 +6,10 @@ import the engine's detector code, which takes seconds, so the window does not p
 and tells the open docks when the workbench opens another image. Docks start floating, as
 non-modal windows big enough for an image and its controls; they can be docked like any panel.
 
-Shared state lives here: the project store (read only from the GUI thread), the window's job
-bridge, the detector files the user opened this session (listed first in every picker), and
-the device ("auto": CUDA, then MPS, then CPU).
+Shared state lives here: the project store (read only from the GUI thread), a job bridge for
+the per-image view jobs (evaluation uses the window's, see app.views.model_docks), the detector
+files the user opened this session (listed first in every picker), and the device ("auto":
+CUDA, then MPS, then CPU).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget
 
 from app.controllers.actions import ActionSpec
+from app.jobs_bridge import JobBridge
 
 # name, menu text, shortcuts, group, tip. Ctrl+Shift+letter: single letters and Ctrl+letter are
 # taken by the annotation tools and edits (app/controllers/actions.py).
@@ -72,6 +74,9 @@ class ModelsController(QObject):
         self.device = device
         self.recent: list[str] = []
         self.views: dict[str, object] = {}
+        # per-image view jobs (seconds each, one per image step): reported in the docks' own
+        # status lines, so the Jobs panel does not pop up and fill with a row per image
+        self.jobs = JobBridge(self)
         self.actions: dict[str, QAction] = {}
         for spec in VIEW_SPECS:
             act = make_action(spec, window)
@@ -85,7 +90,8 @@ class ModelsController(QObject):
         return self.window.store
 
     @property
-    def jobs(self):
+    def window_jobs(self):
+        """The window's bridge: long work (evaluating a split) that the Jobs panel shows."""
         return self.window.jobs
 
     def current_record(self):
@@ -184,6 +190,8 @@ class ModelsController(QObject):
             if dock is not None and dock.isVisible():
                 widget.image_changed(record)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Cancel every view job and wait for their threads; True when all ended."""
         for widget in self.views.values():
             widget.shutdown()
+        return self.jobs.shutdown(timeout)

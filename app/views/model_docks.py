@@ -3,9 +3,11 @@
 Each dock wraps one teaching view (NMS steps, inside R-CNN, YOLO grid, compare, evaluation) with
 what the workbench adds: a detector picker (files under the project's ``models/`` folder, files
 the user browsed to, ONNX exports), the name of the image shown (the workbench's current image
-unless "follow" is off), a status line with errors in red, and jobs on the window's JobBridge
-(they show in the Jobs panel; a newer request cancels the older one, and an answer for an image
-that is no longer asked for is dropped). The views themselves stay reusable without a window.
+unless "follow" is off), a status line with errors in red, and jobs on a JobBridge (a newer request
+cancels the older one, and an answer for an image that is no longer asked for is dropped). The
+per-image jobs report in the dock's status line, not in the Jobs panel, which would otherwise
+pop up and fill with a row at every image step; evaluating a split is long work and goes to the
+window's bridge and Jobs panel, like training. The views themselves stay reusable without a window.
 
 ``context`` is an :class:`app.controllers.models_controller.ModelsController` (store, jobs,
 recent detectors, device).
@@ -40,6 +42,7 @@ class DetectorDock(QWidget):
     title = "Detector"
     uses_detector = True
     follows_image = True
+    long_jobs = False  # True: jobs go to the window's bridge and its Jobs panel (evaluation)
 
     def __init__(self, context, view: QWidget, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +54,7 @@ class DetectorDock(QWidget):
         self.last_result: dict | None = None
         self.last_error: str | None = None
         self._job_id: int | None = None
+        self.bridge = context.window_jobs if self.long_jobs else context.jobs
 
         self.detector_combo = QComboBox()
         self.detector_combo.setMinimumWidth(260)
@@ -91,7 +95,8 @@ class DetectorDock(QWidget):
         self.run_button.clicked.connect(self.run)
         self.detector_combo.activated.connect(lambda _i: self.run())
         self.follow_check.toggled.connect(self._follow_toggled)
-        context.jobs.finished.connect(self._on_finished)
+        self.bridge.finished.connect(self._on_finished)
+        self.bridge.progress.connect(self._on_progress)
         self.refresh_detectors()
 
     # -- detectors -------------------------------------------------------------------------------
@@ -163,15 +168,19 @@ class DetectorDock(QWidget):
         if path != self.predictor_path:
             self.predictor, self.predictor_path = None, path
         if self._job_id is not None:
-            self.context.jobs.cancel(self._job_id)  # its answer would be stale anyway
+            self.bridge.cancel(self._job_id)  # its answer would be stale anyway
         job = self.make_job(self.record, str(self.context.store.image_path(self.record)), path, self.predictor)
-        self._job_id = self.context.jobs.submit(job)
+        self._job_id = self.bridge.submit(job)
         what = Path(path).name if path else "no detector"
         self.set_status(f"running {_escape(what)} on {_escape(Path(self.record.path).name)}…")
         return self._job_id
 
     def busy(self) -> bool:
         return self._job_id is not None
+
+    def _on_progress(self, job_id: int, progress) -> None:
+        if job_id == self._job_id and progress.message:
+            self.set_status(f"{_escape(progress.message)}…")
 
     def _on_finished(self, job_id: int, outcome) -> None:
         if job_id != self._job_id:
@@ -228,7 +237,7 @@ class DetectorDock(QWidget):
 
     def shutdown(self) -> None:
         if self._job_id is not None:
-            self.context.jobs.cancel(self._job_id)
+            self.bridge.cancel(self._job_id)
             self._job_id = None
 
 
@@ -383,6 +392,7 @@ class EvaluateDock(DetectorDock):
 
     title = "Evaluate"
     follows_image = False
+    long_jobs = True
 
     def __init__(self, context, parent: QWidget | None = None) -> None:
         from app.views.pr_curves import PrCurvesView
@@ -408,12 +418,12 @@ class EvaluateDock(DetectorDock):
         from app.views.pr_curves import evaluate_job
 
         if self._job_id is not None:
-            self.context.jobs.cancel(self._job_id)
+            self.bridge.cancel(self._job_id)
         split = self.split_combo.currentData()
         self.image_label.setText(f"<b>{self.split_combo.currentText()}</b>")
-        self._job_id = self.context.jobs.submit(Job(f"evaluate {Path(path).name}", evaluate_job, checkpoint=path,
-                                                    project=str(self.context.store.path), split=split,
-                                                    device=self.context.device))
+        self._job_id = self.bridge.submit(Job(f"evaluate {Path(path).name}", evaluate_job, checkpoint=path,
+                                              project=str(self.context.store.path), split=split,
+                                              device=self.context.device))
         self.set_status(f"evaluating {_escape(Path(path).name)} on the {_escape(self.split_combo.currentText())}…")
         return self._job_id
 

@@ -70,7 +70,7 @@ def win(tmp_path, qtbot):
     qtbot.waitExposed(w)
     yield w
     w.close()
-    assert w.jobs.shutdown(10.0)
+    assert w.jobs.shutdown(10.0) and w.models.shutdown(10.0)  # no job thread outlives the window
 
 
 def _menu_action(win, text):
@@ -125,6 +125,7 @@ def test_nms_view_steps_to_torchvisions_batched_nms_and_follows_the_image(win, q
                            torch.zeros(len(raw), dtype=torch.int64), 0.3).tolist()
     assert view.kept_indices() == agnostic
     assert "fasterrcnn:rcnn.ckpt" in dock.status.text() and "ms" in dock.status.text()
+    assert not win.docks["Jobs"].isVisible()  # per-image jobs report in the dock, not the Jobs panel
 
     first = win.controller.image.id
     with qtbot.waitSignal(dock.ready, timeout=60_000):
@@ -236,6 +237,8 @@ def test_evaluate_shows_per_class_ap_curves_and_confusion(win, qtbot, detectors)
     assert set(view.curves) == {"cat", "dog"}
     assert view.matrix.shape == (3, 3) and view.matrix[0, 0] == 2  # B finds the cat on both images
     assert "2 images" in dock.status.text()
+    assert any(j.name == "evaluate b.onnx" for j in win.jobs.jobs())  # long work: in the Jobs panel
+    assert not any(j.name.startswith("NMS") for j in win.jobs.jobs())
     with qtbot.waitSignal(dock.failed, timeout=60_000) as blocker:
         dock.set_detector(detectors["other"])
         dock.run()
