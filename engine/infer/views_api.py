@@ -62,9 +62,11 @@ def _lower_priority() -> None:
 
 
 def _read(image_path: str) -> np.ndarray:
-    from engine.annotations.imageio import read_image_rgb
+    """uint8 RGB [H, W, 3] as the models take it (``visionbench predict`` reads the same way);
+    BadInput naming the file for pixels a model cannot take."""
+    from engine.infer.run import read_model_image
 
-    return read_image_rgb(image_path)
+    return read_model_image(image_path)
 
 
 def _open(detector_path: str, predictor, device: str):

@@ -160,7 +160,12 @@ def test_a_bad_detector_gives_a_message_and_the_window_lives_on(win, qtbot, dete
         assert path.name in dock.status.text() and "#d32f2f" in dock.status.text()
     with qtbot.waitSignal(dock.ready, timeout=60_000):
         dock.set_detector(detectors["other"])  # trained for other categories: runs, with a warning
-    assert "not a category of this project" in dock.status.text() or "none of the detector" in dock.status.text()
+    assert "none of the detector's classes (galaxy, star)" in dock.status.text()
+    second = win.store.images()[1]
+    win.store.image_path(second).unlink()  # the image vanished from the disk meanwhile
+    with qtbot.waitSignal(dock.failed, timeout=60_000) as blocker:
+        win.actions_by_name["next_image"].trigger()
+    assert "img1.png" in blocker.args[0] and "img1.png" in dock.status.text()
     assert win.store.count_annotations() == before and win.isVisible()
 
 
