@@ -43,6 +43,9 @@ class DetectorDock(QWidget):
     uses_detector = True
     follows_image = True
     long_jobs = False  # True: jobs go to the window's bridge and its Jobs panel (evaluation)
+    # the first pick: the newest file whose name holds one of these (the Train panel names its
+    # checkpoints "<family>-<time>.ckpt"), else the newest file
+    prefer: tuple[str, ...] = ()
 
     def __init__(self, context, view: QWidget, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,7 +114,8 @@ class DetectorDock(QWidget):
             self.detector_combo.setItemData(self.detector_combo.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
         index = self.detector_combo.findData(current) if current else -1
         if index < 0 and self.detector_combo.count() > 1:
-            index = 1  # the newest detector
+            names = [Path(self.detector_combo.itemData(i)).name.lower() for i in range(1, self.detector_combo.count())]
+            index = next((i + 1 for i, n in enumerate(names) if any(p in n for p in self.prefer)), 1)
         self.detector_combo.setCurrentIndex(max(index, 0))
         self.detector_combo.blockSignals(False)
 
@@ -276,6 +280,7 @@ class YoloGridDock(DetectorDock):
     """Our YOLO's grid, per-cell boxes and confidences (``app.views.yolo_grid_view.YoloGridView``)."""
 
     title = "YOLO grid"
+    prefer = ("yolo",)
 
     def __init__(self, context, parent: QWidget | None = None) -> None:
         from app.views.yolo_grid_view import YoloGridView
@@ -304,6 +309,7 @@ class InsideRcnnDock(DetectorDock):
     """Anchors, objectness, proposals, RoI Align vs Pool (``app.views.inside_rcnn.InsideRcnnView``)."""
 
     title = "Inside R-CNN"
+    prefer = ("rcnn",)
 
     def __init__(self, context, parent: QWidget | None = None) -> None:
         from app.views.inside_rcnn import InsideRcnnView

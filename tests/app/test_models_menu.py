@@ -190,10 +190,19 @@ def test_inside_rcnn_shows_anchors_and_roi_sampling_and_refuses_a_yolo(win, qtbo
 
 
 def test_yolo_grid_draws_the_grid_with_the_responsible_cells_of_the_ground_truth(win, qtbot, detectors):
+    import os
+    import shutil
+
+    models = win.store.root / "models"  # where the Train panel writes checkpoints
+    models.mkdir()
+    shutil.copy(detectors["yolo"], models / "yolo-20260101.ckpt")
+    shutil.copy(detectors["rcnn"], models / "fasterrcnn-20260102.ckpt")
+    os.utime(models / "yolo-20260101.ckpt", (1e9, 1e9))  # the R-CNN is the newest file
     dock = _open(win, qtbot, "YOLO grid…")
-    _wait_idle(dock, qtbot)
-    with qtbot.waitSignal(dock.ready, timeout=60_000):
-        dock.set_detector(detectors["yolo"])
+    listed = [dock.detector_combo.itemText(i) for i in range(dock.detector_combo.count())]
+    assert listed == ["(none: image only)", "models/fasterrcnn-20260102.ckpt", "models/yolo-20260101.ckpt"]
+    assert dock.detector_path().endswith("yolo-20260101.ckpt")  # the grid view picks a YOLO by itself
+    qtbot.waitUntil(lambda: dock.view.explanation is not None, timeout=60_000)
     ex = dock.view.explanation
     assert ex.grid == 4 and ex.image_size == (64, 64)
     assert len(ex.responsible) == len(GT[0]) == 2
