@@ -454,7 +454,8 @@ class CompareView(QWidget):
             return
         self._queue = list(self.panels)
         self.run_button.setEnabled(False)
-        self._submit_next()
+        if not self._jobs:  # else the running (stale) job submits the next when it ends: one
+            self._submit_next()  # model never runs in two threads at once
 
     def _submit_next(self) -> None:
         while self._queue:
@@ -478,7 +479,11 @@ class CompareView(QWidget):
             return
         panel, generation = entry
         if generation != self._generation:  # the image changed meanwhile: a stale answer
-            if not self._jobs:
+            if outcome.state == "finished" and panel in self.panels and panel.predictor is None:
+                panel.predictor = outcome.result["predictor"]  # loaded all the same: keep it
+            if self._queue:
+                self._submit_next()
+            elif not self._jobs:
                 self.run_button.setEnabled(True)
             return
         if panel in self.panels:

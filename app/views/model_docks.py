@@ -26,6 +26,15 @@ from engine.jobs import Job
 DETECTOR_FILTER = "Detectors (*.ckpt *.onnx *.pth *.pt);;All files (*)"
 
 
+def _stamp(path: str | None):
+    """(mtime, size) of a detector file, None when absent: a rewritten file is loaded again."""
+    try:
+        st = Path(path).stat() if path else None
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size) if st else None
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -57,6 +66,9 @@ class DetectorDock(QWidget):
         self.last_result: dict | None = None
         self.last_error: str | None = None
         self._job_id: int | None = None
+        self._job_detector: str | None = None
+        self._predictor_stamp = None
+        self._rerun = False
         self.bridge = context.window_jobs if self.long_jobs else context.jobs
 
         self.detector_combo = QComboBox()
@@ -161,20 +173,29 @@ class DetectorDock(QWidget):
         self.image_label.setText(f"<b>{_escape(Path(self.record.path).name)}</b> ({how})")
 
     def run(self) -> int | None:
-        """Start the job for the image and detector chosen; returns its id (None without image)."""
+        """Start the job for the image and detector chosen; returns its id.
+
+        None without an image, and while an older job still runs: that one is cancelled and this
+        request starts when it has ended, because it may be using the same predictor (a model
+        is not safe to run from two threads at once).
+        """
         if self.record is None:
             self.record = self.context.current_record()
             self._update_image_label()
         if self.record is None:
             self.set_status("Open an image in the workbench first.", error=True)
             return None
-        path = self.detector_path()
-        if path != self.predictor_path:
-            self.predictor, self.predictor_path = None, path
         if self._job_id is not None:
-            self.bridge.cancel(self._job_id)  # its answer would be stale anyway
+            self.bridge.cancel(self._job_id)
+            self._rerun = True
+            return None
+        path = self.detector_path()
+        stamp = _stamp(path)
+        if (path, stamp) != (self.predictor_path, self._predictor_stamp):  # another file, or rewritten
+            self.predictor, self.predictor_path, self._predictor_stamp = None, path, stamp
         job = self.make_job(self.record, str(self.context.store.image_path(self.record)), path, self.predictor)
         self._job_id = self.bridge.submit(job)
+        self._job_detector = path
         what = Path(path).name if path else "no detector"
         self.set_status(f"running {_escape(what)} on {_escape(Path(self.record.path).name)}…")
         return self._job_id
@@ -183,22 +204,26 @@ class DetectorDock(QWidget):
         return self._job_id is not None
 
     def _on_progress(self, job_id: int, progress) -> None:
-        if job_id == self._job_id and progress.message:
+        if job_id == self._job_id and progress.message and not self._rerun:
             self.set_status(f"{_escape(progress.message)}…")
 
     def _on_finished(self, job_id: int, outcome) -> None:
         if job_id != self._job_id:
             return
         self._job_id = None
-        if outcome.state != "finished":
+        result = outcome.result if outcome.state == "finished" else None
+        if result and result.get("predictor") is not None and self._job_detector == self.predictor_path:
+            self.predictor = result["predictor"]  # loaded once, kept for the next images
+        if self._rerun:  # a newer request waited for this job: its answer is stale
+            self._rerun = False
+            self.run()
+            return
+        if result is None:
             if outcome.state == "failed":
                 self.last_error = str(outcome.error or "failed")
                 self.set_status(self._readable(self.last_error), error=True)
                 self.failed.emit(self.last_error)
             return
-        result = outcome.result
-        if result.get("predictor") is not None:
-            self.predictor = result["predictor"]
         self.last_result, self.last_error = result, None
         self.set_status("")
         try:
@@ -240,6 +265,7 @@ class DetectorDock(QWidget):
         raise NotImplementedError
 
     def shutdown(self) -> None:
+        self._rerun = False
         if self._job_id is not None:
             self.bridge.cancel(self._job_id)
             self._job_id = None

@@ -285,3 +285,22 @@ def test_evaluate_figures_equal_visionbench_eval_and_mask_models_add_mask_ap(win
     headers = [dock.view.table.horizontalHeaderItem(c).text() for c in range(dock.view.table.columnCount())]
     assert headers[-2:] == ["mask AP@[.5:.95]", "mask AP@.5"]
     assert "masks: mAP@[.5:.95]" in dock.view.summary.text()
+
+
+def test_quick_image_steps_run_one_job_at_a_time_and_end_on_the_current_image(win, qtbot, detectors):
+    dock = _open(win, qtbot, "NMS step by step…")
+    with qtbot.waitSignal(dock.ready, timeout=60_000):
+        dock.set_detector(detectors["rcnn"])
+    loaded = dock.predictor
+    before = len(win.models.jobs.jobs())
+    for name in ("next_image", "prev_image", "next_image"):  # faster than a run takes
+        win.actions_by_name[name].trigger()
+        running = [j for j in win.models.jobs.jobs() if j.state in ("pending", "running")]
+        assert len(running) <= 1  # a model never runs in two threads at once
+    with qtbot.waitSignal(dock.ready, timeout=60_000):
+        pass
+    _wait_idle(dock, qtbot)
+    assert dock.record.id == win.controller.image.id
+    assert "img1.png" in dock.image_label.text()
+    assert len(win.models.jobs.jobs()) - before <= 2  # the steps in between were coalesced
+    assert dock.predictor is loaded  # loaded once, reused for every image
