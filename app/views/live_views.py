@@ -9,13 +9,22 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from engine.jobs.events import Metrics, Preview
 from engine.viz.heatmaps import argmax_overlay
 
-_VIRIDIS = pg.colormap.get("viridis")
+# Perceptually uniform maps first: equal steps in probability look like equal steps in colour.
+COLOR_MAPS = ("viridis", "inferno", "magma", "plasma", "turbo", "grey")
 _INFERNO = pg.colormap.get("inferno")
+
+
+def color_map(name: str) -> pg.ColorMap:
+    """A pyqtgraph colour map by name ("grey" is a plain black-to-white ramp)."""
+    if name == "grey":
+        return pg.ColorMap([0.0, 1.0], [(0, 0, 0), (255, 255, 255)], name="grey")
+    return pg.colormap.get(name)
 
 
 class ImagePane(QWidget):
@@ -40,9 +49,22 @@ class ImagePane(QWidget):
         self.setMinimumSize(160, 160)
         self._shape: tuple | None = None
 
+    def add_color_bar(self, colormap: pg.ColorMap, levels: tuple[float, float]) -> pg.ColorBarItem:
+        """A value scale beside the image (read-only: dragging it would misstate the data)."""
+        self.color_bar = pg.ColorBarItem(values=levels, colorMap=colormap, interactive=False, width=12,
+                                         colorMapMenu=False)
+        self.color_bar.setImageItem(self.item)
+        self.graphics.addItem(self.color_bar)
+        return self.color_bar
+
     def show_array(self, array: np.ndarray, levels=None, colormap=None) -> None:
         self.item.setImage(np.ascontiguousarray(array), autoLevels=levels is None, levels=levels)
-        if colormap is not None:
+        bar = getattr(self, "color_bar", None)
+        if bar is not None and levels is not None:
+            bar.setLevels(levels)  # the bar drives the item's levels and look-up table
+            if colormap is not None:
+                bar.setColorMap(colormap)
+        elif colormap is not None:
             self.item.setColorMap(colormap)
         if self._shape != array.shape[:2]:
             self._shape = array.shape[:2]
@@ -95,15 +117,27 @@ class CurvesView(QWidget):
 
 
 class HeatmapView(ImagePane):
-    """Per-class probability map of the preview image; a combo picks the class."""
+    """Per-class probability map of the preview image; combos pick the class and the colour map."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("class probability", parent)
+        super().__init__("probability", parent)
         self.class_combo = QComboBox(self)
-        self.class_combo.setToolTip("Which class's softmax probability to show (0 = dark, 1 = bright)")
+        self.class_combo.setToolTip("Which class's softmax probability to show (scale 0..1 at the right)")
         self.class_combo.currentIndexChanged.connect(self._redraw)
+        self.cmap_combo = QComboBox(self)
+        self.cmap_combo.addItems(COLOR_MAPS)
+        self.cmap_combo.setToolTip("Colour map of the probability heatmap")
+        self.cmap_combo.currentIndexChanged.connect(self._redraw)
         self.header.addWidget(self.class_combo)
+        self.header.addWidget(self.cmap_combo)
+        self.add_color_bar(color_map(COLOR_MAPS[0]), (0.0, 1.0))
         self.data: dict | None = None
+
+    def current_class(self) -> str:
+        return self.class_combo.currentText()
+
+    def set_color_map(self, name: str) -> None:
+        self.cmap_combo.setCurrentText(name)
 
     def set_data(self, data: dict) -> None:
         self.data = data
@@ -122,7 +156,8 @@ class HeatmapView(ImagePane):
         if self.data is None:
             return
         k = max(0, self.class_combo.currentIndex())
-        self.show_array(np.asarray(self.data["probs"][k], np.float32), levels=(0.0, 1.0), colormap=_VIRIDIS)
+        self.show_array(np.asarray(self.data["probs"][k], np.float32), levels=(0.0, 1.0),
+                        colormap=color_map(self.cmap_combo.currentText()))
 
 
 class ArgmaxView(ImagePane):
@@ -137,10 +172,15 @@ class ArgmaxView(ImagePane):
         self.alpha.setToolTip("Opacity of the class colours")
         self.alpha.valueChanged.connect(self._redraw)
         self.header.addWidget(self.alpha)
+        self.legend = QLabel("", self)
+        self.legend.setWordWrap(True)
+        self.legend.setToolTip("Category palette of the argmax map (background is left unpainted)")
+        self.layout().addWidget(self.legend)
         self.data: dict | None = None
 
     def set_data(self, data: dict) -> None:
         self.data = data
+        self.legend.setText(legend_html(data["classes"], data["palette"]))
         self._redraw()
 
     def overlay(self) -> np.ndarray | None:
@@ -155,6 +195,19 @@ class ArgmaxView(ImagePane):
             self.show_array(out, levels=(0, 255))
 
 
+def legend_html(names: list[str], palette) -> str:
+    """Coloured squares with class names; row k of ``palette`` (uint8 [C+1, 3]) colours class k."""
+    from html import escape
+
+    parts = []
+    for k, name in enumerate(names):
+        if k == 0:
+            continue  # background is not painted over the image
+        r, g, b = (int(v) for v in palette[k])
+        parts.append(f'<span style="color:#{r:02x}{g:02x}{b:02x}">&#9632;</span>&nbsp;{escape(str(name))}')
+    return " &nbsp; ".join(parts)
+
+
 class WeightMapView(ImagePane):
     """The U-Net loss weight map of the preview image (bright = heavily weighted pixels)."""
 
@@ -162,6 +215,7 @@ class WeightMapView(ImagePane):
         super().__init__("loss weight map", parent)
         self.range_label = QLabel("", self)
         self.header.addWidget(self.range_label)
+        self.add_color_bar(_INFERNO, (0.0, 1.0))
 
     def set_data(self, data: dict) -> None:
         weight = np.asarray(data["weight"], np.float32)
@@ -179,14 +233,23 @@ class LiveViews(QWidget):
         self.heatmap = HeatmapView(self)
         self.argmax = ArgmaxView(self)
         self.weight_map = WeightMapView(self)
-        grid = QGridLayout()
+        images = QWidget(self)
+        grid = QGridLayout(images)
+        grid.setContentsMargins(0, 0, 0, 0)
         grid.addWidget(self.heatmap, 0, 0)
         grid.addWidget(self.argmax, 0, 1)
         grid.addWidget(self.weight_map, 0, 2)
+        self.curves.setMinimumHeight(140)
+        # A splitter so a teacher can give the curves or the images the room the lesson needs.
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.addWidget(self.curves)
+        self.splitter.addWidget(images)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.curves, 2)
-        layout.addLayout(grid, 3)
+        layout.addWidget(self.splitter)
 
     def clear_curves(self) -> None:
         self.curves.clear()
