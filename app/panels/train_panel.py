@@ -12,11 +12,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QListWidget,
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
+                               QListWidget, QMainWindow,
                                QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from app import error_dialog
+# Width the panel asks of its dock: three image views side by side need about this much.
+PREFERRED_DOCK_WIDTH = 640
+
 from app.jobs_bridge import JobBridge
 from app.views.live_views import LiveViews
 from engine.jobs import Job, JobOutcome, Metrics, Preview, Progress
@@ -41,13 +44,12 @@ class TrainPanel(QWidget):
         self.checkpoint: Path | None = None
         self._pending_checkpoint: Path | None = None  # where the running job writes
         self.last_outcome: JobOutcome | None = None
-        self.last_error_box = None
 
         self.family_combo = QComboBox(self)
         self.family_combo.setToolTip("Model family (everything registered in engine.models)")
         self.categories = QListWidget(self)
         self.categories.setToolTip("Categories to train on (checked); the rest count as background")
-        self.categories.setMaximumHeight(110)
+        self.categories.setMaximumHeight(80)
         self.epochs = QSpinBox(self)
         self.epochs.setRange(1, 10000)
         self.epochs.setValue(10)
@@ -69,21 +71,31 @@ class TrainPanel(QWidget):
         self.checkpoint_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.views = LiveViews(self)
 
-        form = QFormLayout()
-        form.addRow("Family", self.family_combo)
-        form.addRow("Categories", self.categories)
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Device", self.device_combo)
+        # Settings stay compact (two columns) so the live views, the point of this panel, get
+        # most of the height.
+        form = QGridLayout()
+        form.addWidget(QLabel("Family", self), 0, 0)
+        form.addWidget(self.family_combo, 0, 1)
+        form.addWidget(QLabel("Device", self), 0, 2)
+        form.addWidget(self.device_combo, 0, 3)
+        form.addWidget(QLabel("Epochs", self), 1, 2)
+        form.addWidget(self.epochs, 1, 3)
+        form.addWidget(QLabel("Categories", self), 1, 0, Qt.AlignmentFlag.AlignTop)
+        form.addWidget(self.categories, 1, 1, 2, 1)
+        form.setColumnStretch(1, 2)
+        form.setColumnStretch(3, 1)
         buttons = QHBoxLayout()
         for b in (self.start_button, self.cancel_button, self.predict_button, self.open_button):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.checkpoint_label)
         layout.addWidget(self.views, 1)
+        self.views.setMinimumHeight(420)
 
         self.start_button.clicked.connect(self.start_training)
         self.cancel_button.clicked.connect(self.cancel)
@@ -103,6 +115,21 @@ class TrainPanel(QWidget):
         if self.train_job_id is None:
             self.refresh_categories()
         super().showEvent(event)
+        # After the window has placed (and maybe tabified) the dock, or the request is undone.
+        QTimer.singleShot(0, self._widen_dock)
+
+    def _widen_dock(self) -> None:
+        """Ask the window for a dock wide enough for the live views (once per showing).
+
+        A dock column sized for category lists leaves ~120 px per image view; the heatmaps
+        are unreadable at that size.
+        """
+        dock, window = self.parent(), self.window()
+        if not isinstance(dock, QDockWidget) or not isinstance(window, QMainWindow) or dock.isFloating():
+            return
+        want = min(PREFERRED_DOCK_WIDTH, int(window.width() * 0.45))
+        if dock.width() < want:
+            window.resizeDocks([dock], [want], Qt.Orientation.Horizontal)
 
     def refresh_families(self) -> None:
         from engine.models.registry import families
@@ -266,9 +293,9 @@ class TrainPanel(QWidget):
             elif outcome.state == "cancelled":
                 self.status.setText("cancelled" + (" (last good checkpoint kept)" if self.checkpoint else ""))
             else:
+                # The Jobs panel opens the error dialog (message + traceback) for every failed job;
+                # a second one from here would make the user close the same error twice.
                 self.status.setText(f"failed: {outcome.error}")
-                self.last_error_box = error_dialog.show_error(self, "Training failed", outcome.error or "",
-                                                              outcome.traceback)
         elif job_id == self.predict_job_id:
             self.predict_job_id = None
             self.last_outcome = outcome
@@ -279,9 +306,7 @@ class TrainPanel(QWidget):
                 if self.on_predicted is not None:
                     self.on_predicted(anns)
             elif outcome.state == "failed":
-                self.status.setText(f"prediction failed: {outcome.error}")
-                self.last_error_box = error_dialog.show_error(self, "Prediction failed", outcome.error or "",
-                                                              outcome.traceback)
+                self.status.setText(f"prediction failed: {outcome.error}")  # the Jobs panel shows the dialog
 
 
 def _swatch(color: str):
