@@ -142,7 +142,9 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
         images, target, weight = batch
         return segmentation_loss(loss_kind, m(images), target, weight)
 
-    preview_sample = val[0]
+    # The validation image with the most objects (first on ties): touching neighbours are where
+    # the weight map's border term and the model's mistakes are worth watching.
+    preview_sample = max(val, key=lambda s: len(np.unique(s.instance_map)))
     every = max(1, int(cfg["preview_every"]))
 
     def after_step(step):

@@ -193,3 +193,22 @@ def test_same_seed_gives_identical_training_and_another_seed_differs(project, tm
     # ...while another seed really changes the run.
     assert max(abs(a - c) for a, c in zip(losses_a, losses_c)) > 1e-3
     assert weight_gap(state_a, state_c) > 1e-2
+
+
+def test_previews_show_the_validation_image_with_the_most_objects(tmp_path):
+    from engine.annotations.imageio import read_image_rgb
+
+    project = make_seg_project(tmp_path, n_train=8, n_val=2, size=48, seed=5)
+    store = ProjectStore(project)
+    first, second = store.images(split="val")
+    square = store.category_by_name("square").id
+    for a in store.annotations(first.id):
+        if a.category_id == square:
+            store.delete_annotation(a.id)  # the first val image keeps one object, the second two
+    expected = read_image_rgb(store.image_path(second))
+    store.close()
+    events = []
+    outcome = run_job_sync(_job(project, tmp_path / "m.ckpt", epochs=1), events.append)
+    assert outcome.state == "finished", outcome.error
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert previews and all(np.array_equal(e.data["image"], expected) for e in previews)
