@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from engine.annotations.errors import BadInput
+from engine.annotations.formats.common import export_names
 from engine.annotations.geometry import bounds, encode_mask, geometry_to_mask
 from engine.annotations.imageio import probe_image, to_uint8_rgb
 from engine.annotations.model import Annotation, Box
@@ -226,6 +227,17 @@ def coco_result_entries(anns: list[Annotation]) -> list[dict]:
     return out
 
 
+def write_class_names(folder: Path, store: ProjectStore) -> None:
+    """``class_names.txt`` for category-id PNGs: line k names category id k ("_background_" at 0).
+
+    Ids the project no longer uses get an empty line, so the file stays a plain index -> name list
+    (the same as ``export masks`` writes when the ids are 1..N in project order).
+    """
+    by_id = {c.id: c.name for c in store.categories()}
+    lines = ["_background_"] + [by_id.get(k, "") for k in range(1, max(by_id, default=0) + 1)]
+    (folder / "class_names.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def _write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -238,8 +250,11 @@ def predict_command(ckpt, project, split: str | None = None, as_proposals: bool 
                     coco_results=None, progress=None, device: str = "auto") -> dict:
     """Predict every image of ``split`` (None = all) and store the results in the project.
 
-    as_proposals adds attributes {"proposal": true}; masks_out writes one PNG per image (image
-    stem + .png) whose pixels are the PROJECT's category ids (0 = background); coco_results
+    as_proposals adds attributes {"proposal": true}; masks_out writes one PNG per image whose
+    pixels are the PROJECT's category ids (0 = background), at the relative path where
+    ``visionbench export masks`` puts that image's SegmentationClass PNG (images sharing a file
+    name in different folders cannot overwrite each other), plus ``class_names.txt`` (line k =
+    name of category id k); coco_results
     writes a COCO results JSON (image and category ids as ``visionbench export coco``). Returns
     counts as a dict.
 
@@ -268,6 +283,7 @@ def predict_command(ckpt, project, split: str | None = None, as_proposals: bool 
         with inference_threads(predictor), store.transaction():
             next_instance = int(store.execute("SELECT COALESCE(MAX(instance_id), 0) FROM annotations").fetchone()[0])
             images = store.images(split=split)
+            mask_names = export_names(images) if staging is not None else {}
             for n, rec in enumerate(images):
                 rgb = read_model_image(store.image_path(rec))
                 anns, next_instance = predict_annotations(predictor, rgb, rec.id, category_ids, source, attributes,
@@ -280,7 +296,8 @@ def predict_command(ckpt, project, split: str | None = None, as_proposals: bool 
                 counts["images"] += 1
                 counts["annotations"] += len(stored)
                 if staging is not None:
-                    name = Path(rec.path).stem + ".png"
+                    name = Path(mask_names[rec.id]).with_suffix(".png")
+                    (staging / name).parent.mkdir(parents=True, exist_ok=True)
                     if not cv2.imwrite(str(staging / name), paint_class_ids(stored, rgb.shape[0], rgb.shape[1])):
                         raise BadInput(str(masks_dir / name), "masks_out", "could not write the mask PNG")
                     staged.append((staging / name, masks_dir / name))
@@ -288,7 +305,10 @@ def predict_command(ckpt, project, split: str | None = None, as_proposals: bool 
                     results.extend(coco_result_entries(stored))
                 on_event(Progress(n + 1, len(images), rec.path))
         for tmp, target in staged:  # committed: now the PNGs may appear
+            target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
+        if masks_dir is not None:
+            write_class_names(masks_dir, store)
         if coco_results:
             _write_json_atomic(Path(coco_results), results)
     finally:

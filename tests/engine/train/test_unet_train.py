@@ -128,8 +128,9 @@ def test_train_predict_eval_through_the_cli_functions(tmp_path):
     store.close()
     assert len(stored) == pred["annotations"]
     assert all(a.kind == "mask" and a.attributes == {"proposal": True} and 0 < a.score <= 1 for a in stored)
-    names = sorted(p.name for p in masks.iterdir())
-    assert names == sorted(Path(r.path).stem + ".png" for r in val)
+    names = sorted(p.relative_to(masks).as_posix() for p in masks.rglob("*.png"))
+    assert names == sorted(Path(r.path).with_suffix(".png").as_posix() for r in val)  # images/img_012.png
+    assert (masks / "class_names.txt").read_text().splitlines() == ["_background_", "disc", "square"]
     png = cv2.imread(str(masks / names[0]), cv2.IMREAD_UNCHANGED)
     assert png.shape == (48, 48) and set(np.unique(png)) <= {0, *cat_ids.values()}
     entries = json.loads(coco.read_text())
@@ -212,3 +213,70 @@ def test_previews_show_the_validation_image_with_the_most_objects(tmp_path):
     assert outcome.state == "finished", outcome.error
     previews = [e for e in events if isinstance(e, Preview)]
     assert previews and all(np.array_equal(e.data["image"], expected) for e in previews)
+
+
+def test_predicted_mask_pngs_score_against_export_masks_like_eval(tmp_path, monkeypatch):
+    """The user's check: export the ground truth with `export masks`, predict with --masks-out,
+    pair the PNGs by path and score them: the same per-class IoU as `eval`."""
+    import functools
+
+    from PIL import Image
+
+    import engine.infer.unet_predictor as unet_predictor
+
+    # predict drops regions under 4 px as speckle while eval scores the raw argmax; a 2-epoch
+    # model is mostly speckle, so keep every region to compare like with like
+    monkeypatch.setattr(unet_predictor, "regions_to_annotations",
+                        functools.partial(unet_predictor.regions_to_annotations, min_area=1))
+
+    from engine.annotations.formats import export_from
+    from engine.eval.run import eval_command
+    from engine.eval.segmentation import confusion, summarize
+    from engine.infer.run import predict_command
+    from engine.train.run import train_command
+
+    project = make_seg_project(tmp_path, n_train=16, n_val=4, size=48, seed=3)
+    ckpt = tmp_path / "seg.ckpt"
+    train_command("unet", project, ckpt, epochs=2, device="cpu", seed=1, config={**TINY, "crop": 48}, progress=False)
+    store = ProjectStore(project)
+    export_from(store, "masks", tmp_path / "gt", split="val")  # ground truth first: predict adds to it
+    store.close()
+    predict_command(ckpt, project, split="val", masks_out=tmp_path / "pred", progress=False)
+    metrics = eval_command(ckpt, project, split="val")
+
+    gt_dir, pred_dir = tmp_path / "gt" / "SegmentationClass", tmp_path / "pred"
+    gt_files = sorted(p.relative_to(gt_dir) for p in gt_dir.rglob("*.png"))
+    assert gt_files == sorted(p.relative_to(pred_dir) for p in pred_dir.rglob("*.png")) and len(gt_files) == 4
+    # here category ids are 1..N in project order, so both files name the same classes
+    assert (gt_dir.parent / "class_names.txt").read_text() == (pred_dir / "class_names.txt").read_text()
+    cm = np.zeros((3, 3), np.int64)
+    for rel in gt_files:
+        cm += confusion(cv2.imread(str(pred_dir / rel), cv2.IMREAD_UNCHANGED), np.array(Image.open(gt_dir / rel)), 3)
+    from_pngs = summarize(cm, ["disc", "square"])
+    for name in ("background", "disc", "square"):
+        assert from_pngs["per_class"][name]["iou"] == pytest.approx(metrics["per_class"][name]["iou"], abs=1e-9)
+    assert from_pngs["miou"] == pytest.approx(metrics["miou"], abs=1e-9) and from_pngs["pixels"] == metrics["pixels"]
+
+
+def test_mask_pngs_of_same_named_images_in_two_folders_do_not_collide(tmp_path):
+    from engine.infer.run import predict_command
+    from engine.train.run import train_command
+
+    project = make_seg_project(tmp_path, n_train=8, n_val=2, size=48, seed=4)
+    store = ProjectStore(project)
+    val = store.images(split="val")
+    other = tmp_path / "more"
+    other.mkdir()
+    twin = other / Path(val[0].path).name  # same file name, other folder
+    twin.write_bytes(store.image_path(val[0]).read_bytes())
+    store.add_image(twin, 48, 48, split="val")
+    store.delete_category(store.category_by_name("disc").id)  # ids no longer 1..N: square keeps id 2
+    store.close()
+    ckpt = tmp_path / "seg.ckpt"
+    train_command("unet", project, ckpt, epochs=1, device="cpu", seed=1, config=TINY, progress=False)
+    predict_command(ckpt, project, split="val", masks_out=tmp_path / "pred", progress=False)
+    pngs = sorted(p.relative_to(tmp_path / "pred").as_posix() for p in (tmp_path / "pred").rglob("*.png"))
+    assert len(pngs) == 3 and f"more/{twin.name}" in pngs
+    assert (tmp_path / "pred" / "class_names.txt").read_text().splitlines() == ["_background_", "", "square"]
+    for rel in pngs:
+        assert set(np.unique(cv2.imread(str(tmp_path / "pred" / rel), cv2.IMREAD_UNCHANGED))) <= {0, 2}
