@@ -92,3 +92,18 @@ def test_frozen_bn_keeps_pretrained_statistics_in_training():
     assert torch.equal(m._bn0.running_mean, before)
     assert not m._bn0.weight.requires_grad and m._conv_stem.weight.requires_grad
     assert m.training and not m._bn0.training
+
+
+def test_symmetric_padding_would_lose_confidence_so_tf_padding_matters(model, monkeypatch):
+    """The weights were trained with TF's asymmetric "same" padding; PyTorch-style symmetric
+    padding (k // 2 on every side) shifts every stride-2 window by one pixel and costs the cat
+    score (measured 0.79 -> ~0.65-0.69)."""
+    from skimage import data
+
+    image = torch.from_numpy(data.chelsea()).permute(2, 0, 1).float()[None] / 255.0
+    x = F.interpolate(image, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+    with torch.no_grad():
+        tf_score = float(model(preprocess(x)).softmax(dim=1)[0, 285])
+        monkeypatch.setattr(Conv2dSame, "_pad", staticmethod(lambda size, k, s, d: ((k - 1) * d // 2,) * 2))
+        sym_score = float(model(preprocess(x)).softmax(dim=1)[0, 285])
+    assert tf_score > 0.75 and sym_score < 0.72 and tf_score - sym_score > 0.05
