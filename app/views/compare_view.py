@@ -21,11 +21,11 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsItem, QGraphicsPixmapItem,
-                               QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView,
+                               QGraphicsRectItem, QGraphicsScene, QGraphicsView,
                                QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from app.views.nms_view import _rgb_to_pixmap
+from app.views.nms_view import _rgb_to_pixmap, _Tag
 from engine.eval.coco_eval import match_detections
 from engine.infer.detections import RawCandidates
 from engine.jobs import Job, Progress
@@ -57,10 +57,20 @@ def detect_job(token, path: str, image: np.ndarray, predictor=None, device: str 
         # the first call of a fresh model pays one-off costs (allocator, lazy init, ONNX session
         # warm-up): run once untimed, so the table's latency is that of a warm model
         yield Progress(1, 3, f"warming up {predictor.name}")
-        predictor.raw_candidates(image)
+        with _THREADS(predictor):
+            predictor.raw_candidates(image)
     yield Progress(2, 3, f"running {predictor.name}")
-    raw = predictor.raw_candidates(image)
+    with _THREADS(predictor):
+        raw = predictor.raw_candidates(image)
     return {"predictor": predictor, "raw": raw, "latency_ms": float(predictor.last_latency_ms)}
+
+
+def _THREADS(predictor):
+    """torch CPU threads for one interactive run: all cores but one (engine.infer.run), so
+    OpenMP threads do not spin against the GUI thread and other processes (ADR 0012)."""
+    from engine.infer.run import inference_threads
+
+    return inference_threads(predictor)
 
 
 def _yield_cpu_to_the_gui() -> None:
@@ -298,10 +308,8 @@ class DetectorPanel(QWidget):
             self.title.setStyleSheet("")
 
     def _tag(self, box, text: str, colour: QColor) -> None:
-        """Class and score at the box's top-left corner, readable at any zoom."""
-        tag = QGraphicsSimpleTextItem(text)
-        tag.setBrush(QBrush(colour))
-        tag.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        """Class and score on a dark plate at the box's top-left corner, readable at any zoom."""
+        tag = _Tag(text, colour, (0, True))
         tag.setPos(float(box[0]), float(box[1]))
         tag.setZValue(5)
         self.scene.addItem(tag)

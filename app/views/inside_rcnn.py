@@ -213,6 +213,9 @@ class InsideRcnnView(QWidget):
         self.level_box.blockSignals(True)
         self.level_box.clear()
         self.level_box.addItems(list(inspection.level_names))
+        # open on the level whose objectness peaks highest: where this image's objects are found
+        peaks = [float(inspection.objectness(name).max()) for name in inspection.level_names]
+        self.level_box.setCurrentIndex(int(np.argmax(peaks)))
         self.level_box.blockSignals(False)
         self._proposals = inspection.proposals(top_k=self.top_k.value())
         self._fill_box_picker()

@@ -61,6 +61,16 @@ def _lower_priority() -> None:
         pass
 
 
+def _threads(predictor):
+    """torch CPU threads for one interactive run: all cores but one (``inference_threads``).
+    With torch's default (every core) a 100 ms Faster R-CNN run in the workbench took 0.9-1.4 s
+    now and then while other processes loaded the machine; with one thread fewer it stayed at
+    60-120 ms (2 cores, measured 2026-11-22)."""
+    from engine.infer.run import inference_threads
+
+    return inference_threads(predictor)
+
+
 def _read(image_path: str) -> np.ndarray:
     """uint8 RGB [H, W, 3] as the models take it (``visionbench predict`` reads the same way);
     BadInput naming the file for pixels a model cannot take."""
@@ -91,7 +101,8 @@ def candidates_job(token, image_path: str, detector_path: str | None = None, pre
     yield Progress(1, 3, f"loading {Path(str(detector_path)).name}")
     predictor = _open(detector_path, predictor, device)
     yield Progress(2, 3, f"running {predictor.name}")
-    raw = predictor.raw_candidates(image)
+    with _threads(predictor):
+        raw = predictor.raw_candidates(image)
     return {"image": image, "predictor": predictor, "raw": raw, "latency_ms": float(predictor.last_latency_ms)}
 
 
@@ -117,7 +128,9 @@ def rcnn_inspection_job(token, image_path: str, detector_path: str | None = None
     yield Progress(2, 3, "running the backbone and the RPN")
     from engine.viz.rpn import RcnnInspection
 
-    return {"image": image, "predictor": predictor, "inspection": RcnnInspection(model, image)}
+    with _threads(predictor):
+        inspection = RcnnInspection(model, image)
+    return {"image": image, "predictor": predictor, "inspection": inspection}
 
 
 def yolo_grid_job(token, image_path: str, detector_path: str | None = None, predictor=None,
@@ -141,4 +154,6 @@ def yolo_grid_job(token, image_path: str, detector_path: str | None = None, pred
     yield Progress(2, 3, "running the grid")
     from engine.viz.yolo_grid import explain_image
 
-    return {"image": image, "predictor": predictor, "explanation": explain_image(predictor, image, gt_boxes)}
+    with _threads(predictor):
+        explanation = explain_image(predictor, image, gt_boxes)
+    return {"image": image, "predictor": predictor, "explanation": explanation}

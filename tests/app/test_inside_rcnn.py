@@ -39,6 +39,9 @@ def view(qtbot, model):
 def test_levels_heatmap_and_proposals_are_shown(view):
     assert [view.level_box.itemText(i) for i in range(view.level_box.count())] == ["0", "1", "2", "pool"]
     assert view.heat_item.isVisible()
+    peaks = [view.inspection.objectness(n).max() for n in view.inspection.level_names]
+    assert view.level_box.currentIndex() == int(np.argmax(peaks))  # opens where objectness peaks
+    view.level_box.setCurrentIndex(0)
     # the level-0 heatmap (8 x 12 cells at stride 8 of the 64 x 96 resize) covers the 60 x 90 image
     rect = view.heat_item.mapRectToScene(view.heat_item.boundingRect())
     assert rect.width() == pytest.approx(90, abs=0.5) and rect.height() == pytest.approx(60, abs=0.5)
