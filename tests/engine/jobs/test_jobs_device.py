@@ -60,3 +60,24 @@ def test_seed_everything_repeats_random_streams():
     dev.seed_everything(123)
     b = draw()
     assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
+
+
+def test_mixed_precision_on_cuda_bf16_or_fp16_with_loss_scaling(monkeypatch):
+    """No GPU here: the choice is checked with CUDA mocked (the autocast object is not entered)."""
+    import warnings
+
+    from engine.train.loop import make_grad_scaler
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that the (mocked) CUDA is absent
+        ctx = dev.autocast_context(torch.device("cuda"))
+        assert isinstance(ctx, torch.autocast) and ctx.device == "cuda" and ctx.fast_dtype == torch.bfloat16
+        assert make_grad_scaler(torch.device("cuda")) is None  # bf16 needs no loss scaling
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+        ctx = dev.autocast_context(torch.device("cuda"))
+        assert ctx.fast_dtype == torch.float16
+        assert isinstance(make_grad_scaler(torch.device("cuda")), torch.amp.GradScaler)
+    assert make_grad_scaler(torch.device("cpu")) is None
+    assert not isinstance(dev.autocast_context(torch.device("cpu")), torch.autocast)
