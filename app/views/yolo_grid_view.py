@@ -13,11 +13,11 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import (QCheckBox, QGraphicsEllipseItem, QGraphicsItem, QGraphicsPixmapItem,
-                               QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QHBoxLayout,
+                               QGraphicsRectItem, QGraphicsScene, QHBoxLayout,
                                QLabel, QSlider, QVBoxLayout, QWidget)
 
 from app.views.compare_view import SyncedImageView
-from app.views.nms_view import _rgb_to_pixmap
+from app.views.nms_view import _rgb_to_pixmap, _Tag
 from engine.annotations.model import default_color
 from engine.jobs import Job, Progress
 
@@ -83,6 +83,7 @@ class YoloGridView(QWidget):
         self.conf_slider.valueChanged.connect(self.redraw)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.RichText)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("min confidence"))
         bar.addWidget(self.conf_slider, 1)
@@ -200,15 +201,14 @@ class YoloGridView(QWidget):
             dot.setPen(QPen(Qt.PenStyle.NoPen))
             self._add(dot, 6)
             self._rect(ex.boxes[resp.row, resp.col, resp.predictor], _pen(RESPONSIBLE, 3.0), 6)
-            tag = QGraphicsSimpleTextItem(f"IoU {resp.iou:.2f}")
-            tag.setBrush(QBrush(RESPONSIBLE))
-            tag.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            tag = _Tag(f"IoU {resp.iou:.2f}", RESPONSIBLE, (resp.gt_index, True))  # readable on any cell
             x1, y1 = ex.boxes[resp.row, resp.col, resp.predictor][:2]
             tag.setPos(float(x1), float(y1))
             self._add(tag, 7)
 
     def _summary(self, ex, shown: int) -> str:
         counts = np.bincount(ex.class_index.ravel(), minlength=len(self.class_names))
-        mix = ", ".join(f"{n}: {int(k)}" for n, k in zip(self.class_names, counts))
+        mix = ", ".join(f"<span style='color:{self._colour(i).name()}'>■</span> {n}: {int(k)}"
+                        for i, (n, k) in enumerate(zip(self.class_names, counts)))
         return (f"{ex.grid}×{ex.grid} grid, {ex.boxes.shape[2]} boxes per cell, {shown} shown · cells per "
                 f"class: {mix} · yellow: responsible cell and box of each of {len(ex.responsible)} objects")
