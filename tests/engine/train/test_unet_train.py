@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.annotations.store import ProjectStore
-from engine.jobs import Job, Metrics, Preview, Progress, run_job_sync
+from engine.jobs import Job, JobRunner, Metrics, Preview, Progress, run_job_sync
 from engine.models.checkpoint import load_checkpoint
 from engine.models.registry import get_family
 from tests.engine.data.seg_project import make_seg_project
@@ -280,3 +280,33 @@ def test_mask_pngs_of_same_named_images_in_two_folders_do_not_collide(tmp_path):
     assert (tmp_path / "pred" / "class_names.txt").read_text().splitlines() == ["_background_", "", "square"]
     for rel in pngs:
         assert set(np.unique(cv2.imread(str(tmp_path / "pred" / rel), cv2.IMREAD_UNCHANGED))) <= {0, 2}
+
+
+def test_training_leaves_a_core_to_the_gui_and_runs_its_thread_at_lower_priority(project, tmp_path, monkeypatch):
+    """torch would use every core for intra-op threads and starve the GUI thread; a training job
+    uses all cores but one while it runs (then restores the setting) and, as the workbench starts
+    it, runs at nice +5."""
+    import os
+    import threading
+
+    import torch
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    before = torch.get_num_threads()
+    seen = []
+
+    def on_event(e):  # runs on the job's thread, like the bridge's hand-over
+        if isinstance(e, Progress) and e.step:
+            seen.append((torch.get_num_threads(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+
+    def work(token):
+        return (yield from get_family("unet").train(token, str(project), str(tmp_path / "m.ckpt"),
+                                                    {**TINY, "epochs": 1, "nice": 5}))
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    runner = JobRunner(Job("train", work), on_event)
+    outcome = runner.start().wait(120)
+    assert outcome.state == "finished", outcome.error
+    assert seen and {threads for threads, _ in seen} == {3}
+    assert {prio for _, prio in seen} == {min(base + 5, 19)}
+    assert torch.get_num_threads() == before and os.getpriority(os.PRIO_PROCESS, 0) == base
