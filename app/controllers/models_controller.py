@@ -102,11 +102,13 @@ class ModelsController(QObject):
         return Path(self.store.root) / "models"
 
     def detector_files(self) -> list[Path]:
-        """Detectors opened this session (most recent first), then those under models/ (newest first)."""
-        from engine.infer.views_api import list_detector_files
+        """Detectors opened this session (most recent first), those under models/ (newest first),
+        then torchvision COCO weights found in torch's hub cache."""
+        from engine.infer.views_api import list_detector_files, torchvision_cache_files
 
         seen, out = set(), []
-        for path in [Path(p) for p in self.recent] + list_detector_files(self.models_folder()):
+        found = list_detector_files(self.models_folder()) + torchvision_cache_files()
+        for path in [Path(p) for p in self.recent] + found:
             key = str(path.resolve()) if path.exists() else str(path)
             if key not in seen:
                 seen.add(key)

@@ -19,7 +19,7 @@ import numpy as np
 from engine.jobs import Progress
 
 __all__ = ["DETECTOR_SUFFIXES", "candidates_job", "class_mismatch", "list_detector_files", "rcnn_inspection_job",
-           "yolo_grid_job"]
+           "torchvision_cache_files", "yolo_grid_job"]
 
 DETECTOR_SUFFIXES = (".ckpt", ".onnx", ".pth", ".pt")
 
@@ -33,6 +33,19 @@ def list_detector_files(folder, limit: int = 200) -> list[Path]:
     found = [p for p in folder.rglob("*") if p.suffix.lower() in DETECTOR_SUFFIXES and p.is_file()]
     found.sort(key=lambda p: (-p.stat().st_mtime, str(p)))
     return found[:limit]
+
+
+def torchvision_cache_files() -> list[Path]:
+    """COCO detector weights the user has in torch's hub cache (never downloaded), by file name:
+    ``<TORCH_HOME or $XDG_CACHE_HOME/torch or ~/.cache/torch>/hub/checkpoints/<arch>*.pth`` for the
+    architectures ``load_detector`` knows. Found without importing torch (the GUI thread calls this)."""
+    from engine.infer.detector_api import TORCHVISION_COCO_ARCHS
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torch"
+    folder = Path(os.environ.get("TORCH_HOME") or cache) / "hub" / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.pth") if p.name.lower().startswith(tuple(TORCHVISION_COCO_ARCHS)))
 
 
 def class_mismatch(class_names, category_names) -> str | None:

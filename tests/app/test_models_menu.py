@@ -304,3 +304,21 @@ def test_quick_image_steps_run_one_job_at_a_time_and_end_on_the_current_image(wi
     assert "img1.png" in dock.image_label.text()
     assert len(win.models.jobs.jobs()) - before <= 2  # the steps in between were coalesced
     assert dock.predictor is loaded  # loaded once, reused for every image
+
+
+def test_torchvision_weights_in_the_hub_cache_are_offered_and_a_broken_one_is_refused(win, qtbot, tmp_path,
+                                                                                        monkeypatch):
+    cache = tmp_path / "torch_home" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth").write_bytes(b"truncated download")
+    (cache / "resnet18-f37072fd.pth").write_bytes(b"a classifier: not offered")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    dock = _open(win, qtbot, "NMS step by step…")
+    _wait_idle(dock, qtbot)
+    listed = [dock.detector_combo.itemText(i) for i in range(dock.detector_combo.count())]
+    assert listed == ["(none: image only)", "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth"]
+    with qtbot.waitSignal(dock.failed, timeout=60_000) as blocker:
+        dock.detector_combo.setCurrentIndex(1)
+        dock.run()
+    assert "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth" in blocker.args[0]
+    assert "not a readable PyTorch state dict" in dock.status.text()
