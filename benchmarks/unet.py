@@ -12,6 +12,7 @@ projects, ``--budget-s N`` for the shapes training time (default 300 s = the 5-m
   job, over a bare PyTorch loop on the same model and batches (median of alternating rounds).
 - ``gui_max_stall_ms_while_training``: longest gap between ticks of a 10 ms QTimer in an
   offscreen QApplication while a U-Net training job runs through the JobBridge.
+- ``wall_s_<part>`` / ``cpu_s_<part>``: wall and process CPU seconds of each part (and totals).
 """
 from __future__ import annotations
 
@@ -247,14 +248,26 @@ def main(argv: list[str] | None = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench_unet_"))
     demo = ensure_demo(Path(args.demo) if args.demo else work / "demo")
     result: dict = {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
-    if "overhead" in parts:
-        result.update(bench_overhead(demo["shapes"]))
-    if "gui" in parts:
-        result.update(bench_gui(demo["shapes"], work))
-    if "shapes" in parts:
-        result.update(bench_shapes(demo["shapes"], work, args.budget_s))
-    if "galaxies" in parts:
-        result.update(bench_galaxies(demo["galaxies"], work, args.galaxies_budget_s))
+    started_wall, started_cpu = time.perf_counter(), time.process_time()
+    runs = (("overhead", lambda: bench_overhead(demo["shapes"])),
+            ("gui", lambda: bench_gui(demo["shapes"], work)),
+            ("shapes", lambda: bench_shapes(demo["shapes"], work, args.budget_s)),
+            ("galaxies", lambda: bench_galaxies(demo["galaxies"], work, args.galaxies_budget_s)))
+    for name, run in runs:
+        if name not in parts:
+            continue
+        wall, cpu = time.perf_counter(), time.process_time()
+        result.update(run())
+        # Wall and process CPU (all threads) side by side: on a shared machine a low CPU/wall
+        # ratio says the part waited for cores other processes held.
+        result[f"wall_s_{name}"] = round(time.perf_counter() - wall, 1)
+        result[f"cpu_s_{name}"] = round(time.process_time() - cpu, 1)
+    result["wall_s_total"] = round(time.perf_counter() - started_wall, 1)
+    result["cpu_s_total"] = round(time.process_time() - started_cpu, 1)
+    try:
+        result["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
     print(json.dumps(result, indent=2))
     return result
 
