@@ -66,7 +66,7 @@ def _eval_detection(predictor, store: ProjectStore, classes: list[str], images, 
     return result
 
 
-def eval_command(ckpt, project, split: str | None = "val", progress=False, device: str = "auto") -> dict:
+def eval_command(ckpt, project, split: str | None = "val", progress=None, device: str = "auto") -> dict:
     """Metrics of checkpoint ``ckpt`` on the images of ``split`` as a JSON-ready dict.
 
     Segmentation: ``miou``, ``dice``, ``per_class: {name: {iou, dice}}`` (means over foreground

@@ -310,3 +310,25 @@ def test_training_leaves_a_core_to_the_gui_and_runs_its_thread_at_lower_priority
     assert seen and {threads for threads, _ in seen} == {3}
     assert {prio for _, prio in seen} == {min(base + 5, 19)}
     assert torch.get_num_threads() == before and os.getpriority(os.PRIO_PROCESS, 0) == base
+
+
+def test_cli_train_predict_eval_print_progress_bars_on_stderr_and_json_on_stdout(tmp_path, capsys):
+    from engine import cli
+
+    project = make_seg_project(tmp_path, n_train=8, n_val=2, size=48, seed=6)
+    ckpt = tmp_path / "m.ckpt"
+    config = json.dumps({**TINY, "crop": 48})
+    runs = {
+        "train": ["train", "unet", "--project", str(project), "--out", str(ckpt), "--epochs", "1",
+                  "--device", "cpu", "--config", config],
+        "predict": ["predict", str(ckpt), "--project", str(project), "--split", "val",
+                    "--masks-out", str(tmp_path / "pred")],
+        "eval": ["eval", str(ckpt), "--project", str(project), "--split", "val"],
+    }
+    for name, argv in runs.items():
+        assert cli.main(argv) == 0, name
+        out, err = capsys.readouterr()
+        json.loads(out)  # stdout is only the JSON result
+        assert f"{name} " in err and "100%" in err, (name, err[-300:])  # a tqdm bar that reached the end
+    metrics = json.loads(out)
+    assert {"miou", "dice", "per_class"} <= set(metrics) and set(metrics["per_class"]) == {"background", "disc", "square"}
