@@ -230,11 +230,19 @@ class TrainPanel(QWidget):
             self.status.setText("cancelling at the next step…")
 
     def predict_current(self) -> int | None:
-        """Predict the current image in the background; results go to ``on_predicted``."""
+        """Predict the current image in the background; results go to ``on_predicted``.
+
+        Works at any time: during training it uses the best checkpoint written so far.
+        """
         if self.predict_job_id is not None:
             return None
-        if self.checkpoint is None or not self.checkpoint.is_file():
-            self.status.setText("train a model or open a checkpoint first")
+        checkpoint = self.checkpoint
+        running = self._pending_checkpoint
+        if self.train_job_id is not None and running is not None and running.is_file():
+            # While training, the best epoch so far (written atomically) is the model to try.
+            checkpoint = running
+        if checkpoint is None or not checkpoint.is_file():
+            self.status.setText("train a model (one epoch is enough) or open a checkpoint first")
             return None
         image = self.get_current_image()
         image_id = getattr(image, "id", image)
@@ -244,7 +252,7 @@ class TrainPanel(QWidget):
             return None
         from engine.infer.run import predict_image_job
 
-        job = Job(f"predict {self.checkpoint.name}", predict_image_job, checkpoint=str(self.checkpoint),
+        job = Job(f"predict {checkpoint.name}", predict_image_job, checkpoint=str(checkpoint),
                   store_path=str(store_path), image_id=int(image_id), device=self.device_combo.currentText())
         self.predict_job_id = self.bridge.submit(job)
         self.predict_button.setEnabled(False)

@@ -85,3 +85,21 @@ def test_start_without_categories_explains(setup):
     assert panel.start_training() is None
     assert "category" in panel.status.text()
     assert panel.predict_current() is None and "checkpoint" in panel.status.text()
+
+
+def test_predict_while_training_uses_the_best_checkpoint_so_far(setup, qtbot):
+    panel, bridge, predicted, tmp_path = setup
+    panel.epochs.setValue(200)
+    out = tmp_path / "running.ckpt"
+    panel.start_training(out=out)
+    assert panel.predict_current() is None and "one epoch" in panel.status.text()  # nothing saved yet
+    qtbot.waitUntil(out.is_file, timeout=60_000)  # epoch 1 ended and was saved
+    assert panel.train_job_id is not None and panel.checkpoint is None
+    assert panel.predict_current() is not None
+    qtbot.waitUntil(lambda: panel.predict_job_id is None, timeout=60_000)
+    assert panel.last_outcome.state == "finished", panel.last_outcome.error
+    assert len(predicted) == 1 and all(a.source == "unet:running" for a in predicted[0])
+    assert panel.views.argmax.data is not None
+    panel.cancel()
+    qtbot.waitUntil(lambda: panel.train_job_id is None, timeout=60_000)
+    assert panel.checkpoint == out  # the kept checkpoint stays usable after cancelling
