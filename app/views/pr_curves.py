@@ -36,13 +36,15 @@ def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val"
     """
     from app.views.compare_view import ground_truth_boxes
     from engine.annotations.errors import BadInput
-    from engine.annotations.imageio import read_image_rgb
     from engine.annotations.store import ProjectStore
     from engine.eval.coco_eval import evaluate_detections
     from engine.eval.confusion import DetectionConfusion
     from engine.infer.detector_api import load_detector
+    from engine.infer.run import inference_threads, read_model_image
+    from engine.train.loop import lower_thread_priority
 
     started = time.perf_counter()
+    lower_thread_priority(5)  # the GUI thread wins the CPU while a split is scored
     yield Progress(0, None, f"loading {Path(checkpoint).name}")
     predictor = load_detector(checkpoint, device)
     names = list(predictor.class_names)
@@ -64,7 +66,8 @@ def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val"
             boxes, gt_names = ground_truth_boxes(store.annotations(rec.id), cats)
             known = [i for i, g in enumerate(gt_names) if g in names]  # classes the model has
             labels = np.array([names.index(gt_names[i]) for i in known], np.int64)
-            det = predictor.predict(read_image_rgb(store.image_path(rec)), 0.05, 0.5)
+            with inference_threads(predictor):  # all cores but one: no OpenMP spinning (ADR 0016)
+                det = predictor.predict(read_model_image(store.image_path(rec)), 0.05, 0.5)
             gt.append({"image_id": rec.id, "width": rec.width, "height": rec.height,
                        "boxes": boxes[known], "labels": labels + 1})
             preds.append(det)
@@ -165,6 +168,9 @@ class PrCurvesView(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
         self.table.resizeColumnsToContents()
+        # as tall as its rows (up to 170 px), so the curves get the rest of the height
+        rows_h = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        self.table.setMaximumHeight(min(170, self.table.horizontalHeader().height() + rows_h + 4))
         self.plot.clear()
         self.legend.clear()
         self.curves = {}
