@@ -24,7 +24,7 @@ from app.jobs_bridge import JobBridge
 from app.views.live_views import LiveViews
 from engine.jobs import Job, JobOutcome, Metrics, Preview, Progress
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 class TrainPanel(QWidget):
@@ -202,10 +202,18 @@ class TrainPanel(QWidget):
             return None
         from engine.models.registry import get_family
 
+        from engine.device import pick_device
+
         family = self.family_combo.currentText()
         spec = get_family(family)
         device = self.device_combo.currentText()
-        config = spec.preset("cuda" if device == "cuda" else "cpu")
+        try:
+            # "auto" on a CUDA machine gets the GPU preset; absent hardware is said before starting.
+            device_type = pick_device(device).type
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return None
+        config = spec.preset(device_type)
         # Leave one core to the GUI so it keeps drawing while torch trains.
         config.update({"epochs": self.epochs.value(), "device": device, "classes": classes, "cpu_threads": -1,
                        "nice": 5})

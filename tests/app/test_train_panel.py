@@ -103,3 +103,29 @@ def test_predict_while_training_uses_the_best_checkpoint_so_far(setup, qtbot):
     panel.cancel()
     qtbot.waitUntil(lambda: panel.train_job_id is None, timeout=60_000)
     assert panel.checkpoint == out  # the kept checkpoint stays usable after cancelling
+
+
+def test_device_choice_picks_the_preset_and_absent_hardware_is_said_before_starting(setup, qtbot, monkeypatch):
+    import torch
+
+    panel, bridge, predicted, tmp_path = setup
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    panel.device_combo.setCurrentText("cuda")
+    assert panel.start_training(out=tmp_path / "x.ckpt") is None
+    assert "CUDA is not available" in panel.status.text() and not bridge.jobs()
+    panel.device_combo.setCurrentText("auto")
+    panel.config_overrides = {}  # the preset itself
+    panel.epochs.setValue(1)
+    job_id = panel.start_training(out=tmp_path / "y.ckpt")
+    config = bridge.runner(job_id).job.kwargs["config"]
+    from engine.models.registry import get_family
+
+    assert config["width"] == get_family("unet").cpu_preset["width"] and config["device"] == "auto"
+    panel.cancel()
+    qtbot.waitUntil(lambda: panel.train_job_id is None, timeout=60_000)
+    # "auto" where CUDA exists gets the GPU preset (the job itself then fails here: no real GPU)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    job_id = panel.start_training(out=tmp_path / "z.ckpt")
+    assert bridge.runner(job_id).job.kwargs["config"]["width"] == get_family("unet").gpu_preset["width"]
+    panel.cancel()
+    qtbot.waitUntil(lambda: panel.train_job_id is None, timeout=60_000)
