@@ -115,6 +115,14 @@ class ModelsController(QObject):
                 out.append(path)
         return out
 
+    def no_detector_hint(self) -> str:
+        """The end of a "pick a detector" sentence: where detectors come from when none is known."""
+        if self.detector_files():
+            return "."
+        return (f" — none yet: train one with Models > Train & predict (Ctrl+T; it is saved under "
+                f"{self.models_folder()}), or Browse… for a checkpoint, an Ultralytics ONNX export "
+                f"or a torchvision .pth.")
+
     def display_name(self, path) -> str:
         path = Path(path)
         try:

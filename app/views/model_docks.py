@@ -296,10 +296,16 @@ class NmsDock(DetectorDock):
         empty = RawCandidates(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
         self.view.set_data(result["image"], raw if raw is not None else empty, names)
         if predictor is None:
-            self.set_status("Pick a detector to see its candidates.")
-        else:
-            self.note_classes(names, f"{predictor.name}: {len(raw)} candidates before NMS, "
-                                     f"{result['latency_ms']:.0f} ms")
+            self.set_status("Pick a detector to see its candidates" + self.context.no_detector_hint())
+            return
+        note = f"{predictor.name}: {len(raw)} candidates before NMS, {result['latency_ms']:.0f} ms"
+        threshold = self.view.score_slider.value() / 100
+        if len(raw) and float(raw.scores.max()) < threshold:
+            # a barely trained model: show its best candidates rather than an empty picture
+            lowered = max(0.0, np.floor(float(raw.scores.max()) * 20) / 20)
+            self.view.set_score_threshold(lowered)
+            note += f"; none reached score {threshold:.2f}, threshold lowered to {lowered:.2f}"
+        self.note_classes(names, note)
 
 
 class YoloGridDock(DetectorDock):
@@ -326,7 +332,7 @@ class YoloGridDock(DetectorDock):
         gt, _ = self.context.ground_truth(record)
         self.view.set_data(result["image"], result["explanation"], names, self.context.colors_for(names), gt)
         if predictor is None:
-            self.set_status("Pick a YOLO checkpoint (family 'yolo') to see its grid.")
+            self.set_status("Pick a YOLO checkpoint (family 'yolo') to see its grid" + self.context.no_detector_hint())
         else:
             self.note_classes(names, predictor.name)
 
@@ -351,7 +357,8 @@ class InsideRcnnDock(DetectorDock):
     def show_result(self, record, result) -> None:
         if result["inspection"] is None:
             self.view.set_image(result["image"])
-            self.set_status("Pick a Faster or Mask R-CNN checkpoint to look inside it.")
+            self.set_status("Pick a Faster or Mask R-CNN checkpoint to look inside it"
+                            + self.context.no_detector_hint())
             return
         self.view.set_inspection(result["inspection"])
         self.note_classes(result["predictor"].class_names, f"{result['predictor'].name} · click the image "
@@ -414,7 +421,8 @@ class CompareDock(DetectorDock):
             self.view.run()
             self.set_status(f"{len(gt)} ground-truth objects; running {len(self.view.panels)} detector(s)…")
             return False  # `ready` comes with the view's `ran`
-        self.set_status(f"{len(gt)} ground-truth objects. Add 2–4 detectors (Add / Browse…), then Run.")
+        self.set_status(f"{len(gt)} ground-truth objects. Add 2–4 detectors (Add / Browse…), then Run"
+                        + self.context.no_detector_hint())
         return None
 
 

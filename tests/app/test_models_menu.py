@@ -107,6 +107,7 @@ def test_nms_view_steps_to_torchvisions_batched_nms_and_follows_the_image(win, q
     dock = _open(win, qtbot, "NMS step by step…")
     assert dock.record.id == win.controller.image.id  # it shows the current image (without a detector)
     _wait_idle(dock, qtbot)
+    assert "train one with Models > Train & predict" in dock.status.text()  # no detector known yet
     with qtbot.waitSignal(dock.ready, timeout=60_000):
         dock.set_detector(detectors["rcnn"])
     raw = dock.last_result["raw"]
@@ -322,3 +323,15 @@ def test_torchvision_weights_in_the_hub_cache_are_offered_and_a_broken_one_is_re
         dock.run()
     assert "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth" in blocker.args[0]
     assert "not a readable PyTorch state dict" in dock.status.text()
+
+
+def test_nms_view_lowers_the_score_threshold_for_a_barely_trained_model(win, qtbot, tmp_path):
+    weak = _onnx_detector(tmp_path / "weak.onnx", [((8, 8, 28, 28), (0.15, 0.0)), ((9, 9, 29, 29), (0.12, 0.0))])
+    dock = _open(win, qtbot, "NMS step by step…")
+    _wait_idle(dock, qtbot)
+    with qtbot.waitSignal(dock.ready, timeout=60_000):
+        dock.set_detector(weak)
+    assert dock.view.score_slider.value() == 15
+    assert "threshold lowered to 0.15" in dock.status.text()
+    dock.view.run_all()
+    assert dock.view.kept_indices() == [0]  # the weaker duplicate (IoU 0.82) is suppressed
