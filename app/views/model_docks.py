@@ -406,8 +406,17 @@ class CompareDock(DetectorDock):
         text = f"{len(self.view.gt_boxes)} ground-truth objects; {len(rows) - len(failed)} detector(s) ran"
         if failed:
             self.set_status(text + f"; {len(failed)} failed (see its panel): {', '.join(failed)}", error=True)
-        else:
-            self.set_status(text + ". Move a panel's sliders to re-filter; the wheel zooms all panels.")
+            return
+        from engine.infer.views_api import class_mismatch
+
+        categories = [c.name for c in self.context.store.categories()]
+        strangers = [p.name for p in self.view.panels if p.predictor is not None
+                     and class_mismatch(p.predictor.class_names, categories)]
+        text = _escape(text + ". Move a panel's sliders to re-filter; the wheel zooms all panels.")
+        if strangers:  # classes are matched by name: another project's model scores only FPs
+            text += (f" <span style='color:#e65100'>⚠ {_escape(', '.join(strangers))}: classes that are not "
+                     f"categories of this project count as false positives</span>")
+        self.set_status(text)
 
     def make_job(self, record, image_path, detector, predictor) -> Job:
         from engine.infer.views_api import candidates_job

@@ -229,7 +229,7 @@ def test_compare_runs_each_detector_and_the_table_counts_every_object(win, qtbot
         assert row["tp"] + row["fn"] == 2 and row["tp"] + row["fp"] == row["detections"]
         assert row["latency_ms"] > 0
     assert (rows[1]["tp"], rows[1]["fp"]) == (2, 0)
-    assert "3 detector(s) ran" in dock.status.text()
+    assert "3 detector(s) ran" in dock.status.text() and "⚠" not in dock.status.text()
 
     with qtbot.waitSignal(dock.view.ran, timeout=60_000):  # the next image: one cat
         win.actions_by_name["next_image"].trigger()
@@ -237,6 +237,10 @@ def test_compare_runs_each_detector_and_the_table_counts_every_object(win, qtbot
     assert all(r["tp"] + r["fn"] == 1 for r in dock.view.results())
     dock.view.panels[0].remove_button.click()
     assert len(dock.view.panels) == 2 and dock.view.table.rowCount() == 2
+    with qtbot.waitSignal(dock.view.ran, timeout=60_000):
+        dock.set_detector(detectors["other"])  # trained for galaxies and stars
+    assert "yolo:other.ckpt: classes that are not categories of this project" in dock.status.text()
+    assert dock.view.results()[-1]["tp"] == 0
 
 
 def test_evaluate_shows_per_class_ap_curves_and_confusion(win, qtbot, detectors):
