@@ -83,6 +83,8 @@ class ModelsController(QObject):
             act.triggered.connect(lambda _=False, n=spec.name: self.open_view(n))
             self.actions[spec.name] = act
         window.controller.imageOpened.connect(self._image_opened)
+        # a training job of the window writes a new checkpoint under models/: list it at once
+        window.jobs.finished.connect(lambda *_: self.refresh_detectors())
 
     # -- what the docks share ----------------------------------------------------------------------
     @property
@@ -199,6 +201,11 @@ class ModelsController(QObject):
             dock = self.window.docks.get(DOCK_TITLES[name])
             if dock is not None and dock.isVisible():
                 widget.image_changed(record)
+
+    def refresh_detectors(self) -> None:
+        """Every open dock's picker lists the detector files as they are now."""
+        for widget in self.views.values():
+            widget.refresh_detectors()
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Cancel every view job and wait for their threads; True when all ended."""

@@ -203,6 +203,16 @@ def test_yolo_grid_draws_the_grid_with_the_responsible_cells_of_the_ground_truth
     listed = [dock.detector_combo.itemText(i) for i in range(dock.detector_combo.count())]
     assert listed == ["(none: image only)", "models/fasterrcnn-20260102.ckpt", "models/yolo-20260101.ckpt"]
     assert dock.detector_path().endswith("yolo-20260101.ckpt")  # the grid view picks a YOLO by itself
+    shutil.copy(detectors["yolo"], models / "yolo-20260103.ckpt")  # as a training job would write it
+    from engine.jobs import Job
+
+    def quick(token):
+        yield from ()
+
+    with qtbot.waitSignal(win.jobs.finished, timeout=10_000):
+        win.jobs.submit(Job("train yolo", quick))
+    assert dock.detector_combo.findText("models/yolo-20260103.ckpt") > 0  # listed once a job of the window ends
+    assert dock.detector_path().endswith("yolo-20260101.ckpt")  # the choice is kept
     qtbot.waitUntil(lambda: dock.view.explanation is not None, timeout=60_000)
     ex = dock.view.explanation
     assert ex.grid == 4 and ex.image_size == (64, 64)
