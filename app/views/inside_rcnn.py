@@ -348,8 +348,10 @@ class InsideRcnnView(QWidget):
         self.align_label.setPixmap(_pixmap(colorize(r.align_mean, lo, hi)))
         self.pool_label.setPixmap(_pixmap(colorize(r.pool_mean, lo, hi)))
         diff = float(np.abs(r.align_numpy - r.align_out).max())
-        self.compare_label.setText(f"level {r.level} (stride {r.stride:.0f}); our bilinear RoI Align vs "
-                                   f"torchvision.ops.roi_align: max difference {diff:.2e}")
+        self.compare_label.setText(f"One colour scale for both: RoI Pool takes each cell's maximum, RoI Align "
+                                   f"averages bilinear samples, so Pool looks brighter. Level {r.level} (stride "
+                                   f"{r.stride:.0f}); our bilinear RoI Align vs torchvision.ops.roi_align: max "
+                                   f"difference {diff:.2e}")
         self.updated.emit()
 
     def _roi_line(self, x1, y1, x2, y2, colour) -> None:
