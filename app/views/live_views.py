@@ -128,6 +128,10 @@ class HeatmapView(ImagePane):
         self.cmap_combo.addItems(COLOR_MAPS)
         self.cmap_combo.setToolTip("Colour map of the probability heatmap")
         self.cmap_combo.currentIndexChanged.connect(self._redraw)
+        for combo in (self.class_combo, self.cmap_combo):
+            # Sized by a few characters, not the longest name: the three panes share a narrow dock.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(5)
         self.header.addWidget(self.class_combo)
         self.header.addWidget(self.cmap_combo)
         self.add_color_bar(color_map(COLOR_MAPS[0]), (0.0, 1.0))
@@ -164,11 +168,12 @@ class ArgmaxView(ImagePane):
     """The argmax class map in the category palette, alpha-blended over the image."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("argmax over image", parent)
+        super().__init__("argmax", parent)
         self.alpha = QSlider(Qt.Orientation.Horizontal, self)
         self.alpha.setRange(0, 100)
         self.alpha.setValue(50)
         self.alpha.setMaximumWidth(90)
+        self.alpha.setMinimumWidth(30)
         self.alpha.setToolTip("Opacity of the class colours")
         self.alpha.valueChanged.connect(self._redraw)
         self.header.addWidget(self.alpha)
@@ -239,6 +244,8 @@ class LiveViews(QWidget):
         grid.addWidget(self.heatmap, 0, 0)
         grid.addWidget(self.argmax, 0, 1)
         grid.addWidget(self.weight_map, 0, 2)
+        for column in range(3):
+            grid.setColumnStretch(column, 1)  # equal shares once the headers' minimums are met
         self.curves.setMinimumHeight(140)
         # A splitter so a teacher can give the curves or the images the room the lesson needs.
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)

@@ -95,3 +95,20 @@ def test_weight_map_and_curves(views):
     assert list(views.curves.iou_curve.getData()[1]) == [0.5]
     views.clear_curves()
     assert views.curves.loss == [] and views.curves.val == []
+
+
+
+def test_the_three_image_panes_share_a_narrow_dock_equally(qtbot):
+    """In a ~640 px dock the heatmap's two combos must not squeeze the weight map to a stamp."""
+    _, data = _preview()
+    v = LiveViews()
+    qtbot.addWidget(v)
+    v.resize(620, 520)
+    v.show()
+    qtbot.waitExposed(v)
+    v.show_preview(Preview("heatmaps", data["heatmaps"]))
+    v.show_preview(Preview("argmax", data["argmax"]))
+    v.show_preview(Preview("weight_map", {"image": data["argmax"]["image"], "weight": np.ones((32, 48), np.float32)}))
+    qtbot.wait(50)
+    widths = [v.heatmap.width(), v.argmax.width(), v.weight_map.width()]
+    assert max(widths) - min(widths) <= 0.1 * max(widths), widths
