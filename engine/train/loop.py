@@ -52,17 +52,22 @@ def cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
 
 
 def lower_thread_priority(niceness: int | None) -> bool:
-    """Raise this thread's nice value (Linux: per thread) so the GUI thread wins the CPU.
+    """Make this thread at least ``niceness`` nice (Linux: per thread) so the GUI thread wins
+    the CPU.
 
-    A training job started from the workbench runs on its own worker thread; at nice +5 the
-    scheduler prefers the GUI thread when both want a core. Returns False where unsupported.
+    A training job started from the workbench runs on its own worker thread; at nice 5 the
+    scheduler prefers the GUI thread (nice 0) when both want a core. Never lowers a higher
+    inherited value (as root an absolute set would give a thread started from an already-niced
+    one MORE priority) and never accumulates when a job runs on the caller's thread again and
+    again (tests, CLI). Returns False where unsupported.
     """
-    if not niceness:
+    if not niceness or niceness < 0:
         return False
     try:
         import threading
 
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), int(niceness))
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, max(os.getpriority(os.PRIO_PROCESS, tid), int(niceness))))
         return True
     except (AttributeError, OSError, PermissionError):
         return False
