@@ -75,7 +75,10 @@ def _THREADS(predictor):
 
 def _yield_cpu_to_the_gui() -> None:
     """Lower this worker thread's priority so the GUI thread wins the CPU (Linux: a thread's
-    nice value is its own; elsewhere this is a no-op). The job's thread ends with the job."""
+    nice value is its own; elsewhere this is a no-op). The job's thread ends with the job; a job
+    run in-line on the main thread (tests, scripts) leaves its priority alone."""
+    if threading.current_thread() is threading.main_thread():
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
     except (AttributeError, OSError):

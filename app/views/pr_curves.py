@@ -8,6 +8,7 @@ confusion matrix (``engine.eval.confusion``: rows = true class, columns = predic
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val"
     from engine.train.loop import lower_thread_priority
 
     started = time.perf_counter()
-    lower_thread_priority(5)  # the GUI thread wins the CPU while a split is scored
+    if threading.current_thread() is not threading.main_thread():  # not when run in-line (tests)
+        lower_thread_priority(5)  # the GUI thread wins the CPU while a split is scored
     yield Progress(0, None, f"loading {Path(checkpoint).name}")
     predictor = load_detector(checkpoint, device)
     names = list(predictor.class_names)

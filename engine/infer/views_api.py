@@ -67,7 +67,10 @@ def class_mismatch(class_names, category_names) -> str | None:
 
 
 def _lower_priority() -> None:
-    """Let the GUI thread win the CPU: raise this worker thread's nice value (Linux only)."""
+    """Let the GUI thread win the CPU: raise this worker thread's nice value (Linux only). Not
+    on the main thread: a job run in-line (tests, scripts) would renice the whole program."""
+    if threading.current_thread() is threading.main_thread():
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
     except (AttributeError, OSError):
