@@ -287,6 +287,13 @@ class TrainPanel(QWidget):
     def _on_preview(self, job_id: int, event: Preview) -> None:
         if self._mine(job_id):
             self.views.show_preview(event)
+            # A prediction brings heatmaps and argmax of the current image but no weight map
+            # (that needs ground truth): say which image the weight map still shows.
+            weight_title = self.views.weight_map.title
+            if job_id == self.predict_job_id and event.name == "heatmaps":
+                weight_title.setText("loss weight map (training preview)")
+            elif job_id == self.train_job_id:
+                weight_title.setText("loss weight map")
 
     def _on_log(self, job_id: int, event) -> None:
         if self._mine(job_id):
@@ -318,7 +325,7 @@ class TrainPanel(QWidget):
             self.predict_button.setEnabled(True)
             if outcome.state == "finished":
                 anns = list(outcome.result or [])
-                self.status.setText(f"predicted {len(anns)} regions")
+                self.status.setText(f"predicted {len(anns)} region{'' if len(anns) == 1 else 's'}")
                 if self.on_predicted is not None:
                     self.on_predicted(anns)
             elif outcome.state == "failed":

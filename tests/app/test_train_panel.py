@@ -63,6 +63,8 @@ def test_train_shows_previews_then_predict_makes_annotations(setup, qtbot):
     anns = predicted[0]
     assert all(a.kind == "mask" and a.source == "unet:panel" and 0 < a.score <= 1 and a.id is None for a in anns)
     assert views.argmax.overlay() is not None
+    assert views.weight_map.title.text() == "loss weight map (training preview)"  # not the predicted image
+    assert panel.status.text().startswith("predicted ")
 
 
 def test_cancel_stops_training(setup, qtbot):
