@@ -118,7 +118,10 @@ class NmsStepView(QWidget):
         self._class_names: list[str] = []
         self._trace: NmsTrace = nms_trace(np.zeros((0, 4)), np.zeros(0))
         self._applied = 0
-        self._box_items: list[QGraphicsRectItem] = []
+        # one rectangle per candidate, made when it is first shown: an untrained 9-class R-CNN
+        # gives ~900 candidates, nearly all under the score threshold, and making them all cost
+        # the GUI thread tens of ms while a detector ran on another thread
+        self._box_items: list[QGraphicsRectItem | None] = []
         self._tags: list[_Tag] = []
 
         self.scene = QGraphicsScene(self)
@@ -219,12 +222,9 @@ class NmsStepView(QWidget):
         self._candidates = candidates
         self._class_names = list(class_names or [])
         for item in self._box_items:
-            self.scene.removeItem(item)
-        self._box_items = []
-        for x1, y1, x2, y2 in candidates.boxes.tolist():
-            item = QGraphicsRectItem(QRectF(x1, y1, x2 - x1, y2 - y1))
-            self.scene.addItem(item)
-            self._box_items.append(item)
+            if item is not None:
+                self.scene.removeItem(item)
+        self._box_items = [None] * len(candidates)
         self._applied = 0
         self._rerun()
         self.view.fit()
@@ -294,9 +294,14 @@ class NmsStepView(QWidget):
             self.scene.removeItem(tag)
         self._tags = []
 
+        shown = states != CandidateState.BELOW_SCORE
         for i, item in enumerate(self._box_items):
+            if item is not None and not shown[i]:
+                item.setVisible(False)
+        for i in np.flatnonzero(shown).tolist():
+            item = self._box_item(i)
             state = int(states[i])
-            item.setVisible(bool(state != CandidateState.BELOW_SCORE))
+            item.setVisible(True)
             if current is not None and i == current.kept:
                 item.setPen(_pen(COLOURS["current"], 3.5))
                 item.setZValue(5)
@@ -328,6 +333,15 @@ class NmsStepView(QWidget):
         self.back_button.setEnabled(k > 0)
         self.reset_button.setEnabled(k > 0)
         self.changed.emit(k, len(trace.steps))
+
+    def _box_item(self, i: int) -> QGraphicsRectItem:
+        """The rectangle of candidate ``i``, made on first use."""
+        item = self._box_items[i]
+        if item is None:
+            x1, y1, x2, y2 = self._candidates.boxes[i].tolist()
+            item = self._box_items[i] = QGraphicsRectItem(QRectF(x1, y1, x2 - x1, y2 - y1))
+            self.scene.addItem(item)
+        return item
 
     @staticmethod
     def _tagged_comparisons(current, limit: int = 40) -> list[tuple[int, float]]:

@@ -77,7 +77,7 @@ def test_sliders_and_class_agnostic_rerun_the_trace_live(view):
 
 def test_renders_offscreen_with_tags_and_hidden_low_scores(view, tmp_path):
     view.step()
-    hidden = [i for i, item in enumerate(view._box_items) if not item.isVisible()]
+    hidden = [i for i, item in enumerate(view._box_items) if item is None or not item.isVisible()]
     assert hidden == view.trace.below_score.tolist()
     assert view._tags  # the kept box's name and IoU tags are drawn
     path = tmp_path / "nms_view.png"
