@@ -67,7 +67,7 @@ def bench_shapes(project: Path, work: Path, budget_s: float) -> dict:
     result = train_command("unet", project, ckpt, epochs=40, device="cpu", seed=0,
                            config={**ACCURACY_CONFIG, "time_limit_s": budget_s}, progress=False)
     train_s = time.perf_counter() - t0
-    metrics = eval_command(ckpt, project, split="val")
+    metrics = eval_command(ckpt, project, split="val", progress=False)
     log(f"shapes: {result['epochs']} epochs in {train_s:.0f} s, val mIoU {metrics['miou']:.3f}")
     return {"config_shapes": ACCURACY_CONFIG, "miou_shapes": round(metrics["miou"], 4),
             "dice_shapes": round(metrics["dice"], 4),
