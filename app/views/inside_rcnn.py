@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap, QTransform
+from PySide6.QtGui import QBrush, QColor, QImage, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGraphicsEllipseItem, QGraphicsLineItem,
-                               QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene, QGraphicsView,
+                               QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene,
                                QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget)
 
+from app.views.fit_view import FitView
 from engine.viz.heatmaps import colorize
 
 LEVEL_COLOURS = ("#ff5252", "#ffd600", "#00e676", "#40c4ff", "#e040fb", "#ff9100")
@@ -50,24 +51,13 @@ def _gray(values: np.ndarray) -> np.ndarray:
     return np.repeat(g[:, :, None], 3, axis=2)
 
 
-class _ClickView(QGraphicsView):
+class _ClickView(FitView):
     """A zoom-to-fit view that reports left clicks in scene coordinates."""
 
     clicked = Signal(float, float)
 
     def __init__(self, scene: QGraphicsScene, parent: QWidget | None = None) -> None:
-        super().__init__(scene, parent)
-        self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setBackgroundBrush(QBrush(QColor("#202124")))
-        self.setMinimumSize(240, 200)
-
-    def fit(self) -> None:
-        if not self.scene().sceneRect().isEmpty():
-            self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        super().resizeEvent(event)
-        self.fit()
+        super().__init__(scene, parent, minimum=(240, 200))
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt name)
         if event.button() == Qt.MouseButton.LeftButton:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QKeySequence, QPainter, QPen, QPixmap, QShortcut
+from PySide6.QtGui import QBrush, QColor, QImage, QKeySequence, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsSimpleTextItem,
-    QGraphicsView,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.views.fit_view import FitView
 from engine.infer.detections import RawCandidates
 from engine.viz.nms_trace import CandidateState, NmsTrace, nms_trace
 
@@ -83,25 +83,6 @@ class _Tag(QGraphicsRectItem):
         self.setZValue(10)
 
 
-class _ImageView(QGraphicsView):
-    """Keeps the whole image in view when resized; says when the zoom changed."""
-
-    rescaled = Signal()
-
-    def __init__(self, scene: QGraphicsScene, parent: QWidget | None = None):
-        super().__init__(scene, parent)
-        self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setBackgroundBrush(QBrush(QColor("#202124")))
-        self.setMinimumSize(320, 240)
-
-    def fit(self) -> None:
-        if not self.scene().sceneRect().isEmpty():
-            self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
-        super().resizeEvent(event)
-        self.fit()
-        self.rescaled.emit()
 
 
 class NmsStepView(QWidget):
@@ -125,7 +106,7 @@ class NmsStepView(QWidget):
         self._tags: list[_Tag] = []
 
         self.scene = QGraphicsScene(self)
-        self.view = _ImageView(self.scene, self)
+        self.view = FitView(self.scene, self)
         self.view.rescaled.connect(self._place_tags)
         self._pixmap_item = QGraphicsPixmapItem()
         self.scene.addItem(self._pixmap_item)
