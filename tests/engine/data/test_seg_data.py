@@ -100,3 +100,21 @@ def test_unknown_category_is_bad_input(tmp_path):
     with pytest.raises(BadInput, match="no category named 'cat'"):
         resolve_classes(store, ["cat"])
     store.close()
+
+
+def test_grid_elastic_moves_pixels_by_about_sigma():
+    from torchvision import tv_tensors
+
+    from engine.data.augment import GridElastic
+
+    torch.manual_seed(0)
+    mask = torch.zeros(96, 96, dtype=torch.int64)
+    mask[44:52, 44:52] = 1
+    shifts = []
+    for _ in range(40):
+        out = GridElastic(sigma_px=3.0)(tv_tensors.Mask(mask))
+        ys, xs = torch.nonzero(out, as_tuple=True)
+        assert 0 < len(ys) < 2 * 64  # still one small blob, neither lost nor smeared
+        shifts.append(float(torch.hypot(ys.float().mean() - 47.5, xs.float().mean() - 47.5)))
+    # a 2-D normal displacement with sigma 3 px moves by 3 * sqrt(pi / 2) = 3.8 px on average
+    assert 2.0 < sum(shifts) / len(shifts) < 5.5
