@@ -63,16 +63,24 @@ def _previews(model, sample: SegSample, class_names, colors, class_weights, cfg,
 
 
 def _warmup_cosine(plan: dict, steps_per_epoch: int):
-    """LR factor per step: linear warm-up, then cosine decay to 2% over plan["epochs"] (read live)."""
-    # Short: under a time budget the planned epochs shrink later, and a long warm-up would
-    # then eat most of the run.
+    """LR factor per step: linear warm-up, then cosine decay to 2 %.
+
+    The decay runs over plan["epochs"] (read live), or, when plan["time_span"] = (start, end)
+    perf_counter seconds is set (a time budget), over that span of wall time: the LR then
+    reaches its floor at the deadline however fast the steps turn out to be.
+    """
+    # Short: under a time budget a long warm-up would eat much of the run.
     warm = max(1, min(int(0.05 * plan["epochs"] * steps_per_epoch), 20))
 
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
-        total = max(warm + 1, plan["epochs"] * steps_per_epoch)
-        t = min(1.0, (step - warm) / (total - warm))
+        if plan.get("time_span"):
+            start, end = plan["time_span"]
+            t = min(1.0, max(0.0, (time.perf_counter() - start) / max(1e-6, end - start)))
+        else:
+            total = max(warm + 1, plan["epochs"] * steps_per_epoch)
+            t = min(1.0, (step - warm) / (total - warm))
         return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * t))
 
     return factor
@@ -137,7 +145,7 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     steps_per_epoch = len(loader)
-    plan = {"epochs": epochs}  # may shrink to honour "time_limit_s"; the LR schedule follows it
+    plan = {"epochs": epochs}  # under "time_limit_s" an estimate (progress bar); the LR then follows the clock
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(plan, steps_per_epoch))
     time_limit = cfg.get("time_limit_s")
     scaler = make_grad_scaler(device)
@@ -166,6 +174,10 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
     step = 0
     train_started = time.perf_counter()
     val_seconds = [0.0]
+    if time_limit:
+        # the LR decays over the wall time left for training (a few seconds kept for the last
+        # validation; refined once the first one is timed)
+        plan["time_span"] = (train_started, started + float(time_limit) - 0.02 * float(time_limit))
 
     def out_of_time() -> bool:
         # Leave room for the epoch-end validation so the whole run fits the budget.
@@ -189,6 +201,8 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
             val_started = time.perf_counter()
             metrics = evaluate_samples(model, val, class_names, device, token)
             val_seconds[0] = time.perf_counter() - val_started
+            if time_limit:
+                plan["time_span"] = (train_started, started + float(time_limit) - val_seconds[0])
             miou = metrics["miou"] if metrics["miou"] is not None else 0.0
             row = {"epoch": epoch, "train_loss": train_loss, "val_miou": miou,
                    "val_dice": metrics["dice"] if metrics["dice"] is not None else 0.0}
@@ -211,11 +225,13 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
             elif time_limit:
                 elapsed = time.perf_counter() - started
                 per_epoch = (time.perf_counter() - train_started) / epoch
-                # Round up: the last epoch is cut at the deadline by out_of_time() mid-epoch.
-                fits = epoch + math.ceil(max(0.0, float(time_limit) - elapsed) / per_epoch)
-                if fits < plan["epochs"]:
+                # Round up: the last epoch is cut at the deadline by out_of_time() mid-epoch. The
+                # estimate may grow again (first epochs are slower) up to the configured epochs;
+                # it only sizes the progress bar, the LR follows the clock.
+                fits = min(epochs, epoch + math.ceil(max(0.0, float(time_limit) - elapsed) / per_epoch))
+                if fits != plan["epochs"]:
                     plan["epochs"] = fits
-                    yield Log(f"time limit {time_limit:.0f} s: training stops after epoch {fits}")
+                    yield Log(f"time limit {time_limit:.0f} s: about {fits} epochs fit")
     return {"checkpoint": str(out), "family": "unet", "epochs": epoch, "best_epoch": best_epoch,
             "best": best, "history": history, "seconds": round(time.perf_counter() - started, 2),
             "device": str(device)}

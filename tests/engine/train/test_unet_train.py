@@ -168,6 +168,24 @@ def test_time_budget_ends_training_early_with_a_checkpoint(project, tmp_path):
     assert any("time limit" in getattr(e, "text", "") for e in events)
 
 
+def test_under_a_time_budget_the_learning_rate_follows_the_clock(monkeypatch):
+    from engine.train import segmentation
+
+    now = [100.0]
+    monkeypatch.setattr(segmentation.time, "perf_counter", lambda: now[0])
+    plan = {"epochs": 40, "time_span": (100.0, 200.0)}
+    factor = segmentation._warmup_cosine(plan, steps_per_epoch=10)
+    assert factor(0) < 1.0  # warm-up by steps first
+    now[0] = 100.0
+    assert factor(50) == pytest.approx(1.0)  # the step count no longer matters ...
+    now[0] = 150.0
+    assert factor(50) == pytest.approx(0.51)  # ... halfway through the time: half way down the cosine
+    now[0] = 250.0
+    assert factor(60) == pytest.approx(0.02)  # the floor at (and after) the deadline
+    del plan["time_span"]
+    assert factor(400) == pytest.approx(0.02)  # without a budget: over the planned steps
+
+
 def test_same_seed_gives_identical_training_and_another_seed_differs(project, tmp_path):
     def run(seed, name):
         events = []
