@@ -174,14 +174,19 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
     step = 0
     train_started = time.perf_counter()
     val_seconds = [0.0]
+
+    def reserve() -> float:
+        # Seconds kept for what follows the last step: a step in flight, the last validation,
+        # previews and the checkpoint (the first estimate until a validation has been timed).
+        return 1.25 * val_seconds[0] + 2.0 if val_seconds[0] else 0.03 * float(time_limit)
+
     if time_limit:
-        # the LR decays over the wall time left for training (a few seconds kept for the last
-        # validation; refined once the first one is timed)
-        plan["time_span"] = (train_started, started + float(time_limit) - 0.02 * float(time_limit))
+        # the LR decays over the wall time left for training
+        plan["time_span"] = (train_started, started + float(time_limit) - reserve())
 
     def out_of_time() -> bool:
         # Leave room for the epoch-end validation so the whole run fits the budget.
-        return bool(time_limit) and time.perf_counter() - started + val_seconds[0] > float(time_limit)
+        return bool(time_limit) and time.perf_counter() - started + reserve() > float(time_limit)
     with cpu_threads(device, cfg.get("cpu_threads")):
         yield Progress(0, total_steps, "training")
         epoch = 0
@@ -202,7 +207,7 @@ def train_segmentation(token, store_path, out, config: dict | None = None):
             metrics = evaluate_samples(model, val, class_names, device, token)
             val_seconds[0] = time.perf_counter() - val_started
             if time_limit:
-                plan["time_span"] = (train_started, started + float(time_limit) - val_seconds[0])
+                plan["time_span"] = (train_started, started + float(time_limit) - reserve())
             miou = metrics["miou"] if metrics["miou"] is not None else 0.0
             row = {"epoch": epoch, "train_loss": train_loss, "val_miou": miou,
                    "val_dice": metrics["dice"] if metrics["dice"] is not None else 0.0}
