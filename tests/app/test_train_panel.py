@@ -11,7 +11,7 @@ from app.panels.train_panel import TrainPanel
 from engine.annotations.store import ProjectStore
 from tests.engine.data.seg_project import make_seg_project
 
-TINY = {"depth": 2, "width": 8, "crop": 32, "batch_size": 4, "preview_every": 1, "lr": 1e-2}
+TINY = {"encoder": "plain", "loss": "wce", "depth": 2, "width": 8, "crop": 32, "batch_size": 4, "preview_every": 1, "lr": 1e-2}
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from app.main_window import MainWindow
 from engine.annotations.store import ProjectStore
 from tests.engine.data.seg_project import make_seg_project
 
-TINY = {"depth": 2, "width": 8, "crop": 32, "batch_size": 4, "preview_every": 1, "lr": 1e-2, "seed": 0}
+TINY = {"encoder": "plain", "loss": "wce", "depth": 2, "width": 8, "crop": 32, "batch_size": 4, "preview_every": 1, "lr": 1e-2, "seed": 0}
 
 
 @pytest.fixture

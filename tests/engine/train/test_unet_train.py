@@ -13,7 +13,7 @@ from engine.models.checkpoint import load_checkpoint
 from engine.models.registry import get_family
 from tests.engine.data.seg_project import make_seg_project
 
-TINY = {"depth": 2, "width": 8, "crop": 32, "batch_size": 4, "preview_every": 2, "lr": 1e-2}
+TINY = {"encoder": "plain", "loss": "wce", "depth": 2, "width": 8, "crop": 32, "batch_size": 4, "preview_every": 2, "lr": 1e-2}
 
 
 @pytest.fixture(scope="module")
