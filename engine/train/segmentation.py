@@ -41,15 +41,35 @@ def _predict_probs(model: torch.nn.Module, image: np.ndarray, device: torch.devi
 
 
 def evaluate_samples(model: torch.nn.Module, samples: list[SegSample], class_names: list[str],
-                     device: torch.device, token=None) -> dict:
-    """IoU/Dice over samples (see ``engine.eval.segmentation.summarize``)."""
+                     device: torch.device, token=None, batch_size: int = 16) -> dict:
+    """IoU/Dice over samples (see ``engine.eval.segmentation.summarize``).
+
+    Consecutive samples of the same size go through the model together (up to ``batch_size``):
+    the same numbers as one by one (eval mode), in about half the time on the CPU.
+    """
     k = len(class_names) + 1
     cm = np.zeros((k, k), np.int64)
-    for s in samples:
-        if token is not None:
-            token.raise_if_cancelled()
-        probs = _predict_probs(model, s.image, device)
-        cm += confusion(probs.argmax(axis=0), s.class_map, k)
+    was_training = model.training
+    model.eval()
+    try:
+        i = 0
+        while i < len(samples):
+            if token is not None:
+                token.raise_if_cancelled()
+            group = [samples[i]]
+            while (i + len(group) < len(samples) and len(group) < batch_size
+                   and samples[i + len(group)].image.shape == group[0].image.shape):
+                group.append(samples[i + len(group)])
+            i += len(group)
+            x = torch.stack([image_to_tensor(s.image) for s in group]).to(device)
+            if device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), autocast_context(device):
+                labels = model(x).argmax(dim=1).cpu().numpy()
+            for s, pred in zip(group, labels):
+                cm += confusion(pred, s.class_map, k)
+    finally:
+        model.train(was_training)
     return summarize(cm, class_names)
 
 

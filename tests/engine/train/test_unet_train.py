@@ -373,3 +373,27 @@ def test_lower_thread_priority_never_raises_priority_and_does_not_accumulate():
         t.start()
         t.join()
     assert got == {"plain": max(base, 5), "already_nicer": max(base, 10)}
+
+
+def test_batched_validation_equals_one_image_at_a_time(project):
+    import torch
+
+    from engine.data.datasets import load_segmentation_samples, open_project, resolve_classes
+    from engine.models.unet import build_unet
+    from engine.train.segmentation import evaluate_samples
+
+    store = open_project(project)
+    cats = resolve_classes(store, None)
+    samples = load_segmentation_samples(store, cats, "train")[:10]
+    store.close()
+    torch.manual_seed(0)
+    model = build_unet({**TINY, "pretrained": False}, len(cats)).train()
+    names = [c.name for c in cats]
+    batched = evaluate_samples(model, samples, names, torch.device("cpu"), batch_size=4)
+    single = evaluate_samples(model, samples, names, torch.device("cpu"), batch_size=1)
+    assert model.training  # left as it was
+    # the same pixels (a batched convolution may round differently: allow a near-tie to flip)
+    assert batched["miou"] is not None
+    assert batched["miou"] == pytest.approx(single["miou"], abs=1e-3)
+    for name, values in single["per_class"].items():
+        assert batched["per_class"][name]["iou"] == pytest.approx(values["iou"], abs=1e-3)
