@@ -8,6 +8,7 @@ so cancelling or a NaN loss mid-epoch leaves the last good file untouched.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from pathlib import Path
@@ -30,14 +31,24 @@ from engine.viz.heatmaps import segmentation_preview
 from engine.viz.weight_map import unet_weight_map
 
 
-def _predict_probs(model: torch.nn.Module, image: np.ndarray, device: torch.device) -> np.ndarray:
-    """Softmax float32 [C + 1, H, W] of one uint8 [H, W, 3] image (whole image, eval mode)."""
+def _eval_logits(model: torch.nn.Module, images: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """Logits [N, C + 1, H, W] of same-size uint8 [H, W, 3] images, in eval mode (the model's
+    mode is restored), NHWC on the CPU as in training."""
+    x = torch.stack([image_to_tensor(image) for image in images]).to(device)
+    if device.type == "cpu":
+        x = x.contiguous(memory_format=torch.channels_last)
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), autocast_context(device):
-        logits = model(image_to_tensor(image).unsqueeze(0).to(device))
-    model.train(was_training)
-    return logits.float().softmax(dim=1)[0].cpu().numpy()
+    try:
+        with torch.inference_mode(), autocast_context(device):
+            return model(x).float()
+    finally:
+        model.train(was_training)
+
+
+def _predict_probs(model: torch.nn.Module, image: np.ndarray, device: torch.device) -> np.ndarray:
+    """Softmax float32 [C + 1, H, W] of one uint8 [H, W, 3] image (whole image, eval mode)."""
+    return _eval_logits(model, [image], device).softmax(dim=1)[0].cpu().numpy()
 
 
 def evaluate_samples(model: torch.nn.Module, samples: list[SegSample], class_names: list[str],
@@ -49,27 +60,15 @@ def evaluate_samples(model: torch.nn.Module, samples: list[SegSample], class_nam
     """
     k = len(class_names) + 1
     cm = np.zeros((k, k), np.int64)
-    was_training = model.training
-    model.eval()
-    try:
-        i = 0
-        while i < len(samples):
+    for _, same_size in itertools.groupby(samples, key=lambda s: s.image.shape):
+        same_size = list(same_size)
+        for start in range(0, len(same_size), batch_size):
             if token is not None:
                 token.raise_if_cancelled()
-            group = [samples[i]]
-            while (i + len(group) < len(samples) and len(group) < batch_size
-                   and samples[i + len(group)].image.shape == group[0].image.shape):
-                group.append(samples[i + len(group)])
-            i += len(group)
-            x = torch.stack([image_to_tensor(s.image) for s in group]).to(device)
-            if device.type == "cpu":
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), autocast_context(device):
-                labels = model(x).argmax(dim=1).cpu().numpy()
+            group = same_size[start:start + batch_size]
+            labels = _eval_logits(model, [s.image for s in group], device).argmax(dim=1).cpu().numpy()
             for s, pred in zip(group, labels):
                 cm += confusion(pred, s.class_map, k)
-    finally:
-        model.train(was_training)
     return summarize(cm, class_names)
 
 
