@@ -20,7 +20,7 @@ from engine.infer.detections import Detections, RawCandidates
 from engine.infer.onnx_yolo import DetectorLoadError
 from engine.infer.rcnn_predictor import as_rgb_uint8
 from engine.models.backbones import INPUT_MEAN, INPUT_STD
-from engine.models.yolo import CPU_PRESET, build_yolo, grid_candidates_numpy
+from engine.models.yolo import CPU_PRESET, build_yolo, grid_candidates
 
 __all__ = ["YoloPredictor"]
 
@@ -42,7 +42,7 @@ class YoloPredictor:
         self.max_detections = int(max_detections)
         self.boxes_per_cell = int(model.boxes_per_cell)
         self.meta: dict = {}
-        self.last_grid: np.ndarray | None = None  # float32 [S, S, B*5 + C] of the last image
+        self._last_grid: torch.Tensor | None = None  # float32 [S, S, B*5 + C] of the last image
         self._latency = 0.0
 
     @classmethod
@@ -85,10 +85,15 @@ class YoloPredictor:
         x = cv2.dnn.blobFromImage(rgb, 1.0 / INPUT_STD, (n, n), (INPUT_MEAN,) * 3, False, False)
         return torch.from_numpy(x).to(self.device), (h, w)
 
-    def _grid(self, image) -> tuple[np.ndarray, tuple[int, int]]:
+    def _grid(self, image) -> tuple[torch.Tensor, tuple[int, int]]:
         x, hw = self.preprocess(image)
-        self.last_grid = self.model(x)[0].float().cpu().numpy()
-        return self.last_grid, hw
+        self._last_grid = self.model(x)[0].float()
+        return self._last_grid, hw
+
+    @property
+    def last_grid(self) -> np.ndarray | None:
+        """The grid of the last image run, float32 [S, S, B*5 + C] (None before the first)."""
+        return None if self._last_grid is None else self._last_grid.cpu().numpy()
 
     @torch.inference_mode()
     def grid(self, image) -> np.ndarray:
@@ -106,7 +111,8 @@ class YoloPredictor:
         """
         t0 = time.perf_counter()
         grid, (h, w) = self._grid(image_rgb_uint8)
-        out = RawCandidates(*grid_candidates_numpy(grid, self.boxes_per_cell, w, h, score_threshold))
+        out = RawCandidates(*(t.cpu().numpy() for t in grid_candidates(grid, self.boxes_per_cell, w, h,
+                                                                           score_threshold)))
         self._latency = (time.perf_counter() - t0) * 1e3
         return out
 
@@ -116,10 +122,10 @@ class YoloPredictor:
         ``max_detections`` kept, highest score first."""
         t0 = time.perf_counter()
         grid, (h, w) = self._grid(image_rgb_uint8)
-        boxes, scores, labels = grid_candidates_numpy(grid, self.boxes_per_cell, w, h, score_threshold)
-        keep = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(labels),
-                           float(nms_iou))[: self.max_detections].numpy()
-        out = Detections(boxes[keep], scores[keep], labels[keep], self.class_names)
+        boxes, scores, labels = grid_candidates(grid, self.boxes_per_cell, w, h, score_threshold)
+        keep = batched_nms(boxes, scores, labels, float(nms_iou))[: self.max_detections]
+        out = Detections(boxes[keep].cpu().numpy(), scores[keep].cpu().numpy(), labels[keep].cpu().numpy(),
+                         self.class_names)
         self._latency = (time.perf_counter() - t0) * 1e3
         return out
 

@@ -19,7 +19,8 @@ Boxes here are normalised xyxy (0..1 of the image width/height) unless a name sa
 """
 from __future__ import annotations
 
-import numpy as np
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,7 +29,7 @@ from engine.models.backbones import FEATURE_CHANNELS, FEATURE_STRIDES, efficient
 from engine.models.registry import FamilySpec, register_family
 
 __all__ = ["CPU_PRESET", "GPU_PRESET", "YoloGridNet", "build_yolo", "decode_grid", "encode_targets",
-           "grid_candidates", "grid_candidates_numpy", "preset_for", "yolo_loss"]
+           "grid_candidates", "preset_for", "yolo_loss"]
 
 # CPU: 128 px through c4 gives an 8 x 8 grid (16 px cells) at a fraction of the c5 cost; GPU:
 # YOLOv1's 448 px through c5 (14 x 14 grid). "epochs" is an upper bound; "max_seconds" caps time.
@@ -233,49 +234,47 @@ def decode_grid(pred: torch.Tensor, boxes_per_cell: int) -> tuple[torch.Tensor, 
             probs.unsqueeze(-2).expand(*probs.shape[:-1], b, c).reshape(-1, c))
 
 
+@functools.lru_cache(maxsize=16)
+def _cell_geometry(s: int, width: int, height: int, device: torch.device,
+                   dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pixel geometry of an S x S grid on a width x height image, for :func:`grid_candidates`.
+
+    Returns (cell size [2] = (width / S, height / S), every cell's top-left corner [S*S, 1, 2] in
+    row-major order (cell k: column k % S, row k // S), half the image size [2], the image size [2]).
+    """
+    size = torch.tensor([width, height], dtype=torch.float64)
+    cell = size / s
+    k = torch.arange(s * s)
+    corner = torch.stack([k % s, k // s], dim=-1).to(torch.float64)[:, None] * cell
+    return tuple(t.to(device, dtype) for t in (cell, corner, size / 2, size))
+
+
 def grid_candidates(pred: torch.Tensor, boxes_per_cell: int, width: int, height: int,
                     score_threshold: float = 0.05) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Class-specific candidates of one image before NMS, in pixels.
 
     pred [S, S, B*5 + C]. Every (box, class) pair whose score conf * p_class is >= the
     threshold is a candidate, as in YOLOv1's test-time scoring. Returns (boxes float [K, 4]
-    xyxy pixels clipped to the image, scores [K], labels int64 [K] in 0..C-1).
+    xyxy pixels clipped to the image, scores [K], labels int64 [K] in 0..C-1), rows in the
+    order of :func:`decode_grid` (cell, then predictor), then by class.
+
+    The predictor calls this right after a forward pass, when every library's code and data are
+    out of the CPU caches and each distinct call costs 10-50 us instead of 1-5 (measured): so it
+    scores first and decodes every box of the grid with a handful of elementwise torch ops (whose
+    kernels the forward pass has just used) before picking the candidates, instead of many small
+    numpy calls.
     """
-    boxes, conf, probs = decode_grid(pred, boxes_per_cell)
-    scores = conf[:, None] * probs  # [S*S*B, C]
-    idx, labels = torch.nonzero(scores >= score_threshold, as_tuple=True)
-    scale = torch.tensor([width, height, width, height], dtype=boxes.dtype, device=boxes.device)
-    px = boxes[idx] * scale
-    px[:, 0::2] = px[:, 0::2].clamp(0, width)
-    px[:, 1::2] = px[:, 1::2].clamp(0, height)
-    return px, scores[idx, labels], labels
-
-
-def grid_candidates_numpy(grid, boxes_per_cell: int, width: int, height: int,
-                          score_threshold: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`grid_candidates` on a numpy grid float32 [S, S, B*5 + C], same rows, same order.
-
-    The predictor's path: on a grid of a few hundred numbers numpy's per-call cost is a fraction
-    of torch's; the torch version took ~0.4 ms next to an ~8 ms forward pass (measured). Returns (boxes float32 [K, 4] xyxy pixels, scores float32 [K],
-    labels int64 [K]).
-    """
-    g = np.asarray(grid, dtype=np.float32)
-    s = g.shape[0]
+    s = pred.shape[0]
     nb = boxes_per_cell * 5
-    cells = g.reshape(s * s, -1)
-    # score first, decode only the candidates: right after a forward pass every numpy call runs
-    # on cold caches, so fewer and smaller calls matter more than their arithmetic
-    scores = cells[:, 4:nb:5, None] * cells[:, None, nb:]  # [S*S, B, C]
-    cell, b, labels = np.nonzero(scores >= score_threshold)  # row-major: cell, then box, then class
-    first = b * 5
-    tx, ty = cells[cell, first], cells[cell, first + 1]
-    tw, th = cells[cell, first + 2], cells[cell, first + 3]
-    cx, cy = (tx + cell % s) / s, (ty + cell // s) / s
-    w, h = tw * tw, th * th
-    px = np.stack([(cx - w / 2) * width, (cy - h / 2) * height,
-                   (cx + w / 2) * width, (cy + h / 2) * height], axis=1).astype(np.float32)
-    np.clip(px, 0, np.array([width, height, width, height], np.float32), out=px)
-    return px, scores[cell, b, labels].astype(np.float32), labels.astype(np.int64)
+    cells = pred.reshape(s * s, -1)
+    boxes = cells[:, :nb].unflatten(-1, (boxes_per_cell, 5))  # [S*S, B, 5]
+    scores = boxes[..., 4:5] * cells[:, None, nb:]  # [S*S, B, C]
+    cell, b, labels = torch.nonzero(scores >= score_threshold, as_tuple=True)
+    cell_size, corner, half_size, size = _cell_geometry(s, int(width), int(height), pred.device, pred.dtype)
+    centre = boxes[..., :2] * cell_size + corner
+    half = boxes[..., 2:4] * boxes[..., 2:4] * half_size  # sizes are stored as square roots
+    px = torch.cat([(centre - half).clamp(min=0), torch.minimum(centre + half, size)], dim=-1)
+    return px[cell, b], scores[cell, b, labels], labels
 
 
 # --------------------------------------------------------------------------- registration

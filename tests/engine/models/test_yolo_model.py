@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from engine.models.yolo import (YoloGridNet, build_yolo, decode_grid, encode_targets, grid_candidates,
-                                grid_candidates_numpy, grid_size, responsible, yolo_loss)
+                                grid_size, responsible, yolo_loss)
 
 W, H = 100, 80
 S, B, C = 4, 2, 3
@@ -50,15 +50,21 @@ def test_encode_then_decode_a_perfect_prediction_gives_back_the_boxes():
     np.testing.assert_allclose(scores.numpy(), 1.0)
 
 
-def test_numpy_decoding_gives_the_same_candidates_as_torch():
+def test_candidates_are_every_box_and_class_of_decode_grid_scoring_above_the_threshold():
     pred = torch.rand(S, S, B * 5 + C, generator=torch.Generator().manual_seed(0))
     pred[..., B * 5:] = torch.softmax(pred[..., B * 5:] * 4, dim=-1)
-    tb, ts, tl = grid_candidates(pred, B, W, H, score_threshold=0.1)
-    nb, ns, nl = grid_candidates_numpy(pred.numpy(), B, W, H, score_threshold=0.1)
-    assert len(nb) == len(tb) > 0
-    np.testing.assert_allclose(nb, tb.numpy(), atol=1e-4)
-    np.testing.assert_allclose(ns, ts.numpy(), rtol=1e-6)
-    assert nl.tolist() == tl.tolist()
+    boxes, scores, labels = grid_candidates(pred, B, W, H, score_threshold=0.1)
+    # the reference: decode every box of the grid, score every (box, class), keep the pairs
+    # above the threshold in (row, class) order, scale to pixels and clip to the image
+    all_boxes, conf, probs = decode_grid(pred, B)
+    all_scores = conf[:, None] * probs
+    rows, classes = torch.nonzero(all_scores >= 0.1, as_tuple=True)
+    expected = (all_boxes[rows] * torch.tensor([W, H, W, H])).numpy()
+    expected = np.clip(expected, 0, [W, H, W, H])
+    assert 0 < len(boxes) < S * S * B * C
+    np.testing.assert_allclose(boxes.numpy(), expected, atol=1e-4)
+    np.testing.assert_allclose(scores.numpy(), all_scores[rows, classes].numpy(), rtol=1e-6)
+    assert labels.tolist() == classes.tolist()
 
 
 def test_decode_grid_rows_run_over_cells_then_predictors():
