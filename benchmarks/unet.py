@@ -123,7 +123,7 @@ def bench_overhead(project: Path, n_batches: int = 8, rounds: int = 4) -> dict:
     from engine.data.augment import segmentation_augmentation
     from engine.data.datasets import SegmentationDataset, load_segmentation_samples, open_project, resolve_classes
     from engine.jobs import Job, run_job_sync
-    from engine.models.unet import CPU_PRESET, build_unet, weighted_cross_entropy
+    from engine.models.unet import CPU_PRESET, build_unet, segmentation_loss
     from engine.train.loop import train_epoch
 
     torch.manual_seed(0)
@@ -135,6 +135,7 @@ def bench_overhead(project: Path, n_batches: int = 8, rounds: int = 4) -> dict:
     loader = torch.utils.data.DataLoader(ds, batch_size=CPU_PRESET["batch_size"])
     batches = [b for b in loader]  # the SAME tensors for both loops
     model = build_unet(CPU_PRESET, len(cats))
+    kind = CPU_PRESET["loss"]  # the preset's loss, on both sides of the ratio
     start_state = copy.deepcopy(model.state_dict())
 
     def fresh():
@@ -147,7 +148,7 @@ def bench_overhead(project: Path, n_batches: int = 8, rounds: int = 4) -> dict:
         t = time.perf_counter()
         for images, target, weight in batches:
             opt.zero_grad(set_to_none=True)
-            loss = weighted_cross_entropy(model(images), target, weight)
+            loss = segmentation_loss(kind, model(images), target, weight)
             loss.backward()
             opt.step()
         return (time.perf_counter() - t) / len(batches)
@@ -157,7 +158,7 @@ def bench_overhead(project: Path, n_batches: int = 8, rounds: int = 4) -> dict:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
 
         def job(token):
-            return (yield from train_epoch(model, opt, batches, lambda m, b: weighted_cross_entropy(m(b[0]), b[1], b[2]),
+            return (yield from train_epoch(model, opt, batches, lambda m, b: segmentation_loss(kind, m(b[0]), b[1], b[2]),
                                            token, device=torch.device("cpu"), epoch=1, step=0,
                                            total_steps=len(batches), scheduler=sched))
 
