@@ -10,8 +10,9 @@ from app.jobs_bridge import JobBridge
 from app.panels.train_panel import TrainPanel
 from engine.annotations.store import ProjectStore
 from tests.engine.data.seg_project import make_seg_project
+from tests.engine.train.unet_fixtures import TINY_UNET
 
-TINY = {"encoder": "plain", "loss": "wce", "depth": 2, "width": 8, "crop": 32, "batch_size": 4, "preview_every": 1, "lr": 1e-2}
+TINY = {**TINY_UNET, "preview_every": 1}
 
 
 @pytest.fixture

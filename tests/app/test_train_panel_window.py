@@ -7,8 +7,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.main_window import MainWindow
 from engine.annotations.store import ProjectStore
 from tests.engine.data.seg_project import make_seg_project
+from tests.engine.train.unet_fixtures import TINY_UNET
 
-TINY = {"encoder": "plain", "loss": "wce", "depth": 2, "width": 8, "crop": 32, "batch_size": 4, "preview_every": 1, "lr": 1e-2, "seed": 0}
+TINY = {**TINY_UNET, "preview_every": 1, "seed": 0}
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from engine.jobs import Job, JobRunner, Metrics, Preview, Progress, run_job_sync
 from engine.models.checkpoint import load_checkpoint
 from engine.models.registry import get_family
 from tests.engine.data.seg_project import make_seg_project
+from tests.engine.train.unet_fixtures import TINY_UNET
 
-TINY = {"encoder": "plain", "loss": "wce", "depth": 2, "width": 8, "crop": 32, "batch_size": 4, "preview_every": 2, "lr": 1e-2}
+TINY = TINY_UNET
 
 
 @pytest.fixture(scope="module")
