@@ -188,7 +188,7 @@ def test_image_modes_with_a_clear_meaning_are_converted(tmp_path):
     assert (np.diff(grey[..., 0].astype(int).ravel()) >= 0).all() and grey.max() > grey.min()  # the grey ramp
 
     planar = np.moveaxis(rgb, -1, 0).copy()  # samples first, as a planar TIFF holds them
-    tifffile.imwrite(tmp_path / "planar.tif", planar, planarconfig="separate")
+    tifffile.imwrite(tmp_path / "planar.tif", planar, photometric="rgb", planarconfig="separate")
     np.testing.assert_array_equal(read_model_image(tmp_path / "planar.tif"), rgb)
 
     tifffile.imwrite(tmp_path / "five.tif", np.zeros((12, 16, 5), np.uint8), planarconfig="contig")
