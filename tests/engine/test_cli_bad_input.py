@@ -88,6 +88,11 @@ def _yolo_b_txt(src: Path) -> Path:
     return find(src, "b.txt", "labels")
 
 
+def _append(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(text)
+
+
 def _yolo_first_line(src: Path, line: str) -> None:
     f = _yolo_b_txt(src)
     lines = f.read_text().splitlines()
@@ -155,7 +160,7 @@ CASES = [
     ("voc", "decompression bomb", bomb_b, "b.xml", "filename", (1, 1)),
 
     # YOLO: images/{train,val}/, labels/{train,val}/{a,b}.txt, 2 lines each
-    ("yolo", "malformed line", lambda s: _yolo_b_txt(s).open("a").write("0 0.5 0.5 0.2\n"), "b.txt", "line", (2, 4)),
+    ("yolo", "malformed line", lambda s: _append(_yolo_b_txt(s), "0 0.5 0.5 0.2\n"), "b.txt", "line", (2, 4)),
     ("yolo", "malformed data.yaml", lambda s: (s / "data.yaml").write_text("names: [cat, dog\ntrain: x\n"),
      "data.yaml", "yaml", None),
     ("yolo", "non-UTF-8 text", lambda s: _yolo_b_txt(s).write_bytes(b"0 0.5 0.5 0.2 0.2 \xff\n"),

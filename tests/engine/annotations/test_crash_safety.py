@@ -134,6 +134,8 @@ def test_sigkill_at_random_moments_loses_no_reported_edit(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         # read through the same buffered pipe as readline (communicate() would skip its buffer)
         rest, err = proc.stdout.read(), proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
         assert proc.wait(timeout=60) == -signal.SIGKILL, err
         # the piece after the last newline is empty, or a line cut short by the kill: not reported
         for line in (first + rest).split("\n")[:-1]:
