@@ -72,7 +72,7 @@ def yolo_speed(ckpt: Path, pairs: int = 200) -> dict:
     ratio came out 1.20 in one run and 0.85 in the next). ``yolo_latency_ms`` is the median of
     the first RUNS (20) predict calls; the overhead uses all ``pairs``: the network takes ~5 ms
     here, and the ratio of two medians of 20 such calls moved by +-5 % from run to run
-    (measured), far more than the ~0.2 ms our preprocessing, decoding and NMS add.
+    (measured), as much as the 0.5-0.7 ms our preprocessing, decoding and NMS add.
     """
     from engine.infer.yolo_predictor import YoloPredictor
 

@@ -40,15 +40,13 @@ def as_rgb_uint8(image, what: str = "image") -> np.ndarray:
     ``what`` and the shape.
     """
     arr = np.asarray(image)
-    if arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3 and arr.shape[0] >= 2 and arr.shape[1] >= 2:
-        return arr  # the common case, checked first: predictors call this once per image
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+    if arr.dtype.kind not in "uif":  # unsigned, signed, float: not bool, complex or objects
         raise ValueError(f"{what}: pixel type {arr.dtype} is not an image type (uint8, uint16, float)")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
         raise ValueError(f"{what}: expected [H, W] gray, [H, W, 3] RGB or [H, W, 4] RGBA, got shape {arr.shape}")
     if arr.shape[0] < 2 or arr.shape[1] < 2:
         raise ValueError(f"{what}: image of {arr.shape[1]}x{arr.shape[0]} px is too small")
-    return to_uint8_rgb(arr)
+    return arr if (arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3) else to_uint8_rgb(arr)
 
 
 class RcnnPredictor:

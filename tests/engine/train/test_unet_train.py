@@ -12,9 +12,7 @@ from engine.jobs import Job, JobRunner, Metrics, Preview, Progress, run_job_sync
 from engine.models.checkpoint import load_checkpoint
 from engine.models.registry import get_family
 from tests.engine.data.seg_project import make_seg_project
-from tests.engine.train.unet_fixtures import TINY_UNET
-
-TINY = TINY_UNET
+from tests.engine.train.unet_fixtures import TINY_UNET as TINY
 
 
 @pytest.fixture(scope="module")
