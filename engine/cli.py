@@ -70,10 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=SPLITS)
 
     t = sub.add_parser("train", help="train a model family on a project")
-    t.add_argument("family", help="model family: unet, fasterrcnn, maskrcnn, yolo (what engine.models registers)")
+    t.add_argument("family", help="model family: unet, fasterrcnn, maskrcnn, yolo, and any plugin family "
+                                  "(what engine.models.registry lists)")
     t.add_argument("--project", required=True)
     t.add_argument("--out", required=True, help="checkpoint file to write")
-    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--epochs", type=int, default=None, help="at most this many epochs (the family's preset by default)")
+    t.add_argument("--time", type=float, default=None, metavar="MINUTES",
+                   help="time budget: training stops, validates and saves within it (config key max_seconds; "
+                        "each family's CPU preset has one); 0 = none")
     t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--config", default=None, help="JSON object of family options, or @file.json")
@@ -316,7 +320,7 @@ def cmd_train(args) -> int:
     train_command = _lazy("engine.train.run", "train_command")
     result = _call(train_command, f"train {args.family}", bar=False, family=args.family,
                    project=_project_arg(args.project), out=Path(args.out), epochs=args.epochs,
-                   device=args.device, seed=args.seed, config=_config(args.config))
+                   device=args.device, seed=args.seed, config=_config(args.config), minutes=args.time)
     if result is not None:
         _print_json(result)
     return 0

@@ -22,13 +22,26 @@ class Metrics:
     step: int | None = None
 
 
+# What a preview shows, and so how the GUI draws it (the data contract of each kind is in
+# engine.viz.previews, which also builds them). A family that yields these needs no GUI code.
+PREVIEW_KINDS = ("heatmap", "class_map", "image", "image_row", "matrix_grid", "scatter", "curves")
+
+
 @dataclass(frozen=True)
 class Preview:
-    """A named array (or dict of arrays) for a live view; the GUI keeps only the latest per name."""
+    """A named picture for a live view; the GUI keeps only the latest per name and draws it by
+    ``kind`` (one of PREVIEW_KINDS). ``data`` is a dict whose keys the kind defines; ``title``
+    is what the view is headed with (the name when empty)."""
 
     name: str
-    data: Any
+    data: dict[str, Any]
     step: int | None = None
+    kind: str = "image"
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in PREVIEW_KINDS:
+            raise ValueError(f"preview {self.name!r}: kind {self.kind!r} is not one of {', '.join(PREVIEW_KINDS)}")
 
 
 @dataclass(frozen=True)

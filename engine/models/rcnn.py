@@ -27,7 +27,6 @@ from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from engine.models.backbones import INPUT_MEAN, INPUT_STD, efficientnet_lite0
-from engine.models.registry import FamilySpec, register_family
 
 __all__ = ["BACKBONES", "CPU_PRESET", "GPU_PRESET", "LiteFPNBackbone", "build_rcnn", "preset_for"]
 
@@ -187,34 +186,9 @@ def build_rcnn(config: dict, num_classes: int, masks: bool = False) -> nn.Module
         **common)
 
 
-def _build_faster(config: dict, num_classes: int) -> nn.Module:
+def build_fasterrcnn(config: dict, num_classes: int) -> nn.Module:
     return build_rcnn(config, num_classes, masks=False)
 
 
-def _build_mask(config: dict, num_classes: int) -> nn.Module:
+def build_maskrcnn(config: dict, num_classes: int) -> nn.Module:
     return build_rcnn(config, num_classes, masks=True)
-
-
-def _train(family: str):
-    def train(token, store_path, out, config=None):
-        from engine.train.rcnn import train_rcnn
-
-        return (yield from train_rcnn(token, store_path, out, config or {}, family=family))
-    train.__name__ = f"train_{family}"
-    return train
-
-
-def _predictor(checkpoint_path, device="auto"):
-    from engine.infer.rcnn_predictor import RcnnPredictor
-
-    return RcnnPredictor.from_checkpoint(checkpoint_path, device)
-
-
-FASTER = register_family(FamilySpec(
-    name="fasterrcnn", kind="detection", build=_build_faster, train=_train("fasterrcnn"),
-    predictor=_predictor, cpu_preset=dict(CPU_PRESET), gpu_preset=dict(GPU_PRESET),
-    description="Faster R-CNN (torchvision) on an EfficientNet-Lite0 FPN: boxes"))
-MASK = register_family(FamilySpec(
-    name="maskrcnn", kind="instance", build=_build_mask, train=_train("maskrcnn"),
-    predictor=_predictor, cpu_preset=dict(CPU_PRESET), gpu_preset=dict(GPU_PRESET),
-    description="Mask R-CNN (torchvision) on an EfficientNet-Lite0 FPN: boxes and instance masks"))

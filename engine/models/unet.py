@@ -1,4 +1,4 @@
-"""U-Net (Ronneberger et al. 2015) for semantic segmentation, and its registry entry.
+"""U-Net (Ronneberger et al. 2015) for semantic segmentation (registered in engine.families).
 
 Two encoders:
 - "plain": the paper's encoder, ``depth`` down-steps of (conv3x3-BN-ReLU) x2 + max-pool,
@@ -10,13 +10,9 @@ network outputs ``num_classes + 1`` logits per pixel (channel 0 = background).
 """
 from __future__ import annotations
 
-import importlib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from engine.models.registry import FamilySpec, register_family
 
 ENCODERS = ("plain", "efficientnet_lite0")
 LOSSES = ("wce", "dice", "wce+dice")
@@ -175,28 +171,3 @@ def build_unet(config: dict, num_classes: int) -> UNet:
     cfg = {**DEFAULT_CONFIG, **(config or {})}
     return UNet(num_classes, depth=cfg["depth"], width=cfg["width"], encoder=cfg["encoder"],
                 pretrained=bool(cfg["pretrained"]))
-
-
-def _train(token, store_path, out, config):
-    return (yield from _segmentation.train_segmentation(token, store_path, out, config))
-
-
-def _predictor(checkpoint_path, device="auto"):
-    from engine.infer.unet_predictor import UNetPredictor
-
-    return UNetPredictor(checkpoint_path, device=device)
-
-
-SPEC = register_family(FamilySpec(
-    name="unet", kind="segmentation", build=build_unet, train=_train, predictor=_predictor,
-    cpu_preset=CPU_PRESET, gpu_preset=GPU_PRESET,
-    description="U-Net semantic segmentation (plain or pretrained EfficientNet-Lite0 encoder), "
-                "weighted cross-entropy with the paper's border weight map, or Dice",
-))
-
-# Imported here, not inside _train: importing torchvision's transforms and the data pipeline
-# takes a while and holds the GIL, which froze the GUI for ~90 ms when it happened on the
-# worker thread at job start. Whoever lists the families (the GUI, on its own thread, once)
-# pays it instead. Circular but safe either way round: when segmentation is imported first it
-# is partially initialised here, and _train only reads its attribute at call time.
-_segmentation = importlib.import_module("engine.train.segmentation")

@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models.backbones import FEATURE_CHANNELS, FEATURE_STRIDES, efficientnet_lite0
-from engine.models.registry import FamilySpec, register_family
 
 __all__ = ["CPU_PRESET", "GPU_PRESET", "YoloGridNet", "build_yolo", "decode_grid", "encode_targets",
            "grid_candidates", "preset_for", "yolo_loss"]
@@ -276,22 +275,3 @@ def grid_candidates(pred: torch.Tensor, boxes_per_cell: int, width: int, height:
     half = boxes[..., 2:4] * boxes[..., 2:4] * half_size  # sizes are stored as square roots
     px = torch.cat([(centre - half).clamp(min=0), torch.minimum(centre + half, size)], dim=-1)
     return px[cell, b], scores[cell, b, labels], labels
-
-
-# --------------------------------------------------------------------------- registration
-def _train(token, store_path, out, config=None):
-    from engine.train.yolo import train_yolo
-
-    return (yield from train_yolo(token, store_path, out, config or {}))
-
-
-def _predictor(checkpoint_path, device="auto"):
-    from engine.infer.yolo_predictor import YoloPredictor
-
-    return YoloPredictor.from_checkpoint(checkpoint_path, device)
-
-
-YOLO = register_family(FamilySpec(
-    name="yolo", kind="detection", build=build_yolo, train=_train, predictor=_predictor,
-    cpu_preset=dict(CPU_PRESET), gpu_preset=dict(GPU_PRESET),
-    description="YOLO (v1-style S x S grid, B boxes per cell) on EfficientNet-Lite0: boxes"))

@@ -1,21 +1,62 @@
-"""Generic training-loop pieces shared by model families.
+"""The one training loop every model family runs on.
 
-The loop is a generator: every optimisation step yields a Progress and a Metrics event, which
-is also where a job can be cancelled (the runner checks the token after each yield; the loop
-also checks it before each step). A non-finite loss stops training BEFORE the update is
-applied, so the weights (and the last checkpoint) stay good.
+A family subclasses :class:`Trainer` and supplies only what differs: ``setup`` (read data, build
+the model and its optimisers), ``batches`` (one epoch), ``loss`` (a dict of loss terms, "loss"
+the total) or, for several optimisers or an image as the parameter, ``step``; ``validate``
+(metrics, one of them ``metric``, higher is better) and ``previews``. :func:`fit` owns the rest:
+
+- steps, cancel (at every yield), pause / resume / single steps (``CancelToken.wait_if_paused``);
+- the NaN policy: a non-finite loss stops the run BEFORE the update; the last good checkpoint stays;
+- the LR schedule: linear warm-up, then cosine decay to 2 % over the steps, or, under a time
+  budget, over the wall-clock time left (it reaches its floor at the deadline however fast the
+  steps turn out to be);
+- the time budget (``max_seconds``): no step starts when the time left would not hold it and the
+  last validation; then the model is validated and saved, so the run ends within the budget;
+- CPU threads: all cores but one, for every family (two OpenMP threads fighting over one free
+  core made steps several times slower on a loaded 2-core machine); the worker's nice value;
+- the best-checkpoint rule: after each validation the checkpoint is written (atomically) when the
+  family's metric is at least as good as before, so predicting during training uses the best so far;
+- the rate of previews and validations.
+
+Events: Progress and Metrics (every loss term and "lr") after every step; Previews every
+``preview_every`` steps and after each validation; Metrics with "val_"-prefixed validation
+metrics and "epoch"; Log lines. See docs/adr/0018-one-training-loop.md.
 """
 from __future__ import annotations
 
 import contextlib
 import math
 import os
-from typing import Any, Callable, Iterable, Iterator
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 import torch
 
-from engine.device import autocast_context
-from engine.jobs.events import Metrics, Progress
+from engine.annotations.errors import BadInput
+from engine.device import autocast_context, pick_device, seed_everything
+from engine.jobs.cancel import CancelToken
+from engine.jobs.events import Event, Log, Metrics, Preview, Progress
+from engine.models.checkpoint import save_checkpoint
+
+__all__ = ["LOOP_DEFAULTS", "NonFiniteLoss", "Trainer", "cpu_threads", "fit", "lower_thread_priority",
+           "make_grad_scaler", "to_device"]
+
+# Keys the loop reads; a family's preset may override any of them.
+LOOP_DEFAULTS: dict[str, Any] = {
+    "epochs": 10,            # an upper bound when max_seconds is set
+    "max_seconds": None,     # time budget for the whole run (seconds), None = none
+    "max_steps": None,       # stop after this many steps (tests, quick looks)
+    "warmup_steps": 20,
+    "lr_floor": 0.02,        # the cosine decays to this fraction of each group's rate
+    "clip_grad": None,       # max gradient norm, None = no clipping
+    "eval_every": 1,         # validate every N epochs (and always at the end)
+    "preview_every": 0,      # preview every N steps (0 = only after validations)
+    "cpu_threads": -1,       # all cores but one; None leaves torch's default
+    "nice": None,            # raise the worker thread's nice value (the workbench uses 5)
+    "seed": 0,
+}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -33,18 +74,24 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def thread_count(threads: int | None) -> int | None:
+    """torch intra-op threads for a setting: None -> None (torch's default); n > 0 -> n;
+    0 or negative -> all cores but |n| (at least one)."""
+    if threads is None:
+        return None
+    n = int(threads) if int(threads) > 0 else (os.cpu_count() or 1) + int(threads)
+    return max(1, n)
+
+
 @contextlib.contextmanager
 def cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
-    """Limit torch's intra-op threads on CPU for the duration (e.g. leave a core for the GUI).
-
-    threads None leaves torch's default; 0 or negative means "all cores but |threads|".
-    """
-    if device.type != "cpu" or threads is None:
+    """Limit torch's intra-op threads on the CPU for the duration (see :func:`thread_count`)."""
+    n = thread_count(threads)
+    if device.type != "cpu" or n is None:
         yield
         return
     before = torch.get_num_threads()
-    n = int(threads) if threads > 0 else max(1, (os.cpu_count() or 1) + int(threads))
-    torch.set_num_threads(max(1, n))
+    torch.set_num_threads(n)
     try:
         yield
     finally:
@@ -53,19 +100,10 @@ def cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
 
 def lower_thread_priority(niceness: int | None) -> bool:
     """Make this thread at least ``niceness`` nice (Linux: per thread) so the GUI thread wins
-    the CPU.
-
-    A training job started from the workbench runs on its own worker thread; at nice 5 the
-    scheduler prefers the GUI thread (nice 0) when both want a core. Never lowers a higher
-    inherited value (as root an absolute set would give a thread started from an already-niced
-    one MORE priority) and never accumulates when a job runs on the caller's thread again and
-    again (tests, CLI). Returns False where unsupported.
-    """
+    the CPU. Never lowers a higher inherited value and never accumulates. False where unsupported."""
     if not niceness or niceness < 0:
         return False
     try:
-        import threading
-
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, min(19, max(os.getpriority(os.PRIO_PROCESS, tid), int(niceness))))
         return True
@@ -80,46 +118,275 @@ def make_grad_scaler(device: torch.device) -> torch.amp.GradScaler | None:
     return None
 
 
-def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable[Any],
-                loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor], token, *, device: torch.device,
-                epoch: int, step: int, total_steps: int | None, scheduler=None, scaler=None,
-                after_step: Callable[[int], Iterator[Any]] | None = None,
-                should_end: Callable[[], bool] | None = None) -> Iterator[Any]:
-    """One epoch of optimisation; a generator returning ``(mean_loss, last_step)``.
+def check_finite(losses: dict[str, torch.Tensor], where: str) -> float:
+    """The total loss as a float; NonFiniteLoss (before any update) when it is NaN or infinite."""
+    value = float(losses["loss"].detach())
+    if not math.isfinite(value):
+        raise NonFiniteLoss(f"the loss became {value} at {where}")
+    return value
 
-    loss_fn(model, batch_on_device) -> scalar loss tensor. Yields Progress(step, total_steps)
-    and Metrics({"loss"}, step) after every step, then whatever ``after_step(step)`` yields
-    (previews). Raises NonFiniteLoss without applying the update when the loss is not finite.
-    ``should_end()`` True after a step ends the epoch early (time budgets).
+
+class Trainer:
+    """What a family supplies to :func:`fit`. Subclasses set ``family``, ``kind`` and ``metric``
+    and override the hooks; ``self.cfg``, ``self.device``, ``self.token``, ``self.store_path``
+    are set before ``setup`` runs.
+
+    Attributes a subclass sets in ``setup``: ``model`` (an nn.Module, saved by ``state_dict``)
+    and ``optimizers`` (a list; the loop sets every param group's lr from its schedule, relative
+    to the lr the group had when built).
     """
-    model.train()
-    total = 0.0
-    count = 0
-    for batch in batches:
-        token.raise_if_cancelled()
-        batch = to_device(batch, device)
-        optimizer.zero_grad(set_to_none=True)
-        with autocast_context(device):
-            loss = loss_fn(model, batch)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise NonFiniteLoss(f"the loss became {value} at epoch {epoch}, step {step + 1}")
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+
+    family: str = ""
+    kind: str = ""
+    metric: str = "loss"  # the key of validate()'s dict that picks the best checkpoint (higher wins)
+    defaults: dict[str, Any] = {}  # family defaults under the preset (e.g. clip_grad)
+
+    def __init__(self, cfg: dict, device: torch.device, token: CancelToken, store_path: str) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.token = token
+        self.store_path = store_path
+        self.model: torch.nn.Module | None = None
+        self.optimizers: list[torch.optim.Optimizer] = []
+        self.scaler = make_grad_scaler(device)
+
+    # -- hooks ----------------------------------------------------------------------------
+    def setup(self) -> Iterator[Event]:
+        """Read the data, build ``model`` and ``optimizers``. May yield Log events."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def batches(self) -> Iterable[Any]:
+        """One epoch of batches (moved to the device by the loop)."""
+        raise NotImplementedError
+
+    def steps_per_epoch(self) -> int:
+        return len(self.batches())  # type: ignore[arg-type]
+
+    def loss(self, batch: Any) -> dict[str, torch.Tensor]:
+        """Loss terms of one batch; "loss" is the total that is minimised."""
+        raise NotImplementedError
+
+    def step(self, batch: Any, where: str) -> dict[str, float]:
+        """One optimisation step; returns the loss terms as floats. The default: one optimiser
+        over ``loss``. Override for several optimisers; call :func:`check_finite` before any
+        update so a NaN never reaches the weights."""
+        opt = self.optimizers[0]
+        self.model.train()
+        with autocast_context(self.device):
+            losses = self.loss(batch)
+        check_finite(losses, where)
+        opt.zero_grad(set_to_none=True)
+        clip = self.cfg.get("clip_grad")
+        if self.scaler is not None:
+            self.scaler.scale(losses["loss"]).backward()
+            if clip:
+                self.scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(clip))
+            self.scaler.step(opt)
+            self.scaler.update()
         else:
-            loss.backward()
-            optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        step += 1
-        total += value
-        count += 1
-        yield Progress(step, total_steps, f"epoch {epoch}: loss {value:.4f}")
-        yield Metrics({"loss": value}, step)
-        if after_step is not None:
-            yield from after_step(step)
-        if should_end is not None and should_end():
+            losses["loss"].backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(clip))
+            opt.step()
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def validate(self) -> dict[str, Any]:
+        """Metrics on the validation data ({} when there is none)."""
+        return {}
+
+    def previews(self, step: int) -> Iterator[Preview]:
+        """Live views of the model now."""
+        return iter(())
+
+    def state_dict(self) -> dict:
+        return self.model.state_dict()
+
+    def meta(self) -> dict:
+        """Checkpoint metadata besides family, kind, config, metrics (e.g. classes, colors)."""
+        return {}
+
+    def result(self) -> dict:
+        """Extra entries for the job's result dict."""
+        return {}
+
+
+def _saved_config(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in ("device", "max_steps", "max_seconds", "time_limit_s",
+                                                      "nice")}
+
+
+def resolve_config(trainer_cls: type[Trainer], config: dict | None, preset: dict | None = None) -> dict:
+    cfg = {**LOOP_DEFAULTS, **trainer_cls.defaults, **(preset or {}), **(config or {})}
+    if cfg.get("time_limit_s") and not cfg.get("max_seconds"):
+        cfg["max_seconds"] = cfg["time_limit_s"]  # the older name of the same budget
+    for key in ("epochs", "warmup_steps", "eval_every", "preview_every"):
+        try:
+            cfg[key] = int(cfg[key])
+        except (TypeError, ValueError):
+            raise BadInput("config", key, f"must be an integer, got {cfg[key]!r}") from None
+    if cfg["epochs"] < 1:
+        raise BadInput("config", "epochs", f"must be at least 1, got {cfg['epochs']}")
+    if cfg.get("max_seconds") is not None:
+        try:
+            cfg["max_seconds"] = float(cfg["max_seconds"])
+        except (TypeError, ValueError):
+            raise BadInput("config", "max_seconds", f"must be a number of seconds, got {cfg['max_seconds']!r}") from None
+        if not cfg["max_seconds"] > 0:
+            cfg["max_seconds"] = None
+    return cfg
+
+
+def fit(trainer_cls: type[Trainer], token: CancelToken, store_path: str, out: str, config: dict | None = None,
+        preset: dict | None = None) -> Iterator[Event]:
+    """Train ``trainer_cls`` on the project at ``store_path``; the best checkpoint goes to ``out``.
+
+    A job generator (see engine.jobs). Returns {"checkpoint", "family", "metric", "best",
+    "metrics" (the best validation), "history", "steps", "epochs", "seconds", "device", "stopped"}.
+    """
+    started = time.perf_counter()
+    cfg = resolve_config(trainer_cls, config, preset)
+    lower_thread_priority(cfg.get("nice"))
+    seed_everything(int(cfg.get("seed") or 0))
+    device = pick_device(cfg.get("device") or "auto")
+    out = Path(out)
+    trainer = trainer_cls(cfg, device, token, str(store_path))
+    with cpu_threads(device, cfg.get("cpu_threads")):
+        return (yield from _run(trainer, token, out, cfg, device, started))
+
+
+def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: torch.device,
+         started: float) -> Iterator[Event]:
+    clock = {"paused": 0.0}
+
+    def now() -> float:
+        """Seconds of the run so far, time spent paused not counted."""
+        return time.perf_counter() - started - clock["paused"]
+
+    yield from trainer.setup()
+    spe = max(1, trainer.steps_per_epoch())
+    epochs = int(cfg["epochs"])
+    max_steps = int(cfg["max_steps"]) if cfg.get("max_steps") else None
+    total = epochs * spe if max_steps is None else min(epochs * spe, max_steps)
+    budget = cfg.get("max_seconds")
+    warm = max(1, min(int(cfg["warmup_steps"]), max(1, total // 10)))
+    floor = float(cfg["lr_floor"])
+    for opt in trainer.optimizers:
+        for g in opt.param_groups:
+            g.setdefault("base_lr", g["lr"])
+    timing = {"val": None, "step": None}
+
+    def reserve() -> float:
+        # Seconds kept for what follows the last step: one more step in flight, the last
+        # validation, previews and the checkpoint (a share of the budget until they are timed).
+        step_s = timing["step"] or 0.0
+        if timing["val"] is None:
+            return 0.05 * float(budget) + 2.0 * step_s
+        return 1.25 * timing["val"] + 1.5 * step_s + 1.0
+
+    train_start = [now()]
+
+    def lr_factor(step: int) -> float:
+        if step < warm:
+            return 0.1 + 0.9 * step / warm
+        if budget:
+            end = float(budget) - reserve()
+            t = (now() - train_start[0]) / max(1e-6, end - train_start[0])
+        else:
+            t = (step - warm) / max(1, total - warm)
+        t = min(1.0, max(0.0, t))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    def out_of_time() -> bool:
+        return bool(budget) and now() + reserve() > float(budget)
+
+    best: dict | None = None
+    history: list[dict] = []
+    step = 0
+    epoch = 0
+    stopped = "epochs"
+    metric = trainer.metric
+    last_validated = -1
+    every = int(cfg["preview_every"])
+    train_start[0] = now()
+
+    def validate_and_save(epoch: int) -> Iterator[Event]:
+        nonlocal best, last_validated
+        t0 = time.perf_counter()
+        metrics = dict(trainer.validate())
+        timing["val"] = time.perf_counter() - t0
+        last_validated = step
+        scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        row = {"epoch": epoch, "step": step, "seconds": round(now(), 2), **scalars}
+        history.append(row)
+        yield Metrics({**{f"val_{k}": v for k, v in scalars.items()}, "epoch": float(epoch)}, step)
+        yield from trainer.previews(step)
+        value = metrics.get(metric)
+        improved = best is None or value is None or (
+            best.get(metric) is not None and float(value) >= float(best[metric]))
+        if improved:
+            best = {**metrics, "epoch": epoch, "step": step}
+            save_checkpoint(out, trainer.state_dict(), {
+                "family": trainer.family, "kind": trainer.kind, "config": _saved_config(cfg),
+                "metrics": best, "epoch": epoch, "step": step, "metric": metric, **trainer.meta()})
+            said = f"{metric} {float(value):.3f} (best so far)" if value is not None else "no validation data"
+            yield Log(f"epoch {epoch}, step {step}: {said} -> saved {out.name}")
+        else:
+            yield Log(f"epoch {epoch}, step {step}: {metric} {float(value):.3f} "
+                      f"(best {float(best[metric]):.3f} at epoch {best['epoch']})")
+
+    yield Progress(0, total, f"{trainer.family}: training")
+    try:
+        while epoch < epochs and stopped == "epochs":
+            epoch += 1
+            for batch in trainer.batches():
+                if step > 0 and out_of_time():  # at least one step, however small the budget
+                    stopped = "budget"
+                    break
+                token.raise_if_cancelled()
+                if token.paused:
+                    t_pause = time.perf_counter()
+                    token.wait_if_paused()
+                    clock["paused"] += time.perf_counter() - t_pause
+                t_step = time.perf_counter()
+                factor = lr_factor(step)
+                for opt in trainer.optimizers:
+                    for g in opt.param_groups:
+                        g["lr"] = g["base_lr"] * factor
+                values = trainer.step(to_device(batch, device), f"epoch {epoch}, step {step + 1}")
+                step += 1
+                dt = time.perf_counter() - t_step
+                timing["step"] = dt if timing["step"] is None else 0.9 * timing["step"] + 0.1 * dt
+                if trainer.optimizers:
+                    values["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+                if budget and timing["step"]:
+                    left = max(0.0, float(budget) - reserve() - now())
+                    total = step + int(left / timing["step"])
+                    if max_steps is not None:
+                        total = min(total, max_steps)
+                yield Progress(step, total, f"epoch {epoch}: loss {values.get('loss', float('nan')):.4f}")
+                yield Metrics(values, step)
+                if every and step % every == 0:
+                    yield from trainer.previews(step)
+                if max_steps is not None and step >= max_steps:
+                    stopped = "steps"
+                    break
+            else:
+                if epoch % max(1, int(cfg["eval_every"])) == 0 or epoch == epochs:
+                    yield from validate_and_save(epoch)
+                continue
             break
-    return (total / count if count else float("nan")), step
+    except NonFiniteLoss as exc:
+        kept = (f"the last good checkpoint (epoch {best['epoch']}) is kept at {out}" if best is not None
+                else "no checkpoint was written")
+        raise NonFiniteLoss(f"{trainer.family}: {exc}; training stopped before the update, {kept}. "
+                            f"Try a lower learning rate (config 'lr', now {cfg.get('lr')}).") from None
+    if last_validated != step:
+        if stopped == "budget":
+            yield Log(f"time budget {float(budget):.0f} s: training stops at step {step} (epoch {epoch})")
+        yield from validate_and_save(epoch)
+    seconds = round(time.perf_counter() - started, 2)
+    return {"checkpoint": str(out), "family": trainer.family, "metric": metric, "best": best,
+            "metrics": best, "history": history, "steps": step, "epochs": epoch, "seconds": seconds,
+            "device": str(device), "stopped": stopped, **trainer.result()}

@@ -34,7 +34,7 @@ class EventPrinter:
             self.bar.refresh()
         elif isinstance(event, Log):
             (self._tqdm.write if self.bar is not None else print)(f"[{event.level}] {event.text}", file=sys.stderr)
-        elif isinstance(event, Metrics) and "val_miou" in event.values and self.bar is not None:
+        elif isinstance(event, Metrics) and any(k.startswith("val_") for k in event.values) and self.bar is not None:
             self.bar.set_postfix({k: round(v, 4) for k, v in event.values.items() if isinstance(v, float)})
 
     def close(self) -> None:
@@ -66,10 +66,12 @@ def drive(gen, on_event: Callable[[Any], None]):
 
 
 def train_command(family: str, project: str | Path, out: str | Path, epochs: int | None = None,
-                  device: str = "auto", seed: int = 0, config: dict | None = None, progress=None) -> dict:
+                  device: str = "auto", seed: int = 0, config: dict | None = None, progress=None,
+                  minutes: float | None = None) -> dict:
     """Train ``family`` on ``project``; write the checkpoint ``out``; return the job's result dict.
 
-    The config is the family's preset for the device, updated with ``config`` and ``epochs``.
+    The config is the family's preset for the device, updated with ``config``, ``epochs`` and
+    ``minutes`` (the time budget, as config "max_seconds"; 0 = none).
     Raises BadInput for a missing project / unknown family / bad config, NonFiniteLoss when
     the loss diverges (the last good checkpoint stays).
     """
@@ -88,6 +90,10 @@ def train_command(family: str, project: str | Path, out: str | Path, epochs: int
     cfg.update(config or {})
     if epochs is not None:
         cfg["epochs"] = int(epochs)
+    if minutes is not None:
+        if minutes < 0 or minutes != minutes:
+            raise BadInput(str(minutes), "--time", "must be a number of minutes >= 0")
+        cfg["max_seconds"] = float(minutes) * 60.0 if minutes > 0 else None
     cfg["seed"] = int(seed)
     cfg["device"] = str(dev)
     on_event, close = event_sink(progress, f"train {family}")

@@ -60,9 +60,9 @@ def test_training_yields_progress_loss_components_and_a_checkpoint(trained, fami
     assert len(losses) == 2 and all(np.isfinite(v["loss"]) for v in losses)
     assert "loss_objectness" in losses[0] and "loss_classifier" in losses[0]
     assert ("loss_mask" in losses[0]) == (family == "maskrcnn")
-    val = [e.values for e in events if isinstance(e, Metrics) and "box_map50" in e.values]
-    assert val and 0.0 <= val[-1]["box_map50"] <= 1.0
-    assert ("mask_map50" in val[-1]) == (family == "maskrcnn")
+    val = [e.values for e in events if isinstance(e, Metrics) and "val_box_map50" in e.values]
+    assert val and 0.0 <= val[-1]["val_box_map50"] <= 1.0
+    assert ("val_mask_map50" in val[-1]) == (family == "maskrcnn")
     state, meta = load_checkpoint(ckpt)
     assert meta["family"] == family and meta["classes"] == ["circle", "rectangle", "triangle"]
     assert result["steps"] == 2 and result["checkpoint"] == str(ckpt)

@@ -1,0 +1,67 @@
+"""The built-in model families. Each names its model builder, trainer and predictor by
+reference, so listing the families imports no trainer or predictor (no import cycles; see
+docs/adr/0019-family-registry.md). A new family is one more ``register_family`` call here or in
+a plugin package (entry point group ``visionbench.families``); no GUI or CLI code changes.
+"""
+from __future__ import annotations
+
+from engine.models import rcnn, unet, yolo
+from engine.models.registry import FamilySpec, Option, register_family
+
+_DETECTOR_OPTIONS = (
+    Option("batch_size", "images per step", minimum=1, maximum=256),
+    Option("lr", "learning rate", minimum=1e-6, maximum=1.0),
+    Option("hflip", "random horizontal flips"),
+    Option("vflip", "random vertical flips"),
+    Option("pretrained", "start from the shipped ImageNet EfficientNet-Lite0 weights"),
+)
+
+register_family(FamilySpec(
+    name="unet", kind="segmentation", metric="miou",
+    model="engine.models.unet:build_unet", trainer="engine.train.segmentation:UNetTrainer",
+    predictor="engine.infer.unet_predictor:UNetPredictor",
+    cpu_preset=unet.CPU_PRESET, gpu_preset=unet.GPU_PRESET,
+    description="U-Net semantic segmentation (plain or pretrained EfficientNet-Lite0 encoder), "
+                "weighted cross-entropy with the paper's border weight map, or Dice",
+    options=(
+        Option("encoder", "plain: the paper's encoder; efficientnet_lite0: pretrained", choices=unet.ENCODERS),
+        Option("width", "channels of the first level", minimum=2, maximum=256),
+        Option("depth", "down-sampling steps (plain encoder)", minimum=1, maximum=6),
+        Option("loss", "wce: weighted cross-entropy with the border weight map", choices=unet.LOSSES),
+        Option("batch_size", "crops per step", minimum=1, maximum=256),
+        Option("crop", "training crop size (pixels)", minimum=16, maximum=2048),
+        Option("lr", "learning rate", minimum=1e-6, maximum=1.0),
+        Option("augment", "flips, elastic deformation, colour jitter"),
+        Option("w0", "border weight w0 of the weight map", minimum=0.0, maximum=100.0),
+        Option("sigma", "border width sigma of the weight map (pixels)", minimum=0.5, maximum=50.0),
+    ),
+))
+
+for _name, _kind, _metric, _build, _trainer, _what in (
+        ("fasterrcnn", "detection", "box_map50", "build_fasterrcnn", "FasterRcnnTrainer", "boxes"),
+        ("maskrcnn", "instance", "mask_map50", "build_maskrcnn", "MaskRcnnTrainer", "boxes and instance masks")):
+    register_family(FamilySpec(
+        name=_name, kind=_kind, metric=_metric,
+        model=f"engine.models.rcnn:{_build}", trainer=f"engine.train.rcnn:{_trainer}",
+        predictor="engine.infer.rcnn_predictor:RcnnPredictor.from_checkpoint",
+        cpu_preset=rcnn.CPU_PRESET, gpu_preset=rcnn.GPU_PRESET,
+        description=f"{'Mask' if _name == 'maskrcnn' else 'Faster'} R-CNN (torchvision) on an "
+                    f"EfficientNet-Lite0 FPN: {_what}",
+        options=(Option("backbone", "feature extractor", choices=rcnn.BACKBONES),
+                 Option("min_size", "shorter image side the model sees (pixels)", minimum=32, maximum=2048),
+                 Option("max_size", "longer image side at most (pixels)", minimum=32, maximum=4096),
+                 *_DETECTOR_OPTIONS),
+    ))
+
+register_family(FamilySpec(
+    name="yolo", kind="detection", metric="box_map50",
+    model="engine.models.yolo:build_yolo", trainer="engine.train.yolo:YoloTrainer",
+    predictor="engine.infer.yolo_predictor:YoloPredictor.from_checkpoint",
+    cpu_preset=yolo.CPU_PRESET, gpu_preset=yolo.GPU_PRESET,
+    description="YOLO (v1-style S x S grid, B boxes per cell) on EfficientNet-Lite0: boxes",
+    options=(Option("input_size", "square network input (pixels)", minimum=32, maximum=1024),
+             Option("boxes_per_cell", "B: boxes each grid cell predicts", minimum=1, maximum=5),
+             Option("lambda_coord", "weight of the box terms", minimum=0.0, maximum=100.0),
+             Option("lambda_noobj", "weight of the no-object confidence term", minimum=0.0, maximum=10.0),
+             *_DETECTOR_OPTIONS),
+))
