@@ -1,8 +1,9 @@
-"""Live views of a segmentation model at work: curves, heatmaps, argmax map, weight map.
+"""Live views of any model family at work: curves of every loss term and validation metric,
+and one pane per preview, drawn by the preview's kind (engine.viz.previews gives the data
+contract of each kind), so a new family needs no code here.
 
-They draw numpy arrays that engine jobs send as Preview/Metrics events (see
-``engine.train.segmentation``); they compute nothing heavier than an alpha blend and are fed
-on the GUI thread by the job bridge's throttled signals.
+They draw numpy arrays that engine jobs send as Preview/Metrics events; they compute nothing
+heavier than an alpha blend and are fed on the GUI thread by the job bridge's throttled signals.
 """
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QSli
                                QWidget)
 
 from engine.jobs.events import Metrics, Preview
-from engine.viz.heatmaps import argmax_overlay
+from engine.viz.heatmaps import argmax_overlay, colorize
 
 # Perceptually uniform maps first: equal steps in probability look like equal steps in colour.
 COLOR_MAPS = ("viridis", "inferno", "magma", "plasma", "turbo", "grey")
-_INFERNO = pg.colormap.get("inferno")
 
 
 def color_map(name: str) -> pg.ColorMap:
@@ -74,64 +74,87 @@ class ImagePane(QWidget):
         return self.item.image is not None
 
 
+_SERIES_COLOURS = ("#f58231", "#4363d8", "#3cb44b", "#e6194b", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
+                   "#9a6324", "#808000")
+_NOT_PLOTTED = ("lr", "epoch")
+
+
 class CurvesView(QWidget):
-    """Training loss per step and validation IoU/Dice per epoch (pyqtgraph PlotWidgets)."""
+    """Every per-step loss term (left) and every validation metric (right, keys "val_*"),
+    one curve per key as they arrive (pyqtgraph PlotWidgets)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.loss_plot = pg.PlotWidget(self, title="loss")
         self.loss_plot.setLabel("bottom", "step")
-        self.iou_plot = pg.PlotWidget(self, title="validation")
-        self.iou_plot.setLabel("bottom", "step")
-        self.iou_plot.setYRange(0.0, 1.0)
-        self.iou_plot.addLegend(offset=(5, 5))
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#f58231", width=1.5))
-        self.iou_curve = self.iou_plot.plot(pen=pg.mkPen("#3cb44b", width=2), symbol="o", symbolSize=5,
-                                            symbolBrush="#3cb44b", name="mIoU")
-        self.dice_curve = self.iou_plot.plot(pen=pg.mkPen("#4363d8", width=1.5), name="Dice")
+        self.loss_plot.addLegend(offset=(5, 5))
+        self.val_plot = pg.PlotWidget(self, title="validation")
+        self.val_plot.setLabel("bottom", "step")
+        self.val_plot.setYRange(0.0, 1.0)
+        self.val_plot.addLegend(offset=(5, 5))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.loss_plot)
-        layout.addWidget(self.iou_plot)
+        layout.addWidget(self.val_plot)
+        self.series: dict[str, list[tuple[float, float]]] = {}
+        self.lines: dict[str, pg.PlotDataItem] = {}
         self.clear()
 
     def clear(self) -> None:
-        self.loss: list[tuple[int, float]] = []
-        self.val: list[tuple[int, float, float]] = []
-        self.loss_curve.setData([], [])
-        self.iou_curve.setData([], [])
-        self.dice_curve.setData([], [])
+        for key, line in self.lines.items():
+            (self.val_plot if key.startswith("val_") else self.loss_plot).removeItem(line)
+        self.series = {}
+        self.lines = {}
+
+    def _line(self, key: str) -> pg.PlotDataItem:
+        line = self.lines.get(key)
+        if line is None:
+            validation = key.startswith("val_")
+            plot = self.val_plot if validation else self.loss_plot
+            colour = _SERIES_COLOURS[sum(k.startswith("val_") == validation for k in self.lines) % len(_SERIES_COLOURS)]
+            label = key[4:] if validation else key
+            # The total loss is drawn thicker than its terms; validations as dots on a line.
+            width = 2.5 if key == "loss" else 1.5
+            extra = {"symbol": "o", "symbolSize": 5, "symbolBrush": colour} if validation else {}
+            line = plot.plot(pen=pg.mkPen(colour, width=width), name=label, **extra)
+            self.lines[key] = line
+        return line
 
     def add(self, event: Metrics) -> None:
-        step = event.step if event.step is not None else len(self.loss)
-        values = event.values
-        if "loss" in values:
-            self.loss.append((step, float(values["loss"])))
-            xs, ys = zip(*self.loss)
-            self.loss_curve.setData(list(xs), list(ys))
-        if "val_miou" in values:
-            self.val.append((step, float(values["val_miou"]), float(values.get("val_dice", np.nan))))
-            xs, ious, dices = zip(*self.val)
-            self.iou_curve.setData(list(xs), list(ious))
-            self.dice_curve.setData(list(xs), list(dices))
+        step = event.step if event.step is not None else len(self.series.get("loss", ()))
+        for key, value in event.values.items():
+            if key in _NOT_PLOTTED or not isinstance(value, (int, float)):
+                continue
+            points = self.series.setdefault(key, [])
+            points.append((float(step), float(value)))
+            xs, ys = zip(*points)
+            self._line(key).setData(list(xs), list(ys))
+
+    def data(self, key: str) -> tuple[list[float], list[float]]:
+        """The points of one curve (x = step)."""
+        points = self.series.get(key, [])
+        return [p[0] for p in points], [p[1] for p in points]
 
 
 class HeatmapView(ImagePane):
-    """Per-class probability map of the preview image; combos pick the class and the colour map."""
+    """Kind "heatmap": one of K maps (a combo picks it when K > 1) in a chosen colour map, with a
+    value scale: fixed levels when the preview gives them (probabilities: 0..1), else 0..max."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("probability", parent)
+        super().__init__("heatmap", parent)
         self.class_combo = QComboBox(self)
-        self.class_combo.setToolTip("Which class's softmax probability to show (scale 0..1 at the right)")
+        self.class_combo.setToolTip("Which map to show (scale at the right)")
         self.class_combo.currentIndexChanged.connect(self._redraw)
         self.cmap_combo = QComboBox(self)
         self.cmap_combo.addItems(COLOR_MAPS)
-        self.cmap_combo.setToolTip("Colour map of the probability heatmap")
+        self.cmap_combo.setToolTip("Colour map of the heatmap")
         self.cmap_combo.currentIndexChanged.connect(self._redraw)
         for combo in (self.class_combo, self.cmap_combo):
-            # Sized by a few characters, not the longest name: the three panes share a narrow dock.
+            # Sized by a few characters, not the longest name: several panes share a narrow dock.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(5)
+        self.range_label = QLabel("", self)
+        self.header.addWidget(self.range_label)
         self.header.addWidget(self.class_combo)
         self.header.addWidget(self.cmap_combo)
         self.add_color_bar(color_map(COLOR_MAPS[0]), (0.0, 1.0))
@@ -145,13 +168,15 @@ class HeatmapView(ImagePane):
 
     def set_data(self, data: dict) -> None:
         self.data = data
-        names = list(data["classes"])
+        names = [str(n) for n in data["labels"]]
+        self.class_combo.setVisible(len(names) > 1)
         if [self.class_combo.itemText(i) for i in range(self.class_combo.count())] != names:
             keep = self.class_combo.currentIndex()
             self.class_combo.blockSignals(True)
             self.class_combo.clear()
             self.class_combo.addItems(names)
-            # Start on the first real class: the background map is the least interesting.
+            # Start on the second map when there are several: for class probabilities the first
+            # is the background, the least interesting.
             self.class_combo.setCurrentIndex(keep if 0 <= keep < len(names) and keep else min(1, len(names) - 1))
             self.class_combo.blockSignals(False)
         self._redraw()
@@ -160,15 +185,23 @@ class HeatmapView(ImagePane):
         if self.data is None:
             return
         k = max(0, self.class_combo.currentIndex())
-        self.show_array(np.asarray(self.data["probs"][k], np.float32), levels=(0.0, 1.0),
+        values = np.asarray(self.data["maps"][k], np.float32)
+        levels = self.data.get("levels")
+        if levels is None:
+            top = float(np.nanmax(values)) if values.size else 1.0
+            levels = (0.0, max(top, 1e-6))
+            self.range_label.setText(f"0 – {top:.1f}")
+        else:
+            self.range_label.setText("")
+        self.show_array(values, levels=tuple(float(v) for v in levels),
                         colormap=color_map(self.cmap_combo.currentText()))
 
 
 class ArgmaxView(ImagePane):
-    """The argmax class map in the category palette, alpha-blended over the image."""
+    """Kind "class_map": the class map in the category palette, alpha-blended over the image."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("argmax", parent)
+        super().__init__("class map", parent)
         self.alpha = QSlider(Qt.Orientation.Horizontal, self)
         self.alpha.setRange(0, 100)
         self.alpha.setValue(50)
@@ -213,50 +246,231 @@ def legend_html(names: list[str], palette) -> str:
     return " &nbsp; ".join(parts)
 
 
-class WeightMapView(ImagePane):
-    """The U-Net loss weight map of the preview image (bright = heavily weighted pixels)."""
+class ImageView(ImagePane):
+    """Kind "image": a picture as it is (detections drawn by the engine, a stylised image)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("loss weight map", parent)
-        self.range_label = QLabel("", self)
-        self.header.addWidget(self.range_label)
-        self.add_color_bar(_INFERNO, (0.0, 1.0))
+        super().__init__("image", parent)
+        self.data: dict | None = None
 
     def set_data(self, data: dict) -> None:
-        weight = np.asarray(data["weight"], np.float32)
-        top = float(weight.max()) if weight.size else 1.0
-        self.range_label.setText(f"0 – {top:.1f}")
-        self.show_array(weight, levels=(0.0, max(top, 1e-6)), colormap=_INFERNO)
+        self.data = data
+        picture = np.asarray(data["image"])
+        self.show_array(picture, levels=(0, 255))
+
+
+def _row(images: list[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Images side by side at the height of the tallest (nearest-neighbour), grey gaps between."""
+    rgb = [np.repeat(np.asarray(a)[..., None], 3, axis=2) if np.asarray(a).ndim == 2 else np.asarray(a)[..., :3]
+           for a in images]
+    height = max(a.shape[0] for a in rgb)
+    scaled = []
+    for a in rgb:
+        rows = (np.arange(height) * a.shape[0] // height)
+        width = max(1, round(a.shape[1] * height / a.shape[0]))
+        cols = (np.arange(width) * a.shape[1] // width)
+        scaled.append(a[rows][:, cols])
+    parts = []
+    for k, a in enumerate(scaled):
+        if k:
+            parts.append(np.full((height, gap, 3), 64, np.uint8))
+        parts.append(a.astype(np.uint8))
+    return np.concatenate(parts, axis=1)
+
+
+class ImageRowView(ImagePane):
+    """Kind "image_row": input | output | target side by side, named in the header."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("images", parent)
+        self.names = QLabel("", self)
+        self.header.addWidget(self.names)
+        self.data: dict | None = None
+
+    def set_data(self, data: dict) -> None:
+        self.data = data
+        self.names.setText("  |  ".join(str(t) for t in data["titles"]))
+        self.show_array(_row(list(data["images"])), levels=(0, 255))
+
+
+class MatrixGridView(ImagePane):
+    """Kind "matrix_grid": matrices tiled left to right (each scaled to its own range, viridis),
+    or one of them chosen in the combo with its value scale."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("matrices", parent)
+        self.pick = QComboBox(self)
+        self.pick.setToolTip("All matrices side by side, or one with its scale")
+        self.pick.currentIndexChanged.connect(self._redraw)
+        self.header.addWidget(self.pick)
+        self.range_label = QLabel("", self)
+        self.header.addWidget(self.range_label)
+        self.data: dict | None = None
+
+    def set_data(self, data: dict) -> None:
+        self.data = data
+        names = ["all"] + [str(t) for t in data["titles"]]
+        if [self.pick.itemText(i) for i in range(self.pick.count())] != names:
+            self.pick.blockSignals(True)
+            self.pick.clear()
+            self.pick.addItems(names)
+            self.pick.blockSignals(False)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if self.data is None:
+            return
+        mats = [np.asarray(m, np.float32) for m in self.data["matrices"]]
+        k = self.pick.currentIndex()
+        if k > 0:
+            m = mats[k - 1]
+            lo, hi = float(m.min()), float(m.max())
+            self.range_label.setText(f"{lo:.3g} – {hi:.3g}")
+            self.show_array(colorize(m, lo, max(hi, lo + 1e-12)), levels=(0, 255))
+            return
+        self.range_label.setText("each scaled to its range")
+        tiles = [colorize(m, float(m.min()), max(float(m.max()), float(m.min()) + 1e-12)) for m in mats]
+        self.show_array(_row(tiles) if tiles else np.zeros((1, 1, 3), np.uint8), levels=(0, 255))
+
+
+class ScatterView(QWidget):
+    """Kind "scatter": 2-D points coloured by label (embeddings), with a legend."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("scatter", self)
+        self.plot = pg.PlotWidget(self)
+        self.legend = self.plot.addLegend(offset=(5, 5))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.plot, 1)
+        self.setMinimumSize(160, 160)
+        self.data: dict | None = None
+
+    def set_data(self, data: dict) -> None:
+        self.data = data
+        self.plot.clear()
+        points = np.asarray(data["points"], np.float32).reshape(-1, 2)
+        labels = np.asarray(data["labels"], np.int64)
+        names = list(data["names"])
+        for k in np.unique(labels):
+            sel = labels == k
+            colour = _SERIES_COLOURS[int(k) % len(_SERIES_COLOURS)]
+            self.plot.plot(points[sel, 0], points[sel, 1], pen=None, symbol="o", symbolSize=6,
+                           symbolBrush=colour, symbolPen=None,
+                           name=str(names[k]) if 0 <= k < len(names) else str(k))
+
+    def has_image(self) -> bool:
+        return self.data is not None
+
+
+class SeriesView(QWidget):
+    """Kind "curves": named series over a shared x (e.g. a loss per layer)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("curves", self)
+        self.plot = pg.PlotWidget(self)
+        self.plot.addLegend(offset=(5, 5))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.plot, 1)
+        self.setMinimumSize(160, 160)
+        self.data: dict | None = None
+
+    def set_data(self, data: dict) -> None:
+        self.data = data
+        self.plot.clear()
+        x = np.asarray(data["x"], np.float64)
+        for k, (name, ys) in enumerate(data["series"].items()):
+            self.plot.plot(x, np.asarray(ys, np.float64), pen=pg.mkPen(_SERIES_COLOURS[k % len(_SERIES_COLOURS)],
+                                                                        width=1.5), name=str(name))
+
+    def has_image(self) -> bool:
+        return self.data is not None
+
+
+# The view class that draws each preview kind (engine.jobs.events.PREVIEW_KINDS).
+VIEW_OF_KIND = {"heatmap": HeatmapView, "class_map": ArgmaxView, "image": ImageView, "image_row": ImageRowView,
+                "matrix_grid": MatrixGridView, "scatter": ScatterView, "curves": SeriesView}
+COLUMNS = 3
 
 
 class LiveViews(QWidget):
-    """Curves on top, heatmap / argmax / weight map below; feed it Metrics and Preview events."""
+    """Curves on top; below, one pane per preview name, drawn by the preview's kind and laid
+    out in rows of three in the order they first arrive. Feed it Metrics and Preview events."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.curves = CurvesView(self)
-        self.heatmap = HeatmapView(self)
-        self.argmax = ArgmaxView(self)
-        self.weight_map = WeightMapView(self)
-        images = QWidget(self)
-        grid = QGridLayout(images)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.heatmap, 0, 0)
-        grid.addWidget(self.argmax, 0, 1)
-        grid.addWidget(self.weight_map, 0, 2)
-        for column in range(3):
-            grid.setColumnStretch(column, 1)  # equal shares once the headers' minimums are met
+        self.images = QWidget(self)
+        self.grid = QGridLayout(self.images)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.panes: dict[str, QWidget] = {}
+        self._kinds: dict[str, str] = {}
+        self.placeholder = QLabel("Live views appear here while a model trains or predicts.", self.images)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("color: #808080")
+        self.grid.addWidget(self.placeholder, 0, 0, 1, COLUMNS)
         self.curves.setMinimumHeight(140)
         # A splitter so a teacher can give the curves or the images the room the lesson needs.
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.addWidget(self.curves)
-        self.splitter.addWidget(images)
+        self.splitter.addWidget(self.images)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
+
+    # -- panes by preview name --------------------------------------------------------------
+    def pane(self, name: str) -> QWidget | None:
+        return self.panes.get(name)
+
+    @property
+    def heatmap(self) -> QWidget | None:
+        return self.panes.get("heatmaps")
+
+    @property
+    def argmax(self) -> QWidget | None:
+        return self.panes.get("argmax")
+
+    @property
+    def weight_map(self) -> QWidget | None:
+        return self.panes.get("weight_map")
+
+    def clear_previews(self) -> None:
+        """Remove every pane (a new run of another family shows its own)."""
+        for view in self.panes.values():
+            self.grid.removeWidget(view)
+            view.deleteLater()
+        self.panes.clear()
+        self._kinds.clear()
+        self.placeholder.show()
+
+    def _pane_for(self, event: Preview) -> QWidget:
+        view = self.panes.get(event.name)
+        if view is not None and self._kinds.get(event.name) == event.kind:
+            return view
+        if view is not None:  # the same name with another kind: a new view in its place
+            index = self.grid.indexOf(view)
+            row, column, _, _ = self.grid.getItemPosition(index)
+            self.grid.removeWidget(view)
+            view.deleteLater()
+        else:
+            k = len(self.panes)
+            row, column = 1 + k // COLUMNS, k % COLUMNS
+        view = VIEW_OF_KIND[event.kind](self.images)
+        self.grid.addWidget(view, row, column)
+        self.grid.setColumnStretch(column, 1)
+        self.grid.setRowStretch(row, 1)
+        self.panes[event.name] = view
+        self._kinds[event.name] = event.kind
+        self.placeholder.hide()
+        return view
 
     def clear_curves(self) -> None:
         self.curves.clear()
@@ -265,6 +479,8 @@ class LiveViews(QWidget):
         self.curves.add(event)
 
     def show_preview(self, event: Preview) -> None:
-        view = {"heatmaps": self.heatmap, "argmax": self.argmax, "weight_map": self.weight_map}.get(event.name)
-        if view is not None and isinstance(event.data, dict):
-            view.set_data(event.data)
+        if event.kind not in VIEW_OF_KIND or not isinstance(event.data, dict):
+            return
+        view = self._pane_for(event)
+        view.title.setText(event.title or event.name)
+        view.set_data(event.data)

@@ -28,7 +28,7 @@ from engine.annotations.imageio import probe_image, to_uint8_rgb
 from engine.annotations.model import Annotation, Box
 from engine.annotations.store import ProjectStore
 from engine.infer.detector_api import project_category_ids
-from engine.jobs.events import Log, Preview, Progress
+from engine.jobs.events import Log, Progress
 from engine.models.checkpoint import CheckpointError, load_checkpoint
 from engine.models.registry import get_family
 
@@ -327,6 +327,7 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
     Segmentation models also yield "heatmaps" and "argmax" previews. The caller adds the
     returned annotations through its edit history so they can be undone.
     """
+    from engine.viz import previews as pv
     from engine.viz.heatmaps import segmentation_preview
 
     yield Progress(0, 3, "loading model")
@@ -346,8 +347,9 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
         with inference_threads(predictor):
             probs = predictor.probabilities(rgb, should_stop=token.raise_if_cancelled)
         views = segmentation_preview(rgb, probs, list(meta["classes"]), colors)
-        yield Preview("heatmaps", views["heatmaps"])
-        yield Preview("argmax", views["argmax"])
+        heat, arg = views["heatmaps"], views["argmax"]
+        yield pv.heatmap("heatmaps", heat["probs"], heat["classes"], (0.0, 1.0), title="probability")
+        yield pv.class_map("argmax", arg["image"], arg["class_map"], arg["palette"], arg["classes"], title="argmax")
         anns = predictor.annotate(rgb, image_id, category_ids, source, probs=probs)
     else:
         with inference_threads(predictor):

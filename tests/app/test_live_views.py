@@ -1,9 +1,11 @@
-"""Live views: class picker, colour map picker with a value scale, argmax in the category palette."""
+"""Live views: one pane per preview, drawn by its kind; class picker, colour map picker with a value
+scale, argmax in the category palette; curves of every loss term and validation metric."""
 import numpy as np
 import pytest
 
 from app.views.live_views import COLOR_MAPS, LiveViews, legend_html
 from engine.jobs.events import Metrics, Preview
+from engine.viz import previews as pv
 from engine.viz.heatmaps import segmentation_preview
 
 
@@ -25,7 +27,10 @@ def _preview():
     probs[1, :, : w // 2] = 0.9
     probs[2, :, w // 2:] = 0.8
     probs[0] = 1.0 - probs[1] - probs[2]
-    return image, segmentation_preview(image, probs, ["disc", "square"], ["#e6194b", "#3cb44b"])
+    views = segmentation_preview(image, probs, ["disc", "square"], ["#e6194b", "#3cb44b"])
+    heat, arg = views["heatmaps"], views["argmax"]
+    return image, {"heatmaps": pv.heatmap("heatmaps", heat["probs"], heat["classes"], (0.0, 1.0)),
+                   "argmax": pv.class_map("argmax", arg["image"], arg["class_map"], arg["palette"], arg["classes"])}
 
 
 def _pixels(pane) -> np.ndarray:
@@ -35,7 +40,7 @@ def _pixels(pane) -> np.ndarray:
 
 def test_class_picker_shows_that_class_probability(views, qtbot):
     _, data = _preview()
-    views.show_preview(Preview("heatmaps", data["heatmaps"]))
+    views.show_preview(data["heatmaps"])
     hv = views.heatmap
     assert [hv.class_combo.itemText(i) for i in range(hv.class_combo.count())] == ["background", "disc", "square"]
     assert hv.current_class() == "disc"  # starts on the first real class
@@ -45,13 +50,13 @@ def test_class_picker_shows_that_class_probability(views, qtbot):
     np.testing.assert_allclose(hv.item.image[:, 24:], 0.8, atol=1e-3)
     np.testing.assert_allclose(hv.item.image[:, :24], 0.0, atol=1e-3)
     # a new preview keeps the user's choice
-    views.show_preview(Preview("heatmaps", data["heatmaps"]))
+    views.show_preview(data["heatmaps"])
     assert hv.current_class() == "square"
 
 
 def test_colour_map_picker_recolours_the_heatmap_and_its_scale(views, qtbot):
     _, data = _preview()
-    views.show_preview(Preview("heatmaps", data["heatmaps"]))
+    views.show_preview(data["heatmaps"])
     hv = views.heatmap
     assert hv.cmap_combo.currentText() == "viridis" and "grey" in COLOR_MAPS
     assert tuple(hv.color_bar.levels()) == (0.0, 1.0)  # probabilities: fixed 0..1 scale
@@ -68,7 +73,7 @@ def test_colour_map_picker_recolours_the_heatmap_and_its_scale(views, qtbot):
 
 def test_argmax_is_drawn_in_the_category_palette_with_a_legend(views):
     image, data = _preview()
-    views.show_preview(Preview("argmax", data["argmax"]))
+    views.show_preview(data["argmax"])
     av = views.argmax
     av.alpha.setValue(100)  # opaque: the pixels are the palette colours themselves
     shown = av.item.image
@@ -84,17 +89,20 @@ def test_argmax_is_drawn_in_the_category_palette_with_a_legend(views):
 def test_weight_map_and_curves(views):
     weight = np.ones((20, 30), np.float32)
     weight[10, 15] = 7.5
-    views.show_preview(Preview("weight_map", {"image": np.zeros((20, 30, 3), np.uint8), "weight": weight}))
+    views.show_preview(pv.heatmap("weight_map", weight, ["weight"], None, title="loss weight map"))
     assert views.weight_map.range_label.text() == "0 – 7.5"
     assert tuple(views.weight_map.color_bar.levels()) == (0.0, 7.5)
+    assert views.weight_map.title.text() == "loss weight map" and not views.weight_map.class_combo.isVisible()
     for step in range(1, 5):
-        views.add_metrics(Metrics({"loss": 1.0 / step}, step))
+        views.add_metrics(Metrics({"loss": 1.0 / step, "loss_box": 0.5 / step, "lr": 0.01}, step))
     views.add_metrics(Metrics({"val_miou": 0.5, "val_dice": 0.6, "epoch": 1}, 4))
-    xs, ys = views.curves.loss_curve.getData()
-    assert list(xs) == [1, 2, 3, 4] and ys[-1] == pytest.approx(0.25)
-    assert list(views.curves.iou_curve.getData()[1]) == [0.5]
+    xs, ys = views.curves.data("loss")
+    assert xs == [1, 2, 3, 4] and ys[-1] == pytest.approx(0.25)
+    assert views.curves.data("loss_box")[1][-1] == pytest.approx(0.125)  # every loss term has its curve
+    assert views.curves.data("val_miou")[1] == [0.5] and views.curves.data("val_dice")[1] == [0.6]
+    assert "lr" not in views.curves.lines and "epoch" not in views.curves.lines
     views.clear_curves()
-    assert views.curves.loss == [] and views.curves.val == []
+    assert views.curves.series == {} and views.curves.lines == {}
 
 
 
@@ -106,9 +114,44 @@ def test_the_three_image_panes_share_a_narrow_dock_equally(qtbot):
     v.resize(620, 520)
     v.show()
     qtbot.waitExposed(v)
-    v.show_preview(Preview("heatmaps", data["heatmaps"]))
-    v.show_preview(Preview("argmax", data["argmax"]))
-    v.show_preview(Preview("weight_map", {"image": data["argmax"]["image"], "weight": np.ones((32, 48), np.float32)}))
+    v.show_preview(data["heatmaps"])
+    v.show_preview(data["argmax"])
+    v.show_preview(pv.heatmap("weight_map", np.ones((32, 48), np.float32), ["weight"]))
     qtbot.wait(50)
     widths = [v.heatmap.width(), v.argmax.width(), v.weight_map.width()]
     assert max(widths) - min(widths) <= 0.1 * max(widths), widths
+
+
+def test_every_preview_kind_gets_a_view_without_family_code(views):
+    """A family that yields previews of any kind is drawn with no GUI code of its own."""
+    rng = np.random.default_rng(0)
+    pictures = [rng.integers(0, 255, (20, 30, 3), dtype=np.uint8) for _ in range(3)]
+    views.show_preview(pv.image("detections", pictures[0], title="detections on val image 7"))
+    views.show_preview(pv.image_row("pair", pictures, ["input", "output", "target"]))
+    views.show_preview(pv.matrix_grid("gram", [np.eye(4), np.ones((8, 8))], ["conv1", "conv2"]))
+    views.show_preview(pv.scatter("embedding", rng.normal(size=(12, 2)), np.arange(12) % 3, ["a", "b", "c"]))
+    views.show_preview(pv.curves("style loss", [1, 2, 3], {"conv1": [3, 2, 1], "conv2": [1, 1, 1]}))
+    kinds = {name: type(view).__name__ for name, view in views.panes.items()}
+    assert kinds == {"detections": "ImageView", "pair": "ImageRowView", "gram": "MatrixGridView",
+                     "embedding": "ScatterView", "style loss": "SeriesView"}
+    assert np.array_equal(views.pane("detections").item.image, pictures[0])
+    assert views.pane("detections").title.text() == "detections on val image 7"
+    row = views.pane("pair")
+    assert row.item.image.shape == (20, 3 * 30 + 2 * 4, 3) and row.names.text() == "input  |  output  |  target"
+    grid = views.pane("gram")
+    assert grid.item.image.shape[0] == 8 and [grid.pick.itemText(i) for i in range(3)] == ["all", "conv1", "conv2"]
+    grid.pick.setCurrentIndex(1)
+    assert grid.item.image.shape[:2] == (4, 4)
+    assert len(views.pane("embedding").plot.listDataItems()) == 3  # one colour per identity
+    assert len(views.pane("style loss").plot.listDataItems()) == 2
+    assert not views.placeholder.isVisible()
+    # the same name with another kind replaces its pane; clearing removes every pane
+    views.show_preview(pv.heatmap("detections", np.ones((5, 5), np.float32)))
+    assert type(views.pane("detections")).__name__ == "HeatmapView"
+    views.clear_previews()
+    assert views.panes == {}
+
+
+def test_a_preview_of_an_unknown_kind_is_refused_in_the_engine():
+    with pytest.raises(ValueError, match="kind 'hologram'"):
+        Preview("x", {}, kind="hologram")

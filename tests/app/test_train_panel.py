@@ -48,7 +48,7 @@ def test_train_shows_previews_then_predict_makes_annotations(setup, qtbot):
     assert panel.last_outcome.state == "finished", panel.last_outcome.error
     assert panel.checkpoint == tmp_path / "panel.ckpt"
     views = panel.views
-    assert len(views.curves.loss) == 4 and len(views.curves.val) == 2
+    assert len(views.curves.series.get("loss", [])) == 4 and len(views.curves.series.get("val_miou", [])) == 2
     assert views.heatmap.has_image() and views.argmax.has_image() and views.weight_map.has_image()
     assert [views.heatmap.class_combo.itemText(i) for i in range(views.heatmap.class_combo.count())] == [
         "background", "disc"]
@@ -73,7 +73,7 @@ def test_cancel_stops_training(setup, qtbot):
     panel.config_overrides["preview_every"] = 1
     panel.epochs.setValue(50)
     panel.start_training(out=tmp_path / "cancel.ckpt")
-    qtbot.waitUntil(lambda: len(panel.views.curves.loss) >= 2, timeout=60_000)
+    qtbot.waitUntil(lambda: len(panel.views.curves.series.get("loss", [])) >= 2, timeout=60_000)
     panel.cancel_button.click()
     qtbot.waitUntil(lambda: panel.train_job_id is None, timeout=60_000)
     assert panel.last_outcome.state == "cancelled"

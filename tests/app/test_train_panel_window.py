@@ -44,7 +44,7 @@ def test_train_then_predict_current_image_into_undoable_masks(win, qtbot):
     assert win.docks["Jobs"].isVisible()
     qtbot.waitUntil(lambda: panel.train_job_id is None, timeout=120_000)
     assert panel.last_outcome.state == "finished", panel.last_outcome.error
-    assert len(panel.views.curves.loss) == 4 and len(panel.views.curves.val) == 2
+    assert len(panel.views.curves.series.get("loss", [])) == 4 and len(panel.views.curves.series.get("val_miou", [])) == 2
     assert panel.views.weight_map.has_image() and panel.checkpoint.is_file()
 
     store, img = win.store, win.controller.image
@@ -74,17 +74,17 @@ def test_cancel_from_the_jobs_panel_stops_training_within_a_step(win, qtbot):
     panel = _panel(win)
     panel.epochs.setValue(500)
     job_id = panel.start_training()
-    qtbot.waitUntil(lambda: len(panel.views.curves.loss) >= 2, timeout=60_000)
+    qtbot.waitUntil(lambda: len(panel.views.curves.series.get("loss", [])) >= 2, timeout=60_000)
     runner = win.jobs.runner(job_id)
     steps = []
     win.jobs.progress.connect(lambda j, e: steps.append(e.step) if j == job_id else None)
     win.jobs_panel.cancel_button(job_id).click()
-    seen_at_click = len(panel.views.curves.loss)
+    seen_at_click = len(panel.views.curves.series.get("loss", []))
     qtbot.waitUntil(lambda: runner.done, timeout=30_000)
     assert runner.state == "cancelled"
     qtbot.waitUntil(lambda: panel.train_job_id is None, timeout=5_000)
     # events already queued by the bridge plus at most the one step in flight
-    assert len(panel.views.curves.loss) <= seen_at_click + 2
+    assert len(panel.views.curves.series.get("loss", [])) <= seen_at_click + 2
     assert win.jobs_panel.state_text(job_id) == "cancelled" and panel.start_button.isEnabled()
 
 
