@@ -78,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--time", type=float, default=None, metavar="MINUTES",
                    help="time budget: training stops, validates and saves within it (config key max_seconds; "
                         "each family's CPU preset has one); 0 = none")
+    t.add_argument("--previews", default=None, metavar="DIR",
+                   help="write each live view as DIR/<name>.png while training (the latest of each)")
     t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--config", default=None, help="JSON object of family options, or @file.json")
@@ -320,7 +322,8 @@ def cmd_train(args) -> int:
     train_command = _lazy("engine.train.run", "train_command")
     result = _call(train_command, f"train {args.family}", bar=False, family=args.family,
                    project=_project_arg(args.project), out=Path(args.out), epochs=args.epochs,
-                   device=args.device, seed=args.seed, config=_config(args.config), minutes=args.time)
+                   device=args.device, seed=args.seed, config=_config(args.config), minutes=args.time,
+                   previews_dir=args.previews)
     if result is not None:
         _print_json(result)
     return 0

@@ -354,6 +354,9 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
     else:
         with inference_threads(predictor):
             anns, _ = predict_annotations(predictor, rgb, image_id, category_ids, source)
+    if hasattr(predictor, "previews"):  # any family's live views of one prediction, drawn by kind
+        for preview in predictor.previews(rgb):
+            yield preview
     missing = [c for c, cid in zip(meta["classes"], category_ids) if cid is None]
     if missing:
         yield Log(f"classes not in this project, skipped: {', '.join(missing)}", level="warning")

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from engine.annotations.errors import BadInput
 from engine.device import pick_device
 from engine.jobs.cancel import CancelToken
-from engine.jobs.events import Log, Metrics, Progress
+from engine.jobs.events import Log, Metrics, Preview, Progress
 from engine.models.registry import get_family
 
 
@@ -52,6 +52,30 @@ def event_sink(progress, desc: str) -> tuple[Callable[[Any], None], Callable[[],
     return printer, printer.close
 
 
+def preview_writer(folder: str | Path, on_event: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Pass every event on, and write each Preview as ``folder/<name>.png`` (the latest of each
+    name, rendered by its kind), so a run without a screen can be watched too."""
+    import re
+
+    import cv2
+
+    from engine.viz.previews import render
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def sink(event: Any) -> None:
+        if isinstance(event, Preview):
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", event.name).strip("._") or "preview"
+            picture = render(event)
+            tmp = folder / f".{name}.tmp.png"
+            if cv2.imwrite(str(tmp), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+                tmp.replace(folder / f"{name}.png")
+        on_event(event)
+
+    return sink
+
+
 def drive(gen, on_event: Callable[[Any], None]):
     """Run a job generator on this thread, feeding events to ``on_event``; return its result.
 
@@ -67,7 +91,7 @@ def drive(gen, on_event: Callable[[Any], None]):
 
 def train_command(family: str, project: str | Path, out: str | Path, epochs: int | None = None,
                   device: str = "auto", seed: int = 0, config: dict | None = None, progress=None,
-                  minutes: float | None = None) -> dict:
+                  minutes: float | None = None, previews_dir: str | Path | None = None) -> dict:
     """Train ``family`` on ``project``; write the checkpoint ``out``; return the job's result dict.
 
     The config is the family's preset for the device, updated with ``config``, ``epochs`` and
@@ -97,6 +121,8 @@ def train_command(family: str, project: str | Path, out: str | Path, epochs: int
     cfg["seed"] = int(seed)
     cfg["device"] = str(dev)
     on_event, close = event_sink(progress, f"train {family}")
+    if previews_dir is not None:
+        on_event = preview_writer(previews_dir, on_event)
     try:
         return drive(spec.train(CancelToken(), str(project), str(out), cfg), on_event)
     finally:

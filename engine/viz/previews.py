@@ -24,7 +24,7 @@ import numpy as np
 from engine.jobs.events import Preview
 
 __all__ = ["heatmap", "class_map", "image", "image_row", "matrix_grid", "scatter", "curves",
-           "draw_detections"]
+           "draw_detections", "render"]
 
 
 def _rgb(a: np.ndarray, what: str) -> np.ndarray:
@@ -129,3 +129,71 @@ def draw_detections(picture: np.ndarray, boxes: np.ndarray, labels: Sequence[int
         text = f"{names[k - 1] if 0 < k <= len(names) else k} {float(score):.2f}"
         cv2.putText(out, text, (int(x1), max(8, int(y1) - 2)), cv2.FONT_HERSHEY_PLAIN, 0.7, c, 1, cv2.LINE_AA)
     return out
+
+
+def render(preview: Preview, height: int = 256) -> np.ndarray:
+    """One picture (uint8 [H, W, 3]) of a preview of any kind, for files and reports (the GUI
+    draws interactive views instead): heatmaps in viridis (each map side by side), class maps
+    blended over their image, rows and grids side by side, scatters and curves drawn as plots."""
+    import cv2
+
+    from engine.viz.heatmaps import argmax_overlay, colorize
+
+    d, kind = preview.data, preview.kind
+
+    def rgb3(a: np.ndarray) -> np.ndarray:
+        a = _rgb(a, preview.name)
+        return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a
+
+    def row(pictures: list[np.ndarray]) -> np.ndarray:
+        scaled = [cv2.resize(rgb3(p), (max(1, round(p.shape[1] * height / p.shape[0])), height),
+                             interpolation=cv2.INTER_NEAREST) for p in pictures]
+        gap = np.full((height, 4, 3), 64, np.uint8)
+        parts = []
+        for k, p in enumerate(scaled):
+            parts += ([gap] if k else []) + [p]
+        return np.concatenate(parts, axis=1) if parts else np.zeros((height, height, 3), np.uint8)
+
+    def plot(series: list[tuple[np.ndarray, np.ndarray]], dots: bool, labels: np.ndarray | None = None) -> np.ndarray:
+        canvas = np.full((height, int(height * 1.5), 3), 255, np.uint8)
+        xs = np.concatenate([s[0] for s in series]) if series else np.zeros(1)
+        ys = np.concatenate([s[1] for s in series]) if series else np.zeros(1)
+        xs, ys = xs[np.isfinite(xs)], ys[np.isfinite(ys)]
+        x0, x1 = (float(xs.min()), float(xs.max())) if xs.size else (0.0, 1.0)
+        y0, y1 = (float(ys.min()), float(ys.max())) if ys.size else (0.0, 1.0)
+        w, h, m = canvas.shape[1], canvas.shape[0], 12
+
+        def px(x, y):
+            u = m + (np.asarray(x) - x0) / max(x1 - x0, 1e-12) * (w - 2 * m)
+            v = h - m - (np.asarray(y) - y0) / max(y1 - y0, 1e-12) * (h - 2 * m)
+            return np.stack([u, v], axis=-1).round().astype(np.int32)
+
+        for k, (x, y) in enumerate(series):
+            colour = _PLOT_COLOURS[k % len(_PLOT_COLOURS)]
+            pts = px(x, y)
+            if dots:
+                for p in pts:
+                    cv2.circle(canvas, (int(p[0]), int(p[1])), 3, colour, -1, cv2.LINE_AA)
+            elif len(pts) > 1:
+                cv2.polylines(canvas, [pts.reshape(-1, 1, 2)], False, colour, 2, cv2.LINE_AA)
+        return canvas
+
+    if kind == "heatmap":
+        lo, hi = d["levels"] if d["levels"] else (0.0, max(float(np.nanmax(d["maps"])), 1e-6))
+        return row([colorize(m, lo, hi) for m in d["maps"]])
+    if kind == "class_map":
+        return row([argmax_overlay(rgb3(d["image"]), d["class_map"], d["palette"], 0.5)])
+    if kind == "image":
+        return row([d["image"]])
+    if kind == "image_row":
+        return row(list(d["images"]))
+    if kind == "matrix_grid":
+        return row([colorize(m, float(m.min()), max(float(m.max()), float(m.min()) + 1e-12)) for m in d["matrices"]])
+    if kind == "scatter":
+        labels = np.asarray(d["labels"])
+        pts = np.asarray(d["points"], np.float64)
+        return plot([(pts[labels == k, 0], pts[labels == k, 1]) for k in np.unique(labels)], dots=True)
+    return plot([(np.asarray(d["x"]), np.asarray(v)) for v in d["series"].values()], dots=False)
+
+
+_PLOT_COLOURS = ((245, 130, 49), (67, 99, 216), (60, 180, 75), (230, 25, 75), (145, 30, 180), (70, 240, 240))
