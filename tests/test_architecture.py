@@ -60,3 +60,21 @@ def test_annotations_and_cli_run_without_loading_torch():
     run = subprocess.run([sys.executable, "-c", _TORCH_FREE], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_model_module_importing_the_trainer_breaks_the_contract(tmp_path):
+    """The contract is not vacuous: give engine.models one import of engine.train (or infer) and
+    lint-imports fails, naming the contract."""
+    import shutil
+
+    for part in ("engine", "app"):
+        shutil.copytree(REPO / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    for target in ("engine.train.loop", "engine.infer.run"):
+        model = tmp_path / "engine" / "models" / "yolo.py"
+        original = (REPO / "engine" / "models" / "yolo.py").read_text()
+        model.write_text(original + f"\n\ndef _late():\n    import {target}  # noqa: F401\n")
+        run = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+        assert run.returncode != 0, run.stdout
+        assert "model definitions import neither the training loop nor the predictors BROKEN" in run.stdout

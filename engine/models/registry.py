@@ -99,8 +99,8 @@ class FamilySpec:
         """The training job (a generator; see engine.jobs). ``config`` is complete (preset included)."""
         trainer = self.trainer_class()
         if isinstance(trainer, type):
-            from engine.train.loop import fit  # the loop lives in train; the registry stays light
-
+            # Resolved like every other reference: engine.models never imports engine.train.
+            fit = resolve("engine.train.loop:fit")
             return (yield from fit(trainer, token, store_path, out, config))
         return (yield from trainer(token, store_path, out, config or {}))
 
