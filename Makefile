@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(VENV)/bin/visionbench gui
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests
 
 # every benchmarks/NAME.py prints its figures as JSON; listed explicitly (fast ones first), and
@@ -29,7 +30,7 @@ test: $(STAMP)
 # detectors_rcnn runs alone only until benchmarks/detectors.py (which merges its figures) exists.
 bench: $(STAMP)
 	@status=0; \
-	for b in store coco_io voc_yolo_io canvas workbench jobs_bridge nms_eval backbone_lite0 unet detectors_rcnn detectors detector_views; do \
+	for b in store coco_io voc_yolo_io canvas workbench jobs_bridge nms_eval backbone_lite0 platform unet detectors_rcnn detectors detector_views defaults; do \
 	  if [ ! -f benchmarks/$$b.py ]; then echo "bench: benchmarks/$$b.py not present, skipped" >&2; continue; fi; \
 	  if [ $$b = detectors_rcnn ] && [ -f benchmarks/detectors.py ]; then continue; fi; \
 	  echo "bench: $$b" >&2; \

@@ -52,8 +52,11 @@ def train_yolo_on_shapes(folder: Path, minutes: float) -> tuple[Path, dict]:
     project = build_shapes(folder, n_images=400, seed=0)
     out = folder / "yolo.ckpt"
     t0 = time.perf_counter()
+    from engine.models.registry import get_family
+
+    # the CPU preset, as `visionbench train yolo` runs it; --minutes only changes its budget
     gen = train_yolo(CancelToken(), str(project), str(out),
-                     {"device": "cpu", "epochs": 1000, "max_seconds": minutes * 60.0})
+                     {**get_family("yolo").preset("cpu"), "device": "cpu", "max_seconds": minutes * 60.0})
     while True:
         try:
             next(gen)

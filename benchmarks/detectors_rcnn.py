@@ -46,8 +46,13 @@ def _timed_ms(fn) -> float:
 
 
 def _train(family: str, project: Path, out: Path) -> dict:
-    config = {"device": "cpu", "max_seconds": float(os.environ.get("VB_RCNN_BUDGET_S", 600)),
-              "epochs": 100, "eval_every": 1000}
+    # The CPU preset as `visionbench train` runs it (its own 10-minute budget); the environment
+    # can shorten a run for a quick look.
+    from engine.models.registry import get_family
+
+    config = {**get_family(family).preset("cpu"), "device": "cpu"}
+    if os.environ.get("VB_RCNN_BUDGET_S"):
+        config["max_seconds"] = float(os.environ["VB_RCNN_BUDGET_S"])
     if os.environ.get("VB_RCNN_STEPS"):
         config["max_steps"] = int(os.environ["VB_RCNN_STEPS"])
     t0 = time.perf_counter()

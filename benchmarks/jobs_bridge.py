@@ -10,10 +10,10 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication
 
-from app.jobs_bridge import JobBridge  # noqa: E402
-from engine.jobs import Job, Metrics, Progress, run_job_sync  # noqa: E402
+from app.jobs_bridge import JobBridge
+from engine.jobs import Job, Metrics, Progress, run_job_sync
 
 N_PROGRESS = 200_000
 N_METRICS = 2_000

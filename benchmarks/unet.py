@@ -1,15 +1,14 @@
 """U-Net figures: accuracy on the demo sets, training-loop overhead, GUI responsiveness.
 
 Run: ``python -m benchmarks.unet`` (prints JSON on stdout; progress on stderr). Options:
-``--only shapes,galaxies,overhead,gui`` to run a subset, ``--demo DIR`` to reuse built demo
-projects, ``--budget-s N`` for the shapes training time (default 300 s = the 5-minute goal).
+``--only shapes,galaxies,gui`` to run a subset, ``--demo DIR`` to reuse built demo
+projects, ``--budget-s N`` for the shapes training time (default: the CPU preset's budget).
 
-- ``miou_shapes``: mean foreground IoU on the val split of demo "shapes" after at most
-  ``--budget-s`` seconds of CPU training (data loading included), ``train_s_shapes``.
+- ``miou_shapes``: mean foreground IoU on the val split of demo "shapes" after training with the
+  CPU defaults (the preset's own time budget, or ``--budget-s``), ``train_s_shapes``.
 - ``clump_recall``: on demo "galaxies" val, the fraction of true clump centres that lie in, or
   within 3 px of, a predicted clump region.
-- ``step_overhead_vs_bare_loop``: time per step of ``engine.train.loop.train_epoch`` driven as a
-  job, over a bare PyTorch loop on the same model and batches (median of alternating rounds).
+- the training loop's overhead over a bare loop is ``benchmarks.platform`` (every family).
 - ``gui_max_stall_ms_while_training``: longest gap between ticks of a 10 ms QTimer in an
   offscreen QApplication while a U-Net training job runs through the JobBridge.
 - ``wall_s_<part>`` / ``cpu_s_<part>``: wall and process CPU seconds of each part (and totals).
@@ -17,10 +16,8 @@ projects, ``--budget-s N`` for the shapes training time (default 300 s = the 5-m
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -28,9 +25,9 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import cv2
+import numpy as np
+import torch
 
 
 def log(text: str) -> None:
@@ -52,12 +49,6 @@ def ensure_demo(folder: Path) -> dict[str, Path]:
     return out
 
 
-# The best of the configurations tried in docs/adr/0014 under the 5-minute CPU budget on demo
-# shapes: pretrained encoder, width 16, Dice loss, lr 1e-3, no augmentation (within 300 s the
-# model sees each image ~35 times; augmentation slows learning more than it helps here), and
-# both cores (a headless run has no GUI to keep a core for: 37 epochs instead of 26).
-ACCURACY_CONFIG = {"encoder": "efficientnet_lite0", "width": 16, "lr": 1e-3, "batch_size": 8, "loss": "dice",
-                   "augment": False, "cpu_threads": 0}
 # Galaxies: the clumps are a few pixels wide and rare, so the paper's weighted cross-entropy
 # (with Dice) keeps them; clump recall 1.00 with this configuration.
 GALAXIES_CONFIG = {"encoder": "efficientnet_lite0", "width": 8, "lr": 3e-3, "batch_size": 8, "loss": "wce+dice"}
@@ -69,12 +60,13 @@ def bench_shapes(project: Path, work: Path, budget_s: float) -> dict:
 
     ckpt = work / "shapes_unet.ckpt"
     t0 = time.perf_counter()
-    result = train_command("unet", project, ckpt, epochs=40, device="cpu", seed=0,
-                           config={**ACCURACY_CONFIG, "time_limit_s": budget_s}, progress=False)
+    # The defaults, as `visionbench train unet` runs them (benchmarks.defaults runs the CLI itself).
+    result = train_command("unet", project, ckpt, device="cpu", seed=0, progress=False,
+                           minutes=budget_s / 60.0 if budget_s else None)
     train_s = time.perf_counter() - t0
     metrics = eval_command(ckpt, project, split="val", progress=False)
     log(f"shapes: {result['epochs']} epochs in {train_s:.0f} s, val mIoU {metrics['miou']:.3f}")
-    return {"config_shapes": ACCURACY_CONFIG, "miou_shapes": round(metrics["miou"], 4),
+    return {"config_shapes": "CPU preset", "miou_shapes": round(metrics["miou"], 4),
             "dice_shapes": round(metrics["dice"], 4),
             "train_s_shapes": round(train_s, 1), "epochs_shapes": result["epochs"],
             "per_class_iou_shapes": {k: (None if v["iou"] is None else round(v["iou"], 4))
@@ -90,7 +82,7 @@ def bench_galaxies(project: Path, work: Path, budget_s: float) -> dict:
     ckpt = work / "galaxies_unet.ckpt"
     t0 = time.perf_counter()
     result = train_command("unet", project, ckpt, epochs=40, device="cpu", seed=0,
-                           config={**GALAXIES_CONFIG, "time_limit_s": budget_s}, progress=False)
+                           config={**GALAXIES_CONFIG, "max_seconds": budget_s}, progress=False)
     train_s = time.perf_counter() - t0
     predictor = UNetPredictor(ckpt, device="cpu")
     clump = predictor.classes.index("clump") + 1
@@ -115,82 +107,9 @@ def bench_galaxies(project: Path, work: Path, budget_s: float) -> dict:
         store.close()
     recall = found / total if total else float("nan")
     log(f"galaxies: {result['epochs']} epochs in {train_s:.0f} s, clump recall {recall:.3f} ({found}/{total})")
-    return {"config_galaxies": GALAXIES_CONFIG, "clump_recall": round(recall, 4), "clumps": total, "train_s_galaxies": round(train_s, 1),
-            "val_miou_galaxies": round(result["best"]["val_miou"], 4)}
-
-
-def bench_overhead(project: Path, n_batches: int = 8, rounds: int = 4) -> dict:
-    from engine.data.augment import segmentation_augmentation
-    from engine.data.datasets import SegmentationDataset, load_segmentation_samples, open_project, resolve_classes
-    from engine.jobs import Job, run_job_sync
-    from engine.models.unet import CPU_PRESET, build_unet, segmentation_loss
-    from engine.train.loop import train_epoch
-
-    torch.manual_seed(0)
-    store = open_project(project)
-    cats = resolve_classes(store, None)
-    samples = load_segmentation_samples(store, cats, "train")[: n_batches * CPU_PRESET["batch_size"]]
-    store.close()
-    ds = SegmentationDataset(samples, len(cats) + 1, segmentation_augmentation(crop=CPU_PRESET["crop"]))
-    loader = torch.utils.data.DataLoader(ds, batch_size=CPU_PRESET["batch_size"])
-    batches = [b for b in loader]  # the SAME tensors for both loops
-    model = build_unet(CPU_PRESET, len(cats))
-    kind = CPU_PRESET["loss"]  # the preset's loss, on both sides of the ratio
-    start_state = copy.deepcopy(model.state_dict())
-
-    def fresh():
-        model.load_state_dict(start_state)
-        return torch.optim.AdamW(model.parameters(), lr=1e-3)
-
-    def bare() -> float:
-        opt = fresh()
-        model.train()
-        t = time.perf_counter()
-        for images, target, weight in batches:
-            opt.zero_grad(set_to_none=True)
-            loss = segmentation_loss(kind, model(images), target, weight)
-            loss.backward()
-            opt.step()
-        return (time.perf_counter() - t) / len(batches)
-
-    def ours() -> float:
-        opt = fresh()
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-
-        def job(token):
-            return (yield from train_epoch(model, opt, batches, lambda m, b: segmentation_loss(kind, m(b[0]), b[1], b[2]),
-                                           token, device=torch.device("cpu"), epoch=1, step=0,
-                                           total_steps=len(batches), scheduler=sched))
-
-        seen = []
-        t = time.perf_counter()
-        outcome = run_job_sync(Job("overhead", job), seen.append)
-        elapsed = time.perf_counter() - t
-        assert outcome.state == "finished", outcome.error
-        return elapsed / len(batches)
-
-    # One torch thread, as training runs by default on this 2-core machine (cpu_threads=-1):
-    # with two threads on a loaded machine OpenMP oversubscription adds seconds of noise.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-    try:
-        bare()  # warm-up (allocator, kernels)
-        pairs = []
-        for r in range(rounds):
-            # Alternate which loop goes first so drifting machine load does not favour one.
-            if r % 2:
-                o, b = ours(), bare()
-            else:
-                b, o = bare(), ours()
-            pairs.append((b, o))
-    finally:
-        torch.set_num_threads(threads)
-    ratio = statistics.median(o / b for b, o in pairs)
-    bare_ms = statistics.median(b for b, _ in pairs) * 1000
-    ours_ms = statistics.median(o for _, o in pairs) * 1000
-    log(f"overhead: bare {bare_ms:.1f} ms/step, ours {ours_ms:.1f} ms/step, ratio {ratio:.3f}")
-    return {"step_overhead_vs_bare_loop": round(ratio, 4), "bare_ms_per_step": round(bare_ms, 1),
-            "loop_ms_per_step": round(ours_ms, 1)}
+    return {"config_galaxies": GALAXIES_CONFIG, "clump_recall": round(recall, 4), "clumps": total,
+            "train_s_galaxies": round(train_s, 1),
+            "val_miou_galaxies": round(result["best"]["miou"], 4)}
 
 
 def bench_gui(project: Path, work: Path, seconds: float = 25.0) -> dict:
@@ -202,7 +121,7 @@ def bench_gui(project: Path, work: Path, seconds: float = 25.0) -> dict:
     from engine.jobs import Job
     from engine.models.registry import get_family
 
-    app = QApplication.instance() or QApplication([])
+    _app = QApplication.instance() or QApplication([])
 
     def tick_gaps(duration_s: float) -> np.ndarray:
         ticks: list[float] = []
@@ -245,9 +164,10 @@ def bench_gui(project: Path, work: Path, seconds: float = 25.0) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.unet")
-    parser.add_argument("--only", default="shapes,galaxies,overhead,gui")
+    parser.add_argument("--only", default="shapes,galaxies,gui")
     parser.add_argument("--demo", default=None, help="folder with (or for) shapes.vbproj and galaxies.vbproj")
-    parser.add_argument("--budget-s", type=float, default=300.0, help="shapes training time budget (s)")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="shapes training time budget (s; default: the CPU preset's)")
     parser.add_argument("--galaxies-budget-s", type=float, default=180.0)
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
@@ -255,8 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     demo = ensure_demo(Path(args.demo) if args.demo else work / "demo")
     result: dict = {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
     started_wall, started_cpu = time.perf_counter(), time.process_time()
-    runs = (("overhead", lambda: bench_overhead(demo["shapes"])),
-            ("gui", lambda: bench_gui(demo["shapes"], work)),
+    runs = (("gui", lambda: bench_gui(demo["shapes"], work)),
             ("shapes", lambda: bench_shapes(demo["shapes"], work, args.budget_s)),
             ("galaxies", lambda: bench_galaxies(demo["galaxies"], work, args.galaxies_budget_s)))
     for name, run in runs:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import numpy as np
+from PIL import Image
+from PySide6.QtWidgets import QApplication
 
-from engine.annotations import Annotation, Box, ProjectStore  # noqa: E402
+from engine.annotations import Annotation, Box, ProjectStore
 
 N_IMAGES = int(os.environ.get("WORKBENCH_BENCH_IMAGES", "20000"))  # smaller for quick profiling runs
 PER_IMAGE = 200

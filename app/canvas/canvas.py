@@ -252,13 +252,13 @@ class Canvas(Interaction, QWidget):
         s = min(self.width() / w, self.height() / h)
         self._set_view(s, (self.width() - w * s) / 2, (self.height() - h * s) / 2)
 
-    def resizeEvent(self, ev):
+    def resizeEvent(self, ev):  # noqa: N802 - Qt override
         if self._auto_fit:
             self.fit()
         super().resizeEvent(ev)
 
     # ---- painting ------------------------------------------------------------------------
-    def paintEvent(self, ev) -> None:
+    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override
         w, h = self.width(), self.height()
         key = (self._scale, self._ox, self._oy, w, h, self.shapes.version, self.image_layer.version, self._smooth,
                self.devicePixelRatioF())

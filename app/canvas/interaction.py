@@ -52,7 +52,7 @@ class _GrabCutJob(QRunnable):
                 self.signals.done.emit(self.gen, None, "GrabCut found no object in the box")
                 return
             self.signals.done.emit(self.gen, encode_mask(full), "")
-        except Exception as exc:  # report, never crash the GUI
+        except Exception as exc:  # noqa: BLE001 - report, never crash the GUI
             self.signals.done.emit(self.gen, None, f"GrabCut failed: {exc}")
 
 
@@ -138,7 +138,7 @@ class Interaction:
         return (0.0, 0.0)
 
     # ---- mouse -----------------------------------------------------------------------------
-    def mousePressEvent(self, ev) -> None:
+    def mousePressEvent(self, ev) -> None:  # noqa: N802 - Qt override
         self.setFocus()
         pos = ev.position()
         x, y = self.map_to_image(pos)
@@ -232,7 +232,7 @@ class Interaction:
         self._vertex_clicked = True
         self._emit("Insert vertex", update=[a.with_(geometry=g)])
 
-    def mouseMoveEvent(self, ev) -> None:
+    def mouseMoveEvent(self, ev) -> None:  # noqa: N802 - Qt override
         pos = ev.position()
         x, y = self.map_to_image(pos)
         self._cursor = (x, y)
@@ -292,7 +292,7 @@ class Interaction:
             self._active_vertex = None
             self.update()
 
-    def mouseReleaseEvent(self, ev) -> None:
+    def mouseReleaseEvent(self, ev) -> None:  # noqa: N802 - Qt override
         d = self._drag
         if d is None:
             return
@@ -367,7 +367,7 @@ class Interaction:
         elif area(rle) > 0:
             self._emit("Paint mask", add=[self._new(rle)])
 
-    def mouseDoubleClickEvent(self, ev) -> None:
+    def mouseDoubleClickEvent(self, ev) -> None:  # noqa: N802 - Qt override
         pos = ev.position()
         x, y = self.map_to_image(pos)
         if self._tool in ("polygon", "polyline"):
@@ -394,13 +394,13 @@ class Interaction:
         self._points = []
         self.update()
 
-    def wheelEvent(self, ev) -> None:
+    def wheelEvent(self, ev) -> None:  # noqa: N802 - Qt override
         steps = ev.angleDelta().y() / 120.0
         if steps:
             self.zoom_at(1.25 ** steps, ev.position())
 
     # ---- keyboard ------------------------------------------------------------------------
-    def keyPressEvent(self, ev) -> None:
+    def keyPressEvent(self, ev) -> None:  # noqa: N802 - Qt override
         key = ev.key()
         if key == Qt.Key.Key_Space and not ev.isAutoRepeat():
             self._space = True
@@ -428,11 +428,12 @@ class Interaction:
             dx, dy = arrows[key]
             anns = self._editable_selected()
             if anns:
-                self._emit("Nudge", update=[a.with_(geometry=translate(a.geometry, dx * step, dy * step)) for a in anns])
+                self._emit("Nudge",
+                           update=[a.with_(geometry=translate(a.geometry, dx * step, dy * step)) for a in anns])
             return
         super().keyPressEvent(ev)
 
-    def keyReleaseEvent(self, ev) -> None:
+    def keyReleaseEvent(self, ev) -> None:  # noqa: N802 - Qt override
         if ev.key() == Qt.Key.Key_Space and not ev.isAutoRepeat():
             self._space = False
             self.setCursor(Qt.CursorShape.ArrowCursor if self._tool == "select" else Qt.CursorShape.CrossCursor)
@@ -490,7 +491,8 @@ class Interaction:
                     path.lineTo(q)
                 c = QColor(0, 0, 0) if self._tool == "eraser" else QColor(color)
                 c.setAlphaF(0.5)
-                pen = QPen(c, max(1.0, 2 * rad), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
+                pen = QPen(c, max(1.0, 2 * rad), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                           Qt.PenJoinStyle.RoundJoin)
                 p.setPen(pen)
                 p.setBrush(Qt.BrushStyle.NoBrush)
                 if len(pts) == 1:

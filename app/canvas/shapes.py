@@ -37,7 +37,8 @@ def rings_of(g) -> list[np.ndarray]:
     if isinstance(g, Box):
         return [np.array([(g.x1, g.y1), (g.x2, g.y1), (g.x2, g.y2), (g.x1, g.y2)], np.float64)]
     if isinstance(g, Polygon):
-        return [np.asarray(g.points, np.float64).reshape(-1, 2)] + [np.asarray(h, np.float64).reshape(-1, 2) for h in g.holes]
+        return ([np.asarray(g.points, np.float64).reshape(-1, 2)]
+                + [np.asarray(h, np.float64).reshape(-1, 2) for h in g.holes])
     if isinstance(g, Polyline):
         return [np.asarray(g.points, np.float64).reshape(-1, 2)]
     return []
@@ -418,7 +419,7 @@ class ShapeLayer:
             return self._mask_images[a.id]  # None: known to be empty or undecodable
         try:
             m = decode_mask(a.geometry)
-        except Exception as exc:  # a corrupt RLE: draw nothing for it rather than fail the frame
+        except Exception as exc:  # noqa: BLE001 - a corrupt RLE: draw nothing for it rather than fail the frame
             log.warning("annotation %s: cannot decode its mask (%s)", a.id, exc)
             self._mask_images[a.id] = None
             return None

@@ -72,7 +72,7 @@ class _OpenJob(QRunnable):
             self.signals.failed.emit(self.gen, f"Cannot show {exc.problem.file}: {exc.problem.message}")
         except MemoryError:
             self.signals.failed.emit(self.gen, f"Cannot show {self.path}: not enough memory to decode it")
-        except Exception as exc:  # a viewer must never crash on a bad file
+        except Exception as exc:  # noqa: BLE001 - a viewer must never crash on a bad file
             self.signals.failed.emit(self.gen, f"Cannot show {self.path}: {exc}")
 
 
@@ -87,7 +87,7 @@ class _TileJob(QRunnable):
                 return
             try:
                 res = self.pyr.tile(*key)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a viewer must never crash on a bad file
                 res = None  # closed or unreadable region: the overview stays visible there
             if res is None:
                 self.layer._signals.tile.emit(self.gen, key, None, False)

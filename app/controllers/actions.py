@@ -27,9 +27,11 @@ class ActionSpec:
 
 
 TOOL_SPECS = (
-    ActionSpec("tool_select", "Select / move", ("V",), "Tools", "Select, move and reshape shapes", True, short="Select"),
+    ActionSpec("tool_select", "Select / move", ("V",), "Tools", "Select, move and reshape shapes", True,
+               short="Select"),
     ActionSpec("tool_box", "Box", ("R", "Ctrl+R"), "Tools", "Drag a rectangle", True),
-    ActionSpec("tool_polygon", "Polygon", ("P", "Ctrl+N"), "Tools", "Click vertices; Enter or click the first point closes", True),
+    ActionSpec("tool_polygon", "Polygon", ("P", "Ctrl+N"), "Tools",
+               "Click vertices; Enter or click the first point closes", True),
     ActionSpec("tool_point", "Point", ("O",), "Tools", "Click to place a point", True),
     ActionSpec("tool_polyline", "Polyline", ("L",), "Tools", "Click vertices; Enter finishes", True),
     ActionSpec("tool_brush", "Brush", ("B",), "Tools", "Paint a mask ([ and ] change the radius)", True),
@@ -55,10 +57,14 @@ SPECS = TOOL_SPECS + (
     ActionSpec("hide", "Hide / show selected", ("H",), "Shapes", "Toggle visibility of the selected shapes"),
     ActionSpec("lock", "Lock / unlock selected", ("Ctrl+L",), "Shapes", "Locked shapes cannot be moved or deleted"),
     # images
-    ActionSpec("next_image", "Next image", ("D", "PgDown"), "Images", "Open the next image of the list", short="Next ▶"),
-    ActionSpec("prev_image", "Previous image", ("A", "PgUp"), "Images", "Open the previous image of the list", short="◀ Prev"),
-    ActionSpec("mark_done", "Mark done", ("Ctrl+Return", "Ctrl+Enter"), "Images", "This image is fully annotated", short="✓ Done"),
-    ActionSpec("mark_reviewed", "Mark reviewed", ("Ctrl+Shift+Return", "Ctrl+Shift+Enter"), "Images", "A second person checked it", short="Reviewed"),
+    ActionSpec("next_image", "Next image", ("D", "PgDown"), "Images", "Open the next image of the list",
+               short="Next ▶"),
+    ActionSpec("prev_image", "Previous image", ("A", "PgUp"), "Images", "Open the previous image of the list",
+               short="◀ Prev"),
+    ActionSpec("mark_done", "Mark done", ("Ctrl+Return", "Ctrl+Enter"), "Images", "This image is fully annotated",
+               short="✓ Done"),
+    ActionSpec("mark_reviewed", "Mark reviewed", ("Ctrl+Shift+Return", "Ctrl+Shift+Enter"), "Images",
+               "A second person checked it", short="Reviewed"),
     ActionSpec("mark_in_progress", "Mark in progress", (), "Images", "Reopen the image for work"),
     # view
     ActionSpec("fit", "Fit to window", ("F", "Ctrl+0"), "View", "Show the whole image", short="Fit"),

@@ -47,7 +47,8 @@ class CategoriesPanel(QWidget):
         self.color_button = QPushButton("Colour…", self)
         self.delete_button = QPushButton("Delete", self)
         self.add_button.clicked.connect(self.add_category)
-        self.rename_button.clicked.connect(lambda: self.list.currentItem() and self.list.editItem(self.list.currentItem()))
+        self.rename_button.clicked.connect(
+            lambda: self.list.currentItem() and self.list.editItem(self.list.currentItem()))
         self.color_button.clicked.connect(self.recolor_current)
         self.delete_button.clicked.connect(self.delete_current)
         for b, tip in ((self.add_button, "Add a category"), (self.rename_button, "Rename (F2 or double-click)"),

@@ -469,7 +469,8 @@ def finished_message(result: dict) -> str:
     metric = result.get("metric") or "metric"
     best = result.get("best") or {}
     value = best.get(metric)
-    said = f"best val {metric} {float(value):.3f} at epoch {best.get('epoch')}" if value is not None else "no validation"
+    said = (f"best val {metric} {float(value):.3f} at epoch {best.get('epoch')}" if value is not None
+            else "no validation")
     why = {"budget": ", time budget", "steps": ", step limit"}.get(result.get("stopped"), "")
     return f"done: {said} ({result.get('steps', '?')} steps, {float(result.get('seconds') or 0):.0f} s{why})"
 

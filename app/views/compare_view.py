@@ -65,7 +65,7 @@ def detect_job(token, path: str, image: np.ndarray, predictor=None, device: str 
     return {"predictor": predictor, "raw": raw, "latency_ms": float(predictor.last_latency_ms)}
 
 
-def _THREADS(predictor):
+def _THREADS(predictor):  # noqa: N802 - a constant-like cached function
     """torch CPU threads for one interactive run: all cores but one (engine.infer.run), so
     OpenMP threads do not spin against the GUI thread and other processes (ADR 0012)."""
     from engine.infer.run import inference_threads
@@ -279,8 +279,8 @@ class DetectorPanel(QWidget):
         keep = trace.keep[:MAX_DETECTIONS]
         names = list(getattr(self.predictor, "class_names", []))
         codes = {n: i for i, n in enumerate(dict.fromkeys(names + list(gt_names)))}
-        det_codes = np.array([codes.get(names[int(l)], -1) if 0 <= int(l) < len(names) else -1
-                              for l in self.raw.labels[keep]], np.int64)
+        det_codes = np.array([codes.get(names[int(lab)], -1) if 0 <= int(lab) < len(names) else -1
+                              for lab in self.raw.labels[keep]], np.int64)
         gt_codes = np.array([codes[n] for n in gt_names], np.int64)
         tp, fp, fn = match_detections(gt_boxes, gt_codes, self.raw.boxes[keep], det_codes,
                                       self.raw.scores[keep], MATCH_IOU)
@@ -364,7 +364,8 @@ class CompareView(QWidget):
         self.run_button = QPushButton("Run on image")
         self.gt_check = QCheckBox("ground truth")
         self.gt_check.setChecked(True)
-        self.add_button.clicked.connect(lambda: self.picker.currentData() and self.add_detector(self.picker.currentData()))
+        self.add_button.clicked.connect(
+            lambda: self.picker.currentData() and self.add_detector(self.picker.currentData()))
         self.browse_button.clicked.connect(self._browse)
         self.run_button.clicked.connect(self.run)
         self.gt_check.toggled.connect(lambda _on: self._redraw_all())

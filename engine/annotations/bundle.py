@@ -5,7 +5,7 @@ Problems), then `import_bundle` writes it all-or-nothing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ImportFailed, Problem

@@ -26,7 +26,7 @@ def probe_image(path: Path) -> tuple[int, int]:
         Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below
         with Image.open(path) as im:
             w, h = im.size
-    except Exception as exc:  # PIL raises many types for bad files
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad files
         if path.suffix.lower() in (".tif", ".tiff"):
             try:
                 import tifffile
@@ -35,7 +35,7 @@ def probe_image(path: Path) -> tuple[int, int]:
                     shape = tf.series[0].shape
                     axes = tf.series[0].axes
                 h, w = shape[axes.index("Y")], shape[axes.index("X")]
-            except Exception:
+            except Exception:  # noqa: BLE001 - image libraries raise many types for bad files
                 raise BadInput(str(path), "image", f"unreadable image ({exc})") from None
         else:
             raise BadInput(str(path), "image", f"unreadable image ({exc})") from None
@@ -60,7 +60,7 @@ def read_image_rgb(path: Path):
             import tifffile
 
             data = tifffile.imread(str(path))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - image libraries raise many types for bad files
             raise BadInput(str(path), "image", f"cannot decode ({exc})") from None
     else:
         if data.ndim == 3 and data.shape[2] == 3:

@@ -116,7 +116,9 @@ class Polyline:
 
 
 Geometry = Union[Box, Polygon, MaskRLE, Point, Polyline]
-GEOMETRY_TYPES: dict[str, type] = {"box": Box, "polygon": Polygon, "mask": MaskRLE, "point": Point, "polyline": Polyline}
+GEOMETRY_TYPES: dict[str, type] = {
+    "box": Box, "polygon": Polygon, "mask": MaskRLE, "point": Point, "polyline": Polyline,
+}
 
 
 def geometry_from_json(kind: str, d: dict) -> Geometry:

@@ -339,9 +339,11 @@ class ProjectStore:
         q, args = "SELECT id, path, width, height, split, status FROM images", []
         conds = []
         if split:
-            conds.append("split=?"); args.append(split)
+            conds.append("split=?")
+            args.append(split)
         if status:
-            conds.append("status=?"); args.append(status)
+            conds.append("status=?")
+            args.append(status)
         if conds:
             q += " WHERE " + " AND ".join(conds)
         return [ImageRecord(*r) for r in self._db.execute(q + " ORDER BY id", args)]

@@ -21,7 +21,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from engine.annotations.errors import BadInput
-from engine.annotations.geometry import bounds, geometry_to_mask
+from engine.annotations.geometry import geometry_to_mask
 from engine.annotations.imageio import read_image_rgb
 from engine.annotations.model import Annotation, Box, Category, ImageRecord, MaskRLE, Polygon
 from engine.annotations.store import ProjectStore

@@ -115,7 +115,7 @@ class ImagePyramid:
         if suffix in (".tif", ".tiff"):
             try:
                 raw = raw_tiff_source(self.path)
-            except Exception:
+            except Exception:  # noqa: BLE001 - an optional faster path; the plain decoder is the fallback
                 raw = None
             if raw is not None:
                 check_pixel_type(self.path, raw.dtype)
@@ -129,7 +129,7 @@ class ImagePyramid:
             if raw is None and (big or self._in_memory_pixels <= 0):
                 try:
                     tiled = TiledTiffSource(self.path)
-                except Exception:
+                except Exception:  # noqa: BLE001 - an optional faster path; the plain decoder is the fallback
                     tiled = None
                 if tiled is not None:
                     check_pixel_type(self.path, tiled.dtype)
@@ -137,7 +137,7 @@ class ImagePyramid:
                     self._source = tiled
                     try:
                         ov = tiff_overview(self.path, 2 * OVERVIEW_SIDE)
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - an optional faster path; the plain decoder is the fallback
                         ov = None
                     if ov is not None:
                         self.window = display_window(ov)
@@ -168,7 +168,7 @@ class ImagePyramid:
                 import tifffile
 
                 data = tifffile.imread(str(self.path))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - an optional faster path; the plain decoder is the fallback
                 if self.path.suffix.lower() in (".tif", ".tiff"):
                     raise BadInput(str(self.path), "image", f"cannot decode TIFF ({exc})") from None
                 raise BadInput(str(self.path), "image", "cannot decode: file truncated, corrupt "
@@ -259,7 +259,7 @@ class ImagePyramid:
                         prev = src
                         continue
                     src.close()
-                except Exception:
+                except Exception:  # noqa: BLE001 - an optional faster path; the plain decoder is the fallback
                     pass
             part = folder / f"level{k}.npy.part{os.getpid()}"
             pw = prev.width
@@ -335,7 +335,8 @@ class ImagePyramid:
             return None
         if built is not None:
             arr = built.region(x0, y0, x1, y1)
-            result = (to_display_rgb(arr, None) if isinstance(built, RawFileSource) else np.ascontiguousarray(arr), True)
+            result = (to_display_rgb(arr, None) if isinstance(built, RawFileSource) else np.ascontiguousarray(arr),
+                      True)
         elif source is not None:
             fx, fy = self.level_scale(level)
             step = max(1, int(round(fx)))

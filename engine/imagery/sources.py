@@ -56,7 +56,6 @@ class RawFileSource:
         out = np.empty((len(rows), ncols) + self.shape[2:], self.dtype)
         if not rows or ncols == 0:
             return out
-        span = (x1 - x0) * self.pixel_bytes
         # Reads go straight into numpy memory (preadv): no temporary bytes objects, whose churn
         # from worker threads otherwise inflates the resident set through allocator arenas.
         if step == 1 and x0 == 0 and x1 == self.width:
@@ -89,7 +88,7 @@ class RawFileSource:
     def __del__(self):  # file descriptors are a bounded resource
         try:
             self.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing at interpreter exit must never raise
             pass
 
 
@@ -196,7 +195,7 @@ class TiledTiffSource:
     def __del__(self):
         try:
             self.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing at interpreter exit must never raise
             pass
 
 

@@ -229,7 +229,7 @@ def load_torchvision_coco(path, arch: str, device="auto") -> RcnnPredictor:
                                 f"{', '.join(TORCHVISION_COCO_ARCHS)}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
+    except Exception as exc:
         raise DetectorLoadError(f"{path}: not a readable PyTorch state dict ({type(exc).__name__})") from exc
     if not isinstance(state, dict):
         raise DetectorLoadError(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")

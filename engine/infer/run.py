@@ -318,7 +318,8 @@ def predict_command(ckpt, project, split: str | None = None, as_proposals: bool 
             shutil.rmtree(staging, ignore_errors=True)
     return {"checkpoint": str(ckpt), "family": meta["family"], "source": source, "split": split,
             "as_proposals": bool(as_proposals), **counts,
-            "masks_out": str(masks_dir) if masks_dir else None, "coco_results": str(coco_results) if coco_results else None}
+            "masks_out": str(masks_dir) if masks_dir else None,
+            "coco_results": str(coco_results) if coco_results else None}
 
 
 def predict_image_job(token, checkpoint, store_path, image_id: int, device: str = "auto"):

@@ -72,7 +72,8 @@ class UNetPredictor:
         try:
             self.model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise CheckpointError(checkpoint_path, f"weights do not fit the recorded config: {str(exc)[:300]}") from None
+            raise CheckpointError(checkpoint_path,
+                                  f"weights do not fit the recorded config: {str(exc)[:300]}") from None
         self.model.to(self.device).eval()
         self.tile = tile
         # One down-sampling period of mirrored context: most of the receptive field that matters,

@@ -226,7 +226,7 @@ def load_pretrained_state_dict() -> dict[str, torch.Tensor]:
     path = weights_path()
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means a damaged install
+    except Exception as exc:
         raise WeightsNotFoundError(
             f"could not read EfficientNet-Lite0 weights {path}: {exc}. "
             f"Reinstall the package {WEIGHTS_PACKAGE!r}."

@@ -129,7 +129,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> tuple
         raise CheckpointError(path, "checkpoint path is not a file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
+    except Exception as exc:
         text = str(exc)
         if "weights_only" in text or "Unsupported global" in text or "UnpicklingError" in type(exc).__name__:
             reason = (

@@ -42,7 +42,8 @@ CPU_PRESET: dict = {
     "rpn_batch_size_per_image": 128,
     "box_batch_size_per_image": 128, "representation_size": 256,
     "box_detections_per_img": 100, "mask_head_channels": 64,
-    "epochs": 12, "batch_size": 4, "lr": 0.02, "momentum": 0.9, "weight_decay": 1e-4,
+    # bounded by time on the CPU (10 minutes; docs/adr/0018), by epochs on a GPU
+    "epochs": 100, "max_seconds": 600.0, "batch_size": 4, "lr": 0.02, "momentum": 0.9, "weight_decay": 1e-4,
     "warmup_steps": 50, "hflip": True, "vflip": False, "seed": 0,
 }
 GPU_PRESET: dict = {
@@ -52,7 +53,7 @@ GPU_PRESET: dict = {
     "rpn_pre_nms_top_n_test": 1000, "rpn_post_nms_top_n_test": 1000,
     "rpn_batch_size_per_image": 256,
     "box_batch_size_per_image": 512, "representation_size": 1024, "mask_head_channels": 256,
-    "epochs": 24, "batch_size": 8,
+    "epochs": 24, "max_seconds": None, "batch_size": 8,
 }
 
 # ImageNet files torchvision would have downloaded for the optional backbones (looked up, never fetched).

@@ -31,8 +31,12 @@ DEFAULT_CONFIG = {
 # beats the weighted cross-entropy there, and the pretrained weights want a gentler LR
 # (docs/adr/0014: val mIoU on demo shapes after 300 s, 0.74 vs 0.09 plain and 0.59 with
 # wce+dice; 0.87 vs 0.83 with lr 1e-3 instead of 3e-3).
-CPU_PRESET = dict(DEFAULT_CONFIG, encoder="efficientnet_lite0", width=16, loss="dice", lr=1e-3)
-GPU_PRESET = dict(DEFAULT_CONFIG, depth=4, width=32, epochs=60, batch_size=16, crop=256, cpu_threads=None)
+# A CPU run is bounded by time, not epochs: 10 minutes (the loop validates and saves within it),
+# and without augmentation, which needs more steps than a short run has (docs/adr/0018).
+CPU_PRESET = dict(DEFAULT_CONFIG, encoder="efficientnet_lite0", width=16, loss="dice", lr=1e-3, augment=False,
+                  epochs=200, max_seconds=600.0)
+GPU_PRESET = dict(DEFAULT_CONFIG, depth=4, width=32, epochs=60, batch_size=16, crop=256, cpu_threads=None,
+                  max_seconds=None)
 
 
 def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
@@ -155,7 +159,8 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
     return 1.0 - (dice[present].mean() if present.any() else dice.mean())
 
 
-def segmentation_loss(kind: str, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+def segmentation_loss(kind: str, logits: torch.Tensor, target: torch.Tensor,
+                      weight: torch.Tensor | None) -> torch.Tensor:
     if kind == "wce":
         return weighted_cross_entropy(logits, target, weight)
     if kind == "dice":

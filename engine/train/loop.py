@@ -232,7 +232,8 @@ def resolve_config(trainer_cls: type[Trainer], config: dict | None, preset: dict
         try:
             cfg["max_seconds"] = float(cfg["max_seconds"])
         except (TypeError, ValueError):
-            raise BadInput("config", "max_seconds", f"must be a number of seconds, got {cfg['max_seconds']!r}") from None
+            raise BadInput("config", "max_seconds",
+                           f"must be a number of seconds, got {cfg['max_seconds']!r}") from None
         if not cfg["max_seconds"] > 0:
             cfg["max_seconds"] = None
     return cfg

@@ -2,7 +2,6 @@
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 

@@ -154,7 +154,8 @@ def test_category_hide_lock_are_undoable_updates(ctl):
     ctl.set_locked([a.id], True)
     s = ctl.store.annotation(a.id)
     assert (s.category_id, s.hidden, s.locked) == (2, True, True)
-    ctl.undo(); ctl.undo()
+    ctl.undo()
+    ctl.undo()
     s = ctl.store.annotation(a.id)
     assert (s.category_id, s.hidden, s.locked) == (2, False, False)
 

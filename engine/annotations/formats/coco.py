@@ -86,14 +86,18 @@ class _Reader:
         for i, c in enumerate(cats):
             f = f"categories[{i}]"
             if not isinstance(c, dict):
-                self.problem(f, "expected an object"); continue
+                self.problem(f, "expected an object")
+                continue
             cid, name = c.get("id"), c.get("name")
             if not _is_int(cid):
-                self.problem(f + ".id", f"expected an integer, got {cid!r}"); continue
+                self.problem(f + ".id", f"expected an integer, got {cid!r}")
+                continue
             if not isinstance(name, str) or not name.strip():
-                self.problem(f + ".name", f"expected a non-empty string, got {name!r}"); continue
+                self.problem(f + ".name", f"expected a non-empty string, got {name!r}")
+                continue
             if cid in self.cat_ids:
-                self.problem(f + ".id", f"duplicate category id {cid}"); continue
+                self.problem(f + ".id", f"duplicate category id {cid}")
+                continue
             self.cat_ids.add(cid)
             self.bundle.categories.append(Category(int(cid), name.strip(), default_color(len(self.cat_ids) - 1)))
 
@@ -102,10 +106,12 @@ class _Reader:
         for i, im in ticking(list(enumerate(images)), self.progress, "read"):
             f = f"images[{i}]"
             if not isinstance(im, dict):
-                self.problem(f, "expected an object"); continue
+                self.problem(f, "expected an object")
+                continue
             iid = im.get("id")
             if not _is_int(iid):
-                self.problem(f + ".id", f"expected an integer, got {iid!r}"); continue
+                self.problem(f + ".id", f"expected an integer, got {iid!r}")
+                continue
             if iid in self.images_by_id or iid in self.bad_images:
                 self.problem(f + ".id", f"duplicate image id {iid}")
                 self.bad_images.add(iid)
@@ -153,12 +159,15 @@ class _Reader:
         # This loop runs once per annotation (100,000s): field names are only built on errors.
         for i, a in enumerate(anns):
             if not isinstance(a, dict):
-                self.problem(f"annotations[{i}]", "expected an object"); continue
+                self.problem(f"annotations[{i}]", "expected an object")
+                continue
             aid = a.get("id")
             if type(aid) is not int and aid is not None:
-                self.problem(f"annotations[{i}].id", f"expected an integer, got {aid!r}"); continue
+                self.problem(f"annotations[{i}].id", f"expected an integer, got {aid!r}")
+                continue
             if aid in dup:
-                self.problem(f"annotations[{i}].id", f"duplicate annotation id {aid}"); continue
+                self.problem(f"annotations[{i}].id", f"duplicate annotation id {aid}")
+                continue
             iid = a.get("image_id")
             entry = images.get(iid) if type(iid) is int else None
             if entry is None:
@@ -167,7 +176,8 @@ class _Reader:
                 continue
             cid = a.get("category_id")
             if type(cid) is not int or cid not in cat_ids:
-                self.problem(f"annotations[{i}].category_id", f"unknown category id {cid!r}"); continue
+                self.problem(f"annotations[{i}].category_id", f"unknown category id {cid!r}")
+                continue
             try:
                 geoms = self._geometries(a, entry, i)
             except BadInput as exc:

@@ -11,8 +11,8 @@ Import (SRC = a folder, searched recursively for ``*.json``):
   region whose top-left pixel is ``points[0]``) -> full-image MaskRLE.
 - ``group_id`` -> instance_id; ``score`` -> score; ``source`` (our extra key, written for
   annotations a model proposed; LabelMe keeps unknown shape keys) -> source; non-empty
-  ``flags``, ``description``, ``difficult`` and a dict ``attributes`` -> attributes. Other keys (kie_linking, text, ...) are
-  ignored. Coordinates are LabelMe's own: pixel-corner floats, the same as ours.
+  ``flags``, ``description``, ``difficult`` and a dict ``attributes`` -> attributes. Other keys
+  (kie_linking, text, ...) are ignored. Coordinates are LabelMe's own: pixel-corner floats, the same as ours.
 
 Export (DST = a folder): per image, a copy of the image at ``DST/<relative name>`` and
 ``DST/<relative name stem>.json`` next to it, ``imageData`` null.
@@ -139,7 +139,8 @@ def _decode_image_data(b64: Any, jf: Path) -> tuple[bytes, str, int, int]:
         raise BadInput(str(jf), "imageData", f"not a base64-encoded image ({exc})") from None
     if w * h > MAX_PIXELS:
         raise BadInput(str(jf), "imageData", f"{w}x{h} pixels exceeds the limit (decompression bomb?)")
-    ext = {"jpeg": ".jpg", "png": ".png", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif", "webp": ".webp"}.get(fmt, ".png")
+    ext = {"jpeg": ".jpg", "png": ".png", "bmp": ".bmp", "tiff": ".tif", "gif": ".gif",
+           "webp": ".webp"}.get(fmt, ".png")
     return data, ext, w, h
 
 

@@ -108,7 +108,8 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
                 bad = np.setdiff1d(np.unique(classes), np.r_[np.arange(len(names)), VOID])
                 if bad.size:
                     raise BadInput(str(cls_png), "class index",
-                                   f"values {bad.tolist()} are not lines of {CLASS_NAMES} (0..{len(names) - 1}, 255 void)")
+                                   f"values {bad.tolist()} are not lines of {CLASS_NAMES} "
+                                   f"(0..{len(names) - 1}, 255 void)")
                 objects = _read_index_png(obj_png, w, h, rgb_ok=True) if obj_png.is_file() else None
                 entry.annotations = _annotations(classes, objects, obj_png)
                 if (classes == VOID).any():
@@ -167,7 +168,7 @@ def _read_index_png(path: Path, w: int, h: int, rgb_ok: bool) -> np.ndarray:
             arr = np.asarray(im.convert("RGB") if mode in ("RGB", "RGBA") else im)
     except BadInput:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is bad input
         raise BadInput(str(path), "image", f"unreadable PNG ({exc})") from None
     if arr.ndim == 3:
         if not rgb_ok:

@@ -141,7 +141,8 @@ def test_deleting_an_image_or_category_deletes_its_annotations(store, tmp_path):
     cat, dog = store.add_category("cat"), store.add_category("dog")
     a, b = store.add_image(_png(tmp_path / "a.png")), store.add_image(_png(tmp_path / "b.png"))
     for img in (a, b):
-        store.add_annotations([Annotation(img.id, cat.id, Box(0, 0, 1, 1)), Annotation(img.id, dog.id, Box(1, 1, 2, 2))])
+        store.add_annotations([Annotation(img.id, cat.id, Box(0, 0, 1, 1)),
+                               Annotation(img.id, dog.id, Box(1, 1, 2, 2))])
     store.delete_image(a.id)
     assert store.count_annotations(a.id) == 0 and store.count_annotations(b.id) == 2
     store.delete_category(dog.id)

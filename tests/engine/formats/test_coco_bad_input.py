@@ -73,7 +73,8 @@ def _outside(tmp_path, src):
     return "../outside.png"
 
 
-# (name, edit(doc, tmp_path, src), field the problem names, words in the message, (images, annotations) kept by skip_invalid)
+# (name, edit(doc, tmp_path, src), field the problem names, words in the message,
+#  (images, annotations) kept by skip_invalid)
 CASES = [
     ("missing image", lambda d, t, s: d["images"][0].update(file_name="nope.png"),
      "images[0].file_name", "not found", (1, 1)),

@@ -91,7 +91,8 @@ def test_uncompressed_rle_and_split_filter(tmp_path):
     counts, flat, run, cur = [], m.flatten(order="F"), 0, 0
     for v in flat:
         if v != cur:
-            counts.append(run); run, cur = 0, v
+            counts.append(run)
+            run, cur = 0, v
         run += 1
     counts.append(run)
     doc = {"images": [{"id": 5, "file_name": "x.png", "width": 6, "height": 4}],  # found under images/

@@ -87,7 +87,8 @@ def test_labelme_polygons_equal_labelme2coco(project, tmp_path):
         ours, theirs = _objects(project), _objects(other)
         assert sorted(ours) == sorted(theirs)
         # the same categories: those labelme2coco lists (minus its unused _background_) are all used here
-        listed = {c["name"] for c in json.loads((INST / "data_dataset_coco" / "annotations.json").read_text())["categories"]}
+        listed = {c["name"]
+                  for c in json.loads((INST / "data_dataset_coco" / "annotations.json").read_text())["categories"]}
         used = {n for objs in ours.values() for n, _ in objs}
         assert {c.name for c in other.categories()} == listed - {"_background_"} and used <= listed
         for stem in ours:
@@ -171,10 +172,13 @@ def _perfect_ap(coco_json: Path) -> dict:
             dets = []
             for a in gt.dataset["annotations"]:
                 d = {"image_id": a["image_id"], "category_id": a["category_id"], "score": 1.0}
-                d["segmentation" if iou_type == "segm" else "bbox"] = gt.annToRLE(a) if iou_type == "segm" else a["bbox"]
+                d["segmentation" if iou_type == "segm" else "bbox"] = (
+                    gt.annToRLE(a) if iou_type == "segm" else a["bbox"])
                 dets.append(d)
             ev = COCOeval(gt, gt.loadRes(dets), iou_type)
-            ev.evaluate(); ev.accumulate(); ev.summarize()
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
             out[iou_type] = float(ev.stats[0])
     return out
 

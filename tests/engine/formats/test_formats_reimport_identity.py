@@ -40,4 +40,6 @@ def test_import_export_import_is_the_identity(tmp_path_factory, fmt, spec):
         assert image_set(c, with_split=splits) == image_set(b, with_split=splits) == image_set(a, with_split=splits)
         assert [x.name for x in c.categories()] == [x.name for x in b.categories()]
     finally:
-        a.close(); b.close(); c.close()
+        a.close()
+        b.close()
+        c.close()

@@ -39,7 +39,8 @@ def test_coco_roundtrip_random(tmp_path_factory, spec):
         assert normalized(b) == normalized(a, kinds=("box", "polygon", "mask"))
         assert image_set(b) == image_set(a)
     finally:
-        a.close(); b.close()
+        a.close()
+        b.close()
 
 
 @SETTINGS
@@ -52,7 +53,8 @@ def test_labelme_roundtrip_random(tmp_path_factory, spec):
         assert normalized(b, with_split=False) == normalized(a, with_split=False)
         assert image_set(b, with_split=False) == image_set(a, with_split=False)
     finally:
-        a.close(); b.close()
+        a.close()
+        b.close()
 
 
 @SETTINGS
@@ -77,14 +79,17 @@ def test_masks_roundtrip_random(tmp_path_factory, spec):
         assert normalized(c) == normalized(b)
         assert image_set(c) == image_set(b) == image_set(a)
     finally:
-        a.close(); b.close(); c.close()
+        a.close()
+        b.close()
+        c.close()
 
 
 @pytest.mark.parametrize("fmt", ["coco", "labelme"])
 def test_model_proposals_keep_source_score_and_instance(tmp_path, fmt):
     """A model's proposal (source = model name, score) exported and imported again is still that
     model's proposal, not a manual annotation."""
-    a = build_project(tmp_path / "a", [ImageSpec("p.png", 16, 12, "val", ((1, Polygon(((2, 2), (10, 2), (6, 9))), None),))])
+    a = build_project(tmp_path / "a",
+                      [ImageSpec("p.png", 16, 12, "val", ((1, Polygon(((2, 2), (10, 2), (6, 9))), None),))])
     rec = a.images()[0]
     cat = a.categories()[0]
     a.add_annotation(Annotation(rec.id, cat.id, Box(1, 1, 5, 5), instance_id=4, source="yolo", score=0.625,
@@ -95,7 +100,8 @@ def test_model_proposals_keep_source_score_and_instance(tmp_path, fmt):
         assert ("yolo", 0.625, 4, {"proposal": True}) in got
         assert all(s == "manual" for s, *_ in got if s != "yolo")
     finally:
-        a.close(); b.close()
+        a.close()
+        b.close()
 
 
 def test_registry_names_all_formats():

@@ -129,7 +129,8 @@ def test_export_import_keeps_boxes_flags_splits_and_categories(tmp_path):
             assert got[(3, 4)].attributes == {"truncated": True, "occluded": True, "colour": "brown"}
             moved = got[(2, 4)].geometry  # 2.25, 3.5, 10.75, 8.4 -> nearest integers, halves up
             assert moved == Box(2, 4, 11, 8)
-            assert max(abs(u - v) for u, v in zip((2.25, 3.5, 10.75, 8.4), (moved.x1, moved.y1, moved.x2, moved.y2))) <= 0.5
+            assert max(abs(u - v)
+                       for u, v in zip((2.25, 3.5, 10.75, 8.4), (moved.x1, moved.y1, moved.x2, moved.y2))) <= 0.5
             assert b.count_annotations() == 3
             # a second export of the re-imported project writes the same XML
             voc.write(b, tmp_path / "out2")

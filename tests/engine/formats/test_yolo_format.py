@@ -239,7 +239,8 @@ def test_import_export_import_of_a_hand_written_dataset_is_the_identity(tmp_path
             assert image_set(b) == image_set(a)
             for rel in ("train/a.txt", "val/b.txt"):
                 orig = [[float(v) for v in ln.split()] for ln in (src / "labels" / rel).read_text().splitlines()]
-                back = [[float(v) for v in ln.split()] for ln in (tmp_path / "out" / "labels" / rel).read_text().splitlines()]
+                back = [[float(v) for v in ln.split()]
+                        for ln in (tmp_path / "out" / "labels" / rel).read_text().splitlines()]
                 assert all(len(o) == len(k) and np.allclose(o, k, atol=1e-8) for o, k in zip(orig, back, strict=True))
         finally:
             b.close()

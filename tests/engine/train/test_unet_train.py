@@ -135,7 +135,8 @@ def test_train_predict_eval_through_the_cli_functions(tmp_path):
     png = cv2.imread(str(masks / names[0]), cv2.IMREAD_UNCHANGED)
     assert png.shape == (48, 48) and set(np.unique(png)) <= {0, *cat_ids.values()}
     entries = json.loads(coco.read_text())
-    assert len(entries) == len(stored) and {"image_id", "category_id", "bbox", "score", "segmentation"} <= set(entries[0])
+    assert (len(entries) == len(stored)
+            and {"image_id", "category_id", "bbox", "score", "segmentation"} <= set(entries[0]))
 
     again = predict_command(ckpt, project, split="val", as_proposals=True, progress=False)
     assert again["replaced"] == pred["annotations"]  # re-running replaces, never duplicates
@@ -332,7 +333,8 @@ def test_cli_train_predict_eval_print_progress_bars_on_stderr_and_json_on_stdout
         json.loads(out)  # stdout is only the JSON result
         assert f"{name} " in err and "100%" in err, (name, err[-300:])  # a tqdm bar that reached the end
     metrics = json.loads(out)
-    assert {"miou", "dice", "per_class"} <= set(metrics) and set(metrics["per_class"]) == {"background", "disc", "square"}
+    assert ({"miou", "dice", "per_class"} <= set(metrics)
+            and set(metrics["per_class"]) == {"background", "disc", "square"})
 
 
 def test_lower_thread_priority_never_raises_priority_and_does_not_accumulate():
