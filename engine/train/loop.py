@@ -312,7 +312,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
     every = int(cfg["preview_every"])
     train_start[0] = now()
 
-    def validate_and_save(epoch: int) -> Iterator[Event]:
+    def validate_and_save(epoch: int, save: bool = True) -> Iterator[Event]:
         nonlocal best, last_validated
         t0 = time.perf_counter()
         metrics = dict(trainer.validate())
@@ -324,8 +324,9 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         yield Metrics({**{f"val_{k}": v for k, v in scalars.items()}, "epoch": float(epoch)}, step)
         yield from trainer.previews(step)
         value = metrics.get(metric)
-        improved = best is None or value is None or (
-            best.get(metric) is not None and float(value) >= float(best[metric]))
+        if not save:
+            return
+        improved = best is None or value is None or best.get(metric) is None or float(value) >= float(best[metric])
         if improved:
             best = {**metrics, "epoch": epoch, "step": step}
             save_checkpoint(out, trainer.state_dict(), {
@@ -338,6 +339,11 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
                       f"(best {float(best[metric]):.3f} at epoch {best['epoch']})")
 
     yield Progress(0, total, f"{trainer.family}: training")
+    if budget:
+        # Under a budget the last validation must fit in it: validate the untrained model once
+        # to learn what a validation costs (and to start the curves from where training starts).
+        # Not saved: an untrained model is no checkpoint to keep.
+        yield from validate_and_save(0, save=False)
     try:
         while epoch < epochs and stopped == "epochs":
             epoch += 1
@@ -362,8 +368,9 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
                 if trainer.optimizers:
                     values["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
                 if budget and timing["step"]:
+                    # whichever ends first: the steps that fit in the time left, or the epochs
                     left = max(0.0, float(budget) - reserve() - now())
-                    total = step + int(left / timing["step"])
+                    total = min(step + int(left / timing["step"]), epochs * spe)
                     if max_steps is not None:
                         total = min(total, max_steps)
                 yield Progress(step, total, f"epoch {epoch}: loss {values.get('loss', float('nan')):.4f}")
@@ -387,6 +394,8 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         if stopped == "budget":
             yield Log(f"time budget {float(budget):.0f} s: training stops at step {step} (epoch {epoch})")
         yield from validate_and_save(epoch)
+    if total != step:  # the estimate under a budget: the bar ends full
+        yield Progress(step, step, f"{trainer.family}: done after {step} steps ({stopped})")
     seconds = round(time.perf_counter() - started, 2)
     return {"checkpoint": str(out), "family": trainer.family, "metric": metric, "best": best,
             "metrics": best, "history": history, "steps": step, "epochs": epoch, "seconds": seconds,

@@ -47,7 +47,7 @@ def test_train_shows_previews_then_predict_makes_annotations(setup, qtbot):
     assert panel.last_outcome.state == "finished", panel.last_outcome.error
     assert panel.checkpoint == tmp_path / "panel.ckpt"
     views = panel.views
-    assert len(views.curves.series.get("loss", [])) == 4 and len(views.curves.series.get("val_miou", [])) == 2
+    assert len(views.curves.series.get("loss", [])) == 4 and len(views.curves.series.get("val_miou", [])) == 3
     assert views.heatmap.has_image() and views.argmax.has_image() and views.weight_map.has_image()
     assert [views.heatmap.class_combo.itemText(i) for i in range(views.heatmap.class_combo.count())] == [
         "background", "disc"]

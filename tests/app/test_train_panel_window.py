@@ -45,7 +45,7 @@ def test_train_then_predict_current_image_into_undoable_masks(win, qtbot):
     qtbot.waitUntil(lambda: panel.train_job_id is None, timeout=120_000)
     assert panel.last_outcome.state == "finished", panel.last_outcome.error
     assert (len(panel.views.curves.series.get("loss", [])) == 4
-            and len(panel.views.curves.series.get("val_miou", [])) == 2)
+            and len(panel.views.curves.series.get("val_miou", [])) == 3)
     assert panel.views.weight_map.has_image() and panel.checkpoint.is_file()
 
     store, img = win.store, win.controller.image
