@@ -94,7 +94,8 @@ def evaluate_detector(predictor, samples: Iterable[DetectionSample], class_names
             return stop.value
 
 
-def project_classes(store: ProjectStore, class_names: list[str], category_ids: list[int | None]) -> list[Category | None]:
+def project_classes(store: ProjectStore, class_names: list[str],
+                    category_ids: list[int | None]) -> list[Category | None]:
     """The project category of each detector class (None where the project lacks it)."""
     by_id = {c.id: c for c in store.categories()}
     if len(category_ids) != len(class_names):
@@ -109,8 +110,9 @@ def evaluate_project_steps(predictor, store: ProjectStore, split: str | None, cl
     without objects included (a false alarm there counts).
 
     class_names: the predictor's classes (``Detections.labels`` index them); category_ids: the
-    project category of each (None: the project lacks that class; it then has no ground truth). Images are read as the models read them
-    (``engine.infer.run.read_model_image``). BadInput when the split holds no image.
+    project category of each (None: the project lacks that class; it then has no ground truth).
+    Images are read as the models read them (``engine.infer.run.read_model_image``). BadInput when
+    the split holds no image.
     """
     from engine.infer.run import read_model_image
 
@@ -164,9 +166,9 @@ def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val"
             raise BadInput(str(checkpoint), "classes",
                            f"none of the detector's classes {names[:6]} is a category of the project "
                            f"{Path(project).name} ({', '.join(cats) or 'none'}); was it trained on another project?")
-        result = yield from evaluate_project_steps(_ThreadsPerCall(predictor, inference_threads), store, split, names, ids,
-                                                   bool(getattr(predictor, "has_masks", False)), score_threshold,
-                                                   token.raise_if_cancelled)
+        result = yield from evaluate_project_steps(_ThreadsPerCall(predictor, inference_threads), store, split,
+                                                   names, ids, bool(getattr(predictor, "has_masks", False)),
+                                                   score_threshold, token.raise_if_cancelled)
     finally:
         store.close()
     return {**result, "seconds": time.perf_counter() - started}

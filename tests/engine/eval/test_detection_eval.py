@@ -69,8 +69,8 @@ def test_evaluate_job_scores_a_checkpoint_on_a_project_split(tmp_path):
     torch.manual_seed(0)
     state = build_yolo(config, 3).state_dict()
     state["head.6.bias"][[4, 9]] = 3.0
-    ckpt = save_checkpoint(tmp_path / "y.ckpt", state, {"family": "yolo", "classes": ["circle", "rectangle", "triangle"],
-                                                         "config": config, "metrics": {}})
+    meta = {"family": "yolo", "classes": ["circle", "rectangle", "triangle"], "config": config, "metrics": {}}
+    ckpt = save_checkpoint(tmp_path / "y.ckpt", state, meta)
     outcome = run_job_sync(Job("eval", evaluate_job, checkpoint=str(ckpt), project=str(project), split=None,
                                device="cpu"))
     assert outcome.state == "finished", outcome.traceback
