@@ -16,6 +16,7 @@ from engine.annotations.errors import BadInput
 from engine.annotations.history import Edit, EditHistory
 from engine.annotations.model import Annotation, ImageRecord
 from engine.annotations.store import ProjectStore
+from engine.data.truth import accepted, is_proposal
 
 PASTE_OFFSET_SAME_IMAGE = 10.0  # px; a copy pasted on its own image must not hide its original
 
@@ -294,12 +295,12 @@ class AnnotationController(QObject):
         return self.update(anns, "lock" if locked else "unlock")
 
     def accept_proposals(self, ids: Iterable[int] = ()) -> bool:
-        """Model proposals (attributes {"proposal": true}) become ground truth; with no ids,
-        every proposal of the current image. Source and score are kept. One undo step."""
+        """Model proposals become ground truth (``engine.data.truth.accepted``: the proposal mark
+        goes, the score moves to attributes["model_score"], the source stays); with no ids, every
+        proposal of the current image. One undo step."""
         ids = list(ids)
         pool = self._pick(ids, "accept") if ids else self.annotations()
-        anns = [a.with_(attributes={k: v for k, v in a.attributes.items() if k != "proposal"})
-                for a in pool if is_proposal(a)]
+        anns = [accepted(a) for a in pool if is_proposal(a)]
         if not anns:
             self.message.emit("No model proposals to accept" + (" in the selection" if ids else " on this image"))
             return False
@@ -337,11 +338,6 @@ class AnnotationController(QObject):
             self.failed.emit(title, _describe(exc))
             return False
         return True if out is None else out
-
-
-def is_proposal(a: Annotation) -> bool:
-    """A model's suggestion not yet accepted (engine.infer marks them {"proposal": true})."""
-    return bool(a.attributes.get("proposal", False))
 
 
 def _describe(exc: Exception) -> str:

@@ -140,11 +140,12 @@ class ModelsController(QObject):
         del self.recent[10:]
 
     def ground_truth(self, record):
-        """(boxes float64 [G, 4] xyxy pixels, class names [G]) of ``record``'s annotations."""
-        from app.views.compare_view import ground_truth_boxes
+        """(boxes float64 [G, 4] xyxy pixels, class names [G]) of ``record``'s ground-truth objects
+        (``engine.data.objects``: the objects every evaluation scores against)."""
+        from engine.data.objects import ground_truth_boxes
 
         names = {c.id: c.name for c in self.store.categories()}
-        return ground_truth_boxes(self.store.annotations(record.id), names)
+        return ground_truth_boxes(self.store.annotations(record.id), names, record.height, record.width)
 
     def colors_for(self, class_names) -> list[str]:
         """The project's colour of each class name (the palette's colour for unknown names)."""

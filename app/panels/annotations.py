@@ -11,9 +11,9 @@ from PySide6.QtGui import QAction, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHeaderView, QMenu, QStyledItemDelegate,
                                QTableView, QVBoxLayout, QWidget)
 
-from app.controllers.annotation_controller import is_proposal
 from app.style import swatch
 from engine.annotations.model import Annotation, Category
+from engine.data.truth import MODEL_SCORE, is_proposal
 
 COL_VISIBLE, COL_LOCK, COL_ID, COL_CATEGORY, COL_KIND, COL_SOURCE, COL_SCORE = range(7)
 HEADERS = ("Vis", "Lock", "#", "Category", "Kind", "Source", "Score")
@@ -114,8 +114,9 @@ class AnnotationTableModel(QAbstractTableModel):
             return hit[1]
         cat = self._cats.get(a.category_id)
         source = f"{a.source} ?" if is_proposal(a) else a.source
+        score = a.score if a.score is not None else a.attributes.get(MODEL_SCORE)  # accepted: the model's
         texts = (None, None, str(a.id), cat.name if cat else f"? {a.category_id}", a.kind, source,
-                 "" if a.score is None else f"{a.score:.2f}")
+                 f"{score:.2f}" if isinstance(score, (int, float)) else "")
         self._text[a.id] = (a, texts)
         return texts
 

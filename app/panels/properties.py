@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroup
 from app.style import STATUS_LABELS, swatch
 from engine.annotations import geometry as geo
 from engine.annotations.model import SPLITS, STATUSES, Annotation
+from engine.data.truth import is_proposal
 
 
 def _when(t: float | None) -> str:
@@ -128,7 +129,7 @@ class PropertiesPanel(QWidget):
             size = f" · area {geo.area(a.geometry):.0f} px²" if a.kind in ("box", "polygon", "mask") else ""
             self.summary.setText(f"#{a.id} · {a.kind}{size}"
                                  + (" · locked" if a.locked else "") + (" · hidden" if a.hidden else "")
-                                 + (" · proposal" if a.attributes.get("proposal") else ""))
+                                 + (" · proposal" if is_proposal(a) else ""))
             self.category.setCurrentIndex(self.category.findData(a.category_id))
             self.instance.setValue(a.instance_id or 0)
             self.attributes.setRowCount(0)

@@ -12,8 +12,6 @@ carry an old generation number and are dropped.
 """
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,103 +24,21 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsItem,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.views.nms_view import _rgb_to_pixmap, _Tag
+from engine.data.objects import ground_truth_boxes
 from engine.eval.coco_eval import match_detections
 from engine.infer.detections import RawCandidates
-from engine.jobs import Job, Progress
+from engine.infer.views_api import detect_job, list_detector_files
+from engine.jobs import Job
 from engine.viz.nms_trace import nms_trace
 
-__all__ = ["CompareView", "DetectorPanel", "detect_job", "find_detector_files", "ground_truth_boxes"]
+__all__ = ["CompareView", "DetectorPanel"]
 
 MAX_DETECTORS = 4
 MATCH_IOU = 0.5
 MAX_DETECTIONS = 100
-DETECTOR_SUFFIXES = (".ckpt", ".onnx", ".pth", ".pt")
 COLOURS = {"tp": QColor("#00e676"), "fp": QColor("#ff5252"), "fn": QColor("#ffab40"),
            "gt": QColor(255, 255, 255, 170)}
 TABLE_COLUMNS = ("model", "detections", "TP", "FP", "FN", "latency ms")
-
-
-def detect_job(token, path: str, image: np.ndarray, predictor=None, device: str = "auto"):
-    """Job: (load, warm up and) run one detector on ``image``; returns {"predictor", "raw", "latency_ms"}.
-
-    raw: ``RawCandidates`` before NMS (xyxy pixels). The predictor is returned so the view can
-    keep it for the next image instead of loading the file again.
-    """
-    _yield_cpu_to_the_gui()
-    if predictor is None:
-        yield Progress(0, 3, f"loading {Path(path).name}")
-        from engine.infer.detector_api import load_detector
-
-        predictor = load_detector(path, device)
-        # the first call of a fresh model pays one-off costs (allocator, lazy init, ONNX session
-        # warm-up): run once untimed, so the table's latency is that of a warm model
-        yield Progress(1, 3, f"warming up {predictor.name}")
-        with _THREADS(predictor):
-            predictor.raw_candidates(image)
-    yield Progress(2, 3, f"running {predictor.name}")
-    with _THREADS(predictor):
-        raw = predictor.raw_candidates(image)
-    return {"predictor": predictor, "raw": raw, "latency_ms": float(predictor.last_latency_ms)}
-
-
-def _THREADS(predictor):  # noqa: N802 - a constant-like cached function
-    """torch CPU threads for one interactive run: all cores but one (engine.infer.run), so
-    OpenMP threads do not spin against the GUI thread and other processes (ADR 0012)."""
-    from engine.infer.run import inference_threads
-
-    return inference_threads(predictor)
-
-
-def _yield_cpu_to_the_gui() -> None:
-    """Lower this worker thread's priority so the GUI thread wins the CPU (Linux: a thread's
-    nice value is its own; elsewhere this is a no-op). The job's thread ends with the job; a job
-    run in-line on the main thread (tests, scripts) leaves its priority alone."""
-    if threading.current_thread() is threading.main_thread():
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
-    except (AttributeError, OSError):
-        pass
-
-
-def find_detector_files(folder, limit: int = 200) -> list[Path]:
-    """Detector files (checkpoints, ONNX, .pth) under a project folder, sorted, at most ``limit``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.rglob("*") if p.suffix.lower() in DETECTOR_SUFFIXES and p.is_file()]
-    return sorted(found)[:limit]
-
-
-def ground_truth_boxes(annotations, category_names: dict[int, str]) -> tuple[np.ndarray, list[str]]:
-    """Objects of one image as (boxes float64 [G, 4] xyxy pixels, class names [G]).
-
-    Annotations sharing an ``instance_id`` are one object (its Box if it has one, else the
-    bounds of its parts); hidden ones, points/polylines and model proposals (with a score) are
-    not ground truth.
-    """
-    from engine.annotations.geometry import bounds
-    from engine.annotations.model import Box, MaskRLE, Polygon
-
-    groups: dict[object, list] = {}
-    for a in annotations:
-        if a.hidden or a.score is not None or a.category_id not in category_names:
-            continue
-        if not isinstance(a.geometry, (Box, MaskRLE, Polygon)):
-            continue
-        key = (a.category_id, a.instance_id) if a.instance_id is not None else ("own", id(a))
-        groups.setdefault(key, []).append(a)
-    boxes, names = [], []
-    for parts in groups.values():
-        own_box = [p.geometry for p in parts if isinstance(p.geometry, Box)]
-        if own_box:
-            b = own_box[0]
-            boxes.append((b.x1, b.y1, b.x2, b.y2))
-        else:
-            each = np.array([bounds(p.geometry) for p in parts], np.float64)
-            boxes.append((each[:, 0].min(), each[:, 1].min(), each[:, 2].max(), each[:, 3].max()))
-        names.append(category_names[parts[0].category_id])
-    return np.asarray(boxes, np.float64).reshape(-1, 4), names
 
 
 def _pen(colour: QColor, width: float = 2.0, dashed: bool = False) -> QPen:
@@ -392,9 +308,9 @@ class CompareView(QWidget):
         layout.addWidget(self.table)
 
     def set_project_folder(self, folder) -> None:
-        """List the detector files found under ``folder`` in the picker."""
+        """List the detector files found under ``folder`` in the picker, newest first."""
         self.picker.clear()
-        for path in find_detector_files(folder):
+        for path in list_detector_files(folder):
             self.picker.addItem(str(Path(path).relative_to(folder)), str(path))
 
     def _browse(self) -> None:
@@ -453,7 +369,7 @@ class CompareView(QWidget):
 
         rec = store.image(image_id)
         names = {c.id: c.name for c in store.categories()}
-        boxes, gt_names = ground_truth_boxes(store.annotations(image_id), names)
+        boxes, gt_names = ground_truth_boxes(store.annotations(image_id), names, rec.height, rec.width)
         self.set_image(read_image_rgb(store.image_path(rec)), boxes, gt_names)
 
     def run(self) -> None:

@@ -464,7 +464,7 @@ class EvaluateDock(DetectorDock):
         if not path:
             self.set_status("Pick a detector to evaluate.", error=True)
             return None
-        from app.views.pr_curves import evaluate_job
+        from engine.eval.detection import evaluate_job
 
         if self._job_id is not None:
             self.bridge.cancel(self._job_id)
@@ -478,6 +478,6 @@ class EvaluateDock(DetectorDock):
 
     def show_result(self, record, result) -> None:
         names = result["class_names"]
-        self.view.set_evaluation(result["evaluation"], self.context.colors_for(names), result.get("mask_evaluation"))
+        self.view.set_evaluation(result["box"], self.context.colors_for(names), result.get("mask"))
         self.view.set_confusion(result["confusion"], result["labels"])
         self.set_status(f"{result.get('images', '?')} images, {result.get('seconds', 0):.1f} s")

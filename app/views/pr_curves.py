@@ -4,13 +4,9 @@ Shows the output of ``engine.eval.coco_eval.evaluate_detections`` (pycocotools: 
 AP@.5, and the interpolated precision at 101 recall points per class, IoU 0.5) and a detection
 confusion matrix (``engine.eval.confusion``: rows = true class, columns = predicted, with a
 "background" row for false alarms and column for misses), colour = row share, numbers = counts.
-``evaluate_job`` computes both for a checkpoint on a project split in the background.
+``engine.eval.detection.evaluate_job`` computes both for a detector on a project split.
 """
 from __future__ import annotations
-
-import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -19,85 +15,8 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QLabel, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from engine.annotations.model import default_color
-from engine.jobs import Progress
 
-__all__ = ["PrCurvesView", "evaluate_job"]
-
-
-def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val", device: str = "auto",
-                 score_threshold: float = 0.3):
-    """Job: COCO box metrics and the confusion matrix of a detector on a project split.
-
-    Returns {"evaluation": evaluate_detections(...) dict (boxes), "mask_evaluation": the same for
-    masks (Mask R-CNN) or None, "confusion": int [C+1, C+1],
-    "labels": class names + ["background"], "class_names": [...], "images": N, "seconds": wall s}.
-    The confusion matrix counts detections scoring >= ``score_threshold``; the AP figures use every
-    detection (score >= 0.05). BadInput when no class of the detector is a project category, or
-    the split holds no image.
-    """
-    from app.views.compare_view import ground_truth_boxes
-    from engine.annotations.errors import BadInput
-    from engine.annotations.store import ProjectStore
-    from engine.eval.coco_eval import evaluate_detections
-    from engine.eval.confusion import DetectionConfusion
-    from engine.infer.detector_api import load_detector
-    from engine.infer.run import inference_threads, read_model_image
-    from engine.train.loop import lower_thread_priority
-
-    started = time.perf_counter()
-    if threading.current_thread() is not threading.main_thread():  # not when run in-line (tests)
-        lower_thread_priority(5)  # the GUI thread wins the CPU while a split is scored
-    yield Progress(0, None, f"loading {Path(checkpoint).name}")
-    predictor = load_detector(checkpoint, device)
-    names = list(predictor.class_names)
-    store = ProjectStore(project, readonly=True)
-    try:
-        cats = {c.id: c.name for c in store.categories()}
-        if not set(names) & set(cats.values()):
-            raise BadInput(str(checkpoint), "classes",
-                           f"none of the detector's classes {names[:6]} is a category of the project "
-                           f"{Path(project).name} ({', '.join(sorted(cats.values())) or 'none'}); "
-                           f"was it trained on another project?")
-        images = store.images(split=split)
-        if not images:
-            raise BadInput(str(project), "split", f"the project has no images in the {split!r} split")
-        confusion = DetectionConfusion(names, iou=0.5, score_threshold=score_threshold)
-        with_masks = bool(getattr(predictor, "has_masks", False))
-        gt, mask_gt, preds = [], [], []
-        for n, rec in enumerate(images):
-            boxes, gt_names = ground_truth_boxes(store.annotations(rec.id), cats)
-            known = [i for i, g in enumerate(gt_names) if g in names]  # classes the model has
-            labels = np.array([names.index(gt_names[i]) for i in known], np.int64)
-            with inference_threads(predictor):  # all cores but one: no OpenMP spinning (ADR 0016)
-                det = predictor.predict(read_model_image(store.image_path(rec)), 0.05, 0.5)
-            gt.append({"image_id": rec.id, "width": rec.width, "height": rec.height,
-                       "boxes": boxes[known], "labels": labels + 1})
-            preds.append(det)
-            if with_masks:
-                mask_gt.append(_mask_ground_truth(store.annotations(rec.id), rec, cats, names))
-            confusion.update(boxes[known], labels, det.boxes, det.labels, det.scores)
-            yield Progress(n + 1, len(images), rec.path)
-    finally:
-        store.close()
-    return {"evaluation": evaluate_detections(gt, preds, names, "bbox"),
-            "mask_evaluation": evaluate_detections(mask_gt, preds, names, "segm") if with_masks else None,
-            "confusion": confusion.matrix, "labels": confusion.labels, "class_names": names,
-            "images": len(images), "seconds": time.perf_counter() - started}
-
-
-def _mask_ground_truth(annotations, rec, cats: dict[int, str], names: list[str]) -> dict:
-    """COCO-style ground truth with masks for one image: one object per instance group, its most
-    precise shape rasterised (as ``visionbench eval`` does); classes the model lacks are left out."""
-    from engine.annotations.geometry import bounds, geometry_to_mask
-    from engine.data.semantic import object_shapes
-
-    objs = [a for a in object_shapes([a for a in annotations if not a.hidden and a.score is None])
-            if cats.get(a.category_id) in names]
-    return {"image_id": rec.id, "width": rec.width, "height": rec.height,
-            "boxes": np.array([bounds(a.geometry) for a in objs], np.float64).reshape(-1, 4),
-            "labels": np.array([names.index(cats[a.category_id]) + 1 for a in objs], np.int64),
-            "masks": np.array([geometry_to_mask(a.geometry, rec.height, rec.width) > 0 for a in objs],
-                              bool).reshape(-1, rec.height, rec.width)}
+__all__ = ["PrCurvesView"]
 
 
 def _fmt(value) -> str:

@@ -19,26 +19,14 @@ from PySide6.QtWidgets import (QCheckBox, QGraphicsEllipseItem, QGraphicsItem, Q
 from app.views.compare_view import SyncedImageView
 from app.views.nms_view import _rgb_to_pixmap, _Tag
 from engine.annotations.model import default_color
-from engine.jobs import Job, Progress
+from engine.infer.views_api import yolo_grid_job
+from engine.jobs import Job
 
-__all__ = ["YoloGridView", "yolo_grid_job"]
+__all__ = ["YoloGridView"]
 
 RESPONSIBLE = QColor("#ffd600")
 GT = QColor(255, 255, 255, 220)
 GRID = QColor(255, 255, 255, 90)
-
-
-def yolo_grid_job(token, path: str, image: np.ndarray, gt_boxes=None, predictor=None, device: str = "auto"):
-    """Job: (load and) run a YOLO checkpoint on ``image``; returns {"predictor", "explanation"}."""
-    from engine.viz.yolo_grid import explain_image
-
-    if predictor is None:
-        yield Progress(0, 2, "loading model")
-        from engine.infer.yolo_predictor import YoloPredictor
-
-        predictor = YoloPredictor.from_checkpoint(path, device)
-    yield Progress(1, 2, "running the grid")
-    return {"predictor": predictor, "explanation": explain_image(predictor, image, gt_boxes)}
 
 
 def _pen(colour: QColor, width: float, dashed: bool = False) -> QPen:
@@ -112,7 +100,7 @@ class YoloGridView(QWidget):
         """Explain ``image`` with the YOLO checkpoint ``path`` in the background; emits ``ready``."""
         self._pending = (path, np.ascontiguousarray(image), gt_boxes, class_colors)
         predictor = self._predictor if getattr(self, "_predictor_path", None) == str(path) else None
-        job = Job("yolo grid", yolo_grid_job, path=str(path), image=self._pending[1], gt_boxes=gt_boxes,
+        job = Job("yolo grid", yolo_grid_job, detector_path=str(path), image=self._pending[1], gt_boxes=gt_boxes,
                   predictor=predictor, device=self.device)
         self.bridge.finished.connect(self._on_finished, Qt.ConnectionType.UniqueConnection)
         self._job_id = self.bridge.submit(job)

@@ -20,7 +20,8 @@ from engine.annotations.imageio import read_image_rgb
 from engine.annotations.model import Category, ImageRecord
 from engine.annotations.store import ProjectStore
 from engine.data.augment import augment_sample
-from engine.data.semantic import rasterize
+from engine.data.objects import ground_truth_objects
+from engine.data.semantic import rasterize_objects
 from engine.viz.weight_map import class_balance_weights, unet_weight_map
 
 
@@ -66,18 +67,18 @@ def load_segmentation_samples(store: ProjectStore, categories: list[Category], s
                               should_stop: Callable[[], None] | None = None) -> list[SegSample]:
     """Read the images of ``split`` (None = all) with their class and instance maps.
 
-    annotated_only skips images without any annotation of the chosen categories (an unlabeled
-    image is not evidence of "all background"). should_stop is called per image (cancel point).
+    annotated_only skips images without a ground-truth object of the chosen categories (an
+    unlabeled image, or one holding only proposals, is not evidence of "all background").
+    should_stop is called per image (cancel point).
     """
     ids = [c.id for c in categories]
-    wanted = set(ids)
     by_image = store.all_annotations(split=split)
     samples = []
     for rec in store.images(split=split):
         if should_stop is not None:
             should_stop()
-        anns = by_image.get(rec.id, [])
-        if annotated_only and not any(a.category_id in wanted for a in anns):
+        objects = ground_truth_objects(by_image.get(rec.id, []), rec.height, rec.width, ids)
+        if annotated_only and not objects:
             continue
         path = store.image_path(rec)
         image = read_image_rgb(path)
@@ -85,7 +86,7 @@ def load_segmentation_samples(store: ProjectStore, categories: list[Category], s
             raise BadInput(str(path), "image", f"is {image.shape[1]}x{image.shape[0]} px but the project records "
                            f"{rec.width}x{rec.height}")
         try:
-            class_map, instance_map = rasterize(anns, ids, rec.height, rec.width)
+            class_map, instance_map = rasterize_objects(objects, ids, rec.height, rec.width)
         except ValueError as exc:
             raise BadInput(str(store.path), "annotations", f"image {rec.path}: {exc}") from None
         samples.append(SegSample(rec, image, class_map, instance_map))

@@ -1,9 +1,10 @@
-"""Background jobs behind the workbench's detector views (NMS, inside R-CNN, YOLO grid).
+"""Background jobs behind the workbench's detector views (compare, NMS, inside R-CNN, YOLO grid).
 
-Each job reads the project image itself (a large photo must not be decoded on the GUI thread),
-opens the detector unless the view hands back the predictor it got last time, and returns plain
-numpy results plus that predictor. Every job yields a Progress between the slow parts, so a
-view that moved on to another image can cancel it.
+Each job reads the project image itself (a large photo must not be decoded on the GUI thread)
+unless the view hands it the pixels it shows, opens the detector unless the view hands back the
+predictor it got last time, and returns plain numpy results plus that predictor. Every job
+yields a Progress between the slow parts, so a view that moved on to another image can cancel it.
+Every job runs below the GUI thread's priority (``engine.jobs.priority``).
 
 Job results are dicts; every one holds ``"image"`` (uint8 RGB [H, W, 3]) and ``"predictor"``
 (None when no detector was asked for).
@@ -11,15 +12,15 @@ Job results are dicts; every one holds ``"image"`` (uint8 RGB [H, W, 3]) and ``"
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from engine.jobs import Progress
+from engine.jobs.priority import yield_cpu_to_gui
 
-__all__ = ["DETECTOR_SUFFIXES", "candidates_job", "class_mismatch", "list_detector_files", "rcnn_inspection_job",
-           "torchvision_cache_files", "yolo_grid_job"]
+__all__ = ["DETECTOR_SUFFIXES", "candidates_job", "class_mismatch", "detect_job", "list_detector_files",
+           "rcnn_inspection_job", "torchvision_cache_files", "yolo_grid_job"]
 
 DETECTOR_SUFFIXES = (".ckpt", ".onnx", ".pth", ".pt")
 
@@ -66,17 +67,6 @@ def class_mismatch(class_names, category_names) -> str | None:
     return f"{len(missing)} of the detector's {len(names)} classes are not categories of this project"
 
 
-def _lower_priority() -> None:
-    """Let the GUI thread win the CPU: raise this worker thread's nice value (Linux only). Not
-    on the main thread: a job run in-line (tests, scripts) would renice the whole program."""
-    if threading.current_thread() is threading.main_thread():
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
-    except (AttributeError, OSError):
-        pass
-
-
 def _threads(predictor):
     """torch CPU threads for one interactive run: all cores but one (``inference_threads``).
     With torch's default (every core) a 100 ms Faster R-CNN run in the workbench took 0.9-1.4 s
@@ -103,13 +93,35 @@ def _open(detector_path: str, predictor, device: str):
     return load_detector(detector_path, device)
 
 
+def detect_job(token, path: str, image: np.ndarray, predictor=None, device: str = "auto"):
+    """Job (the compare view): (load, warm up and) run one detector on ``image``.
+
+    Returns {"predictor", "raw": ``RawCandidates`` before NMS (xyxy pixels), "latency_ms"}. The
+    predictor is returned so the view can keep it for the next image instead of loading the file
+    again.
+    """
+    yield_cpu_to_gui()
+    if predictor is None:
+        yield Progress(0, 3, f"loading {Path(path).name}")
+        predictor = _open(path, None, device)
+        # the first call of a fresh model pays one-off costs (allocator, lazy init, ONNX session
+        # warm-up): run once untimed, so the latency shown is that of a warm model
+        yield Progress(1, 3, f"warming up {predictor.name}")
+        with _threads(predictor):
+            predictor.raw_candidates(image)
+    yield Progress(2, 3, f"running {predictor.name}")
+    with _threads(predictor):
+        raw = predictor.raw_candidates(image)
+    return {"predictor": predictor, "raw": raw, "latency_ms": float(predictor.last_latency_ms)}
+
+
 def candidates_job(token, image_path: str, detector_path: str | None = None, predictor=None,
                    device: str = "auto"):
     """Job: the image and, when a detector is given, its candidates BEFORE the final NMS.
 
     Returns {"image", "predictor", "raw": RawCandidates | None (xyxy pixels), "latency_ms"}.
     """
-    _lower_priority()
+    yield_cpu_to_gui()
     yield Progress(0, 3, f"reading {Path(image_path).name}")
     image = _read(image_path)
     if not detector_path and predictor is None:
@@ -129,7 +141,7 @@ def rcnn_inspection_job(token, image_path: str, detector_path: str | None = None
     Returns {"image", "predictor", "inspection" (None without a detector)}. A detector without a
     region proposal network (YOLO, ONNX) raises ValueError naming the file.
     """
-    _lower_priority()
+    yield_cpu_to_gui()
     yield Progress(0, 3, f"reading {Path(image_path).name}")
     image = _read(image_path)
     if not detector_path and predictor is None:
@@ -149,17 +161,19 @@ def rcnn_inspection_job(token, image_path: str, detector_path: str | None = None
     return {"image": image, "predictor": predictor, "inspection": inspection}
 
 
-def yolo_grid_job(token, image_path: str, detector_path: str | None = None, predictor=None,
-                  gt_boxes=None, device: str = "auto"):
+def yolo_grid_job(token, image_path: str | None = None, detector_path: str | None = None, predictor=None,
+                  gt_boxes=None, device: str = "auto", image: np.ndarray | None = None):
     """Job: the image and our YOLO's grid on it (``engine.viz.yolo_grid.GridExplanation``).
 
-    gt_boxes: [G, 4] xyxy pixels, for the responsible cells. Returns {"image", "predictor",
-    "explanation" (None without a detector)}. Anything but a Visionbench "yolo" checkpoint raises
-    DetectorLoadError naming the file and its 'family' field.
+    image: the pixels when the view has them already (uint8 RGB [H, W, 3]), else read from
+    ``image_path``. gt_boxes: [G, 4] xyxy pixels, for the responsible cells. Returns {"image",
+    "predictor", "explanation" (None without a detector)}. Anything but a Visionbench "yolo"
+    checkpoint raises DetectorLoadError naming the file and its 'family' field.
     """
-    _lower_priority()
-    yield Progress(0, 3, f"reading {Path(image_path).name}")
-    image = _read(image_path)
+    yield_cpu_to_gui()
+    if image is None:
+        yield Progress(0, 3, f"reading {Path(str(image_path)).name}")
+        image = _read(image_path)
     if not detector_path and predictor is None:
         return {"image": image, "predictor": None, "explanation": None}
     if predictor is None:

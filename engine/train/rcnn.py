@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from engine.data.detection import samples_to_gt
 from engine.models.rcnn import CPU_PRESET, build_rcnn
 from engine.train.detector import DetectorTrainer
 from engine.train.loop import fit
@@ -19,29 +18,21 @@ __all__ = ["FasterRcnnTrainer", "MaskRcnnTrainer", "evaluate_model", "train_rcnn
 
 def evaluate_model(model, samples, class_names: list[str], category_ids: list[int], device,
                    masks: bool, should_stop=None) -> dict:
-    """COCO metrics of ``model`` on ``samples``: {"box_map50", "box_map"[, "mask_map50", "mask_map"]}.
+    """COCO metrics of ``model`` on ``samples``: {"box_map50", "box_map", "per_class_box_ap50"[,
+    "mask_map50", "mask_map", "per_class_mask_ap50"]}, undefined mAPs as 0.0.
 
-    Uses the same predictor code as ``visionbench predict`` (score floor 0.05, NMS 0.5).
+    A thin wrapper of ``engine.eval.detection.evaluate_detector`` through the predictor of
+    ``visionbench predict``. category_ids is kept for the callers; the scores are keyed by name.
     """
-    from engine.eval.coco_eval import evaluate_detections
+    from engine.eval.detection import evaluate_detector
     from engine.infer.rcnn_predictor import RcnnPredictor
 
     predictor = RcnnPredictor(model, class_names, name="val", device=device)
-    preds = []
-    for s in samples:
-        if should_stop is not None:
-            should_stop()
-        preds.append(predictor.predict(s.image, score_threshold=0.05, nms_iou=0.5))
-    gt = samples_to_gt(samples, category_ids)
-    cats = [{"id": cid, "name": n} for cid, n in zip(category_ids, class_names)]
+    scored = evaluate_detector(predictor, samples, class_names, masks=masks, should_stop=should_stop)
     out = {}
-    box = evaluate_detections(gt, preds, cats, "bbox")
-    out["box_map50"], out["box_map"] = box["map50"] or 0.0, box["map"] or 0.0
-    out["per_class_box_ap50"] = {k: v["ap50"] for k, v in box["per_class"].items()}
-    if masks:
-        seg = evaluate_detections(gt, preds, cats, "segm")
-        out["mask_map50"], out["mask_map"] = seg["map50"] or 0.0, seg["map"] or 0.0
-        out["per_class_mask_ap50"] = {k: v["ap50"] for k, v in seg["per_class"].items()}
+    for kind in ("box", "mask") if masks else ("box",):
+        out[f"{kind}_map50"], out[f"{kind}_map"] = scored[f"{kind}_map50"] or 0.0, scored[f"{kind}_map"] or 0.0
+        out[f"per_class_{kind}_ap50"] = scored[f"per_class_{kind}_ap50"]
     return out
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine.data.detection import samples_to_gt
 from engine.models.backbones import preprocess
 from engine.models.yolo import CPU_PRESET, build_yolo, encode_targets, grid_size, yolo_loss
 from engine.train.detector import DetectorTrainer
@@ -36,21 +35,14 @@ def yolo_batch(images: list[torch.Tensor], targets: list[dict], input_size: int,
 
 def evaluate_yolo(predictor, samples, class_names: list[str], category_ids: list[int],
                   should_stop=None) -> dict:
-    """COCO box metrics of ``predictor`` on ``samples``: {"box_map50", "box_map", "per_class_box_ap50"}.
+    """COCO box metrics of ``predictor`` on ``samples``: {"box_map50", "box_map", "per_class_box_ap50"},
+    undefined mAPs as 0.0. A thin wrapper of ``engine.eval.detection.evaluate_detector`` (same
+    settings as ``visionbench predict``); category_ids is kept for the callers."""
+    from engine.eval.detection import evaluate_detector
 
-    Same settings as ``visionbench predict`` (score floor 0.05, NMS 0.5).
-    """
-    from engine.eval.coco_eval import evaluate_detections
-
-    preds = []
-    for s in samples:
-        if should_stop is not None:
-            should_stop()
-        preds.append(predictor.predict(s.image, score_threshold=0.05, nms_iou=0.5))
-    cats = [{"id": cid, "name": n} for cid, n in zip(category_ids, class_names)]
-    box = evaluate_detections(samples_to_gt(samples, category_ids), preds, cats, "bbox")
-    return {"box_map50": box["map50"] or 0.0, "box_map": box["map"] or 0.0,
-            "per_class_box_ap50": {k: v["ap50"] for k, v in box["per_class"].items()}}
+    scored = evaluate_detector(predictor, samples, class_names, should_stop=should_stop)
+    return {"box_map50": scored["box_map50"] or 0.0, "box_map": scored["box_map"] or 0.0,
+            "per_class_box_ap50": scored["per_class_box_ap50"]}
 
 
 class YoloTrainer(DetectorTrainer):

@@ -8,9 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from app.views.compare_view import CompareView, ground_truth_boxes
-from engine.annotations.model import Annotation, Box, Point
-from engine.annotations.geometry import encode_mask
+from app.views.compare_view import CompareView
 from engine.eval.coco_eval import match_detections
 
 IMAGE = np.full((64, 64, 3), 90, np.uint8)
@@ -163,19 +161,3 @@ def test_at_most_four_detectors(view, detectors):
     assert view.add_detector(detectors[1]) is None
     view.remove_detector(0)
     assert len(view.panels) == 3 and view.table.rowCount() == 3
-
-
-def test_ground_truth_groups_instance_parts_and_skips_proposals():
-    mask = np.zeros((20, 30), np.uint8)
-    mask[2:6, 3:9] = 1
-    anns = [
-        Annotation(1, 1, Box(3, 2, 9, 6), instance_id=7),
-        Annotation(1, 1, encode_mask(mask), instance_id=7),
-        Annotation(1, 2, encode_mask(mask)),                       # mask only: its bounds
-        Annotation(1, 2, Box(0, 0, 5, 5), score=0.9, source="yolo:x"),  # a model's proposal
-        Annotation(1, 1, Point(3, 3)),
-        Annotation(1, 1, Box(10, 10, 12, 12), hidden=True),
-    ]
-    boxes, names = ground_truth_boxes(anns, {1: "cat", 2: "dog"})
-    assert names == ["cat", "dog"]
-    np.testing.assert_allclose(boxes, [[3, 2, 9, 6], [3, 2, 9, 6]])

@@ -284,7 +284,7 @@ def test_evaluate_figures_equal_visionbench_eval_and_mask_models_add_mask_ap(win
         with qtbot.waitSignal(dock.ready, timeout=60_000):
             dock.run()
         cli = eval_command(detectors[key], str(win.store.path), split="val", device="cpu")
-        shown = dock.last_result["evaluation"]
+        shown = dock.last_result["box"]
         assert shown["map50"] == pytest.approx(cli["box_map50"]) and shown["map"] == pytest.approx(cli["box_map"])
         if key == "b":
             assert shown["map50"] > 0.5
@@ -296,7 +296,7 @@ def test_evaluate_figures_equal_visionbench_eval_and_mask_models_add_mask_ap(win
     dock.set_detector(masks, run=False)
     with qtbot.waitSignal(dock.ready, timeout=60_000):
         dock.run()
-    assert dock.last_result["mask_evaluation"] is not None
+    assert dock.last_result["mask"] is not None
     headers = [dock.view.table.horizontalHeaderItem(c).text() for c in range(dock.view.table.columnCount())]
     assert headers[-2:] == ["mask AP@[.5:.95]", "mask AP@.5"]
     assert "masks: mAP@[.5:.95]" in dock.view.summary.text()

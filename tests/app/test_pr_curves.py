@@ -3,11 +3,10 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from app.views.pr_curves import PrCurvesView, evaluate_job
+from app.views.pr_curves import PrCurvesView
 from engine.eval.coco_eval import evaluate_detections
 from engine.eval.confusion import DetectionConfusion
 from engine.infer.detections import Detections
-from engine.jobs import Job, run_job_sync
 
 NAMES = ["cat", "dog"]
 
@@ -57,29 +56,3 @@ def test_a_confusion_matrix_that_does_not_fit_its_labels_is_refused(qtbot):
     qtbot.addWidget(view)
     with pytest.raises(ValueError, match="matrix"):
         view.set_confusion(np.zeros((3, 3)), ["a", "b"])
-
-
-def test_evaluate_job_scores_a_checkpoint_on_a_project_split(tmp_path):
-    import torch
-
-    from engine.demo.shapes import build_shapes
-    from engine.models.checkpoint import save_checkpoint
-    from engine.models.yolo import build_yolo
-
-    project = build_shapes(tmp_path, n_images=5, seed=1)
-    config = {"pretrained": False, "input_size": 64, "head_channels": 8}
-    torch.manual_seed(0)
-    state = build_yolo(config, 3).state_dict()
-    state["head.6.bias"][[4, 9]] = 3.0
-    ckpt = save_checkpoint(tmp_path / "y.ckpt", state, {"family": "yolo",
-                                                         "classes": ["circle", "rectangle", "triangle"],
-                                                         "config": config, "metrics": {}})
-    outcome = run_job_sync(Job("eval", evaluate_job, checkpoint=str(ckpt), project=str(project), split=None,
-                               device="cpu"))
-    assert outcome.state == "finished", outcome.traceback
-    result = outcome.result
-    assert result["labels"] == ["circle", "rectangle", "triangle", "background"]
-    m = result["confusion"]
-    n_objects = sum(v["num_gt"] for v in result["evaluation"]["per_class"].values())
-    assert n_objects > 0 and m[:3].sum() == n_objects  # every object is matched or missed once
-    assert 0.0 <= result["evaluation"]["map50"] <= 1.0

@@ -471,8 +471,10 @@ def test_accept_or_reject_model_proposals(win, qtbot):
     win.canvas.select([])
     key(qtbot, win, Qt.Key.Key_A, CTRL | SHIFT)  # nothing selected: every proposal of the image
     (kept,) = win.store.annotations(img)
-    assert kept.id == good.id and kept.attributes == {} and (kept.source, kept.score) == ("unet", 0.9)
-    assert model.index(0, 5).data() == "unet"
+    # accepted: ground truth now, the model's score kept as model_score (ADR 0017)
+    assert kept.id == good.id and kept.attributes == {"model_score": 0.9}
+    assert (kept.source, kept.score) == ("unet", None)
+    assert model.index(0, 5).data() == "unet" and model.index(0, 6).data() == "0.90"
     win.browser.category_filter.setCurrentIndex(win.browser.category_filter.findData(-2))
     win.browser.refresh()
     assert win.browser.model.records() == [] and ids

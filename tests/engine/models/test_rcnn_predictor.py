@@ -98,18 +98,20 @@ def test_torchvision_coco_weights_are_only_read_from_disk(tmp_path, monkeypatch)
     assert load_detector(renamed, device="cpu").name == "fasterrcnn_mobilenet_v3_large_fpn:my_detector.pth"
 
 
-def test_instances_pair_box_and_mask_by_instance_id_and_fall_back_to_mask_bounds():
+def test_instances_pair_box_and_mask_by_instance_id_fall_back_to_mask_bounds_and_keep_hidden_shapes():
     mask = np.zeros((20, 30), np.uint8)
     mask[5:10, 4:12] = 1
     anns = [
         Annotation(1, 7, Box(3.5, 4.5, 12.5, 10.5), instance_id=1),
         Annotation(1, 7, encode_mask(mask), instance_id=1),  # same object as the box
         Annotation(1, 8, Polygon(((20, 2), (28, 2), (28, 9))), instance_id=None),  # mask only
-        Annotation(1, 8, Box(0, 0, 5, 5), hidden=True),  # hidden: ignored
+        Annotation(1, 8, Box(0, 0, 5, 5), hidden=True),  # hidden is a view state: still ground truth
+        Annotation(1, 8, Box(0, 0, 9, 9), attributes={"proposal": True}, score=0.9),  # a proposal: ignored
         Annotation(1, 9, Box(0, 0, 5, 5)),  # category not trained: ignored
     ]
     boxes, labels, masks, box_only = instances_of(anns, {7: 1, 8: 2}, 20, 30, with_masks=True)
-    assert labels.tolist() == [1, 2] and box_only == 0
+    assert labels.tolist() == [1, 2, 2] and box_only == 1
+    np.testing.assert_allclose(boxes[2], [0, 0, 5, 5])
     np.testing.assert_allclose(boxes[0], [3.5, 4.5, 12.5, 10.5])  # the drawn box wins
     np.testing.assert_array_equal(masks[0], mask)
     assert boxes[1, 0] >= 19 and boxes[1, 2] <= 29 and masks[1].sum() > 10

@@ -243,7 +243,8 @@ def test_predicted_mask_pngs_score_against_export_masks_like_eval(tmp_path, monk
     store = ProjectStore(project)
     export_from(store, "masks", tmp_path / "gt", split="val")  # ground truth first: predict adds to it
     store.close()
-    predict_command(ckpt, project, split="val", masks_out=tmp_path / "pred", progress=False)
+    # as proposals: predictions stored as plain annotations are ground truth (ADR 0017)
+    predict_command(ckpt, project, split="val", as_proposals=True, masks_out=tmp_path / "pred", progress=False)
     metrics = eval_command(ckpt, project, split="val")
 
     gt_dir, pred_dir = tmp_path / "gt" / "SegmentationClass", tmp_path / "pred"
