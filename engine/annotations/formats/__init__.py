@@ -89,7 +89,8 @@ def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict 
 # values, the default first. An export dialog offers these; the CLI has a flag for each.
 EXPORT_OPTIONS: dict[str, dict[str, tuple]] = {
     "yolo": {"task": ("auto", "detect", "segment")},   # see yolo.choose_task for what auto picks
-    "voc": {"keep_image_format": (False, True)},       # False: every image becomes JPEGImages/<id>.jpg
+    "voc": {"keep_image_format": (False, True),        # False: every image becomes JPEGImages/<id>.jpg
+            "convention": ("corner", "devkit")},       # devkit: 1-based pixels, as detectron2 reads them
 }
 
 
