@@ -41,7 +41,7 @@ from ..errors import BadInput, Problem
 from ..geometry import bounds, encode_mask, ring_area, rle_area
 from ..model import SPLITS, STATUSES, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (COORD_TOLERANCE, ExportObject, ProgressFn, atomic_write_json, check_image, copy_image,
-                     export_items, export_names, export_objects, load_json, resolve_inside, shape_bounds, shape_mask,
+                     export_items, export_names, export_objects, load_json, resolve_inside, shape_mask,
                      ticking)
 
 ANNOTATIONS_FILE = "annotations.json"
@@ -343,7 +343,9 @@ def _segmentation(rec, obj: ExportObject) -> tuple[Any, float, tuple[float, floa
     geoms = [a.geometry for a in obj.shapes]
     if all(isinstance(g, Polygon) and not g.holes for g in geoms):
         seg = [[v for xy in g.points for v in xy] for g in geoms]
-        return seg, sum(ring_area(g.points) for g in geoms), shape_bounds(obj)
+        # plain Python: most objects are one polygon of a few dozen vertices, where numpy costs more
+        xs, ys = [x for g in geoms for x, _ in g.points], [y for g in geoms for _, y in g.points]
+        return seg, sum(ring_area(g.points) for g in geoms), (min(xs), min(ys), max(xs), max(ys))
     if len(geoms) == 1 and isinstance(geoms[0], MaskRLE):
         g = geoms[0]
         return {"size": [g.size[0], g.size[1]], "counts": g.counts}, rle_area(g), bounds(g)
