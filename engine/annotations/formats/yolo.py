@@ -345,16 +345,17 @@ def _line(cls: int, values: list[float]) -> str:
     return " ".join([str(cls)] + [_fmt(v) for v in values])
 
 
-def choose_task(store, task: str = "auto") -> tuple[str, str]:
+def choose_task(store, task: str = "auto", annotations=None) -> tuple[str, str]:
     """(task, why): the task an export with `task` writes, and the reason, for the summary and for
     an export dialog to show before exporting. "auto" looks at the whole project (every split), so
-    the exports of its splits one by one all get the same task."""
+    the exports of its splits one by one all get the same task. `annotations` (the lists of every
+    image's annotations, when the caller has them already) saves reading them again."""
     if task not in TASKS:
         raise BadInput("<options>", "task", f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     if task != "auto":
         return task, f"{task} was asked for"
     total = with_shape = 0
-    for anns in store.all_annotations().values():
+    for anns in store.all_annotations().values() if annotations is None else annotations:
         objects, _ = export_objects(anns)
         total += len(objects)
         with_shape += sum(1 for o in objects if o.shapes)
@@ -456,10 +457,10 @@ def write(store, dst: Path, *, split: str | None = None, task: str = "auto", cop
     (see :func:`choose_task`). Class index = position of the category in ``store.categories()``.
     """
     dst = Path(dst)
-    task, why = choose_task(store, task)
+    items = export_items(store, split)
+    task, why = choose_task(store, task, [anns for _, anns in items] if split is None else None)
     cats = store.categories()
     index = {c.id: i for i, c in enumerate(cats)}
-    items = export_items(store, split)
     file_names = unique_file_names(rec for rec, _ in items)
     rows = _Rows(task)
     n_rows = 0

@@ -197,3 +197,21 @@ def test_x_anylabeling_layouts_import(tmp_path):
     (flat / "classes.txt").write_text("person\n")
     bundle = yolo.read(flat)
     assert bundle.problems == [] and bundle.images[0].annotations[0].geometry == Box(10.0, 5.0, 30.0, 15.0)
+
+
+def test_an_export_dialog_can_list_the_choices_and_tell_what_auto_will_pick(demo, tmp_path):
+    from engine.annotations.errors import BadInput
+    from engine.annotations.formats import EXPORT_OPTIONS
+
+    assert EXPORT_OPTIONS["yolo"]["task"] == ("auto", "detect", "segment")  # the default first
+    assert EXPORT_OPTIONS["voc"]["keep_image_format"][0] is False
+    with ProjectStore(demo["galaxies"], readonly=True) as store:
+        task, why = yolo.choose_task(store)
+        assert task == "segment" and why.startswith("auto: ")
+        assert yolo.choose_task(store, "detect") == ("detect", "detect was asked for")
+        with pytest.raises(BadInput) as err:
+            export_from(store, "yolo", tmp_path / "out", task="classify")
+        assert err.value.problem.field == "task"
+        with pytest.raises(BadInput) as err:
+            export_from(store, "coco", tmp_path / "out", task="detect")
+        assert err.value.problem.field == "task" and not (tmp_path / "out").exists()
