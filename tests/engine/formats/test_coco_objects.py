@@ -48,7 +48,9 @@ def test_pycocotools_scores_the_export_against_itself_as_perfect(shapes, tmp_pat
         perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"],
                     "segmentation": a["segmentation"], "score": 1.0} for a in gt.dataset["annotations"]]
         ev = COCOeval(gt, gt.loadRes(perfect), iouType=iou_type)
-        ev.evaluate(); ev.accumulate(); ev.summarize()
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
     assert ev.stats[0] == pytest.approx(1.0) and ev.stats[8] == pytest.approx(1.0)  # mAP and recall
 
 

@@ -40,7 +40,7 @@ def test_import_export_import_is_the_identity(tmp_path_factory, fmt, spec):
         assert normalized(c, decimals=6, with_split=splits) == normalized(b, decimals=6, with_split=splits)
         assert image_set(c, with_split=splits) == image_set(b, with_split=splits)
         # VOC writes every image as JPEGImages/<id>.jpg: the first export renames a.png to a.jpg
-        stem = (lambda n: n.rsplit(".", 1)[0]) if fmt == "voc" else (lambda n: n)  # noqa: E731
+        stem = (lambda n: n.rsplit(".", 1)[0]) if fmt == "voc" else (lambda n: n)
         assert [(stem(n), *rest) for n, *rest in image_set(b, with_split=splits)] == \
             [(stem(n), *rest) for n, *rest in image_set(a, with_split=splits)]
         assert [x.name for x in c.categories()] == [x.name for x in b.categories()]
