@@ -383,8 +383,10 @@ class _Rows:
         self.not_exported[why] = self.not_exported.get(why, 0) + 1
 
     def row(self, cls: int, obj: ExportObject, w: int, h: int) -> str | None:
-        self.counts["merged_objects"] += obj.merged
-        return self._detect(cls, obj, w, h) if self.task == "detect" else self._segment(cls, obj, w, h)
+        line = self._detect(cls, obj, w, h) if self.task == "detect" else self._segment(cls, obj, w, h)
+        if line is not None:
+            self.counts["merged_objects"] += obj.merged
+        return line
 
     def _detect(self, cls: int, obj: ExportObject, w: int, h: int) -> str | None:
         if obj.box is not None:
