@@ -5,7 +5,9 @@
 Each image (a flat 640x480 PNG, real header) gets per_image objects: half boxes, half polygons of
 8..24 vertices. Prints one JSON object with, per format, export_s (files + image copies),
 import_s (read + validate + store), the annotation counts, and images_per_s for the import.
-VOC writes boxes only, so its polygons show up in not_exported.
+VOC writes one box per object (a polygon as its tight box) and converts the PNGs to
+JPEGImages/<id>.jpg (counted in images_converted); YOLO writes segment rows (auto: the project has
+polygons), boxes as their 4 corners.
 """
 from __future__ import annotations
 
@@ -83,6 +85,8 @@ def main(argv=None) -> dict:
                            "images_per_s_import": round(report.images_added / import_s, 1),
                            "annotations_imported": report.annotations_added,
                            "not_exported_total": summary["not_exported_total"]}
+            if fmt == "voc":
+                result[fmt]["images_converted"] = summary["images_converted_to_jpeg"]
         store.close()
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     json.dump(result, sys.stdout)

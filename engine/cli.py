@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("dst", help="output file or folder")
     e.add_argument("--project", required=True)
     e.add_argument("--split", choices=SPLITS)
+    e.add_argument("--task", choices=("auto", "detect", "segment"), default=None,
+                   help="yolo only: detect writes one box row per object, segment one polygon row per object; "
+                        "auto (default) picks segment when any object has a mask or polygon")
+    e.add_argument("--keep-image-format", action="store_true",
+                   help="voc only: copy images as they are instead of writing every image as JPEGImages/<id>.jpg")
 
     t = sub.add_parser("train", help="train a model family on a project")
     t.add_argument("family", help="model family: unet, fasterrcnn, maskrcnn, yolo, and any plugin family "
@@ -292,9 +297,18 @@ def cmd_export(args) -> int:
     from engine.annotations.store import ProjectStore
 
     export_from = _lazy("engine.annotations.formats", "export_from")
+    options = {}
+    if args.task is not None:
+        if args.format != "yolo":
+            raise BadInput("<command line>", "--task", f"applies to yolo exports only, not {args.format}")
+        options["task"] = args.task
+    if args.keep_image_format:
+        if args.format != "voc":
+            raise BadInput("<command line>", "--keep-image-format", f"applies to voc exports only, not {args.format}")
+        options["keep_image_format"] = True
     with ProjectStore(_project_arg(args.project), readonly=True) as store:
         summary = _call(export_from, f"export {args.format}", store=store, fmt=args.format, dst=Path(args.dst),
-                        split=args.split)
+                        split=args.split, **options)
     _print_json(summary if summary is not None else {"dst": args.dst})
     return 0
 

@@ -49,6 +49,12 @@ def probe_image(path: Path) -> tuple[int, int]:
 
 def read_image_rgb(path: Path):
     """Decode an image as uint8 RGB numpy [H, W, 3] (8-bit view of 16-bit/float data). Raises BadInput."""
+    return to_uint8_rgb(read_image_raw(path))
+
+
+def read_image_raw(path: Path):
+    """Decode an image as stored: numpy [H, W] or [H, W, C] in RGB(A) order, its own dtype
+    (uint16, float32, ...). Raises BadInput."""
     import numpy as np
 
     probe_image(path)
@@ -66,8 +72,8 @@ def read_image_rgb(path: Path):
         if data.ndim == 3 and data.shape[2] == 3:
             data = data[:, :, ::-1]
         elif data.ndim == 3 and data.shape[2] == 4:
-            data = data[:, :, [2, 1, 0]]
-    return to_uint8_rgb(np.asarray(data))
+            data = data[:, :, [2, 1, 0, 3]]
+    return np.asarray(data)
 
 
 def to_uint8_rgb(data):

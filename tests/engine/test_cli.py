@@ -218,6 +218,31 @@ def test_export_of_one_split_holds_only_its_images(demo, tmp_path, capsys, fmt):
         assert _info(capsys, project)["images_per_split"] == {"train": 0, "val": 2, "test": 0}
 
 
+@pytest.mark.parametrize("task", ["detect", "segment"])
+def test_yolo_export_of_the_shapes_demo_writes_one_kind_of_row_per_object(demo, tmp_path, capsys, task):
+    assert cli.main(["export", "yolo", str(tmp_path / "out"), "--project", str(demo / "shapes.vbproj"),
+                     "--task", task]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    with ProjectStore(demo / "shapes.vbproj", readonly=True) as store:
+        n_objects = len({a.instance_id for anns in store.all_annotations().values() for a in anns})
+    assert summary["task"] == task and summary["objects"] == summary["merged_objects"] == n_objects
+    rows = [ln.split() for f in (tmp_path / "out" / "labels").rglob("*.txt") for ln in f.read_text().splitlines()]
+    assert len(rows) == n_objects and {len(r) == 5 for r in rows} == {task == "detect"}
+
+
+def test_export_options_of_another_format_are_bad_input(demo, tmp_path, capsys):
+    assert cli.main(["export", "coco", str(tmp_path / "c"), "--project", str(demo / "shapes.vbproj"),
+                     "--task", "detect"]) == 2
+    assert "--task" in capsys.readouterr().err
+    assert cli.main(["export", "yolo", str(tmp_path / "y"), "--project", str(demo / "shapes.vbproj"),
+                     "--keep-image-format"]) == 2
+    assert "--keep-image-format" in capsys.readouterr().err
+    assert cli.main(["export", "voc", str(tmp_path / "v"), "--project", str(demo / "photos.vbproj"),
+                     "--keep-image-format"]) == 0
+    assert json.loads(capsys.readouterr().out)["images_converted_to_jpeg"] == 0
+    assert (tmp_path / "v" / "JPEGImages" / "coins.png").is_file()
+
+
 def test_export_onto_a_file_or_into_an_unwritable_place_is_bad_input(demo, tmp_path, monkeypatch, capsys):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a folder")

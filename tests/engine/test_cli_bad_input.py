@@ -37,7 +37,9 @@ def exports(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("cli_bad_input")
     store = build_project(root / "project", SPEC)
     try:
-        return {fmt: (export_from(store, fmt, root / fmt), root / fmt)[1] for fmt in FORMATS}
+        # VOC keeps a.png/b.png as they are (the cases below edit files by those names)
+        return {fmt: (export_from(store, fmt, root / fmt, **({"keep_image_format": True} if fmt == "voc" else {})),
+                      root / fmt)[1] for fmt in FORMATS}
     finally:
         store.close()
 
@@ -138,26 +140,26 @@ CASES = [
      "annotations.json", "images[1].file_name", (1, 2)),
     ("coco", "decompression bomb", bomb_b, "annotations.json", "images[1]", (1, 2)),
 
-    # VOC: Annotations/{a,b}.xml, one box each (VOC holds boxes only), class_names.txt
+    # VOC: Annotations/{a,b}.xml, two boxes each (VOC holds boxes: the polygon is written as its box), class_names.txt
     ("voc", "malformed XML", lambda s: _voc_b_xml(s).write_text("<annotation><filename>b.png</filename>\n<size>"),
-     "b.xml", "xml", (1, 1)),
+     "b.xml", "xml", (1, 2)),
     ("voc", "non-UTF-8 text", lambda s: replace_bytes(_voc_b_xml(s), b"<name>cat", b"<name>c\xe9at"),
-     "b.xml", "encoding", (1, 1)),
-    ("voc", "missing image", lambda s: find(s, "b.png").unlink(), "b.xml", "filename", (1, 1)),
-    ("voc", "unreadable image", garbage_b, "b.xml", "filename", (1, 1)),
+     "b.xml", "encoding", (1, 2)),
+    ("voc", "missing image", lambda s: find(s, "b.png").unlink(), "b.xml", "filename", (1, 2)),
+    ("voc", "unreadable image", garbage_b, "b.xml", "filename", (1, 2)),
     ("voc", "size disagrees with the file", lambda s: replace_bytes(_voc_b_xml(s), b"<width>16<", b"<width>17<"),
-     "b.xml", "size.width", (1, 1)),
+     "b.xml", "size.width", (1, 2)),
     ("voc", "unknown category", lambda s: replace_bytes(_voc_b_xml(s), b"<name>cat<", b"<name>cta<"),
-     "b.xml", "object[0].name", (2, 1)),
+     "b.xml", "object[0].name", (2, 3)),
     ("voc", "coordinates outside the image", lambda s: replace_bytes(_voc_b_xml(s), b"<xmax>6<", b"<xmax>300<"),
-     "b.xml", "object[0].bndbox", (2, 1)),
+     "b.xml", "object[0].bndbox", (2, 3)),
     ("voc", "duplicate ids (two files for one image)",
-     lambda s: replace_bytes(_voc_b_xml(s), b"<filename>b.png<", b"<filename>a.png<"), "b.xml", "filename", (1, 1)),
+     lambda s: replace_bytes(_voc_b_xml(s), b"<filename>b.png<", b"<filename>a.png<"), "b.xml", "filename", (1, 2)),
     ("voc", "dot-dot path", lambda s: (outside_file(s), replace_bytes(
-        _voc_b_xml(s), b"<filename>b.png<", b"<filename>../../outside.png<")), "b.xml", "filename", (1, 1)),
+        _voc_b_xml(s), b"<filename>b.png<", b"<filename>../../outside.png<")), "b.xml", "filename", (1, 2)),
     ("voc", "absolute path", lambda s: replace_bytes(
-        _voc_b_xml(s), b"<filename>b.png<", f"<filename>{outside_file(s)}<".encode()), "b.xml", "filename", (1, 1)),
-    ("voc", "decompression bomb", bomb_b, "b.xml", "filename", (1, 1)),
+        _voc_b_xml(s), b"<filename>b.png<", f"<filename>{outside_file(s)}<".encode()), "b.xml", "filename", (1, 2)),
+    ("voc", "decompression bomb", bomb_b, "b.xml", "filename", (1, 2)),
 
     # YOLO: images/{train,val}/, labels/{train,val}/{a,b}.txt, 2 lines each
     ("yolo", "malformed line", lambda s: _append(_yolo_b_txt(s), "0 0.5 0.5 0.2\n"), "b.txt", "line", (2, 4)),

@@ -6,8 +6,9 @@ Contract of a format module (see docs/adr/0001-coordinates-and-formats.md):
   never touches a store. Invalid parts become ``Problem``s in ``bundle.problems``; with
   ``skip_invalid`` the invalid part is left out of the bundle (the Problem is kept so the report
   can list it).
-- ``write(store, dst: Path, *, split=None, progress=None) -> dict``: exports (atomic file writes),
-  never modifies the store; returns a JSON-able summary (counts, paths).
+- ``write(store, dst: Path, *, split=None, progress=None, **options) -> dict``: exports (atomic file
+  writes), never modifies the store; returns a JSON-able summary (counts, paths, and what it merged
+  or could not hold). ``options`` are listed in ``EXPORT_OPTIONS``.
 
 ``progress``, when given, is called as ``progress(done, total, stage)`` once per image (or
 annotation file) with stage ``"read"``, ``"store"`` or ``"write"`` (see ``common.ticking``); the
@@ -84,18 +85,36 @@ def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict 
     return report
 
 
-def export_from(store, fmt: str, dst, split: str | None = None, progress=None) -> dict:
+# The choices an export offers beyond format, split and destination: format -> option -> allowed
+# values, the default first. An export dialog offers these; the CLI has a flag for each.
+EXPORT_OPTIONS: dict[str, dict[str, tuple]] = {
+    "yolo": {"task": ("auto", "detect", "segment")},   # see yolo.choose_task for what auto picks
+    "voc": {"keep_image_format": (False, True),        # False: every image becomes JPEGImages/<id>.jpg
+            "convention": ("corner", "devkit")},       # devkit: 1-based pixels, as detectron2 reads them
+}
+
+
+def export_from(store, fmt: str, dst, split: str | None = None, progress=None, **options) -> dict:
     """Export the project (or one split) to `dst` in format `fmt`; returns the module's summary.
 
+    `options` are the format's choices in EXPORT_OPTIONS (``task="segment"`` for yolo,
+    ``keep_image_format=True`` for voc); others are BadInput naming the option.
     `progress(done, total, "write")` is called per image written.
     """
     module = format_module(fmt)
+    allowed = EXPORT_OPTIONS.get(fmt.strip().lower(), {})
+    for name, value in options.items():
+        if name not in allowed:
+            raise BadInput("<options>", name, f"{fmt} export has no option {name!r}"
+                           + (f"; it has {', '.join(allowed)}" if allowed else ""))
+        if value not in allowed[name]:
+            raise BadInput("<options>", name, f"{value!r} is not one of {', '.join(map(str, allowed[name]))}")
     dst = Path(dst)
     if dst.exists() and not dst.is_dir():
         raise BadInput(str(dst), "DST", "exists and is not a folder; an export writes a folder "
                        "(annotation files and copies of the images)")
     with _gc_paused():
-        return module.write(store, dst, split=split, progress=progress)
+        return module.write(store, dst, split=split, progress=progress, **options)
 
 
 @contextmanager

@@ -11,15 +11,21 @@ Import (SRC = the .json file, or a folder holding ``annotations.json``):
   (our own extra key) -> instance_id, else multi-part annotations get a fresh one per image;
   a string ``source`` (our extra key: the model that proposed it) -> source.
 - Annotation ids are not kept (the store numbers them); LabelMe's files number from 0.
+- ``own_bbox: true`` (our extra key) next to a segmentation: the object also had a box of its own;
+  it comes back as a ``Box`` from ``bbox`` sharing the shape's ``instance_id``.
 
 Export (DST = a folder): ``DST/annotations.json`` + ``DST/images/<relative name>``. Image and
 category ids are the project's (from 1), annotation ids count from 1 (pycocotools' evaluator
-treats id 0 as "no match"). Polygons sharing (image, category, instance_id) become one multi-part
-annotation. An annotation's instance_id is written as the extra key ``instance_id`` (pycocotools
-ignores it), so the parts of one object (the demo's box + mask) stay one object after a round trip;
-a source other than "manual" is written as the extra key ``source``. ``bbox`` and ``area`` are
-computed (area: shoelace for polygons, pixel count for masks). Points and polylines have no COCO
-form: they are counted in ``summary["skipped"]``. The split and status are written as
+treats id 0 as "no match"). ONE annotation per object: the annotations sharing (image, category,
+instance_id) are one object (``common.export_objects``), so the demo's box + mask is one COCO
+annotation with ``bbox`` from the box and ``segmentation`` from the mask (``own_bbox: true``);
+two would make pycocotools count the object twice. Several polygons of one object are a
+multi-part polygon segmentation; a mask, a polygon with holes, or a mix of parts goes out as one
+RLE of their union. Without a box, ``bbox`` is the segmentation's bounds. The instance_id is
+written as the extra key ``instance_id`` (pycocotools ignores it), a source other than "manual"
+as ``source``. ``area``: shoelace for polygons, pixel count for RLE, w x h for a box alone.
+Points and polylines have no COCO form: they are counted in ``summary["skipped"]``; the objects
+merged are counted in ``summary["merged_objects"]``. The split and status are written as
 ``images[].extra.split``/``.status`` (COCO has neither; pycocotools ignores them).
 """
 from __future__ import annotations
@@ -32,14 +38,17 @@ from pycocotools import mask as mask_utils
 
 from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
-from ..geometry import bounds, encode_mask, polygon_to_mask, ring_area, rle_area
+from ..geometry import bounds, encode_mask, ring_area, rle_area
 from ..model import SPLITS, STATUSES, Annotation, Box, Category, MaskRLE, Polygon, default_color
-from .common import (COORD_TOLERANCE, ProgressFn, atomic_write_json, check_image, copy_image, export_items,
-                     export_names, load_json, resolve_inside, ticking)
+from .common import (COORD_TOLERANCE, ExportObject, ProgressFn, atomic_write_json, check_image, copy_image,
+                     export_items, export_names, export_objects, load_json, resolve_inside, shape_mask,
+                     ticking)
 
 ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
 BACKGROUND = "_background_"
+# Our extra key: the object has a box of its own besides its segmentation (import restores both)
+OWN_BBOX = "own_bbox"
 
 
 # ---- import ---------------------------------------------------------------------------------
@@ -180,6 +189,8 @@ class _Reader:
                 continue
             try:
                 geoms = self._geometries(a, entry, i)
+                if a.get(OWN_BBOX) is True and not isinstance(geoms[0], Box):
+                    geoms.insert(0, self._bbox(a, entry, f"annotations[{i}]"))
             except BadInput as exc:
                 self.bundle.problems.append(exc.problem)
                 continue
@@ -221,6 +232,10 @@ class _Reader:
         f = f"annotations[{i}]"
         if seg not in (None, []):
             raise BadInput(self.file, f + ".segmentation", "expected polygon lists or an RLE object")
+        return [self._bbox(a, entry, f)]
+
+    def _bbox(self, a: dict, entry: ImageEntry, f: str) -> Box:
+        w, h = entry.width, entry.height
         bbox = a.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4:
             raise BadInput(self.file, f + ".bbox", "no segmentation and no [x, y, width, height] bbox")
@@ -229,7 +244,7 @@ class _Reader:
         if not (bw > 0 and bh > 0):
             raise BadInput(self.file, f + ".bbox", f"width and height must be > 0, got {bbox!r}")
         _check_range([x, x + bw], [y, y + bh], w, h, self.file, lambda: f + ".bbox")
-        return [Box(x, y, x + bw, y + bh)]
+        return Box(x, y, x + bw, y + bh)
 
     def _rle(self, seg: dict, w: int, h: int, f: str) -> MaskRLE:
         size, counts = seg.get("size"), seg.get("counts")
@@ -290,17 +305,22 @@ def write(store, dst: Path, *, split: str | None = None, progress: ProgressFn | 
     images_dir = dst / IMAGES_DIR
     for rec, name in ticking(doc.pop("_files"), progress, "write"):
         copy_image(store.image_path(rec), images_dir / name)
-    skipped = doc.pop("_skipped")
+    skipped, merged = doc.pop("_skipped"), doc.pop("_merged")
     atomic_write_json(dst / ANNOTATIONS_FILE, doc)
     return {"format": "coco", "file": str(dst / ANNOTATIONS_FILE), "images": len(doc["images"]),
-            "annotations": len(doc["annotations"]), "categories": len(doc["categories"]), "skipped": skipped}
+            "annotations": len(doc["annotations"]), "categories": len(doc["categories"]), "skipped": skipped,
+            "merged_objects": merged,
+            "merged": f"{merged} object(s) whose box and mask/polygon share an instance_id were written as one "
+                      "annotation (bbox from the box, segmentation from the mask/polygon)"}
 
 
 def to_coco(store, split: str | None = None) -> dict:
-    """The COCO document of the project (or one split), plus private keys `_files`, `_skipped`."""
+    """The COCO document of the project (or one split), plus private keys `_files`, `_skipped`,
+    `_merged` (objects whose box and mask/polygon became one annotation)."""
     cats = [{"id": c.id, "name": c.name, "supercategory": ""} for c in store.categories()]
     images, out_anns, files = [], [], []
     skipped: dict[str, int] = {}
+    merged = 0
     items = export_items(store, split)
     names = export_names([rec for rec, _ in items])
     for rec, anns in items:
@@ -308,56 +328,56 @@ def to_coco(store, split: str | None = None) -> dict:
         files.append((rec, name))
         images.append({"id": rec.id, "file_name": name, "width": rec.width, "height": rec.height,
                        "extra": {"split": rec.split, "status": rec.status}})
-        groups: dict[tuple, list[Annotation]] = {}
-        singles: list[list[Annotation]] = []
-        for a in anns:
-            if not isinstance(a.geometry, (Box, Polygon, MaskRLE)):
-                skipped[a.kind] = skipped.get(a.kind, 0) + 1
-                continue
-            if isinstance(a.geometry, Polygon) and a.geometry.holes:
-                # COCO polygons cannot have holes: the exact pixels go out as RLE instead
-                a = a.with_(geometry=encode_mask(polygon_to_mask(a.geometry, rec.height, rec.width)))
-            if isinstance(a.geometry, Polygon) and a.instance_id is not None:
-                key = (a.category_id, a.instance_id)
-                if key not in groups:
-                    groups[key] = []
-                    singles.append(groups[key])
-                groups[key].append(a)
-            else:
-                singles.append([a])
-        for parts in singles:
-            out_anns.append(_coco_annotation(len(out_anns) + 1, rec.id, parts))
+        objects, kinds = export_objects(anns)
+        for kind, n in kinds.items():
+            skipped[kind] = skipped.get(kind, 0) + n
+        for obj in objects:
+            merged += obj.merged
+            out_anns.append(_coco_annotation(len(out_anns) + 1, rec, obj))
     return {"info": {"description": "exported by Visionbench"}, "images": images, "annotations": out_anns,
-            "categories": cats, "_files": files, "_skipped": skipped}
+            "categories": cats, "_files": files, "_skipped": skipped, "_merged": merged}
 
 
-def _coco_annotation(ann_id: int, image_id: int, parts: list[Annotation]) -> dict:
-    first = parts[0]
-    g = first.geometry
-    attrs = dict(first.attributes)
+def _segmentation(rec, obj: ExportObject) -> tuple[Any, float, tuple[float, float, float, float]]:
+    """(COCO segmentation, area, xyxy bounds) of the object's masks and polygons."""
+    geoms = [a.geometry for a in obj.shapes]
+    if all(isinstance(g, Polygon) and not g.holes for g in geoms):
+        seg = [[v for xy in g.points for v in xy] for g in geoms]
+        # plain Python: most objects are one polygon of a few dozen vertices, where numpy costs more
+        xs, ys = [x for g in geoms for x, _ in g.points], [y for g in geoms for _, y in g.points]
+        return seg, sum(ring_area(g.points) for g in geoms), (min(xs), min(ys), max(xs), max(ys))
+    if len(geoms) == 1 and isinstance(geoms[0], MaskRLE):
+        g = geoms[0]
+        return {"size": [g.size[0], g.size[1]], "counts": g.counts}, rle_area(g), bounds(g)
+    # COCO polygons cannot have holes, and one segmentation is either polygons or one RLE:
+    # the union of the parts goes out as exact pixels
+    g = encode_mask(shape_mask(obj, rec.height, rec.width))
+    return {"size": [g.size[0], g.size[1]], "counts": g.counts}, rle_area(g), bounds(g)
+
+
+def _coco_annotation(ann_id: int, rec, obj: ExportObject) -> dict:
+    """One object -> one COCO annotation: bbox from its box (else its shapes' bounds),
+    segmentation from its masks/polygons (``[]`` for a box alone)."""
+    main = obj.main
+    attrs = obj.attributes()
     iscrowd = 1 if attrs.pop("iscrowd", 0) in (1, True) else 0
-    if isinstance(g, Box):
-        seg: Any = []
-        x1, y1, x2, y2 = g.x1, g.y1, g.x2, g.y2
-        area = g.width * g.height
-    elif isinstance(g, MaskRLE):
-        seg = {"size": [g.size[0], g.size[1]], "counts": g.counts}
-        x1, y1, x2, y2 = bounds(g)
-        area = rle_area(g)
+    if obj.shapes:
+        seg, area, (x1, y1, x2, y2) = _segmentation(rec, obj)
     else:
-        seg = [[v for xy in p.geometry.points for v in xy] for p in parts]
-        xs = [x for p in parts for x, _ in p.geometry.points]
-        ys = [y for p in parts for _, y in p.geometry.points]
-        x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
-        area = sum(ring_area(p.geometry.points) for p in parts)
-    out = {"id": ann_id, "image_id": image_id, "category_id": first.category_id, "segmentation": seg,
+        seg, area = [], obj.box.geometry.width * obj.box.geometry.height
+    if obj.box is not None:
+        b = obj.box.geometry
+        x1, y1, x2, y2 = b.x1, b.y1, b.x2, b.y2
+    out = {"id": ann_id, "image_id": rec.id, "category_id": obj.category_id, "segmentation": seg,
            "area": float(area), "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": iscrowd}
-    if first.instance_id is not None:
-        out["instance_id"] = first.instance_id
-    if first.score is not None:
-        out["score"] = first.score
-    if first.source != "manual":
-        out["source"] = first.source
+    if obj.instance_id is not None:
+        out["instance_id"] = obj.instance_id
+    if obj.merged:
+        out[OWN_BBOX] = True
+    if main.score is not None:
+        out["score"] = main.score
+    if main.source != "manual":
+        out["source"] = main.source
     if attrs:
         out["attributes"] = attrs
     return out

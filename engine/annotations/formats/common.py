@@ -11,11 +11,16 @@ import math
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable
 
+import numpy as np
+
 from ..errors import BadInput, Problem
+from ..geometry import bounds, geometry_to_mask
 from ..imageio import probe_image
+from ..model import Annotation, Box, MaskRLE, Polygon
 from ..progress import ProgressFn, ticking  # noqa: F401 - the formats import them from here
 
 try:  # orjson parses and writes big COCO files several times faster; the stdlib is the fallback
@@ -235,3 +240,88 @@ def export_items(store, split: str | None):
     """[(ImageRecord, [Annotation])] for the images of `split` (all when None), in id order."""
     anns = store.all_annotations(split=split)
     return [(rec, anns.get(rec.id, [])) for rec in store.images(split=split)]
+
+
+# ---- objects: what one row / one annotation of an export describes ---------------------------
+
+@dataclass
+class ExportObject:
+    """One object of an image as exports see it: the annotations of one (category, instance_id)
+    group, or one annotation without an instance_id.
+
+    `box` is the object's drawn box (None when it has none); `shapes` its polygons and masks.
+    """
+
+    category_id: int
+    instance_id: int | None
+    box: Annotation | None = None
+    shapes: list[Annotation] = field(default_factory=list)
+
+    @property
+    def merged(self) -> bool:
+        """True when a box and a mask/polygon became this one object."""
+        return self.box is not None and bool(self.shapes)
+
+    @property
+    def main(self) -> Annotation:
+        """The annotation whose source, score and attributes the object carries (its shape's first)."""
+        return self.shapes[0] if self.shapes else self.box
+
+    def attributes(self) -> dict:
+        """The shape's attributes, plus those only its box has."""
+        out = dict(self.box.attributes) if self.box is not None else {}
+        for a in self.shapes:
+            out.update(a.attributes)
+        return out
+
+
+def export_objects(anns: Iterable[Annotation]) -> tuple[list[ExportObject], dict[str, int]]:
+    """(objects, {kind: count} of annotations no export object can hold: points, polylines).
+
+    A box and masks/polygons sharing (category, instance_id) are one object, as training sees them
+    (engine.data.detection). A second box in such a group cannot share the object's row and is an
+    object of its own. Objects keep the order of their first annotation.
+    """
+    objects: list[ExportObject] = []
+    groups: dict[tuple[int, int], ExportObject] = {}
+    skipped: dict[str, int] = {}
+    for a in anns:
+        g = a.geometry
+        if not isinstance(g, (Box, Polygon, MaskRLE)):
+            skipped[a.kind] = skipped.get(a.kind, 0) + 1
+            continue
+        if a.instance_id is None:
+            obj = None
+        else:
+            key = (a.category_id, a.instance_id)
+            obj = groups.get(key)
+            if obj is None:
+                obj = groups[key] = ExportObject(a.category_id, a.instance_id)
+                objects.append(obj)
+        if isinstance(g, Box):
+            if obj is None or obj.box is not None:
+                obj = ExportObject(a.category_id, a.instance_id)
+                objects.append(obj)
+            obj.box = a
+        else:
+            if obj is None:
+                obj = ExportObject(a.category_id, a.instance_id)
+                objects.append(obj)
+            obj.shapes.append(a)
+    return objects, skipped
+
+
+def shape_bounds(obj: ExportObject) -> tuple[float, float, float, float] | None:
+    """Tight xyxy bounds (pixels) of the object's masks and polygons; None when it has none."""
+    if not obj.shapes:
+        return None
+    bs = [bounds(a.geometry) for a in obj.shapes]
+    return min(b[0] for b in bs), min(b[1] for b in bs), max(b[2] for b in bs), max(b[3] for b in bs)
+
+
+def shape_mask(obj: ExportObject, height: int, width: int) -> np.ndarray:
+    """Union [H, W] uint8 of the object's masks and polygons (holes kept empty)."""
+    out = np.zeros((height, width), np.uint8)
+    for a in obj.shapes:
+        out |= geometry_to_mask(a.geometry, height, width).astype(np.uint8)
+    return out

@@ -22,8 +22,10 @@ Export writes integers (what VOC tools parse), so integer boxes round-trip exact
 boxes move by at most 0.5 px; the summary counts the boxes that moved. Exported files declare
 their rule in ``<source><convention>``, which "auto" reads back.
 
-VOC has boxes only: export writes box annotations and counts the others, by kind, in the summary's
-``not_exported`` instead of dropping them silently.
+VOC has boxes only: export writes one box per object (its box, or the tight box of its mask or
+polygon) and counts points and polylines, by kind, in the summary's ``not_exported`` instead of
+dropping them silently. Images go to ``JPEGImages/<id>.jpg``, converted when they are not JPEG
+files (``keep_image_format`` copies them as they are); see ``write``.
 """
 from __future__ import annotations
 
@@ -35,12 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.parsers import expat
 
+import numpy as np
+
 from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
-from ..imageio import IMAGE_EXTENSIONS, probe_image
+from ..imageio import IMAGE_EXTENSIONS, probe_image, read_image_raw, to_uint8_rgb
 from ..model import SPLITS, Annotation, Box, Category, default_color
-from .common import (COORD_TOLERANCE, ProgressFn, atomic_write_text, copy_image, export_items, read_text,
-                     resolve_inside, ticking)
+from .common import (COORD_TOLERANCE, ProgressFn, atomic_write_bytes, atomic_write_text, copy_image, export_items,
+                     export_objects, read_text, resolve_inside, shape_bounds, ticking)
 
 CONVENTIONS = ("corner", "devkit")  # what files are written in; reading also takes "auto"
 # Names LabelMe's converter puts in class_names.txt / labels.txt that are not object classes.
@@ -396,12 +400,42 @@ def unique_file_names(records) -> dict[int, str]:
     return out
 
 
+JPEG_QUALITY = 95
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+CONVERSION_RULE = (f"images that are not JPEG files were converted to JPEG at quality {JPEG_QUALITY} as "
+                   "the models see them: 16-bit and float images stretched from their own minimum..maximum "
+                   "to 0..255, an alpha channel dropped (colours kept, not blended), gray as RGB")
+
+
+def _jpeg_bytes(image: Path) -> tuple[bytes, dict[str, int]]:
+    """(JPEG file bytes, {what the conversion changed: 1}) of a non-JPEG image (see CONVERSION_RULE)."""
+    import cv2
+
+    raw = read_image_raw(image)
+    channels = 1 if raw.ndim == 2 else raw.shape[0] if raw.shape[2] > 4 else raw.shape[2]
+    changed = {}
+    if raw.dtype != np.uint8:
+        changed["high_bit_depth_stretched"] = 1
+    if channels in (2, 4):
+        changed["alpha_dropped"] = 1
+    rgb = to_uint8_rgb(raw)
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise BadInput(str(image), "image", "could not be encoded as JPEG")
+    return data.tobytes(), changed
+
+
 def write(store, dst: Path, *, split: str | None = None, convention: str = "corner",
-          copy_images: bool = True, progress: ProgressFn | None = None) -> dict:
+          keep_image_format: bool = False, copy_images: bool = True, progress: ProgressFn | None = None) -> dict:
     """Export the project (or one split) as a VOC folder; returns a JSON-able summary.
 
-    Writes Annotations/<stem>.xml, JPEGImages/<file> (copies), ImageSets/Main/<split>.txt
-    (+ trainval.txt) and class_names.txt. Only boxes are written (see the module docstring).
+    Writes Annotations/<id>.xml, JPEGImages/<id>.jpg, ImageSets/Main/<split>.txt (+ trainval.txt)
+    and class_names.txt. The readers people train with (torchvision's VOCDetection, detectron2,
+    MMDetection) open ``JPEGImages/<id>.jpg`` whatever ``<filename>`` says, so every image becomes
+    one: JPEG files are copied, others converted (CONVERSION_RULE, counted in the summary).
+    ``keep_image_format`` copies every image as it is instead (``<filename>`` names it), for readers
+    that follow ``<filename>``. One ``<object>`` per object (``common.export_objects``): its box, or
+    the tight box of its mask/polygon when it has none.
     """
     if convention not in CONVENTIONS:
         raise BadInput("<options>", "convention", f"unknown {convention!r}; expected one of {CONVENTIONS}")
@@ -410,24 +444,39 @@ def write(store, dst: Path, *, split: str | None = None, convention: str = "corn
     names = {c.id: c.name for c in store.categories()}
     file_names = unique_file_names(rec for rec, _ in items)
     not_exported: dict[str, int] = {}
-    n_boxes = n_moved = 0
+    n_boxes = n_moved = n_from_outlines = n_merged = 0
+    converted: dict[str, int] = {"images": 0, "high_bit_depth_stretched": 0, "alpha_dropped": 0}
     stems: dict[str, list[str]] = {s: [] for s in SPLITS}
     for rec, anns in ticking(items, progress, "write"):
         fname = file_names[rec.id]
+        if not keep_image_format:
+            fname = Path(fname).stem + ".jpg"
         objects = []
-        for a in anns:
-            if not isinstance(a.geometry, Box):
-                not_exported[a.kind] = not_exported.get(a.kind, 0) + 1
+        found, skipped = export_objects(anns)
+        for kind, n in skipped.items():
+            not_exported[kind] = not_exported.get(kind, 0) + n
+        for obj in found:
+            box = obj.box.geometry if obj.box is not None else Box(*shape_bounds(obj))
+            if _outside(box, rec.width, rec.height):
+                why = "box_outside_image" if obj.box is not None else "outline_outside_image"
+                not_exported[why] = not_exported.get(why, 0) + 1
                 continue
-            if _outside(a.geometry, rec.width, rec.height):
-                not_exported["box_outside_image"] = not_exported.get("box_outside_image", 0) + 1
-                continue
-            ints, moved = _to_voc_ints(a.geometry, rec.width, rec.height, convention)
-            n_moved += moved
+            ints, moved = _to_voc_ints(box, rec.width, rec.height, convention)
+            n_moved += moved and obj.box is not None  # a box from an outline is not the user's box
             n_boxes += 1
-            objects.append((names[a.category_id], ints, a.attributes or {}))
+            n_from_outlines += obj.box is None
+            n_merged += obj.merged
+            objects.append((names[obj.category_id], ints, obj.attributes()))
         if copy_images:
-            copy_image(store.image_path(rec), dst / "JPEGImages" / fname)
+            source = store.image_path(rec)
+            if keep_image_format or source.suffix.lower() in JPEG_SUFFIXES:
+                copy_image(source, dst / "JPEGImages" / fname)
+            else:
+                data, changed = _jpeg_bytes(source)
+                atomic_write_bytes(dst / "JPEGImages" / fname, data)
+                converted["images"] += 1
+                for k, v in changed.items():
+                    converted[k] += v
         atomic_write_text(dst / "Annotations" / (Path(fname).stem + ".xml"),
                           _xml_for(fname, "JPEGImages", rec.width, rec.height, objects, convention))
         stems.setdefault(rec.split, []).append(Path(fname).stem)
@@ -439,9 +488,15 @@ def write(store, dst: Path, *, split: str | None = None, convention: str = "corn
         atomic_write_text(sets / "trainval.txt", "".join(f"{x}\n" for x in stems["train"] + stems["val"]))
     atomic_write_text(dst / "class_names.txt", "".join(f"{c.name}\n" for c in store.categories()))
     summary = {"format": "voc", "dst": str(dst), "convention": convention, "images": len(items),
-               "boxes": n_boxes, "boxes_rounded": n_moved, "not_exported": not_exported,
-               "not_exported_total": sum(not_exported.values())}
+               "objects": n_boxes, "boxes": n_boxes, "boxes_rounded": n_moved,
+               "boxes_from_outlines": n_from_outlines, "merged_objects": n_merged,
+               "keep_image_format": keep_image_format, "images_converted_to_jpeg": converted["images"],
+               "not_exported": not_exported, "not_exported_total": sum(not_exported.values())}
+    if converted["images"]:
+        summary["jpeg_conversion"] = {**converted, "quality": JPEG_QUALITY, "rule": CONVERSION_RULE}
+    notes = ["VOC holds one box per object: a mask or polygon is written as its object's box (its own box "
+             "when it has one, counted in merged_objects; else its tight box, counted in boxes_from_outlines)"]
     if not_exported:
-        summary["note"] = ("VOC holds boxes only: the annotations counted in not_exported were not "
-                           "written (use coco, yolo or masks for them)")
+        notes.append("the annotations counted in not_exported were not written (use coco, yolo or masks for them)")
+    summary["note"] = "; ".join(notes)
     return summary

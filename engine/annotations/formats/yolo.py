@@ -6,22 +6,34 @@ Layout read (any of)::
     SRC/<split>/images/a.jpg  +  SRC/<split>/labels/a.txt     (Roboflow)
     SRC/images/a.jpg          +  SRC/labels/a.txt
     SRC/a.jpg                 +  SRC/a.txt                    (LabelImg: labels next to images)
+    SRC/a.jpg                 +  SRC/labels/a.txt             (X-AnyLabeling: labels/ beside the images)
 
 Class names come from ``data.yaml`` (``names:`` as a list or an ``{index: name}`` dict) or else
 ``classes.txt`` (one per line, in SRC or SRC/labels). Without either, classes are named by index.
 The label file of an image is its path with the last ``images`` folder replaced by ``labels`` and
-the suffix by ``.txt`` (Ultralytics' rule), else the ``.txt`` beside the image. An image without a
+the suffix by ``.txt`` (Ultralytics' rule), else the ``.txt`` beside the image, else
+``labels/<stem>.txt`` in the image's folder. An image without a
 label file is an image without objects. Splits come from ``data.yaml``'s ``train:/val:/test:``
 (folders or lists of images), else from a ``train``/``val``/``valid``/``test`` folder in the path.
 
 Each label line is detected on its own: ``cls cx cy w h`` (5 values) is a box, ``cls x1 y1 ...
 xn yn`` (n >= 3 points) a polygon; coordinates are normalized to the image's width and height.
+Files mixing both kinds of row (other tools write them; Ultralytics refuses them) are read.
 
-Export writes ``images/<split>/``, ``labels/<split>/``, ``data.yaml`` and ``classes.txt``. Boxes
-become detection lines, polygons segmentation lines (holes joined to the outline by a zero-width
-cut, as Ultralytics does for multi-part masks), masks their outline polygons (one line per part,
-traced so that the polygons rasterize back to exactly the mask's pixels);
-points and polylines are counted in the summary's ``not_exported``. Values are written with 8
+Export writes ``images/<split>/``, ``labels/<split>/``, ``data.yaml`` (``path``, ``train``, ``val``,
+``test`` when there is one, ``names`` as index -> name) and ``classes.txt``, with ONE row per object
+and one kind of row per export, as Ultralytics requires (a box and a mask/polygon sharing an
+``instance_id`` are one object, see ``common.export_objects``):
+
+- ``task="detect"``: ``cls cx cy w h``: the object's box, or the tight box of its mask/polygon;
+- ``task="segment"``: ``cls x1 y1 ... xn yn``: the object's outline (a mask traced so that the
+  polygon rasterizes back to exactly its pixels; several parts and holes joined into one ring by
+  zero-width cuts, as Ultralytics does for multi-part masks); an object with only a box becomes
+  its 4-corner polygon;
+- ``task="auto"`` (default): segment when any object of the project has a mask or polygon, else
+  detect; the summary says which and why.
+
+Points and polylines are counted in the summary's ``not_exported``. Values are written with 8
 decimals: below 1e-4 px of error on images up to 20,000 px.
 """
 from __future__ import annotations
@@ -30,12 +42,15 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
-from ..geometry import decode_mask, mask_to_polygons
+from ..geometry import mask_to_polygons
 from ..imageio import is_image_file, probe_image
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
-from .common import COORD_TOLERANCE, ProgressFn, atomic_write_text, copy_image, export_items, read_text, ticking
+from .common import (COORD_TOLERANCE, ExportObject, ProgressFn, atomic_write_text, copy_image, export_items,
+                     export_objects, read_text, shape_bounds, shape_mask, ticking)
 from .voc import unique_file_names
 
 SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -136,8 +151,11 @@ def _label_file(image: Path, src: Path) -> Path | None:
         cand = src.joinpath(*rel[:idx], "labels", *rel[idx + 1:]).with_suffix(".txt")
         if cand.is_file():
             return cand
-    beside = image.with_suffix(".txt")
-    return beside if beside.is_file() else None
+    # beside the image, or in a labels/ folder beside it (X-AnyLabeling's layout)
+    for cand in (image.with_suffix(".txt"), image.parent / "labels" / (image.stem + ".txt")):
+        if cand.is_file():
+            return cand
+    return None
 
 
 def _images(src: Path) -> list[Path]:
@@ -277,9 +295,21 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
 
 # ---- writing --------------------------------------------------------------------------------
 
+TASKS = ("auto", "detect", "segment")
+
+
 def _fmt(v: float) -> str:
     v = min(max(v, 0.0), 1.0) + 0.0  # + 0.0 turns -0.0 into 0.0
     return f"{v:.8f}".rstrip("0").rstrip(".") or "0"
+
+
+def _cut(ring: list, part: list) -> list:
+    """`ring` and `part` as one ring: `part` is walked from its vertex closest to `ring` and joined
+    by a zero-width cut (there and back along one segment), which even-odd filling ignores."""
+    a, b = np.asarray(ring, np.float64), np.asarray(part, np.float64)
+    d = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
+    i, j = divmod(int(d.argmin()), d.shape[1])
+    return ring[:i + 1] + part[j:] + part[:j + 1] + ring[i:]
 
 
 def bridge_holes(poly: Polygon) -> list[tuple[float, float]]:
@@ -287,12 +317,18 @@ def bridge_holes(poly: Polygon) -> list[tuple[float, float]]:
     between their closest vertices, so even-odd filling (pycocotools, OpenCV) leaves the hole empty."""
     ring = list(poly.points)
     for hole in poly.holes:
-        hole = list(hole)
-        if len(hole) < 3:
-            continue
-        i, j = min(((i, j) for i in range(len(ring)) for j in range(len(hole))),
-                   key=lambda ij: (ring[ij[0]][0] - hole[ij[1]][0]) ** 2 + (ring[ij[0]][1] - hole[ij[1]][1]) ** 2)
-        ring = ring[:i + 1] + hole[j:] + hole[:j + 1] + ring[i:]
+        if len(hole) >= 3:
+            ring = _cut(ring, list(hole))
+    return ring
+
+
+def join_parts(polys: list[Polygon]) -> list[tuple[float, float]]:
+    """One ring for an object of several parts (and holes): the parts are joined by zero-width
+    cuts as holes are, the way Ultralytics itself writes a multi-part COCO mask as one row."""
+    ring: list = []
+    for p in polys:
+        part = bridge_holes(p)
+        ring = _cut(ring, part) if ring else part
     return ring
 
 
@@ -309,65 +345,158 @@ def _line(cls: int, values: list[float]) -> str:
     return " ".join([str(cls)] + [_fmt(v) for v in values])
 
 
-def write(store, dst: Path, *, split: str | None = None, copy_images: bool = True,
-          progress: ProgressFn | None = None) -> dict:
-    """Export the project (or one split) as an Ultralytics-style YOLO folder; JSON-able summary.
+def choose_task(store, task: str = "auto", annotations=None) -> tuple[str, str]:
+    """(task, why): the task an export with `task` writes, and the reason, for the summary and for
+    an export dialog to show before exporting. "auto" looks at the whole project (every split), so
+    the exports of its splits one by one all get the same task. `annotations` (the lists of every
+    image's annotations, when the caller has them already) saves reading them again."""
+    if task not in TASKS:
+        raise BadInput("<options>", "task", f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    if task != "auto":
+        return task, f"{task} was asked for"
+    total = with_shape = 0
+    for anns in store.all_annotations().values() if annotations is None else annotations:
+        objects, _ = export_objects(anns)
+        total += len(objects)
+        with_shape += sum(1 for o in objects if o.shapes)
+    if with_shape:
+        return "segment", (f"auto: {with_shape} of the project's {total} objects have a mask or polygon "
+                           "(objects with only a box become their 4-corner polygon)")
+    return "detect", "auto: no object of the project has a mask or polygon"
 
-    Class index = position of the category in ``store.categories()`` (id order).
+
+def _clipped(x1: float, y1: float, x2: float, y2: float, w: int, h: int):
+    x1, y1, x2, y2 = min(max(x1, 0), w), min(max(y1, 0), h), min(max(x2, 0), w), min(max(y2, 0), h)
+    return None if x2 <= x1 or y2 <= y1 else (x1, y1, x2, y2)
+
+
+class _Rows:
+    """Turns the objects of one image into label rows, counting what each step did."""
+
+    def __init__(self, task: str):
+        self.task = task
+        self.counts = dict.fromkeys(ROW_COUNTS[task], 0)
+        self.counts["merged_objects"] = 0
+        self.not_exported: dict[str, int] = {}
+
+    def skip(self, why: str) -> None:
+        self.not_exported[why] = self.not_exported.get(why, 0) + 1
+
+    def row(self, cls: int, obj: ExportObject, w: int, h: int) -> str | None:
+        line = self._detect(cls, obj, w, h) if self.task == "detect" else self._segment(cls, obj, w, h)
+        if line is not None:
+            self.counts["merged_objects"] += obj.merged
+        return line
+
+    def _detect(self, cls: int, obj: ExportObject, w: int, h: int) -> str | None:
+        if obj.box is not None:
+            g = obj.box.geometry
+            box = _clipped(g.x1, g.y1, g.x2, g.y2, w, h)
+        else:
+            box = _clipped(*shape_bounds(obj), w, h)
+        if box is None:  # nothing inside the image: a label row cannot hold it
+            self.skip("box_outside_image" if obj.box is not None else "outline_outside_image")
+            return None
+        self.counts["boxes" if obj.box is not None else "boxes_from_outlines"] += 1
+        x1, y1, x2, y2 = box
+        return _line(cls, [(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h])
+
+    def _segment(self, cls: int, obj: ExportObject, w: int, h: int) -> str | None:
+        c = self.counts
+        if not obj.shapes:
+            g = obj.box.geometry
+            box = _clipped(g.x1, g.y1, g.x2, g.y2, w, h)
+            if box is None:
+                self.skip("box_outside_image")
+                return None
+            c["boxes_as_polygons"] += 1
+            x1, y1, x2, y2 = box
+            return _line(cls, [v for x, y in ((x1, y1), (x2, y1), (x2, y2), (x1, y2)) for v in (x / w, y / h)])
+        if all(isinstance(a.geometry, Polygon) for a in obj.shapes):
+            polys = [a.geometry for a in obj.shapes]
+            c["polygons"] += len(polys)
+        else:  # the exact pixels of its masks (and polygons), traced
+            polys = mask_outline(shape_mask(obj, h, w))
+            c["masks_converted"] += sum(isinstance(a.geometry, MaskRLE) for a in obj.shapes)
+            c["mask_polygons"] += len(polys)
+            if not polys:
+                self.skip("empty_mask")
+                return None
+        c["holes_bridged"] += sum(len(p.holes) for p in polys)
+        c["parts_joined"] += len(polys) - 1
+        ring = join_parts(polys)
+        if obj.box is not None:
+            # a segment row carries no box: trainers take the outline's bounds; say when they differ
+            xs, ys = [x for x, _ in ring], [y for _, y in ring]
+            g = obj.box.geometry
+            gap = max(abs(min(xs) - g.x1), abs(min(ys) - g.y1), abs(max(xs) - g.x2), abs(max(ys) - g.y2))
+            c["boxes_unlike_outline"] += gap > BOX_OUTLINE_TOLERANCE
+        return _line(cls, [v for x, y in ring for v in (x / w, y / h)])
+
+
+# A traced mask outline lies 0.25 px inside the mask's pixel edges, so its bounds are 0.25 px
+# inside the mask's box; a box further off than this from its outline was drawn by other means.
+BOX_OUTLINE_TOLERANCE = 1.0
+ROW_COUNTS = {"detect": ("boxes", "boxes_from_outlines"),
+              "segment": ("polygons", "masks_converted", "mask_polygons", "holes_bridged", "parts_joined",
+                          "boxes_as_polygons", "boxes_unlike_outline")}
+NOTES = {
+    "detect": "one row per object: its box, or the tight box of its mask/polygon when it has none; "
+              "masks and polygons themselves are not written (use --task segment)",
+    "segment": "one row per object: its outline (parts and holes joined by zero-width cuts), or the "
+               "4 corners of its box when it has only a box; a box that shares its object with a mask "
+               "or polygon is not written (trainers take the outline's bounds; boxes_unlike_outline "
+               "counts those more than 1 px off)",
+}
+
+
+def write(store, dst: Path, *, split: str | None = None, task: str = "auto", copy_images: bool = True,
+          progress: ProgressFn | None = None) -> dict:
+    """Export the project (or one split) as an Ultralytics YOLO folder; JSON-able summary.
+
+    One row per object (``common.export_objects``), all of one kind per export: ``task="detect"``
+    writes ``cls cx cy w h`` rows, ``"segment"`` ``cls x1 y1 ... xn yn`` rows, ``"auto"`` picks
+    (see :func:`choose_task`). Class index = position of the category in ``store.categories()``.
     """
     dst = Path(dst)
+    items = export_items(store, split)
+    task, why = choose_task(store, task, [anns for _, anns in items] if split is None else None)
     cats = store.categories()
     index = {c.id: i for i, c in enumerate(cats)}
-    items = export_items(store, split)
     file_names = unique_file_names(rec for rec, _ in items)
-    counts = {"boxes": 0, "polygons": 0, "masks_converted": 0, "mask_polygons": 0, "holes_bridged": 0}
-    not_exported: dict[str, int] = {}
+    rows = _Rows(task)
+    n_rows = 0
     present: set[str] = set()
     for rec, anns in ticking(items, progress, "write"):
-        w, h = rec.width, rec.height
-        lines = []
-        for a in anns:
-            cls, g = index[a.category_id], a.geometry
-            if isinstance(g, Box):
-                x1, y1, x2, y2 = (min(max(g.x1, 0), w), min(max(g.y1, 0), h),
-                                  min(max(g.x2, 0), w), min(max(g.y2, 0), h))
-                if x2 <= x1 or y2 <= y1:  # nothing inside the image: a label line cannot hold it
-                    not_exported["box_outside_image"] = not_exported.get("box_outside_image", 0) + 1
-                    continue
-                lines.append(_line(cls, [(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h]))
-                counts["boxes"] += 1
-                continue
-            if isinstance(g, Polygon):
-                polys = [g]
-                counts["polygons"] += 1
-            elif isinstance(g, MaskRLE):
-                polys = mask_outline(decode_mask(g))
-                counts["masks_converted"] += 1
-                counts["mask_polygons"] += len(polys)
-            else:
-                not_exported[a.kind] = not_exported.get(a.kind, 0) + 1
-                continue
-            for p in polys:
-                counts["holes_bridged"] += len(p.holes)
-                ring = bridge_holes(p)
-                lines.append(_line(cls, [v for x, y in ring for v in (x / w, y / h)]))
+        objects, skipped = export_objects(anns)
+        for kind, n in skipped.items():
+            rows.not_exported[kind] = rows.not_exported.get(kind, 0) + n
+        lines = [ln for ln in (rows.row(index[o.category_id], o, rec.width, rec.height) for o in objects) if ln]
+        n_rows += len(lines)
         name = file_names[rec.id]
         present.add(rec.split)
         if copy_images:
             copy_image(store.image_path(rec), dst / "images" / rec.split / name)
         atomic_write_text(dst / "labels" / rec.split / (Path(name).stem + ".txt"), "".join(f"{ln}\n" for ln in lines))
-    # Ultralytics needs train and val; an export without a val split trains and validates on train
+    _write_data_yaml(dst, cats, present, task)
+    atomic_write_text(dst / "classes.txt", "".join(f"{c.name}\n" for c in cats))
+    return {"format": "yolo", "dst": str(dst), "task": task, "task_reason": why, "note": NOTES[task],
+            "images": len(items), "objects": n_rows, **rows.counts,
+            "not_exported": rows.not_exported, "not_exported_total": sum(rows.not_exported.values()),
+            "val_is_train": "val" not in present,
+            "splits": sorted(present, key=SPLITS.index) if present <= set(SPLITS) else sorted(present)}
+
+
+def _write_data_yaml(dst: Path, cats, present: set[str], task: str) -> None:
+    """data.yaml as Ultralytics reads it: `path`, `train`, `val` (and `test`), `names` as
+    index -> name. Only splits with images are named; Ultralytics needs a val set, so an export
+    without one validates on its training images (the summary's val_is_train says so)."""
     train_dir = next((f"images/{s}" for s in ("train", "val", "test") if s in present), "images/train")
     val_dir = "images/val" if "val" in present else train_dir
-    yaml_lines = ["# written by Visionbench; 'path' is where this export was written",
+    yaml_lines = [f"# written by Visionbench ({task} rows); 'path' is where this export was written",
                   f"path: {json.dumps(str(dst.resolve()))}", f"train: {train_dir}", f"val: {val_dir}"]
     if "test" in present:
         yaml_lines.append("test: images/test")
     yaml_lines += [f"nc: {len(cats)}", "names:"] + [f"  {i}: {json.dumps(c.name, ensure_ascii=False)}"
                                                      for i, c in enumerate(cats)]
     atomic_write_text(dst / "data.yaml", "\n".join(yaml_lines) + "\n")
-    atomic_write_text(dst / "classes.txt", "".join(f"{c.name}\n" for c in cats))
-    return {"format": "yolo", "dst": str(dst), "images": len(items), **counts,
-            "not_exported": not_exported, "not_exported_total": sum(not_exported.values()),
-            "val_is_train": "val" not in present,
-            "splits": sorted(present, key=SPLITS.index) if present <= set(SPLITS) else sorted(present)}

@@ -139,7 +139,12 @@ def test_instance_ids_survive_so_box_and_mask_stay_one_object(tmp_path):
     export_from(s, "coco", tmp_path / "out")
     s.close()
     doc = json.loads((tmp_path / "out" / "annotations.json").read_text())
-    assert sorted(a.get("instance_id", 0) for a in doc["annotations"]) == [0, 1, 3, 3]
+    # one annotation per object: the box and mask of instance 3 are one, with both bbox and mask
+    assert sorted(a.get("instance_id", 0) for a in doc["annotations"]) == [0, 1, 3]
+    obj = next(a for a in doc["annotations"] if a.get("instance_id") == 3)
+    assert obj["bbox"] == [4, 3, 16, 6] and obj["area"] == 6 * 16 and obj["own_bbox"] is True
+    assert mask_utils.decode({"size": obj["segmentation"]["size"],
+                              "counts": obj["segmentation"]["counts"].encode()}).sum() == 6 * 16
     with ProjectStore.create(tmp_path / "b" / "p.vbproj") as b:
         import_into(b, "coco", tmp_path / "out")
         got = sorted((a.kind, a.instance_id or 0) for a in b.annotations(b.images()[0].id))

@@ -2,8 +2,9 @@
 and imported again, is the same project (same images, splits where the format holds them,
 categories, geometry), on random projects of every annotation kind (hypothesis).
 
-The first export may lose what a format cannot hold (VOC keeps boxes only, YOLO rescales to 8
-decimals, mask PNGs rasterize); from then on nothing may change.
+The first export may lose what a format cannot hold (VOC keeps boxes only and JPEG images, YOLO
+rescales to 8 decimals and writes one kind of row, mask PNGs rasterize); from then on nothing may
+change.
 """
 from __future__ import annotations
 
@@ -37,7 +38,11 @@ def test_import_export_import_is_the_identity(tmp_path_factory, fmt, spec):
     try:
         splits = SPLITS_HELD[fmt]
         assert normalized(c, decimals=6, with_split=splits) == normalized(b, decimals=6, with_split=splits)
-        assert image_set(c, with_split=splits) == image_set(b, with_split=splits) == image_set(a, with_split=splits)
+        assert image_set(c, with_split=splits) == image_set(b, with_split=splits)
+        # VOC writes every image as JPEGImages/<id>.jpg: the first export renames a.png to a.jpg
+        stem = (lambda n: n.rsplit(".", 1)[0]) if fmt == "voc" else (lambda n: n)
+        assert [(stem(n), *rest) for n, *rest in image_set(b, with_split=splits)] == \
+            [(stem(n), *rest) for n, *rest in image_set(a, with_split=splits)]
         assert [x.name for x in c.categories()] == [x.name for x in b.categories()]
     finally:
         a.close()

@@ -110,20 +110,24 @@ def _read_into(src: Path, folder: Path, **kw) -> ProjectStore:
 def test_export_import_keeps_boxes_flags_splits_and_categories(tmp_path):
     a = _project(tmp_path)
     try:
-        summary = voc.write(a, tmp_path / "out")
-        assert summary["images"] == 2 and summary["boxes"] == 3
-        assert summary["not_exported"] == {"polygon": 1, "mask": 1, "point": 1}
-        assert summary["not_exported_total"] == 3 and summary["boxes_rounded"] == 1
+        summary = voc.write(a, tmp_path / "out", keep_image_format=True)
+        assert summary["images"] == 2 and summary["boxes"] == 3 + 2 and summary["boxes_from_outlines"] == 2
+        assert summary["not_exported"] == {"point": 1}
+        assert summary["not_exported_total"] == 1 and summary["boxes_rounded"] == 1
+        assert summary["images_converted_to_jpeg"] == 0 and "jpeg_conversion" not in summary
         assert (tmp_path / "out" / "JPEGImages" / "one.png").is_file()
         assert (tmp_path / "out" / "ImageSets" / "Main" / "val.txt").read_text() == "two\n"
         root = ET.parse(tmp_path / "out" / "Annotations" / "one.xml").getroot()
         assert root.findtext("size/width") == "40" and root.findtext("size/depth") == "3"
-        assert [o.findtext("bndbox/xmax") for o in root.iter("object")] == ["40", "12", "11"]  # integers
+        # integers; the polygon is written as its tight box
+        assert [o.findtext("bndbox/xmax") for o in root.iter("object")] == ["40", "12", "11", "9"]
         b = _read_into(tmp_path / "out", tmp_path / "b")
         try:
             assert [c.name for c in b.categories()] == ["cat", "dog", "unused bird"]
             assert image_set(b) == image_set(a)
-            got = {(a_.geometry.x1, a_.geometry.y1): a_ for anns in b.all_annotations().values() for a_ in anns}
+            one, two = sorted(b.images(), key=lambda r: r.path)
+            got = {(a_.geometry.x1, a_.geometry.y1): a_ for a_ in b.annotations(one.id)}
+            assert [a_.geometry for a_ in b.annotations(two.id)] == [Box(0, 0, 20, 10)]  # the mask's box
             assert got[(0, 0)].geometry == Box(0, 0, 40, 30)  # integer boxes: exact
             assert got[(0, 0)].attributes == {"difficult": True, "pose": "Left"}
             assert got[(3, 4)].attributes == {"truncated": True, "occluded": True, "colour": "brown"}
@@ -131,9 +135,10 @@ def test_export_import_keeps_boxes_flags_splits_and_categories(tmp_path):
             assert moved == Box(2, 4, 11, 8)
             assert max(abs(u - v)
                        for u, v in zip((2.25, 3.5, 10.75, 8.4), (moved.x1, moved.y1, moved.x2, moved.y2))) <= 0.5
-            assert b.count_annotations() == 3
+            assert got[(1, 1)].geometry == Box(1, 1, 9, 8)  # the polygon's box
+            assert b.count_annotations() == 5
             # a second export of the re-imported project writes the same XML
-            voc.write(b, tmp_path / "out2")
+            voc.write(b, tmp_path / "out2", keep_image_format=True)
             for name in ("one.xml", "two.xml"):
                 assert (tmp_path / "out" / "Annotations" / name).read_bytes() == \
                        (tmp_path / "out2" / "Annotations" / name).read_bytes()
@@ -183,7 +188,7 @@ def test_random_boxes_round_trip_within_half_a_pixel(tmp_path_factory, spec):
     root = tmp_path_factory.mktemp("vocrt")
     a = build_project(root / "a", spec)
     try:
-        voc.write(a, root / "out")
+        voc.write(a, root / "out", keep_image_format=True)
         b = _read_into(root / "out", root / "b")
         try:
             expected = [(n, wh, s, c, ("box",) + tuple(_round_half_up(v) for v in key[1:]))
@@ -212,7 +217,7 @@ def test_integer_boxes_round_trip_exactly_in_both_conventions(tmp_path_factory, 
     a = build_project(root / "a", spec)
     try:
         for conv in voc.CONVENTIONS:
-            voc.write(a, root / conv, convention=conv)
+            voc.write(a, root / conv, convention=conv, keep_image_format=True)
             b = _read_into(root / conv, root / f"b_{conv}")  # "auto" finds the convention
             try:
                 assert normalized(b) == normalized(a)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.annotations import geometry as geo
 from engine.annotations.bundle import import_bundle
@@ -87,13 +88,15 @@ def _project(tmp_path: Path) -> ProjectStore:
     return store
 
 
-def test_export_files_and_summary(tmp_path):
+def test_segment_export_files_and_summary(tmp_path):
     a = _project(tmp_path)
     try:
-        summary = yolo.write(a, tmp_path / "out")
+        summary = yolo.write(a, tmp_path / "out")  # auto: the project has polygons and a mask
         out = tmp_path / "out"
-        assert summary["images"] == 3 and summary["boxes"] == 1 and summary["polygons"] == 2
-        assert summary["masks_converted"] == 1 and summary["mask_polygons"] == 2 and summary["holes_bridged"] == 2
+        assert summary["task"] == "segment" and "3 of the project's 4 objects" in summary["task_reason"]
+        assert summary["images"] == 3 and summary["objects"] == 4 and summary["boxes_as_polygons"] == 1
+        assert summary["polygons"] == 2 and summary["masks_converted"] == 1 and summary["mask_polygons"] == 2
+        assert summary["holes_bridged"] == 2 and summary["parts_joined"] == 1  # the mask's two blobs: one row
         assert summary["not_exported"] == {"point": 1, "polyline": 1} and summary["not_exported_total"] == 2
         assert summary["val_is_train"] is False
         data = yaml.safe_load((out / "data.yaml").read_text())
@@ -103,9 +106,26 @@ def test_export_files_and_summary(tmp_path):
         assert (out / "images" / "val" / "two.png").is_file()
         assert (out / "labels" / "val" / "empty.txt").read_text() == ""  # background image
         lines = (out / "labels" / "train" / "one.txt").read_text().splitlines()
-        assert lines[0] == "0 0.4 0.525 0.7375 0.88333333"
+        assert lines[0] == "0 0.03125 0.08333333 0.76875 0.08333333 0.76875 0.96666667 0.03125 0.96666667"
         assert lines[1] == "1 0.025 0.03333333 0.225 0.03333333 0.125 0.28333333"
         assert len(lines[2].split()) == 1 + 2 * (4 + 4 + 2)  # outline + hole + the two ends of the cut
+        assert len((out / "labels" / "val" / "two.txt").read_text().splitlines()) == 1
+    finally:
+        a.close()
+
+
+def test_detect_export_writes_each_objects_box_or_the_bounds_of_its_outline(tmp_path):
+    a = _project(tmp_path)
+    try:
+        summary = yolo.write(a, tmp_path / "out", task="detect")
+        assert summary["task"] == "detect" and summary["task_reason"] == "detect was asked for"
+        assert summary["objects"] == 4 and summary["boxes"] == 1 and summary["boxes_from_outlines"] == 3
+        lines = (tmp_path / "out" / "labels" / "train" / "one.txt").read_text().splitlines()
+        assert lines == ["0 0.4 0.525 0.7375 0.88333333", "1 0.125 0.15833333 0.2 0.25",
+                         "1 0.25 0.33333333 0.5 0.66666667"]
+        # the mask: its pixels span x 2..28, y 2..28 on the 30 x 30 image
+        assert (tmp_path / "out" / "labels" / "val" / "two.txt").read_text() == \
+            "0 0.5 0.5 0.86666667 0.86666667\n"
     finally:
         a.close()
 
@@ -113,24 +133,29 @@ def test_export_files_and_summary(tmp_path):
 def test_export_import_round_trip_of_boxes_polygons_holes_and_masks(tmp_path):
     a = _project(tmp_path)
     try:
-        yolo.write(a, tmp_path / "out")
-        b = _read_into(tmp_path / "out", tmp_path / "b")
+        yolo.write(a, tmp_path / "detect", task="detect")
+        yolo.write(a, tmp_path / "segment", task="segment")
+        boxes = _read_into(tmp_path / "detect", tmp_path / "b")
+        b = _read_into(tmp_path / "segment", tmp_path / "c")
         try:
+            assert image_set(boxes) == image_set(a)
+            assert normalized(boxes, decimals=4, kinds=("box",))[0] == normalized(a, decimals=4, kinds=("box",))[0]
             assert [c.name for c in b.categories()] == ["cat", "dog", "unused"]
             assert image_set(b) == image_set(a)
-            assert normalized(b, decimals=4, kinds=("box",)) == normalized(a, decimals=4, kinds=("box",))
             by_image = {Path(b.image(i).path).name: anns for i, anns in b.all_annotations().items()}
-            polys = [x.geometry for x in by_image["one.png"] if x.kind == "polygon"]
-            assert geo_close(polys[0], Polygon(((1, 1), (9, 1), (5, 8.5))))
+            polys = [x.geometry for x in by_image["one.png"]]
+            assert geo_close(polys[0], Polygon(((1.25, 2.5), (30.75, 2.5), (30.75, 29), (1.25, 29))))
+            assert geo_close(polys[1], Polygon(((1, 1), (9, 1), (5, 8.5))))
             # the holed square comes back as one ring whose pixels are the same
             holed = Polygon(((0, 0), (20, 0), (20, 20), (0, 20)), (((5, 5), (5, 10), (10, 10), (10, 5)),))
-            assert np.array_equal(geo.polygon_to_mask(polys[1], 30, 40), geo.polygon_to_mask(holed, 30, 40))
-            # the mask comes back as polygons (one per blob) covering exactly its pixels
+            assert np.array_equal(geo.polygon_to_mask(polys[2], 30, 40), geo.polygon_to_mask(holed, 30, 40))
+            # the mask of two blobs comes back as one polygon (one row) covering exactly its pixels
             mask = geo.decode_mask(next(x.geometry for x in a.annotations(2) if x.kind == "mask"))
-            got = sum(geo.polygon_to_mask(x.geometry, 30, 30) for x in by_image["two.png"])
-            assert len(by_image["two.png"]) == 2 and np.array_equal(got, mask)
+            (got,) = by_image["two.png"]
+            assert np.array_equal(geo.polygon_to_mask(got.geometry, 30, 30), mask)
         finally:
             b.close()
+            boxes.close()
     finally:
         a.close()
 
@@ -151,9 +176,13 @@ def test_export_without_val_split_validates_on_train_and_says_so(tmp_path):
         a.close()
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(spec=project_specs(kinds=("box", "polygon"), max_images=3, max_objects=4))
-def test_random_boxes_and_polygons_round_trip_to_1e_4_px(tmp_path_factory, spec):
+@pytest.mark.parametrize("kinds", [("box",), ("polygon",), ("box", "polygon")])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_boxes_and_polygons_round_trip_to_1e_4_px(tmp_path_factory, kinds, data):
+    """Boxes alone export as detect rows, anything with polygons as segment rows, where a box
+    alone becomes its 4-corner polygon."""
+    spec = data.draw(project_specs(kinds=kinds, max_images=3, max_objects=4))
     root = tmp_path_factory.mktemp("yolort")
     a = build_project(root / "a", spec)
     try:
@@ -161,11 +190,21 @@ def test_random_boxes_and_polygons_round_trip_to_1e_4_px(tmp_path_factory, spec)
         b = _read_into(root / "out", root / "b")
         try:
             assert image_set(b) == image_set(a)
-            assert normalized(b, decimals=4) == normalized(a, decimals=4)
+            segment = any(x.kind == "polygon" for anns in a.all_annotations().values() for x in anns)
+            expected = normalized(a, decimals=4)
+            if segment:
+                expected = sorted(((n, wh, sp, c, _corners(k) if k[0] == "box" else k)
+                                   for n, wh, sp, c, k in expected), key=repr)
+            assert normalized(b, decimals=4) == expected
         finally:
             b.close()
     finally:
         a.close()
+
+
+def _corners(key):
+    _, x1, y1, x2, y2 = key
+    return ("polygon", ((x1, y1), (x2, y1), (x2, y2), (x1, y2)), ())
 
 
 @pytest.mark.parametrize("value,text", [(0.0, "0"), (1.0, "1"), (-0.0, "0"), (0.123456789, "0.12345679"),
@@ -220,19 +259,26 @@ def test_random_masks_come_back_as_polygons_with_the_same_pixels(tmp_path_factor
         a.close()
 
 
-def test_import_export_import_of_a_hand_written_dataset_is_the_identity(tmp_path):
+HAND_WRITTEN = {
+    "detect": ("0 0.500000 0.500000 0.250000 0.125000\n2 0.2 0.2 0.3 0.2\n", "1 0.123457 0.654321 0.2 0.1\n"),
+    "segment": ("0 0.4 0.4 0.6 0.4 0.5 0.6\n2 0.1 0.2 0.3 0.2 0.35 0.6 0.12 0.55\n",
+                "1 0.123457 0.654321 0.2 0.1 0.3 0.3\n"),
+}
+
+
+@pytest.mark.parametrize("task", list(HAND_WRITTEN))
+def test_import_export_import_of_a_hand_written_dataset_is_the_identity(tmp_path, task):
     src = tmp_path / "ds"
     write_png(src / "images" / "train" / "a.png", 64, 48)
     write_png(src / "images" / "val" / "b.png", 32, 32, seed=3)
     (src / "labels" / "train").mkdir(parents=True)
     (src / "labels" / "val").mkdir(parents=True)
-    (src / "labels" / "train" / "a.txt").write_text(
-        "0 0.500000 0.500000 0.250000 0.125000\n2 0.1 0.2 0.3 0.2 0.35 0.6 0.12 0.55\n")
-    (src / "labels" / "val" / "b.txt").write_text("1 0.123457 0.654321 0.2 0.1\n")
+    (src / "labels" / "train" / "a.txt").write_text(HAND_WRITTEN[task][0])
+    (src / "labels" / "val" / "b.txt").write_text(HAND_WRITTEN[task][1])
     (src / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [a, b, c]\n")
     a = _read_into(src, tmp_path / "a")
     try:
-        yolo.write(a, tmp_path / "out")
+        assert yolo.write(a, tmp_path / "out")["task"] == task
         b = _read_into(tmp_path / "out", tmp_path / "b")
         try:
             assert normalized(b, decimals=5) == normalized(a, decimals=5)
@@ -244,6 +290,23 @@ def test_import_export_import_of_a_hand_written_dataset_is_the_identity(tmp_path
                 assert all(len(o) == len(k) and np.allclose(o, k, atol=1e-8) for o, k in zip(orig, back, strict=True))
         finally:
             b.close()
+    finally:
+        a.close()
+
+
+def test_a_file_mixing_box_and_polygon_rows_imports_and_exports_as_one_kind(tmp_path):
+    """Other tools write both kinds of row in one file; the import takes both, the export writes
+    one kind (Ultralytics refuses a mixed file): here segment, the box as its 4 corners."""
+    src = tmp_path / "ds"
+    write_png(src / "images" / "a.png", 10, 10)
+    (src / "labels").mkdir()
+    (src / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n0 0.1 0.1 0.3 0.1 0.2 0.5\n")
+    a = _read_into(src, tmp_path / "a")
+    try:
+        assert sorted(x.kind for x in a.annotations(a.images()[0].id)) == ["box", "polygon"]
+        assert yolo.write(a, tmp_path / "out")["boxes_as_polygons"] == 1
+        rows = (tmp_path / "out" / "labels" / "train" / "a.txt").read_text().splitlines()
+        assert rows == ["0 0.4 0.4 0.6 0.4 0.6 0.6 0.4 0.6", "0 0.1 0.1 0.3 0.1 0.2 0.5"]
     finally:
         a.close()
 
