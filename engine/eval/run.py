@@ -34,7 +34,7 @@ def _eval_segmentation(predictor, store: ProjectStore, classes: list[str], image
 
 
 def _eval_detection(predictor, store: ProjectStore, classes: list[str], images, on_event, kind: str,
-                    source: str, category_ids: list[int | None]) -> dict:
+                    source: str, category_ids: list[int | None], thresholds: dict) -> dict:
     from engine.eval.coco_eval import evaluate_detections
 
     # COCO ids 1..C in class order; project categories the model does not know are not scored
@@ -51,7 +51,7 @@ def _eval_detection(predictor, store: ProjectStore, classes: list[str], images, 
             item["masks"] = np.array([geometry_to_mask(a.geometry, rec.height, rec.width) > 0 for a in objs],
                                      bool).reshape(-1, rec.height, rec.width)
         gt.append(item)
-        preds.append(predictor.predict(read_model_image(store.image_path(rec))))
+        preds.append(predictor.predict(read_model_image(store.image_path(rec)), **thresholds))
         on_event(Progress(n + 1, len(images), rec.path))
     result = evaluate_detections(gt, preds, classes, iou_type=iou_type)
     # Named metrics: box mAP for every detector, mask mAP too for instance models.
@@ -66,16 +66,23 @@ def _eval_detection(predictor, store: ProjectStore, classes: list[str], images, 
     return result
 
 
-def eval_command(ckpt, project, split: str | None = "val", progress=None, device: str = "auto") -> dict:
+def eval_command(ckpt, project, split: str | None = "val", progress=None, device: str = "auto",
+                 score_threshold: float | None = None, nms_iou: float | None = None,
+                 max_detections: int | None = None) -> dict:
     """Metrics of checkpoint ``ckpt`` on the images of ``split`` as a JSON-ready dict.
 
     Segmentation: ``miou``, ``dice``, ``per_class: {name: {iou, dice}}`` (means over foreground
-    classes). Detection/instance: COCO mAP from ``engine.eval.coco_eval``.
+    classes). Detection/instance: COCO mAP from ``engine.eval.coco_eval`` of the detections the
+    thresholds leave (None: the model's defaults, those of ``predict``; a segmentation model
+    refuses them: it is scored per pixel).
     """
     from engine.infer.run import checkpoint_category_ids, inference_threads, load_predictor
+    from engine.infer.thresholds import Thresholds
     from engine.train.run import event_sink
 
+    thresholds = Thresholds(score_threshold, nms_iou, max_detections)
     predictor, meta, spec = load_predictor(ckpt, device)
+    thresholds.check_for(spec.kind, ckpt, command="eval")
     classes = list(meta["classes"])
     source = f"{meta['family']}:{Path(ckpt).stem}"
     on_event, close = event_sink(progress, f"eval {Path(ckpt).name}")
@@ -90,8 +97,9 @@ def eval_command(ckpt, project, split: str | None = "val", progress=None, device
                 result = _eval_segmentation(predictor, store, classes, images, on_event, source)
             else:
                 result = _eval_detection(predictor, store, classes, images, on_event, spec.kind, source,
-                                         category_ids)
+                                         category_ids, thresholds.given())
     finally:
         store.close()
         close()
-    return {"checkpoint": str(ckpt), "family": meta["family"], "split": split, "images": len(images), **result}
+    return {"checkpoint": str(ckpt), "family": meta["family"], "split": split, "images": len(images),
+            "thresholds": thresholds.given(), **result}
