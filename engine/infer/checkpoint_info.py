@@ -45,14 +45,15 @@ def _training(meta: dict) -> dict:
     return summary
 
 
-def _trained_from(meta: dict, config: dict) -> dict:
-    backbone = config.get("backbone") or config.get("encoder")
+def _trained_from(meta: dict, saved: dict, config: dict) -> dict:
+    """``saved``: the config the checkpoint holds; ``config``: that over the family's preset."""
     return {
         # older checkpoints do not record their project: null then
         "project": meta.get("project"),
         "category_ids": meta.get("category_ids"),
-        "start": (f"pretrained {backbone}" if config.get("pretrained") else f"random {backbone or 'weights'}"),
-        "config": config,
+        "backbone": config.get("backbone") or config.get("encoder"),
+        "pretrained_backbone": bool(config.get("pretrained")),  # False: it started from random weights
+        "config": saved,
     }
 
 
@@ -100,6 +101,6 @@ def checkpoint_info(path) -> dict:
         "description": spec.description, "classes": list(meta["classes"]),
         "input_size": _input_size(family, config),
         "stored_values": int(sum(t.numel() for t in state.values())),  # weights and buffers
-        "training": _training(meta), "trained_from": _trained_from(meta, dict(meta.get("config") or {})),
+        "training": _training(meta), "trained_from": _trained_from(meta, dict(meta.get("config") or {}), config),
         "versions": meta.get("versions"), "format_version": meta.get("format_version"),
     }

@@ -117,9 +117,11 @@ class RcnnPredictor:
         box_features = heads.box_head(heads.box_roi_pool(features, proposals, images.image_sizes))
         class_logits, box_regression = heads.box_predictor(box_features)
         saved = heads.score_thresh, heads.nms_thresh, heads.detections_per_img
+        # torchvision keeps scores > thresh (float32); every detector here keeps scores >= threshold
+        floor = float(np.nextafter(np.float32(score_threshold), np.float32(-np.inf)))
         try:
             # IoU > 1.0 never happens: NMS keeps everything; top-k big enough for every candidate
-            heads.score_thresh, heads.nms_thresh, heads.detections_per_img = float(score_threshold), 1.0, 10**9
+            heads.score_thresh, heads.nms_thresh, heads.detections_per_img = floor, 1.0, 10**9
             boxes, scores, labels = heads.postprocess_detections(class_logits, box_regression, proposals,
                                                                  images.image_sizes)
         finally:
