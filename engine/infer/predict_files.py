@@ -87,7 +87,8 @@ def collect_images(inputs: Sequence[str], skip: Path | None = None) -> list[tupl
         elif path.is_dir():
             found, base = _images_under(path, skip), path
             if not found:
-                raise BadInput(text, "IMAGE", f"the folder holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+                raise BadInput(text, "IMAGE",
+                               f"the folder holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
         elif _is_glob(text):
             base = _glob_base(text)
             found = [Path(p) for p in sorted(glob.glob(text, recursive=True))

@@ -129,7 +129,8 @@ def test_a_unet_takes_the_score_threshold_and_count_for_its_regions_and_refuses_
     err = capsys.readouterr().err
     assert ckpt in err and "--iou" in err and "no NMS" in err
     # eval scores a U-Net per pixel: a region threshold would be silently meaningless there
-    assert cli.main(["eval", ckpt, "--project", str(folder / "demo" / "shapes.vbproj"), "--score-threshold", "0.5"]) == 2
+    shapes = str(folder / "demo" / "shapes.vbproj")
+    assert cli.main(["eval", ckpt, "--project", shapes, "--score-threshold", "0.5"]) == 2
     err = capsys.readouterr().err
     assert ckpt in err and "--score-threshold" in err and "per pixel" in err
 
