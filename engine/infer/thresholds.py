@@ -65,13 +65,15 @@ class Thresholds:
 
     def check_for(self, kind: str, ckpt, command: str = "predict") -> None:
         """BadInput naming the checkpoint and the option when the model cannot honour it: a
-        segmentation model has no NMS, and ``eval`` scores its pixels, not regions."""
-        if kind != "segmentation":
+        segmentation model has regions but no NMS, and ``eval`` scores its pixels, not regions;
+        models of other kinds (embeddings, image to image) detect nothing."""
+        if kind in ("detection", "instance"):
             return
         options = {"score_threshold": "--score-threshold", "nms_iou": "--iou", "max_detections": "--max-detections"}
-        refused = ["nms_iou"] if command == "predict" else list(options)
+        refused = ["nms_iou"] if (kind, command) == ("segmentation", "predict") else list(options)
         for name in refused:
             if getattr(self, name) is not None:
-                why = ("segments pixels and has no NMS" if name == "nms_iou"
+                why = ("detects nothing" if kind != "segmentation"
+                       else "segments pixels and has no NMS" if name == "nms_iou"
                        else "is scored per pixel (argmax), not per region")
                 raise BadInput(str(ckpt), options[name], f"a {kind} model {why}; leave {options[name]} out")
