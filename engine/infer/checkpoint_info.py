@@ -35,9 +35,10 @@ def _training(meta: dict) -> dict:
     scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     summary = {
         "epoch": meta.get("epoch", metrics.get("epoch")),  # the epoch whose weights these are
-        "steps": metrics.get("steps"),
+        "steps": meta.get("step", metrics.get("steps")),
         "seconds": metrics.get("train_seconds", meta.get("seconds")),
-        "metrics": {k: v for k, v in scalars.items() if k not in ("epoch", "steps", "train_seconds")},
+        "metric": meta.get("metric"),  # the family's own measure of "best"
+        "metrics": {k: v for k, v in scalars.items() if k not in ("epoch", "step", "steps", "train_seconds")},
     }
     history = meta.get("history")
     if isinstance(history, list) and history:
