@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import inspect
 import json
 import os
@@ -23,6 +24,7 @@ from engine.annotations.errors import BadInput, ImportFailed
 COMMANDS = ("gui", "demo", "import", "export", "train", "predict", "eval", "info")
 FORMATS = ("coco", "voc", "yolo", "labelme", "masks")
 SPLITS = ("train", "val", "test")
+STORE_MODES = ("proposals", "truth", "none")  # engine.infer.run.STORE_MODES (not imported: --help stays fast)
 
 
 class _UsageError(Exception):
@@ -46,6 +48,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="visionbench", description="Visionbench: annotate, train, watch and compare vision models.")
     p.add_argument("--debug", action="store_true", help="print tracebacks of internal errors")
+    p.add_argument("--version", action="version", version=f"visionbench {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     g = sub.add_parser("gui", help="open the workbench (no PROJECT: the demo project)")
@@ -89,24 +92,98 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--config", default=None, help="JSON object of family options, or @file.json")
 
-    r = sub.add_parser("predict", help="run a checkpoint on a project's images")
-    r.add_argument("checkpoint")
-    r.add_argument("--project", required=True)
-    r.add_argument("--split", choices=SPLITS)
-    r.add_argument("--as-proposals", action="store_true", help="store predictions as proposals to review")
-    r.add_argument("--masks-out", default=None, help="folder for predicted mask PNGs")
-    r.add_argument("--coco-results", default=None, help="write COCO results JSON here")
+    r = sub.add_parser(
+        "predict", help="run a model on a project's images or on image files",
+        description="Run a model (a Visionbench checkpoint, an Ultralytics YOLO .onnx export or a torchvision "
+                    "COCO .pth) over a project's images (--project P) or over image files (IMAGE|DIR|GLOB). "
+                    "A project is changed only as --store says; the JSON summary says what went where.")
+    r.add_argument("checkpoint", metavar="CKPT")
+    r.add_argument("images", nargs="*", metavar="IMAGE|DIR|GLOB",
+                   help="image files instead of a project: files, folders (searched recursively) or quoted "
+                        "patterns such as 'photos/*.jpg'")
+    r.add_argument("--project", help="a .vbproj file whose images to predict")
+    r.add_argument("--split", choices=SPLITS, help="only the images of this split of the project")
+    r.add_argument("--store", choices=STORE_MODES,
+                   help="what goes into the project: proposals to review in the workbench (the default), "
+                        "truth (ground truth, the model's score kept as model_score; only when asked) or none "
+                        "(the project is only read). With --coco-results or --masks-out the default is none. "
+                        "Proposals replace this model's unreviewed proposals; truth replaces all its earlier "
+                        "predictions")
+    r.add_argument("--as-proposals", action="store_true",
+                   help="deprecated, removed in the next release: the same as --store proposals")
+    r.add_argument("--out", metavar="DIR",
+                   help="with IMAGE|DIR|GLOB: one LabelMe JSON per image, beside a copy of the image (or beside "
+                        "the image itself when it lies in DIR); LabelMe files predict did not write are never "
+                        "overwritten")
+    r.add_argument("--masks-out", metavar="DIR",
+                   help="one PNG per image, pixel = category id (project) or class index + 1 (image files), "
+                        "0 = background, with class_names.txt")
+    r.add_argument("--coco-results", metavar="OUT.json",
+                   help="COCO results JSON (ids as `export coco` gives them; for image files also "
+                        "OUT_images.json naming the images and categories)")
     r.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    _threshold_args(r)
 
     v = sub.add_parser("eval", help="evaluate a checkpoint; metrics as JSON on stdout")
-    v.add_argument("checkpoint")
+    v.add_argument("checkpoint", metavar="CKPT")
     v.add_argument("--project", required=True)
     v.add_argument("--split", choices=SPLITS, default="val")
     v.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    _threshold_args(v)
 
-    n = sub.add_parser("info", help="images per split/status and annotations per kind/category, as JSON")
-    n.add_argument("--project", required=True)
+    n = sub.add_parser("info", help="a project's counts, or what a checkpoint is, as JSON")
+    n.add_argument("checkpoint", nargs="?", metavar="CKPT",
+                   help="a checkpoint or .onnx file: family, classes, input size, training summary, where it "
+                        "was trained from")
+    n.add_argument("--project", help="a .vbproj file: images per split/status, annotations per kind/category")
     return p
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("visionbench")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed as a package)"
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..1")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is less than 1")
+    return value
+
+
+def _threshold_args(parser: argparse.ArgumentParser) -> None:
+    from engine.infer.thresholds import HELP
+
+    parser.add_argument("--score-threshold", type=_fraction, metavar="S", help=HELP["score_threshold"])
+    parser.add_argument("--iou", dest="nms_iou", type=_fraction, metavar="T", help=HELP["nms_iou"])
+    parser.add_argument("--max-detections", type=_count, metavar="N", help=HELP["max_detections"])
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(e.startswith("-") for e in extra):
+        # argparse fills CKPT's IMAGE list before the options: `predict CKPT --out DIR a.jpg b.jpg`
+        # leaves the images over (what the shell expands a glob into, wherever it stands)
+        args.images = [*args.images, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _with_default_command(argv: list[str]) -> list[str]:
@@ -350,13 +427,52 @@ def _checkpoint_arg(path: str) -> Path:
     return p
 
 
+def _usage(command: str, message: str) -> _UsageError:
+    return _UsageError(f"visionbench {command}: error: {message}")
+
+
+def _thresholds(args) -> dict:
+    return {"score_threshold": args.score_threshold, "nms_iou": args.nms_iou, "max_detections": args.max_detections}
+
+
+def _predict_files(args, ckpt: Path, masks_out, coco_results):
+    if args.project:
+        raise _usage("predict", "give --project P or IMAGE|DIR|GLOB, not both")
+    for flag, value in (("--store", args.store), ("--split", args.split), ("--as-proposals", args.as_proposals)):
+        if value:
+            raise _usage("predict", f"{flag} is about a project; predictions on image files are stored in none")
+    if not (args.out or masks_out or coco_results):
+        raise _usage("predict", "say where the results of IMAGE|DIR|GLOB go: --out DIR (LabelMe JSON), "
+                                "--masks-out DIR or --coco-results OUT.json")
+    predict_files_command = _lazy("engine.infer.predict_files", "predict_files_command")
+    return _call(predict_files_command, "predict", bar=False, ckpt=ckpt, inputs=list(args.images),
+                 out=Path(args.out) if args.out else None, masks_out=masks_out, coco_results=coco_results,
+                 device=args.device, **_thresholds(args))
+
+
 def cmd_predict(args) -> int:
-    predict_command = _lazy("engine.infer.run", "predict_command")
-    result = _call(predict_command, "predict", bar=False, ckpt=_checkpoint_arg(args.checkpoint),
-                   project=_project_arg(args.project), split=args.split, as_proposals=args.as_proposals,
-                   masks_out=Path(args.masks_out) if args.masks_out else None,
-                   coco_results=Path(args.coco_results) if args.coco_results else None,
-                   optional={"device": args.device})
+    ckpt = _checkpoint_arg(args.checkpoint)
+    masks_out = Path(args.masks_out) if args.masks_out else None
+    coco_results = Path(args.coco_results) if args.coco_results else None
+    if args.images:
+        result = _predict_files(args, ckpt, masks_out, coco_results)
+    else:
+        if not args.project:
+            raise _usage("predict", "give --project P (a project's images) or IMAGE|DIR|GLOB (image files)")
+        if args.out:
+            raise _usage("predict", "--out is for IMAGE|DIR|GLOB; a project's predictions go into it (--store) "
+                                    "or to --masks-out / --coco-results")
+        store = args.store
+        if args.as_proposals:
+            print("visionbench: --as-proposals is deprecated and goes in the next release; "
+                  "use --store proposals", file=sys.stderr)
+            if store not in (None, "proposals"):
+                raise _usage("predict", f"--as-proposals contradicts --store {store}")
+            store = "proposals"
+        predict_command = _lazy("engine.infer.run", "predict_command")
+        result = _call(predict_command, "predict", bar=False, ckpt=ckpt, project=_project_arg(args.project),
+                       split=args.split, store=store, masks_out=masks_out, coco_results=coco_results,
+                       device=args.device, **_thresholds(args))
     if result is not None:
         _print_json(result)
     return 0
@@ -365,7 +481,7 @@ def cmd_predict(args) -> int:
 def cmd_eval(args) -> int:
     eval_command = _lazy("engine.eval.run", "eval_command")
     metrics = _call(eval_command, "eval", bar=False, ckpt=_checkpoint_arg(args.checkpoint),
-                    project=_project_arg(args.project), split=args.split, optional={"device": args.device})
+                    project=_project_arg(args.project), split=args.split, device=args.device, **_thresholds(args))
     _print_json(metrics)
     return 0
 
@@ -393,7 +509,16 @@ def project_info(store) -> dict:
 def cmd_info(args) -> int:
     from engine.annotations.store import ProjectStore
 
-    with ProjectStore(_project_arg(args.project), readonly=True) as store:
+    project, ckpt = args.project, args.checkpoint
+    if ckpt and not project and Path(ckpt).suffix.lower() == ".vbproj":
+        project, ckpt = ckpt, None  # `info P.vbproj`: what else could it mean
+    if bool(project) == bool(ckpt):
+        raise _usage("info", "give --project P (a project) or CKPT (a model file), one of the two")
+    if ckpt:
+        checkpoint_info = _lazy("engine.infer.checkpoint_info", "checkpoint_info")
+        _print_json(checkpoint_info(_checkpoint_arg(ckpt)))
+        return 0
+    with ProjectStore(_project_arg(project), readonly=True) as store:
         _print_json(project_info(store))
     return 0
 
@@ -407,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("VISIONBENCH_DEBUG", "") not in ("", "0")
     try:
-        args = _parser().parse_args(_with_default_command(argv))
+        args = _parse(_with_default_command(argv))
         return HANDLERS[args.command](args)
     except _UsageError as exc:
         print(str(exc).rstrip(), file=sys.stderr)

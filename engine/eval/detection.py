@@ -43,12 +43,15 @@ def _named(result: dict, prefix: str) -> dict:
 def evaluate_detector_steps(predictor, samples: Iterable[DetectionSample], class_names: list[str],
                             masks: bool = False, total: int | None = None,
                             confusion_threshold: float = 0.3,
-                            should_stop: Callable[[], None] | None = None) -> Generator[Progress, None, dict]:
+                            should_stop: Callable[[], None] | None = None,
+                            thresholds: dict | None = None) -> Generator[Progress, None, dict]:
     """Generator: yields a Progress per image scored, returns the metrics (see ``evaluate_detector``).
 
     samples: ``DetectionSample``s (with masks when ``masks``), read lazily if an iterator; total:
-    their number, for the progress bar, when known.
+    their number, for the progress bar, when known; thresholds: ``predict`` keywords the user set
+    (score_threshold, nms_iou, max_detections) over the defaults below.
     """
+    given = {"score_threshold": SCORE_FLOOR, "nms_iou": NMS_IOU, **(thresholds or {})}
     names = list(class_names)
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(names)]
     confusion = DetectionConfusion(names, iou=0.5, score_threshold=confusion_threshold)
@@ -56,7 +59,7 @@ def evaluate_detector_steps(predictor, samples: Iterable[DetectionSample], class
     for n, s in enumerate(samples, start=1):
         if should_stop is not None:
             should_stop()
-        det = predictor.predict(s.image, SCORE_FLOOR, NMS_IOU)
+        det = predictor.predict(s.image, **given)
         item = {"image_id": s.record.id, "width": s.record.width, "height": s.record.height,
                 "boxes": s.boxes, "labels": s.labels}
         if masks:
@@ -105,7 +108,8 @@ def project_classes(store: ProjectStore, class_names: list[str],
 
 def evaluate_project_steps(predictor, store: ProjectStore, split: str | None, class_names: list[str],
                            category_ids: list[int | None], masks: bool = False, confusion_threshold: float = 0.3,
-                           should_stop: Callable[[], None] | None = None) -> Generator[Progress, None, dict]:
+                           should_stop: Callable[[], None] | None = None,
+                           thresholds: dict | None = None) -> Generator[Progress, None, dict]:
     """``evaluate_detector_steps`` over every image of ``split`` (None = all) of a project, images
     without objects included (a false alarm there counts).
 
@@ -124,7 +128,7 @@ def evaluate_project_steps(predictor, store: ProjectStore, split: str | None, cl
                                                     with_masks=masks, annotated_only=False,
                                                     read_image=read_model_image))
     return (yield from evaluate_detector_steps(predictor, samples, names, masks, len(images), confusion_threshold,
-                                               should_stop))
+                                               should_stop, thresholds))
 
 
 class _ThreadsPerCall:
@@ -135,9 +139,9 @@ class _ThreadsPerCall:
         self.predictor, self.threads = predictor, threads
         self.class_names = list(predictor.class_names)
 
-    def predict(self, image, score_threshold: float, nms_iou: float):
+    def predict(self, image, **thresholds):
         with self.threads(self.predictor):
-            return self.predictor.predict(image, score_threshold, nms_iou)
+            return self.predictor.predict(image, **thresholds)
 
 
 def evaluate_job(token, checkpoint: str, project: str, split: str | None = "val", device: str = "auto",

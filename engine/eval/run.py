@@ -35,10 +35,11 @@ def _eval_segmentation(predictor, store: ProjectStore, classes: list[str], image
 
 
 def _eval_detection(predictor, store: ProjectStore, split: str | None, classes: list[str], on_event, kind: str,
-                    category_ids: list[int | None]) -> dict:
+                    category_ids: list[int | None], thresholds: dict | None = None) -> dict:
     from engine.eval.detection import evaluate_project_steps
 
-    steps = evaluate_project_steps(predictor, store, split, classes, category_ids, masks=kind == "instance")
+    steps = evaluate_project_steps(predictor, store, split, classes, category_ids, masks=kind == "instance",
+                                   thresholds=thresholds)
     while True:
         try:
             on_event(next(steps))
@@ -57,16 +58,23 @@ def _own_ground_truth(store: ProjectStore, split: str | None, source: str) -> in
                if a.source == source and is_ground_truth(a))
 
 
-def eval_command(ckpt, project, split: str | None = "val", progress=None, device: str = "auto") -> dict:
+def eval_command(ckpt, project, split: str | None = "val", progress=None, device: str = "auto",
+                 score_threshold: float | None = None, nms_iou: float | None = None,
+                 max_detections: int | None = None) -> dict:
     """Metrics of checkpoint ``ckpt`` on the images of ``split`` as a JSON-ready dict.
 
     Segmentation: ``miou``, ``dice``, ``per_class: {name: {iou, dice}}`` (means over foreground
-    classes). Detection/instance: COCO mAP from ``engine.eval.detection.evaluate_detector``.
+    classes). Detection/instance: COCO mAP from ``engine.eval.detection`` of the detections the
+    thresholds leave (None: the model's defaults, those of ``predict``; a segmentation model
+    refuses them: it is scored per pixel).
     """
     from engine.infer.run import checkpoint_category_ids, inference_threads, load_predictor
+    from engine.infer.thresholds import Thresholds
     from engine.train.run import event_sink
 
+    thresholds = Thresholds(score_threshold, nms_iou, max_detections)
     predictor, meta, spec = load_predictor(ckpt, device)
+    thresholds.check_for(spec.kind, ckpt, command="eval")
     classes = list(meta["classes"])
     source = f"{meta['family']}:{Path(ckpt).stem}"
     on_event, close = event_sink(progress, f"eval {Path(ckpt).name}")
@@ -79,13 +87,15 @@ def eval_command(ckpt, project, split: str | None = "val", progress=None, device
         own = _own_ground_truth(store, split, source)
         if own:
             on_event(Log(f"{own} annotations of this split were stored by {source} as ground truth (predict "
-                         f"without --as-proposals); they are scored as ground truth", level="warning"))
+                         f"--store truth); they are scored as ground truth", level="warning"))
         with inference_threads(predictor):
             if spec.kind == "segmentation":
                 result = _eval_segmentation(predictor, store, classes, images, on_event)
             else:
-                result = _eval_detection(predictor, store, split, classes, on_event, spec.kind, category_ids)
+                result = _eval_detection(predictor, store, split, classes, on_event, spec.kind, category_ids,
+                                         thresholds.given())
     finally:
         store.close()
         close()
-    return {"checkpoint": str(ckpt), "family": meta["family"], "split": split, "images": len(images), **result}
+    return {"checkpoint": str(ckpt), "family": meta["family"], "split": split, "images": len(images),
+            "thresholds": thresholds.given(), **result}

@@ -4,7 +4,8 @@ Faster R-CNN, Mask R-CNN, our YOLO and ONNX-exported YOLO all answer the same th
 so the comparison view, the NMS view, ``visionbench predict/eval`` and the benchmarks never ask
 which family they hold:
 
-- ``predict(image, score_threshold, nms_iou) -> Detections`` (final, after NMS),
+- ``predict(image, score_threshold, nms_iou, max_detections) -> Detections`` (final, after NMS;
+  the defaults are each model's, see ``engine.infer.thresholds``),
 - ``raw_candidates(image) -> RawCandidates`` (the same model's candidates BEFORE the final NMS),
 - ``last_latency_ms`` (wall time of the last call, preprocessing and postprocessing included).
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from engine.infer.detections import Detections, RawCandidates
 from engine.infer.onnx_yolo import DetectorLoadError
+from engine.infer.thresholds import DEFAULT_NMS_IOU, DEFAULT_SCORE_THRESHOLD, ONNX_MAX_DETECTIONS
 
 __all__ = ["DetectorLoadError", "DetectorPredictor", "OnnxDetectorAdapter", "TORCHVISION_COCO_ARCHS",
            "load_detector", "torchvision_checkpoint_dir"]
@@ -53,9 +55,10 @@ class DetectorPredictor(Protocol):
     name: str
     class_names: list[str]
 
-    def predict(self, image_rgb_uint8: np.ndarray, score_threshold: float = 0.05,
-                nms_iou: float = 0.5) -> Detections:
-        """Final detections of one uint8 RGB image [H, W, 3]; boxes xyxy in its pixels."""
+    def predict(self, image_rgb_uint8: np.ndarray, score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+                nms_iou: float = DEFAULT_NMS_IOU, max_detections: int | None = None) -> Detections:
+        """Final detections of one uint8 RGB image [H, W, 3]; boxes xyxy in its pixels; at most
+        ``max_detections`` (None: the model's own maximum), best first."""
         ...
 
     def raw_candidates(self, image_rgb_uint8: np.ndarray) -> RawCandidates:
@@ -71,7 +74,8 @@ class DetectorPredictor(Protocol):
 class OnnxDetectorAdapter:
     """Gives an :class:`~engine.infer.onnx_yolo.OnnxYoloDetector` the common interface.
 
-    The ONNX detector keeps its thresholds as attributes; here they are per-call arguments.
+    The ONNX detector keeps its thresholds as attributes; here they are per-call arguments, with
+    Visionbench's common score and IoU defaults and Ultralytics' maximum of 300 detections.
     """
 
     def __init__(self, detector) -> None:
@@ -83,15 +87,17 @@ class OnnxDetectorAdapter:
     def class_names(self) -> list[str]:
         return self.detector.class_names
 
-    def predict(self, image_rgb_uint8: np.ndarray, score_threshold: float = 0.05,
-                nms_iou: float = 0.5) -> Detections:
+    def predict(self, image_rgb_uint8: np.ndarray, score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+                nms_iou: float = DEFAULT_NMS_IOU, max_detections: int | None = None) -> Detections:
         t0 = time.perf_counter()
         self.detector.conf, self.detector.iou = float(score_threshold), float(nms_iou)
+        self.detector.max_det = ONNX_MAX_DETECTIONS if max_detections is None else int(max_detections)
         out = self.detector.predict(image_rgb_uint8)
         self._latency = (time.perf_counter() - t0) * 1e3
         return out
 
-    def raw_candidates(self, image_rgb_uint8: np.ndarray, score_threshold: float = 0.05) -> RawCandidates:
+    def raw_candidates(self, image_rgb_uint8: np.ndarray,
+                       score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> RawCandidates:
         t0 = time.perf_counter()
         out = self.detector.raw_candidates(image_rgb_uint8, conf=score_threshold)
         self._latency = (time.perf_counter() - t0) * 1e3

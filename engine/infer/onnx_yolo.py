@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from engine.infer.detections import Detections, RawCandidates
+from engine.infer.thresholds import ONNX_MAX_DETECTIONS
 
 __all__ = ["DetectorLoadError", "Letterbox", "OnnxYoloDetector", "letterbox"]
 
@@ -128,7 +129,7 @@ class OnnxYoloDetector:
     preprocess/inference/postprocess milliseconds; ``latency_ms`` their sum.
     """
 
-    def __init__(self, path, conf: float = 0.25, iou: float = 0.7, max_det: int = 300,
+    def __init__(self, path, conf: float = 0.25, iou: float = 0.7, max_det: int = ONNX_MAX_DETECTIONS,
                  device: str = "auto", threads: int | None = None):
         import onnxruntime as ort
 

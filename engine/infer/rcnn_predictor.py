@@ -26,6 +26,7 @@ from engine.annotations.imageio import to_uint8_rgb
 from engine.device import pick_device
 from engine.infer.detections import Detections, RawCandidates
 from engine.infer.onnx_yolo import DetectorLoadError
+from engine.infer.thresholds import DEFAULT_NMS_IOU, DEFAULT_SCORE_THRESHOLD
 
 __all__ = ["RcnnPredictor", "as_rgb_uint8", "load_torchvision_coco"]
 
@@ -116,9 +117,11 @@ class RcnnPredictor:
         box_features = heads.box_head(heads.box_roi_pool(features, proposals, images.image_sizes))
         class_logits, box_regression = heads.box_predictor(box_features)
         saved = heads.score_thresh, heads.nms_thresh, heads.detections_per_img
+        # torchvision keeps scores > thresh (float32); every detector here keeps scores >= threshold
+        floor = float(np.nextafter(np.float32(score_threshold), np.float32(-np.inf)))
         try:
             # IoU > 1.0 never happens: NMS keeps everything; top-k big enough for every candidate
-            heads.score_thresh, heads.nms_thresh, heads.detections_per_img = float(score_threshold), 1.0, 10**9
+            heads.score_thresh, heads.nms_thresh, heads.detections_per_img = floor, 1.0, 10**9
             boxes, scores, labels = heads.postprocess_detections(class_logits, box_regression, proposals,
                                                                  images.image_sizes)
         finally:
@@ -132,7 +135,7 @@ class RcnnPredictor:
         return boxes * torch.tensor([rw, rh, rw, rh], device=boxes.device)
 
     @torch.inference_mode()
-    def raw_candidates(self, image_rgb_uint8, score_threshold: float = 0.05) -> RawCandidates:
+    def raw_candidates(self, image_rgb_uint8, score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> RawCandidates:
         """Per-class candidates with score >= ``score_threshold`` before the final NMS.
 
         boxes float32 [K, 4] xyxy original pixels; labels 0..C-1.
@@ -147,14 +150,17 @@ class RcnnPredictor:
         return out
 
     @torch.inference_mode()
-    def predict(self, image_rgb_uint8, score_threshold: float = 0.05, nms_iou: float = 0.5) -> Detections:
-        """Final detections: class-wise NMS at ``nms_iou`` of the raw candidates, best
-        ``detections_per_img`` kept; masks bool [N, H, W] for Mask R-CNN."""
+    def predict(self, image_rgb_uint8, score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+                nms_iou: float = DEFAULT_NMS_IOU, max_detections: int | None = None) -> Detections:
+        """Final detections: class-wise NMS at ``nms_iou`` of the raw candidates, the best
+        ``max_detections`` kept (None: the model's ``detections_per_img``); masks bool [N, H, W]
+        for Mask R-CNN."""
         t0 = time.perf_counter()
         rgb, tensor = self._prepare(image_rgb_uint8)
         images, features, proposals = self._features(tensor)
         boxes, scores, labels = self._candidates(images, features, proposals, score_threshold)
-        keep = batched_nms(boxes, scores, labels, float(nms_iou))[: self.model.roi_heads.detections_per_img]
+        top = self.model.roi_heads.detections_per_img if max_detections is None else int(max_detections)
+        keep = batched_nms(boxes, scores, labels, float(nms_iou))[:top]
         result = {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
         if self.has_masks:
             heads = self.model.roi_heads

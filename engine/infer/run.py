@@ -4,8 +4,9 @@ A predictor (``FamilySpec.predictor``) is used through one of two shapes:
 - segmentation: ``annotate(rgb, image_id, category_ids, source, attributes) -> [Annotation]``
   (and ``probabilities(rgb)`` for live heatmaps);
 - detection: ``predict(rgb) -> engine.infer.detections.Detections`` (boxes, optional masks).
-Predictions are stored as model-sourced annotations (``source = "<family>:<ckpt stem>"``),
-replacing that source's earlier predictions on the same image.
+Predictions are model-sourced annotations (``source = "<family>:<ckpt stem>"``), stored as
+proposals unless asked otherwise (see ``predict_command``); image files outside a project are
+predicted by ``engine.infer.predict_files``.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,7 +29,9 @@ from engine.annotations.geometry import bounds, encode_mask, geometry_to_mask
 from engine.annotations.imageio import probe_image, to_uint8_rgb
 from engine.annotations.model import Annotation, Box
 from engine.annotations.store import ProjectStore
+from engine.data.truth import accepted, as_proposal, is_proposal
 from engine.infer.detector_api import project_category_ids
+from engine.infer.thresholds import Thresholds
 from engine.jobs.events import Log, Progress
 from engine.models.checkpoint import CheckpointError, load_checkpoint
 from engine.models.registry import get_family
@@ -158,7 +162,7 @@ def checkpoint_category_ids(store: ProjectStore, meta: dict, ckpt) -> list[int |
     return ids
 
 
-def _source(ckpt: str | Path, meta: dict) -> str:
+def prediction_source(ckpt: str | Path, meta: dict) -> str:
     return f"{meta['family']}:{Path(ckpt).stem}"
 
 
@@ -182,14 +186,30 @@ def _detections_to_annotations(det, image_id: int, category_ids, source: str, at
     return anns, next_instance
 
 
+def best_regions(anns: list[Annotation], thresholds: Thresholds | None) -> list[Annotation]:
+    """A segmentation model's regions scoring at least the threshold, the best ``max_detections``
+    (its detections are cut inside the detector, before NMS; a region needs no NMS)."""
+    if thresholds is None:
+        return anns
+    floor = thresholds.score_threshold
+    kept = [a for a in anns if floor is None or (a.score if a.score is not None else 1.0) >= floor]
+    if thresholds.max_detections is not None and len(kept) > thresholds.max_detections:
+        kept = sorted(kept, key=lambda a: -(a.score or 0.0))[: thresholds.max_detections]
+    return kept
+
+
 def predict_annotations(predictor, rgb: np.ndarray, image_id: int, category_ids, source: str,
-                        attributes: dict | None = None, next_instance: int = 0) -> tuple[list[Annotation], int]:
-    """Annotations of one image from a predictor of either shape; returns (anns, last instance id)."""
+                        attributes: dict | None = None, next_instance: int = 0,
+                        thresholds: Thresholds | None = None) -> tuple[list[Annotation], int]:
+    """Annotations of one image from a predictor of either shape; returns (anns, last instance id).
+
+    ``thresholds``: what the user set (None: the model's defaults); a detector applies them itself."""
     attributes = dict(attributes or {})
     if hasattr(predictor, "annotate"):
-        return predictor.annotate(rgb, image_id, category_ids, source, attributes=attributes), next_instance
-    return _detections_to_annotations(predictor.predict(rgb), image_id, category_ids, source, attributes,
-                                      next_instance)
+        anns = predictor.annotate(rgb, image_id, category_ids, source, attributes=attributes)
+        return best_regions(anns, thresholds), next_instance
+    det = predictor.predict(rgb, **(thresholds.given() if thresholds is not None else {}))
+    return _detections_to_annotations(det, image_id, category_ids, source, attributes, next_instance)
 
 
 def paint_class_ids(anns: list[Annotation], height: int, width: int) -> np.ndarray:
@@ -238,7 +258,7 @@ def write_class_names(folder: Path, store: ProjectStore) -> None:
     (folder / "class_names.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w") as fh:
@@ -246,17 +266,47 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def predict_command(ckpt, project, split: str | None = None, as_proposals: bool = False, masks_out=None,
-                    coco_results=None, progress=None, device: str = "auto") -> dict:
-    """Predict every image of ``split`` (None = all) and store the results in the project.
+STORE_MODES = ("proposals", "truth", "none")
 
-    as_proposals adds attributes {"proposal": true}; masks_out writes one PNG per image whose
-    pixels are the PROJECT's category ids (0 = background), at the relative path where
-    ``visionbench export masks`` puts that image's SegmentationClass PNG (images sharing a file
-    name in different folders cannot overwrite each other), plus ``class_names.txt`` (line k =
-    name of category id k); coco_results
-    writes a COCO results JSON (image and category ids as ``visionbench export coco``). Returns
-    counts as a dict.
+
+def default_store(masks_out=None, coco_results=None) -> str:
+    """What ``predict`` stores when not told: nothing when the results go to files (asking for a
+    results file is not asking to change the project), otherwise proposals to review."""
+    return "none" if (masks_out or coco_results) else "proposals"
+
+
+def stored_form(anns: list[Annotation], store: str) -> list[Annotation]:
+    """Predictions as the project keeps them: proposals to review, or (``truth``, only when asked)
+    accepted ground truth with the model's score in ``attributes["model_score"]``."""
+    if store == "proposals":
+        return [as_proposal(a) for a in anns]
+    return [accepted(as_proposal(a)) for a in anns]
+
+
+def _replaces(old: Annotation, source: str, store: str) -> bool:
+    """Which of this source's earlier annotations a new run replaces: its proposals not yet
+    reviewed (accepted ones are the user's now), and, when storing truth, its earlier truth too."""
+    return old.source == source and (store == "truth" or is_proposal(old))
+
+
+def predict_command(ckpt, project, split: str | None = None, store: str | None = None, masks_out=None,
+                    coco_results=None, progress=None, device: str = "auto", score_threshold: float | None = None,
+                    nms_iou: float | None = None, max_detections: int | None = None,
+                    as_proposals: bool = False) -> dict:
+    """Predict every image of ``split`` (None = all) of a project; store and/or write the results.
+
+    store: "proposals" (reviewable, rejectable; never train or score), "truth" (ground truth, the
+    model's score kept as ``attributes["model_score"]``) or "none" (the project is opened read-only
+    and stays byte-for-byte as it was); None = :func:`default_store`. ``as_proposals`` is the old
+    spelling of store="proposals" (deprecated). A new run replaces what :func:`_replaces` says.
+    score_threshold / nms_iou / max_detections: None = the model's defaults (engine.infer.thresholds).
+
+    masks_out writes one PNG per image whose pixels are the PROJECT's category ids (0 =
+    background), at the relative path where ``visionbench export masks`` puts that image's
+    SegmentationClass PNG (images sharing a file name in different folders cannot overwrite each
+    other), plus ``class_names.txt`` (line k = name of category id k); coco_results writes a COCO
+    results JSON (image and category ids as ``visionbench export coco``). Returns what was
+    predicted, stored and written, as a dict.
 
     All or nothing: the model's classes must be categories of the project (BadInput naming the
     checkpoint's ``classes`` otherwise; none are created), and every image is predicted inside
@@ -265,74 +315,89 @@ def predict_command(ckpt, project, split: str | None = None, as_proposals: bool 
     """
     from engine.train.run import event_sink
 
+    if as_proposals and store not in (None, "proposals"):
+        raise ValueError(f"as_proposals contradicts store={store!r}")
+    store = store or ("proposals" if as_proposals else default_store(masks_out, coco_results))
+    if store not in STORE_MODES:
+        raise ValueError(f"store must be one of {', '.join(STORE_MODES)}, got {store!r}")
+    thresholds = Thresholds(score_threshold, nms_iou, max_detections)
     predictor, meta, spec = load_predictor(ckpt, device)
-    source = _source(ckpt, meta)
-    attributes = {"proposal": True} if as_proposals else {}
+    thresholds.check_for(spec.kind, ckpt)
+    source = prediction_source(ckpt, meta)
     masks_dir = Path(masks_out) if masks_out else None
+    writes = store != "none"
     on_event, close = event_sink(progress, f"predict {Path(ckpt).name}")
-    store = ProjectStore(project)
+    project_store = ProjectStore(project, readonly=not writes)
     staging: Path | None = None
     staged: list[tuple[Path, Path]] = []
     results: list[dict] = []
-    counts = {"images": 0, "annotations": 0, "replaced": 0}
+    counts = {"images": 0, "annotations": 0, "stored": 0, "replaced": 0}
     try:
-        category_ids = checkpoint_category_ids(store, meta, ckpt)
+        category_ids = checkpoint_category_ids(project_store, meta, ckpt)
         if masks_dir is not None:
             masks_dir.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=".predict-", dir=masks_dir))
-        with inference_threads(predictor), store.transaction():
-            next_instance = int(store.execute("SELECT COALESCE(MAX(instance_id), 0) FROM annotations").fetchone()[0])
-            images = store.images(split=split)
+        with inference_threads(predictor), (project_store.transaction() if writes else nullcontext()):
+            next_instance = int(project_store.execute(
+                "SELECT COALESCE(MAX(instance_id), 0) FROM annotations").fetchone()[0])
+            images = project_store.images(split=split)
             mask_names = export_names(images) if staging is not None else {}
             for n, rec in enumerate(images):
-                rgb = read_model_image(store.image_path(rec))
-                anns, next_instance = predict_annotations(predictor, rgb, rec.id, category_ids, source, attributes,
-                                                          next_instance)
-                for old in store.annotations(rec.id):
-                    if old.source == source:
-                        store.delete_annotation(old.id)
-                        counts["replaced"] += 1
-                stored = store.add_annotations(anns)
+                rgb = read_model_image(project_store.image_path(rec))
+                anns, next_instance = predict_annotations(predictor, rgb, rec.id, category_ids, source, {},
+                                                          next_instance, thresholds)
+                if writes:
+                    for old in project_store.annotations(rec.id):
+                        if _replaces(old, source, store):
+                            project_store.delete_annotation(old.id)
+                            counts["replaced"] += 1
+                    counts["stored"] += len(project_store.add_annotations(stored_form(anns, store)))
                 counts["images"] += 1
-                counts["annotations"] += len(stored)
+                counts["annotations"] += len(anns)
                 if staging is not None:
                     name = Path(mask_names[rec.id]).with_suffix(".png")
                     (staging / name).parent.mkdir(parents=True, exist_ok=True)
-                    if not cv2.imwrite(str(staging / name), paint_class_ids(stored, rgb.shape[0], rgb.shape[1])):
+                    if not cv2.imwrite(str(staging / name), paint_class_ids(anns, rgb.shape[0], rgb.shape[1])):
                         raise BadInput(str(masks_dir / name), "masks_out", "could not write the mask PNG")
                     staged.append((staging / name, masks_dir / name))
                 if coco_results:
-                    results.extend(coco_result_entries(stored))
+                    results.extend(coco_result_entries(anns))
                 on_event(Progress(n + 1, len(images), rec.path))
         for tmp, target in staged:  # committed: now the PNGs may appear
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
         if masks_dir is not None:
-            write_class_names(masks_dir, store)
+            write_class_names(masks_dir, project_store)
         if coco_results:
-            _write_json_atomic(Path(coco_results), results)
+            write_json_atomic(Path(coco_results), results)
     finally:
-        store.close()
+        project_store.close()
         close()
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
     return {"checkpoint": str(ckpt), "family": meta["family"], "source": source, "split": split,
-            "as_proposals": bool(as_proposals), **counts,
+            "thresholds": thresholds.given(), **counts, "store": store,
+            "project": str(project) if writes else None,
             "masks_out": str(masks_dir) if masks_dir else None,
             "coco_results": str(coco_results) if coco_results else None}
 
 
-def predict_image_job(token, checkpoint, store_path, image_id: int, device: str = "auto"):
-    """Job: predict one image for the workbench; returns (unsaved) annotations.
+def predict_image_job(token, checkpoint, store_path, image_id: int, device: str = "auto",
+                      score_threshold: float | None = None, nms_iou: float | None = None,
+                      max_detections: int | None = None):
+    """Job: pre-label one image for the workbench; returns (unsaved) proposals.
 
     Segmentation models also yield "heatmaps" and "argmax" previews. The caller adds the
-    returned annotations through its edit history so they can be undone.
+    returned annotations through its edit history so they can be undone; they are proposals
+    (``engine.data.truth``) until the user accepts them. Thresholds as ``predict_command``.
     """
     from engine.viz import previews as pv
     from engine.viz.heatmaps import segmentation_preview
 
+    thresholds = Thresholds(score_threshold, nms_iou, max_detections)
     yield Progress(0, 3, "loading model")
-    predictor, meta, _ = load_predictor(checkpoint, device)
+    predictor, meta, spec = load_predictor(checkpoint, device)
+    thresholds.check_for(spec.kind, checkpoint)
     store = ProjectStore(store_path, readonly=True)
     try:
         rec = store.image(image_id)
@@ -343,7 +408,7 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
         store.close()
     rgb = read_model_image(path)
     yield Progress(1, 3, "predicting")
-    source = _source(checkpoint, meta)
+    source = prediction_source(checkpoint, meta)
     if hasattr(predictor, "probabilities"):
         with inference_threads(predictor):
             probs = predictor.probabilities(rgb, should_stop=token.raise_if_cancelled)
@@ -351,10 +416,10 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
         heat, arg = views["heatmaps"], views["argmax"]
         yield pv.heatmap("heatmaps", heat["probs"], heat["classes"], (0.0, 1.0), title="probability")
         yield pv.class_map("argmax", arg["image"], arg["class_map"], arg["palette"], arg["classes"], title="argmax")
-        anns = predictor.annotate(rgb, image_id, category_ids, source, probs=probs)
+        anns = best_regions(predictor.annotate(rgb, image_id, category_ids, source, probs=probs), thresholds)
     else:
         with inference_threads(predictor):
-            anns, _ = predict_annotations(predictor, rgb, image_id, category_ids, source)
+            anns, _ = predict_annotations(predictor, rgb, image_id, category_ids, source, thresholds=thresholds)
     if hasattr(predictor, "previews"):  # any family's live views of one prediction, drawn by kind
         for preview in predictor.previews(rgb):
             yield preview
@@ -362,4 +427,4 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
     if missing:
         yield Log(f"classes not in this project, skipped: {', '.join(missing)}", level="warning")
     yield Progress(3, 3, f"{len(anns)} regions")
-    return anns
+    return stored_form(anns, "proposals")

@@ -14,6 +14,9 @@ from engine.infer.overlap_tile import overlap_tile_predict
 from engine.models.checkpoint import CheckpointError, load_checkpoint
 
 
+DEFAULT_TILE = 256  # px: the overlap-tile size inference uses, whatever the image size
+
+
 def checkpoint_source(checkpoint_path: str | Path, family: str = "unet") -> str:
     """The ``source`` recorded on annotations a checkpoint produced: "<family>:<file stem>"."""
     return f"{family}:{Path(checkpoint_path).stem}"
@@ -56,7 +59,7 @@ class UNetPredictor:
 
     kind = "segmentation"
 
-    def __init__(self, checkpoint_path: str | Path, device: str | torch.device = "auto", tile: int = 256,
+    def __init__(self, checkpoint_path: str | Path, device: str | torch.device = "auto", tile: int = DEFAULT_TILE,
                  margin: int | None = None) -> None:
         from engine.models.unet import build_unet
 

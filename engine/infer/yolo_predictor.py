@@ -19,6 +19,7 @@ from engine.device import pick_device
 from engine.infer.detections import Detections, RawCandidates
 from engine.infer.onnx_yolo import DetectorLoadError
 from engine.infer.rcnn_predictor import as_rgb_uint8
+from engine.infer.thresholds import DEFAULT_NMS_IOU, DEFAULT_SCORE_THRESHOLD, YOLO_MAX_DETECTIONS
 from engine.models.backbones import INPUT_MEAN, INPUT_STD
 from engine.models.yolo import CPU_PRESET, build_yolo, grid_candidates
 
@@ -33,7 +34,7 @@ class YoloPredictor:
     """
 
     def __init__(self, model, class_names, input_size: int, name: str = "yolo", device="auto",
-                 max_detections: int = 100) -> None:
+                 max_detections: int = YOLO_MAX_DETECTIONS) -> None:
         self.device = pick_device(device)
         self.model = model.to(self.device).eval()
         self.class_names = list(class_names)
@@ -70,7 +71,7 @@ class YoloPredictor:
             raise DetectorLoadError(f"{path}: field 'state_dict' does not fit a yolo model built from the "
                                     f"checkpoint's config ({first})") from exc
         predictor = cls(model, classes, int(config["input_size"]), name=f"yolo:{path.name}", device=device,
-                        max_detections=int(config.get("max_detections", 100)))
+                        max_detections=int(config.get("max_detections", YOLO_MAX_DETECTIONS)))
         predictor.meta = meta
         return predictor
 
@@ -104,7 +105,7 @@ class YoloPredictor:
         return self.last_grid
 
     @torch.inference_mode()
-    def raw_candidates(self, image_rgb_uint8, score_threshold: float = 0.05) -> RawCandidates:
+    def raw_candidates(self, image_rgb_uint8, score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> RawCandidates:
         """Every (box, class) with conf * p_class >= ``score_threshold``, before NMS.
 
         boxes float32 [K, 4] xyxy pixels of the original image; labels 0..C-1.
@@ -117,13 +118,15 @@ class YoloPredictor:
         return out
 
     @torch.inference_mode()
-    def predict(self, image_rgb_uint8, score_threshold: float = 0.05, nms_iou: float = 0.5) -> Detections:
-        """Final detections: class-wise NMS at ``nms_iou`` of the raw candidates, best
-        ``max_detections`` kept, highest score first."""
+    def predict(self, image_rgb_uint8, score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+                nms_iou: float = DEFAULT_NMS_IOU, max_detections: int | None = None) -> Detections:
+        """Final detections: class-wise NMS at ``nms_iou`` of the raw candidates, the best
+        ``max_detections`` kept (None: the checkpoint's), highest score first."""
         t0 = time.perf_counter()
         grid, (h, w) = self._grid(image_rgb_uint8)
         boxes, scores, labels = grid_candidates(grid, self.boxes_per_cell, w, h, score_threshold)
-        keep = batched_nms(boxes, scores, labels, float(nms_iou))[: self.max_detections]
+        top = self.max_detections if max_detections is None else int(max_detections)
+        keep = batched_nms(boxes, scores, labels, float(nms_iou))[:top]
         out = Detections(boxes[keep].cpu().numpy(), scores[keep].cpu().numpy(), labels[keep].cpu().numpy(),
                          self.class_names)
         self._latency = (time.perf_counter() - t0) * 1e3

@@ -126,8 +126,10 @@ def test_train_predict_eval_delegate_with_keyword_names(demo, tmp_path, monkeypa
     predict = _fake_module(monkeypatch, "engine.infer.run", "predict_command", None)
     assert cli.main(["predict", str(ckpt), "--project", project, "--split", "val", "--as-proposals",
                      "--coco-results", str(tmp_path / "r.json")]) == 0
-    assert predict == [dict(ckpt=ckpt, project=Path(project), split="val", as_proposals=True,
-                            masks_out=None, coco_results=tmp_path / "r.json", device="auto")]
+    assert predict == [dict(ckpt=ckpt, project=Path(project), split="val", store="proposals",  # the old alias
+                            masks_out=None, coco_results=tmp_path / "r.json", device="auto",
+                            score_threshold=None, nms_iou=None, max_detections=None)]
+    assert "--as-proposals is deprecated" in capsys.readouterr().err
     evaluate = _fake_module(monkeypatch, "engine.eval.run", "eval_command", {"mAP": 0.75})
     capsys.readouterr()
     assert cli.main(["eval", str(ckpt), "--project", project]) == 0

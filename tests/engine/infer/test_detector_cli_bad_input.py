@@ -160,7 +160,7 @@ def test_an_image_the_model_cannot_take_rolls_back_the_whole_predict(ckpt, proje
         s.add_image(bad, 40, 40, split="val")  # added last: the good val image is predicted first
     before = snapshot(project)
     masks = tmp_path / "masks"
-    refused(capsys, ["predict", str(ckpt), "--project", str(project), "--device", "cpu",
+    refused(capsys, ["predict", str(ckpt), "--project", str(project), "--device", "cpu", "--store", "proposals",
                      "--masks-out", str(masks), "--coco-results", str(tmp_path / "r.json")], bad.name, "image")
     assert snapshot(project) == before  # the good image's predictions were rolled back too
     assert not (tmp_path / "r.json").exists() and list(masks.iterdir()) == []

@@ -135,7 +135,7 @@ def test_coco_results_score_like_eval_against_the_exported_ground_truth(setup, t
 def test_a_mask_result_carries_the_detectors_box_not_the_masks_bounds(setup, tmp_path, capsys):
     project, ckpt, _ = setup
     results_file = tmp_path / "results.json"
-    assert cli.main(["predict", str(ckpt), "--project", str(project), "--split", "val",
+    assert cli.main(["predict", str(ckpt), "--project", str(project), "--split", "val", "--store", "proposals",
                      "--coco-results", str(results_file)]) == 0
     results = json.loads(results_file.read_text())
     with ProjectStore(project, readonly=True) as store:
