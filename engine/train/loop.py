@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -38,6 +37,7 @@ from engine.annotations.errors import BadInput
 from engine.device import autocast_context, pick_device, seed_everything
 from engine.jobs.cancel import CancelToken
 from engine.jobs.events import Event, Log, Metrics, Preview, Progress
+from engine.jobs.priority import lower_thread_priority
 from engine.models.checkpoint import save_checkpoint
 
 __all__ = ["LOOP_DEFAULTS", "NonFiniteLoss", "Trainer", "cpu_threads", "fit", "lower_thread_priority",
@@ -96,19 +96,6 @@ def cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def lower_thread_priority(niceness: int | None) -> bool:
-    """Make this thread at least ``niceness`` nice (Linux: per thread) so the GUI thread wins
-    the CPU. Never lowers a higher inherited value and never accumulates. False where unsupported."""
-    if not niceness or niceness < 0:
-        return False
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, max(os.getpriority(os.PRIO_PROCESS, tid), int(niceness))))
-        return True
-    except (AttributeError, OSError, PermissionError):
-        return False
 
 
 def make_grad_scaler(device: torch.device) -> torch.amp.GradScaler | None:
@@ -331,7 +318,9 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
             best = {**metrics, "epoch": epoch, "step": step}
             save_checkpoint(out, trainer.state_dict(), {
                 "family": trainer.family, "kind": trainer.kind, "config": _saved_config(cfg),
-                "metrics": best, "epoch": epoch, "step": step, "metric": metric, **trainer.meta()})
+                "metrics": best, "epoch": epoch, "step": step, "metric": metric,
+                "project": str(Path(trainer.store_path).resolve()), "device": str(device),
+                "history": list(history), **trainer.meta()})
             said = f"{metric} {float(value):.3f} (best so far)" if value is not None else "no validation data"
             yield Log(f"epoch {epoch}, step {step}: {said} -> saved {out.name}")
         else:
