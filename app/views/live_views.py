@@ -333,12 +333,12 @@ class MatrixGridView(ImagePane):
         self.show_array(_row(tiles) if tiles else np.zeros((1, 1, 3), np.uint8), levels=(0, 255))
 
 
-class ScatterView(QWidget):
-    """Kind "scatter": 2-D points coloured by label (embeddings), with a legend."""
+class PlotPane(QWidget):
+    """A titled pyqtgraph plot with a legend (the plot kinds' common frame)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title = QLabel("scatter", self)
+        self.title = QLabel(title, self)
         self.plot = pg.PlotWidget(self)
         self.legend = self.plot.addLegend(offset=(5, 5))
         layout = QVBoxLayout(self)
@@ -347,6 +347,16 @@ class ScatterView(QWidget):
         layout.addWidget(self.plot, 1)
         self.setMinimumSize(160, 160)
         self.data: dict | None = None
+
+    def has_image(self) -> bool:
+        return self.data is not None
+
+
+class ScatterView(PlotPane):
+    """Kind "scatter": 2-D points coloured by label (embeddings), with a legend."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("scatter", parent)
 
     def set_data(self, data: dict) -> None:
         self.data = data
@@ -361,24 +371,12 @@ class ScatterView(QWidget):
                            symbolBrush=colour, symbolPen=None,
                            name=str(names[k]) if 0 <= k < len(names) else str(k))
 
-    def has_image(self) -> bool:
-        return self.data is not None
 
-
-class SeriesView(QWidget):
+class SeriesView(PlotPane):
     """Kind "curves": named series over a shared x (e.g. a loss per layer)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title = QLabel("curves", self)
-        self.plot = pg.PlotWidget(self)
-        self.plot.addLegend(offset=(5, 5))
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.title)
-        layout.addWidget(self.plot, 1)
-        self.setMinimumSize(160, 160)
-        self.data: dict | None = None
+        super().__init__("curves", parent)
 
     def set_data(self, data: dict) -> None:
         self.data = data
@@ -387,9 +385,6 @@ class SeriesView(QWidget):
         for k, (name, ys) in enumerate(data["series"].items()):
             self.plot.plot(x, np.asarray(ys, np.float64), pen=pg.mkPen(_SERIES_COLOURS[k % len(_SERIES_COLOURS)],
                                                                         width=1.5), name=str(name))
-
-    def has_image(self) -> bool:
-        return self.data is not None
 
 
 # The view class that draws each preview kind (engine.jobs.events.PREVIEW_KINDS).
