@@ -333,6 +333,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         # to learn what a validation costs (and to start the curves from where training starts).
         # Not saved: an untrained model is no checkpoint to keep.
         yield from validate_and_save(0, save=False)
+    train_start[0] = now()  # the schedule's clock starts with the first step
     try:
         while epoch < epochs and stopped == "epochs":
             epoch += 1
@@ -377,8 +378,9 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
     except NonFiniteLoss as exc:
         kept = (f"the last good checkpoint (epoch {best['epoch']}) is kept at {out}" if best is not None
                 else "no checkpoint was written")
+        lr = cfg.get("lr") or (trainer.optimizers[0].param_groups[0]["base_lr"] if trainer.optimizers else None)
         raise NonFiniteLoss(f"{trainer.family}: {exc}; training stopped before the update, {kept}. "
-                            f"Try a lower learning rate (config 'lr', now {cfg.get('lr')}).") from None
+                            f"Try a lower learning rate (config 'lr', now {lr}).") from None
     if last_validated != step:
         if stopped == "budget":
             yield Log(f"time budget {float(budget):.0f} s: training stops at step {step} (epoch {epoch})")

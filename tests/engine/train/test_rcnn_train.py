@@ -13,7 +13,7 @@ from engine.jobs.runner import Job, run_job_sync
 from engine.models.checkpoint import load_checkpoint, save_checkpoint
 from engine.models.registry import get_family
 
-from .rcnn_fixtures import TINY, tiny_shapes
+from tests.engine.models.rcnn_fixtures import TINY, tiny_shapes
 
 
 @pytest.fixture(scope="module")
