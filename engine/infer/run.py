@@ -32,6 +32,7 @@ from engine.annotations.store import ProjectStore
 from engine.data.truth import accepted, as_proposal, is_proposal
 from engine.infer.detector_api import project_category_ids
 from engine.infer.thresholds import Thresholds
+from engine.infer.protocol import Annotator, PreviewSource
 from engine.jobs.events import Log, Progress
 from engine.models.checkpoint import CheckpointError, load_checkpoint
 from engine.models.registry import get_family
@@ -205,7 +206,7 @@ def predict_annotations(predictor, rgb: np.ndarray, image_id: int, category_ids,
 
     ``thresholds``: what the user set (None: the model's defaults); a detector applies them itself."""
     attributes = dict(attributes or {})
-    if hasattr(predictor, "annotate"):
+    if isinstance(predictor, Annotator):
         anns = predictor.annotate(rgb, image_id, category_ids, source, attributes=attributes)
         return best_regions(anns, thresholds), next_instance
     det = predictor.predict(rgb, **(thresholds.given() if thresholds is not None else {}))
@@ -420,7 +421,7 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
     else:
         with inference_threads(predictor):
             anns, _ = predict_annotations(predictor, rgb, image_id, category_ids, source, thresholds=thresholds)
-    if hasattr(predictor, "previews"):  # any family's live views of one prediction, drawn by kind
+    if isinstance(predictor, PreviewSource):  # any family's live views of one prediction, drawn by kind
         for preview in predictor.previews(rgb):
             yield preview
     missing = [c for c, cid in zip(meta["classes"], category_ids) if cid is None]
