@@ -11,12 +11,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QSlider, QSpinBox, QToolBar, QWidget)
+                               QSlider, QSpinBox, QToolBar, QWidget)
 
 from app.canvas import Canvas
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
-from app.controllers.add_images import insert_found, probe_folder_job
 from app.controllers.annotation_controller import AnnotationController
+from app.controllers.file_controller import FileController
 from app.controllers.models_controller import ModelsController
 from app.error_dialog import show_error
 from app.help_dialog import HelpDialog
@@ -30,14 +30,13 @@ from app.style import STYLE_SHEET
 from app.thumbnails import ThumbnailLoader
 from engine.annotations.errors import BadInput
 from engine.annotations.store import ProjectStore
-from engine.jobs import Job
 
 LAYOUT_VERSION = 1  # bump when docks are renamed so an old saved layout is ignored
 _OPEN_WINDOWS: list["MainWindow"] = []  # windows opened by File > Open, kept alive until closed
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, store: ProjectStore, parent: QWidget | None = None):
+    def __init__(self, store: ProjectStore, parent: QWidget | None = None, recent=None):
         super().__init__(parent)
         self.store = store
         self.controller = AnnotationController(store, self)
@@ -46,7 +45,6 @@ class MainWindow(QMainWindow):
         self.help_dialog: HelpDialog | None = None
         self._closed = False
         self.layout_settings: QSettings | None = None
-        self._add_image_jobs: set[int] = set()
         self.last_add_report: dict | None = None
         self.setStyleSheet(STYLE_SHEET)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
@@ -80,6 +78,7 @@ class MainWindow(QMainWindow):
         self.add_panel("Jobs", self.jobs_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.docks["Jobs"].hide()  # the View menu shows it; it opens by itself when a job starts
         self.jobs.submitted.connect(lambda *_: self.docks["Jobs"].show())
+        self.file = FileController(self, recent)  # new, import, export, recent, add images
         # detector views (NMS, inside R-CNN, YOLO grid, compare, evaluate): docks built on first use
         self.models = ModelsController(self)
         self.actions_by_name.update(self.models.actions)
@@ -117,10 +116,13 @@ class MainWindow(QMainWindow):
         a = self.actions_by_name
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        file_menu.addAction(a["new_project"])
         file_menu.addAction(a["open_project"])
-        file_menu.addAction(a["add_images"])
+        self.recent_menu: QMenu = file_menu.addMenu("Recent projects")
+        self.recent_menu.aboutToShow.connect(lambda: self.file.fill_recent_menu(self.recent_menu))
         file_menu.addSeparator()
-        file_menu.addAction(a["quit"])
+        for name in ("import", "export", "add_images", None, "quit"):
+            file_menu.addSeparator() if name is None else file_menu.addAction(a[name])
         edit = bar.addMenu("&Edit")
         for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", "select_all", None,
                      "merge", "split", "to_mask", "to_polygons", None, "accept_proposals", "hide", "lock"):
@@ -260,8 +262,10 @@ class MainWindow(QMainWindow):
         a["train_panel"].triggered.connect(self.open_training_panel)
         a["quit"].triggered.connect(self.close)
         a["open_project"].triggered.connect(self.open_project_dialog)
-        a["add_images"].triggered.connect(self.add_images_dialog)
-        self.jobs.finished.connect(self._job_finished)
+        a["new_project"].triggered.connect(self.file.new_project_dialog)
+        a["import"].triggered.connect(lambda: self.file.import_dialog())
+        a["export"].triggered.connect(self.file.export_dialog)
+        a["add_images"].triggered.connect(self.file.add_images_dialog)
 
     # ---- reactions --------------------------------------------------------------------------
     def _image_opened(self, img, anns) -> None:
@@ -354,7 +358,7 @@ class MainWindow(QMainWindow):
 
     def open_project_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a Visionbench project", str(self.store.root),
-                                              "Visionbench projects (*.vbproj)")
+                                              "Visionbench projects (*.vbproj);;Annotation files (*.json *.xml)")
         if path:
             self.open_project(path)
 
@@ -362,12 +366,15 @@ class MainWindow(QMainWindow):
         """Open another project in a new window and close this one (None if it cannot be opened)."""
         if Path(path).absolute() == self.store.path:
             return self
+        if Path(path).suffix.lower() in (".json", ".xml"):
+            self.file.offer_file(path)  # an annotation file: import it into this project
+            return None
         try:
             store = ProjectStore(path)
         except BadInput as exc:
             self._show_failure("Cannot open project", str(exc))
             return None
-        win = MainWindow(store)
+        win = MainWindow(store, recent=self.file.recent)
         if self.layout_settings is not None:
             win.use_layout_settings(self.layout_settings)
         _OPEN_WINDOWS.append(win)  # a top-level window lives as long as a Python reference does
@@ -375,45 +382,19 @@ class MainWindow(QMainWindow):
         self.close()
         return win
 
-    def add_images_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add images from folder", str(self.store.root))
-        if folder:
-            self.add_images(folder)
-
     def add_images(self, folder: str | Path) -> int:
-        """Probe `folder` in the background; the images are added when the job ends. Returns the job id."""
-        job_id = self.jobs.submit(Job(f"add images from {Path(folder).name}", probe_folder_job, folder=str(folder)))
-        self._add_image_jobs.add(job_id)
-        return job_id
+        """Add a folder's images in the background (FileController); returns the job id."""
+        return self.file.add_images(folder)
 
-    def _job_finished(self, job_id: int, outcome) -> None:
-        if job_id not in self._add_image_jobs:
-            return
-        self._add_image_jobs.discard(job_id)
-        if outcome.state != "finished":
-            if outcome.state == "failed":
-                self._show_failure("Cannot add images", outcome.error or "")
-            return
-        found, skipped = outcome.result["found"], outcome.result["skipped"]
-        try:
-            added, known = insert_found(self.store, found)
-        except Exception as exc:  # noqa: BLE001 - the transaction rolled back
-            self._show_failure("Cannot add images", f"{type(exc).__name__}: {exc}")
-            return
-        self.browser.refresh()
-        note = f"Added {added} image(s)" + (f", {known} already in the project" if known else "")
-        note += f", skipped {len(skipped)} file(s)" if skipped else ""
-        self.last_add_report = {"added": added, "known": known, "skipped": skipped}
-        self.statusBar().showMessage(note, 10000)
-        if skipped:  # say which files and why, without blocking (open(), not exec())
-            box = QMessageBox(QMessageBox.Icon.Information, "Add images", note + ".", QMessageBox.StandardButton.Close,
-                              self)
-            box.setDetailedText("\n".join(f"{p}: {why}" for p, why in skipped))
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-            box.open()
-            self.last_error_box = box
-        if self.controller.image is None and self.controller.order:
-            self.controller.open_image(self.controller.order[0])
+    def project_changed(self) -> None:
+        """An import changed categories, images and annotations at once: show the project anew."""
+        c = self.controller
+        c.categoriesChanged.emit(self.store.categories())
+        current = c.image.id if c.image is not None else None
+        if current is not None:
+            c.open_image(current)
+        elif c.order:
+            c.open_image(c.order[0])
 
     def open_training_panel(self) -> QWidget | None:
         """Dock the training panel, built on first use: it loads the model registry (and torch),
@@ -457,6 +438,7 @@ class MainWindow(QMainWindow):
     def use_layout_settings(self, settings: QSettings) -> None:
         """Restore window size and dock layout from `settings` now and save them on close."""
         self.layout_settings = settings
+        self.file.recent.use_settings(settings)
         geometry, state = settings.value("window/geometry"), settings.value("window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)

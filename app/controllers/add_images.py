@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.annotations.errors import BadInput
 from engine.annotations.imageio import is_image_file, probe_image
+from engine.annotations.interop import find_annotations
 from engine.annotations.store import ProjectStore
 from engine.jobs import Progress
 
@@ -18,17 +19,19 @@ REPORT_EVERY = 50  # files between progress events (each is also a cancel point)
 
 
 def probe_folder_job(token, folder: str, recursive: bool = True):
-    """Yield Progress while probing; return {"found": [(path, w, h)], "skipped": [(path, reason)]}."""
+    """Yield Progress while probing; return {"found": [(path, w, h)], "skipped": [(path, reason)],
+    "annotations": [FoundAnnotations]}: annotation files other tools left beside the images are
+    offered for import, never reported as skipped files."""
     root = Path(folder)
     if not root.is_dir():
         raise BadInput(str(root), "folder", "not a folder")
     files = sorted(p for p in (root.rglob("*") if recursive else root.glob("*")) if p.is_file())
-    found, skipped = [], []
+    found, skipped, others = [], [], []
     for i, f in enumerate(files):
         if i % REPORT_EVERY == 0:
             yield Progress(i, len(files), f.name)
         if not is_image_file(f):
-            skipped.append((str(f), "not an image file type"))
+            others.append(f)
             continue
         try:
             w, h = probe_image(f)
@@ -36,8 +39,12 @@ def probe_folder_job(token, folder: str, recursive: bool = True):
             skipped.append((str(f), exc.problem.message))
             continue
         found.append((str(f), w, h))
+    annotations = find_annotations(root, others)
+    offered = {str(p) for found_here in annotations for p in found_here.paths}
+    skipped += [(str(f), "not an image file type") for f in others if str(f) not in offered]
+    skipped.sort()
     yield Progress(len(files), len(files), "done")
-    return {"found": found, "skipped": skipped}
+    return {"found": found, "skipped": skipped, "annotations": annotations}
 
 
 def insert_found(store: ProjectStore, found: list[tuple[str, int, int]], split: str = "train") -> tuple[int, int]:

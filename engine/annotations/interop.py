@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -162,6 +162,7 @@ class FoundAnnotations:
     fmt: str
     src: str
     files: int
+    paths: tuple = field(default=(), compare=False, repr=False)  # the annotation files themselves
 
     def describe(self) -> str:
         names = {"labelme": "LabelMe / X-AnyLabeling JSON", "coco": "COCO JSON", "voc": "Pascal VOC XML",
@@ -237,14 +238,11 @@ def find_annotations(folder, files: list | None = None) -> list[FoundAnnotations
             yolo.setdefault(src, []).append(p)
     found = []
     if labelme:
-        found.append(FoundAnnotations("labelme", str(root), len(labelme)))
-    found += [FoundAnnotations("coco", str(p), 1) for p in coco]
-    found += [FoundAnnotations("voc", str(src), len(v)) for src, v in sorted(voc.items())]
-    found += [FoundAnnotations("yolo", str(src), len(v)) for src, v in sorted(yolo.items())]
+        found.append(FoundAnnotations("labelme", str(root), len(labelme), tuple(labelme)))
+    found += [FoundAnnotations("coco", str(p), 1, (p,)) for p in coco]
+    found += [FoundAnnotations("voc", str(src), len(v), tuple(v)) for src, v in sorted(voc.items())]
+    for src, v in sorted(yolo.items()):
+        names = [p for p in files
+                 if p.name in ("classes.txt", "data.yaml", "data.yml") and p.parent in (src, src / "labels")]
+        found.append(FoundAnnotations("yolo", str(src), len(v), tuple(v + names)))
     return found
-
-
-def is_annotation_file(path) -> bool:
-    """Files ``find_annotations`` may take up (so a folder scan does not call them "not an image")."""
-    suffix = Path(path).suffix.lower()
-    return suffix in (".json", ".xml", ".txt", ".yaml", ".yml")
