@@ -23,6 +23,8 @@ CANVAS_ROWS = (
     ("Canvas", "Add to the selection", "Shift+click  or  Ctrl+click", "Select tool"),
     ("Canvas", "Select in a rectangle", "Drag on empty space", "Shapes entirely inside are selected"),
     ("Canvas", "Nudge the selection", "Arrow keys (Shift: 10 px)", "One image pixel per key press"),
+    ("Canvas", "Accept the selected proposal", "Enter (nothing being drawn)",
+     "Review: a model's dashed proposal becomes a label; Del rejects it"),
 )
 
 

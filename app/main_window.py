@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog
 from app.canvas import Canvas
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
 from app.controllers.annotation_controller import AnnotationController
+from app.controllers.assist_controller import AssistController
 from app.controllers.file_controller import FileController
 from app.controllers.models_controller import ModelsController
 from app.error_dialog import show_error
@@ -82,9 +83,14 @@ class MainWindow(QMainWindow):
         # detector views (NMS, inside R-CNN, YOLO grid, compare, evaluate): docks built on first use
         self.models = ModelsController(self)
         self.actions_by_name.update(self.models.actions)
+        self.assist = AssistController(self)  # pre-label and review proposals
+        self.actions_by_name.update(self.assist.actions)
+        self.models_menu.addActions([self.assist.actions["prelabel"], self.assist.actions["review"]])
         self.models_menu.addSeparator()
-        for act in self.models.actions.values():
-            self.models_menu.addAction(act)
+        self.models_menu.addActions(list(self.models.actions.values()))
+        self.images_menu.addSeparator()
+        self.images_menu.addActions([self.assist.actions["next_proposals"], self.assist.actions["prev_proposals"]])
+        self.edit_menu.addAction(self.assist.actions["accept_above"])
         self.tabifyDockWidget(self.docks["Annotations"], self.docks["Properties"])
         self.docks["Annotations"].raise_()
         self.resizeDocks([self.docks["Images"], self.docks["Categories"]], [250, 380], Qt.Orientation.Horizontal)
@@ -123,14 +129,14 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         for name in ("import", "export", "add_images", None, "quit"):
             file_menu.addSeparator() if name is None else file_menu.addAction(a[name])
-        edit = bar.addMenu("&Edit")
+        edit = self.edit_menu = bar.addMenu("&Edit")
         for name in ("undo", "redo", None, "copy", "paste", "duplicate", "delete", "select_all", None,
                      "merge", "split", "to_mask", "to_polygons", None, "accept_proposals", "hide", "lock"):
             edit.addSeparator() if name is None else edit.addAction(a[name])
         tools = bar.addMenu("&Tools")
         for s in TOOL_SPECS:
             tools.addAction(a[s.name])
-        images = bar.addMenu("&Image")
+        images = self.images_menu = bar.addMenu("&Image")
         for name in ("next_image", "prev_image", None, "mark_in_progress", "mark_done", "mark_reviewed"):
             images.addSeparator() if name is None else images.addAction(a[name])
         view = bar.addMenu("&View")
@@ -279,6 +285,7 @@ class MainWindow(QMainWindow):
         problem = self.canvas.message_text()
         if problem:
             self.statusBar().showMessage(problem, 10000)
+        self.assist.image_shown()
 
     def _image_updated(self, rec) -> None:
         self.browser.update_record(rec)

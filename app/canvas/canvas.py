@@ -37,6 +37,7 @@ class Canvas(Interaction, QWidget):
     selectionChanged = Signal(list)
     editRequested = Signal(object)  # EditRequest
     toolChanged = Signal(str)  # the tool now active, whoever changed it (toolbar, key, code)
+    acceptRequested = Signal()  # Enter with nothing being drawn (review: accept the selected proposal)
 
     def __init__(self, parent=None):
         QWidget.__init__(self, parent)

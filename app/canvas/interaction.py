@@ -407,7 +407,10 @@ class Interaction:
             self.setCursor(Qt.CursorShape.OpenHandCursor)
             return
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self._finish_chain()
+            if self._points:
+                self._finish_chain()
+            else:
+                self.acceptRequested.emit()  # nothing being drawn: Enter accepts a proposal
             return
         if key == Qt.Key.Key_Escape:
             if self._points or self._drag:

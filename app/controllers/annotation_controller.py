@@ -16,6 +16,7 @@ from engine.annotations.errors import BadInput
 from engine.annotations.history import Edit, EditHistory
 from engine.annotations.model import Annotation, ImageRecord
 from engine.annotations.store import ProjectStore
+from engine.assist.review import edited_proposal
 from engine.data.truth import accepted, is_proposal
 
 PASTE_OFFSET_SAME_IMAGE = 10.0  # px; a copy pasted on its own image must not hide its original
@@ -29,6 +30,7 @@ class AnnotationController(QObject):
     historyChanged = Signal()
     message = Signal(str)                         # short note for the status bar
     failed = Signal(str, str)                     # title, message (shown in a message box)
+    proposalsReviewed = Signal(list, list)        # proposals accepted [Annotation], rejected [Annotation]
 
     def __init__(self, store: ProjectStore, parent: QObject | None = None):
         super().__init__(parent)
@@ -103,10 +105,16 @@ class AnnotationController(QObject):
         return self.record(req.label, add=list(req.add), update=list(req.update), delete=list(req.delete))
 
     def record(self, label: str, add: list[Annotation] = (), update: list[Annotation] = (),
-               delete: list[int] = ()) -> bool:
+               delete: list[int] = (), by_user: bool = True) -> bool:
+        """One undo step. ``by_user``: the user's own edit (a 'new' image goes 'in progress', a
+        changed proposal is marked edited, accepted and deleted proposals are reported); False
+        for what a model adds in the background (pre-labelling)."""
         add, update, delete = list(add), list(update), list(delete)
         if not (add or update or delete):
             return False
+        before = {a.id: self._anns.get(a.id) for a in update}
+        if by_user:
+            update = [edited_proposal(before[a.id], a) if before[a.id] is not None else a for a in update]
         h = self.history
         try:
             if update and not (add or delete):
@@ -124,7 +132,13 @@ class AnnotationController(QObject):
             self.failed.emit(f"Cannot {label}", _describe(exc))
             return False
         self._publish(added, updated, [a.id for a in deleted])
-        self._mark_in_progress({a.image_id for a in added + updated + deleted})
+        if by_user:
+            self._mark_in_progress({a.image_id for a in added + updated + deleted})
+            took = [a for a in updated if before.get(a.id) is not None and is_proposal(before[a.id])
+                    and not is_proposal(a)]
+            dropped = [a for a in deleted if a is not None and is_proposal(a)]
+            if took or dropped:
+                self.proposalsReviewed.emit(took, dropped)
         self.historyChanged.emit()
         return True
 
