@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from engine.jobs import Job
 
@@ -455,6 +455,24 @@ class EvaluateDock(DetectorDock):
         self.run_button.setText("Evaluate")
         self.image_label.setText("whole split")
         self.detector_combo.activated.disconnect()  # evaluating takes a while: only on request
+        # the confusion matrix's cut-offs: recounted from the stored detections, no new run
+        self.result: dict | None = None
+        self.confusion_score = QDoubleSpinBox()
+        self.confusion_iou = QDoubleSpinBox()
+        for box, value, tip in ((self.confusion_score, 0.3, "Detections scoring below this are left out of "
+                                 "the confusion matrix (AP uses every detection)"),
+                                (self.confusion_iou, 0.5, "A detection matches a ground-truth box at this IoU "
+                                 "or more")):
+            box.setRange(0.0, 1.0)
+            box.setSingleStep(0.05)
+            box.setDecimals(2)
+            box.setValue(value)
+            box.setToolTip(tip)
+            box.valueChanged.connect(self.recount_confusion)
+        at = self.bar.indexOf(self.run_button) + 1
+        for i, widget in enumerate((QLabel("confusion: score ≥"), self.confusion_score, QLabel("IoU ≥"),
+                                    self.confusion_iou)):
+            self.bar.insertWidget(at + i, widget)
 
     def image_changed(self, record) -> None:
         pass
@@ -479,5 +497,28 @@ class EvaluateDock(DetectorDock):
     def show_result(self, record, result) -> None:
         names = result["class_names"]
         self.view.set_evaluation(result["box"], self.context.colors_for(names), result.get("mask"))
-        self.view.set_confusion(result["confusion"], result["labels"])
-        self.set_status(f"{result.get('images', '?')} images, {result.get('seconds', 0):.1f} s")
+        self.result = result
+        for box, key in ((self.confusion_score, "confusion_score"), (self.confusion_iou, "confusion_iou")):
+            if result.get(key) is not None:
+                box.blockSignals(True)
+                box.setValue(float(result[key]))
+                box.blockSignals(False)
+        self.recount_confusion()
+
+    def recount_confusion(self, *_args) -> None:
+        """The confusion matrix at the cut-offs shown (the detections of the last run, recounted)."""
+        result = self.result
+        if result is None:
+            return
+        from engine.eval.confusion import confusion_over
+
+        score, iou = self.confusion_score.value(), self.confusion_iou.value()
+        pairs = result.get("confusion_pairs")
+        matrix = (confusion_over(pairs, len(result["class_names"]), iou, score) if pairs is not None
+                  else result["confusion"])
+        self.view.set_confusion(matrix, result["labels"])
+        top = result.get("top_score")
+        note = (f"; the best detection scores {top:.2f}, below the confusion's score cut-off {score:.2f}: every "
+                "object counts as missed — lower the cut-off" if top is not None and top < score else "")
+        self.set_status(f"{result.get('images', '?')} images, {result.get('seconds', 0):.1f} s · confusion at "
+                        f"score ≥ {score:.2f}, IoU ≥ {iou:.2f}{note}")

@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.eval.coco_eval import box_iou_matrix
 
-__all__ = ["DetectionConfusion", "confusion_matrix"]
+__all__ = ["DetectionConfusion", "confusion_matrix", "confusion_over"]
 
 
 def confusion_matrix(gt_boxes, gt_labels, det_boxes, det_labels, det_scores, num_classes: int,
@@ -56,6 +56,16 @@ def confusion_matrix(gt_boxes, gt_labels, det_boxes, det_labels, det_scores, num
             matrix[bg, det_labels[d]] += 1
     for g in np.flatnonzero(~matched):
         matrix[gt_labels[g], bg] += 1
+    return matrix
+
+
+def confusion_over(pairs, num_classes: int, iou: float = 0.5, score_threshold: float = 0.0) -> np.ndarray:
+    """The matrix summed over images, from each image's ``(gt_boxes, gt_labels, det_boxes,
+    det_labels, det_scores)``: recounting at other cut-offs needs no detector run."""
+    matrix = np.zeros((num_classes + 1, num_classes + 1), np.int64)
+    for gt_boxes, gt_labels, det_boxes, det_labels, det_scores in pairs:
+        matrix += confusion_matrix(gt_boxes, gt_labels, det_boxes, det_labels, det_scores, num_classes, iou,
+                                   score_threshold)
     return matrix
 
 

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable, Generator, Iterable
 
+import numpy as np
+
 from engine.annotations.errors import BadInput
 from engine.annotations.model import Category
 from engine.annotations.store import ProjectStore
@@ -56,6 +58,7 @@ def evaluate_detector_steps(predictor, samples: Iterable[DetectionSample], class
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(names)]
     confusion = DetectionConfusion(names, iou=0.5, score_threshold=confusion_threshold)
     gt, preds, n = [], [], 0
+    pairs: list[tuple] = []  # per image, for recounting the confusion at other cut-offs (confusion_over)
     for n, s in enumerate(samples, start=1):
         if should_stop is not None:
             should_stop()
@@ -67,13 +70,18 @@ def evaluate_detector_steps(predictor, samples: Iterable[DetectionSample], class
         gt.append(item)
         preds.append(det)
         confusion.update(s.boxes, s.labels - 1, det.boxes, det.labels, det.scores)
+        pairs.append((np.asarray(s.boxes, np.float32).reshape(-1, 4), np.asarray(s.labels) - 1,
+                      np.asarray(det.boxes, np.float32).reshape(-1, 4), np.asarray(det.labels),
+                      np.asarray(det.scores, np.float32)))
         yield Progress(n, total, s.record.path)
     box = evaluate_detections(gt, preds, cats, "bbox")
     out = {"box": box, "mask": None, **_named(box, "box")}
     if masks:
         out["mask"] = evaluate_detections(gt, preds, cats, "segm")
         out.update(_named(out["mask"], "mask"))
-    out.update(confusion=confusion.matrix, labels=confusion.labels, class_names=names, images=n)
+    top = max((float(p[4].max()) for p in pairs if len(p[4])), default=None)
+    out.update(confusion=confusion.matrix, labels=confusion.labels, class_names=names, images=n,
+               confusion_pairs=pairs, confusion_score=confusion_threshold, confusion_iou=confusion.iou, top_score=top)
     return out
 
 

@@ -265,7 +265,17 @@ def test_evaluate_shows_per_class_ap_curves_and_confusion(win, qtbot, detectors)
     assert view.table.item(0, 3).text() == "2" and view.table.item(1, 3).text() == "1"  # objects in val
     assert set(view.curves) == {"cat", "dog"}
     assert view.matrix.shape == (3, 3) and view.matrix[0, 0] == 2  # B finds the cat on both images
-    assert "2 images" in dock.status.text()
+    assert "2 images" in dock.status.text() and "score ≥ 0.30, IoU ≥ 0.50" in dock.status.text()
+    # the cut-offs are shown and can be changed: the same detections recounted, no new run
+    jobs_before = len(win.jobs.jobs())
+    dock.confusion_score.setValue(1.0)
+    assert view.matrix[0, 0] == 0 and view.matrix[0, 2] == 2  # every cat counted as missed ...
+    assert "below the confusion's score cut-off" in dock.status.text()  # ... and the status says why
+    dock.confusion_score.setValue(0.3)
+    dock.confusion_iou.setValue(0.99)  # hardly any box overlaps that well
+    assert view.matrix[0, 0] < 2
+    dock.confusion_iou.setValue(0.5)
+    assert view.matrix[0, 0] == 2 and len(win.jobs.jobs()) == jobs_before
     assert any(j.name == "evaluate b.onnx" for j in win.jobs.jobs())  # long work: in the Jobs panel
     assert not any(j.name.startswith("NMS") for j in win.jobs.jobs())
     with qtbot.waitSignal(dock.failed, timeout=60_000) as blocker:
