@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsItem, QGraphicsPixmapItem,
                                QGraphicsRectItem, QGraphicsScene, QGraphicsView,
                                QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider,
@@ -27,7 +27,7 @@ from app.views.nms_view import _rgb_to_pixmap, _Tag
 from engine.data.objects import ground_truth_boxes
 from engine.eval.coco_eval import match_detections
 from engine.infer.detections import RawCandidates
-from engine.infer.views_api import detect_job, list_detector_files
+from engine.infer.views_api import detect_job, list_detector_files, masks_for
 from engine.jobs import Job
 from engine.viz.nms_trace import nms_trace
 
@@ -110,6 +110,7 @@ class DetectorPanel(QWidget):
         self.path = str(path)
         self.predictor = None
         self.raw: RawCandidates | None = None
+        self.masks: dict | None = None  # Mask R-CNN: detect_job's masks of the final detections
         self.latency_ms: float | None = None
         self.error: str | None = None
         self.result = PanelResult()
@@ -212,8 +213,11 @@ class DetectorPanel(QWidget):
                 self._rect(box, _pen(COLOURS["gt"], 1.0, dashed=True), z=1)
         boxes, scores, labels = self.detections()
         names = list(getattr(self.predictor, "class_names", []))
-        for box, score, label, is_tp in zip(boxes, scores, labels, self.result.tp):
+        masks = masks_for(boxes, labels, self.masks)
+        for box, score, label, is_tp, mask in zip(boxes, scores, labels, self.result.tp, masks):
             colour = COLOURS["tp" if is_tp else "fp"]
+            if mask is not None:
+                self._mask(mask, colour)
             self._rect(box, _pen(colour, 2.0), z=3)
             name = names[int(label)] if 0 <= int(label) < len(names) else str(int(label))
             self._tag(box, f"{name} {score:.2f}", colour)
@@ -233,6 +237,22 @@ class DetectorPanel(QWidget):
         tag.setZValue(5)
         self.scene.addItem(tag)
         self._items.append(tag)
+
+    def _mask(self, mask: np.ndarray, colour: QColor) -> None:
+        """A translucent mask (bool [H, W]) in the box's colour, drawn under the boxes."""
+        ys, xs = np.nonzero(mask)
+        if not len(ys):
+            return
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        crop = mask[y0:y1, x0:x1]
+        rgba = np.zeros(crop.shape + (4,), np.uint8)
+        rgba[crop] = (colour.red(), colour.green(), colour.blue(), 110)
+        image = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.strides[0], QImage.Format.Format_RGBA8888).copy()
+        item = QGraphicsPixmapItem(QPixmap.fromImage(image))
+        item.setPos(float(x0), float(y0))
+        item.setZValue(2)
+        self.scene.addItem(item)
+        self._items.append(item)
 
     def _rect(self, box, pen: QPen, z: float) -> None:
         x1, y1, x2, y2 = (float(v) for v in box)
@@ -419,6 +439,7 @@ class CompareView(QWidget):
                 panel.predictor = outcome.result["predictor"]
                 panel.raw = outcome.result["raw"]
                 panel.latency_ms = outcome.result["latency_ms"]
+                panel.masks = outcome.result.get("masks")
                 panel.error = None
             else:
                 panel.error = str(outcome.error) if outcome.error is not None else outcome.state

@@ -19,7 +19,7 @@ import numpy as np
 from engine.jobs import Progress
 from engine.jobs.priority import yield_cpu_to_gui
 
-__all__ = ["DETECTOR_SUFFIXES", "candidates_job", "class_mismatch", "detect_job", "list_detector_files",
+__all__ = ["DETECTOR_SUFFIXES", "candidates_job", "class_mismatch", "detect_job", "list_detector_files", "masks_for",
            "rcnn_inspection_job", "torchvision_cache_files", "yolo_grid_job"]
 
 DETECTOR_SUFFIXES = (".ckpt", ".onnx", ".pth", ".pt")
@@ -112,7 +112,35 @@ def detect_job(token, path: str, image: np.ndarray, predictor=None, device: str 
     yield Progress(2, 3, f"running {predictor.name}")
     with _threads(predictor):
         raw = predictor.raw_candidates(image)
-    return {"predictor": predictor, "raw": raw, "latency_ms": float(predictor.last_latency_ms)}
+    latency = float(predictor.last_latency_ms)
+    masks = None
+    if getattr(predictor, "has_masks", False):
+        # a mask comes from the mask head on a final box, not from a candidate: the detections at
+        # the model's defaults bring them, and the view pairs them with the boxes it keeps
+        yield Progress(3, 4, f"masks of {predictor.name}")
+        with _threads(predictor):
+            det = predictor.predict(image)
+        masks = {"boxes": det.boxes, "labels": det.labels, "masks": det.masks}
+    return {"predictor": predictor, "raw": raw, "latency_ms": latency, "masks": masks}
+
+
+def masks_for(boxes, labels, masks: dict | None, min_iou: float = 0.9) -> list:
+    """The mask (bool [H, W]) of each kept box: that of the detection of the same label whose box
+    overlaps it by IoU >= ``min_iou`` (the same box, found again), else None. ``masks`` is
+    ``detect_job``'s "masks" entry (None for detectors without masks)."""
+    from engine.eval.coco_eval import box_iou_matrix
+
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if masks is None or masks.get("masks") is None or not len(masks["boxes"]) or not len(boxes):
+        return [None] * len(boxes)
+    ious = box_iou_matrix(boxes, np.asarray(masks["boxes"], np.float64).reshape(-1, 4))
+    same = np.asarray(labels).reshape(-1, 1) == np.asarray(masks["labels"]).reshape(1, -1)
+    ious = np.where(same, ious, 0.0)
+    out = []
+    for row in ious:
+        j = int(np.argmax(row))
+        out.append(masks["masks"][j] if row[j] >= min_iou else None)
+    return out
 
 
 def candidates_job(token, image_path: str, detector_path: str | None = None, predictor=None,

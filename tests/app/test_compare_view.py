@@ -161,3 +161,43 @@ def test_at_most_four_detectors(view, detectors):
     assert view.add_detector(detectors[1]) is None
     view.remove_detector(0)
     assert len(view.panels) == 3 and view.table.rowCount() == 3
+
+
+class _MaskDetector:
+    """A Mask R-CNN stand-in: two candidates (a cat at the cat, a dog at the dog) and their masks."""
+
+    name = "maskrcnn:fake"
+    class_names = ["cat", "dog"]
+    has_masks = True
+    last_latency_ms = 3.0
+    boxes = np.array([[8, 8, 28, 28], [40, 36, 60, 60]], np.float32)
+
+    def raw_candidates(self, image):
+        from engine.infer.detections import RawCandidates
+
+        return RawCandidates(self.boxes, np.array([0.9, 0.8], np.float32), np.array([0, 1]))
+
+    def predict(self, image, **_):
+        from engine.infer.detections import Detections
+
+        masks = np.zeros((2, 64, 64), bool)
+        masks[0, 10:26, 10:26] = True
+        masks[1, 40:60, 44:56] = True
+        return Detections(self.boxes, np.array([0.9, 0.8]), [0, 1], self.class_names, masks)
+
+
+def test_mask_rcnn_masks_are_drawn_under_their_boxes(view, qtbot, detectors):
+    from PySide6.QtWidgets import QGraphicsPixmapItem
+
+    panel = view.add_detector(detectors[0])
+    panel.predictor = _MaskDetector()
+    view.set_image(IMAGE, GT_BOXES, GT_NAMES)
+    _run(view, qtbot)
+    drawn = [item for item in panel.scene.items() if isinstance(item, QGraphicsPixmapItem)
+             and item is not panel.pixmap_item]
+    assert sorted((item.pos().x(), item.pos().y(), item.pixmap().width(), item.pixmap().height())
+                  for item in drawn) == [(10, 10, 16, 16), (44, 40, 12, 20)]
+    panel.set_thresholds(score=0.85)  # the dog's box goes, and its mask with it
+    drawn = [item for item in panel.scene.items() if isinstance(item, QGraphicsPixmapItem)
+             and item is not panel.pixmap_item]
+    assert len(drawn) == 1
