@@ -11,13 +11,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu,
-                               QSlider, QSpinBox, QToolBar, QWidget)
+                               QMessageBox, QSlider, QSpinBox, QToolBar, QWidget)
 
 from app.canvas import Canvas
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
 from app.controllers.annotation_controller import AnnotationController
 from app.controllers.assist_controller import AssistController
 from app.controllers.file_controller import FileController
+from app.controllers.labeling import LabelingController
 from app.controllers.models_controller import ModelsController
 from app.error_dialog import show_error
 from app.help_dialog import HelpDialog
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self.removeAction(delete)
         delete.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.annotations.addAction(delete)
+        self.labeling = LabelingController(self)  # label prompt, current-category indicator
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
@@ -99,12 +101,15 @@ class MainWindow(QMainWindow):
         self.canvas.set_categories(store.categories())
         self.setWindowTitle(f"Visionbench — {store.path}")
         self.resize(1500, 920)
+        self.fit_to_screen()
+        self._default_layout = self.saveState(LAYOUT_VERSION)
         self.browser.refresh()
         first = self.controller.order[0] if self.controller.order else None
         if first is not None:
             self.controller.open_image(first)
         self.actions_by_name["tool_select"].setChecked(True)
         self._history_changed()
+        self.labeling.show_current()
 
     # ---- layout -----------------------------------------------------------------------------
     def add_panel(self, title: str, widget: QWidget,
@@ -140,20 +145,23 @@ class MainWindow(QMainWindow):
         for name in ("next_image", "prev_image", None, "mark_in_progress", "mark_done", "mark_reviewed"):
             images.addSeparator() if name is None else images.addAction(a[name])
         view = bar.addMenu("&View")
-        for name in ("fit", "zoom_1", "fill", "brush_smaller", "brush_larger"):
-            view.addAction(a[name])
+        for name in ("fit", "zoom_1", "fill", "brush_smaller", "brush_larger", None, "label_prompt", "reset_layout"):
+            view.addSeparator() if name is None else view.addAction(a[name])
         view.addSeparator()
         self.panels_menu: QMenu = view.addMenu("Panels")
         self.models_menu: QMenu = bar.addMenu("&Models")
         self.models_menu.addAction(a["train_panel"])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(a["help"])
+        help_menu.addAction(a["about"])
 
     def _build_toolbar(self) -> None:
         a = self.actions_by_name
         tb = QToolBar("Tools", self)
         tb.setObjectName("toolbar_tools")
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.addWidget(self.labeling.indicator)  # first: never pushed into the overflow menu
+        tb.addSeparator()
         for s in TOOL_SPECS:
             tb.addAction(a[s.name])
         tb.addSeparator()
@@ -213,7 +221,7 @@ class MainWindow(QMainWindow):
         c.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         c.failed.connect(self._show_failure)
 
-        cv.editRequested.connect(c.apply_request)
+        cv.editRequested.connect(self.labeling.edit_requested)  # a drawn shape may ask for its label
         cv.toolChanged.connect(self._tool_changed)
         cv.selectionChanged.connect(self._canvas_selection)
         cv.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
@@ -265,6 +273,10 @@ class MainWindow(QMainWindow):
         a["fit"].triggered.connect(cv.fit)
         a["zoom_1"].triggered.connect(lambda: cv.zoom_to(1.0))
         a["help"].triggered.connect(self.show_help)
+        a["about"].triggered.connect(self.show_about)
+        a["reset_layout"].triggered.connect(self.reset_layout)
+        a["label_prompt"].setChecked(self.labeling.ask)
+        a["label_prompt"].toggled.connect(self.labeling.set_ask)
         a["train_panel"].triggered.connect(self.open_training_panel)
         a["quit"].triggered.connect(self.close)
         a["open_project"].triggered.connect(self.open_project_dialog)
@@ -441,6 +453,48 @@ class MainWindow(QMainWindow):
         self.help_dialog.raise_()
         return self.help_dialog
 
+    def show_about(self) -> QMessageBox:
+        from app.about import about_text
+
+        box = QMessageBox(QMessageBox.Icon.Information, "About Visionbench", about_text(),
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        box.open()
+        self.last_error_box = box
+        return box
+
+    def reset_layout(self) -> None:
+        """Every dock back where it started (docks opened later stay, floating ones come back)."""
+        self.restoreState(self._default_layout, LAYOUT_VERSION)
+        for title in ("Images", "Categories", "Annotations", "Properties"):
+            self.docks[title].setFloating(False)
+            self.docks[title].show()
+        self.docks["Annotations"].raise_()
+        self.fit_to_screen()
+
+    def fit_to_screen(self) -> None:
+        """Never larger than the screen's free area, and on it."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        free = screen.availableGeometry()
+        frame = self.frameGeometry().size() - self.geometry().size()  # title bar and borders
+        w = min(self.width(), free.width() - frame.width())
+        h = min(self.height(), free.height() - frame.height())
+        if self.minimumSizeHint().width() > w:
+            self.annotations.setMinimumWidth(0)  # a small screen: the list's columns may scroll
+        if self.minimumSizeHint().width() > w and not self.docks["Images"].isFloating():
+            # a very small screen: one column of panels beside the canvas instead of two
+            self.tabifyDockWidget(self.docks["Categories"], self.docks["Images"])
+            self.docks["Categories"].raise_()
+        if (w, h) != (self.width(), self.height()):
+            self.resize(max(w, 400), max(h, 300))
+        x = min(max(self.x(), free.left()), max(free.left(), free.right() - self.frameGeometry().width() + 1))
+        y = min(max(self.y(), free.top()), max(free.top(), free.bottom() - self.frameGeometry().height() + 1))
+        if (x, y) != (self.x(), self.y()):
+            self.move(x, y)
+
     # ---- layout memory (opt-in: app.main turns it on; tests leave it off) -------------------
     def use_layout_settings(self, settings: QSettings) -> None:
         """Restore window size and dock layout from `settings` now and save them on close."""
@@ -449,8 +503,12 @@ class MainWindow(QMainWindow):
         geometry, state = settings.value("window/geometry"), settings.value("window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)
+            self.fit_to_screen()  # saved on a larger screen, or with a monitor since unplugged
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
+        ask = settings.value("labeling/ask_label")
+        if ask is not None:
+            self.labeling.set_ask(str(ask).lower() in ("true", "1"))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self in _OPEN_WINDOWS:
@@ -458,6 +516,7 @@ class MainWindow(QMainWindow):
         if self.layout_settings is not None and not self._closed:
             self.layout_settings.setValue("window/geometry", self.saveGeometry())
             self.layout_settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+            self.layout_settings.setValue("labeling/ask_label", self.labeling.ask)
         if not self._closed:
             self._closed = True
             self.models.shutdown()

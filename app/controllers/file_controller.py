@@ -19,8 +19,8 @@ from app.controllers.recent import RecentProjects
 from app.dialogs.export_dialog import ExportDialog
 from app.dialogs.import_dialog import IMPORT_FORMATS, ImportDialog, ProblemsDialog
 from engine.annotations.errors import BadInput
-from engine.annotations.interop import (FoundAnnotations, export_job, export_losses, is_nonempty_folder, read_job,
-                                        sniff_json, store_bundle)
+from engine.annotations.interop import (FoundAnnotations, export_job, export_losses, import_source_of,
+                                        is_nonempty_folder, read_job, store_bundle)
 from engine.annotations.store import ProjectStore
 from engine.jobs import Job
 
@@ -210,21 +210,17 @@ class FileController(QObject):
     def offer_file(self, path) -> QMessageBox | None:
         """An annotation file was opened as if it were a project: offer to import it."""
         path = Path(path)
-        fmt = sniff_json(path) if path.suffix.lower() == ".json" else ("voc" if path.suffix.lower() == ".xml" else None)
+        fmt, src, others = import_source_of(path)
         if fmt is None:
             self.window._show_failure("Cannot open", f"{path}: file: neither a Visionbench project (.vbproj) nor "
                                       "an annotation file Visionbench can import (LabelMe, COCO JSON, VOC XML)")
             return None
         if fmt == "labelme":
-            src = path.parent
-            others = sum(1 for p in src.rglob("*.json") if p != path)
             what = f"{path.name} is a LabelMe / X-AnyLabeling file. Import it"
             what += f" together with the {others} other .json file(s) of its folder" if others else ""
         elif fmt == "voc":
-            src = path.parent.parent if path.parent.name == "Annotations" else path.parent
             what = f"{path.name} is a Pascal VOC file. Import the VOC folder {src}"
         else:
-            src = path
             what = f"{path.name} is a COCO annotations file. Import it"
         box = QMessageBox(QMessageBox.Icon.Question, "Import annotations", f"{what} into {self.store.path.name}?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self.window)

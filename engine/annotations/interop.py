@@ -246,3 +246,21 @@ def find_annotations(folder, files: list | None = None) -> list[FoundAnnotations
                  if p.name in ("classes.txt", "data.yaml", "data.yml") and p.parent in (src, src / "labels")]
         found.append(FoundAnnotations("yolo", str(src), len(v), tuple(v + names)))
     return found
+
+
+def import_source_of(path) -> tuple[str | None, Path, int]:
+    """(format, source to import, how many other annotation files that source holds) for an
+    annotation file opened on its own: a LabelMe JSON imports with its folder, a VOC XML with its
+    VOC folder, a COCO JSON alone. Format None: not an annotation file Visionbench reads."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        fmt = sniff_json(path)
+        if fmt == "labelme":
+            return fmt, path.parent, sum(1 for p in path.parent.rglob("*.json") if p != path)
+        return fmt, path, 0
+    if suffix == ".xml" and "<annotation" in _head(path):
+        src = path.parent.parent if path.parent.name == "Annotations" else path.parent
+        return "voc", src, sum(1 for p in path.parent.glob("*.xml") if p != path)
+    return None, path, 0
+

@@ -126,7 +126,7 @@ def test_proposals_are_drawn_dashed_with_their_score(tmp_path, qtbot):
     assert 0.3 < np.mean(dashed) < 0.9  # gaps: dashed
     assert np.mean(solid) > 0.95
     tag = [QColor(frame.pixel(x, y)) for x in range(40, 90) for y in range(26, 39)]
-    assert sum(c.red() > 180 and c.green() < 100 for c in tag) > 50  # the score tag sits above the box
+    assert sum(c.red() > 140 and c.green() < 60 for c in tag) > 50  # the score tag sits above the box
     w.close()
 
 

@@ -14,9 +14,12 @@ from engine.annotations import Annotation, Box, ProjectStore
 from tests.app.workbench_project import make_project
 
 
-def open_window(qtbot, path) -> MainWindow:
+def open_window(qtbot, path, ask_label: bool = False) -> MainWindow:
+    """The window, shown and focused. The label prompt after drawing is on by default in the
+    product; stories about other things draw without it (``ask_label=False``)."""
     store = ProjectStore(path)
     w = MainWindow(store)
+    w.labeling.set_ask(ask_label)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
@@ -319,7 +322,7 @@ def test_run_reports_a_bad_project_and_a_locked_one(tmp_path, qtbot, monkeypatch
 def test_draw_a_box_with_the_mouse_then_undo_redo_reopen(tmp_path, qtbot):
     """The whole path: R picks the box tool, a real drag on the canvas, the store has the box."""
     path = make_project(tmp_path)
-    w = open_window(qtbot, path)
+    w = open_window(qtbot, path, ask_label=True)
     key(qtbot, w, Qt.Key.Key_2)  # category dog for new shapes
     key(qtbot, w, Qt.Key.Key_R)
     assert w.canvas.tool() == "box"
@@ -330,6 +333,10 @@ def test_draw_a_box_with_the_mouse_then_undo_redo_reopen(tmp_path, qtbot):
         qtbot.mouseMove(cv, p0 + (p1 - p0) * t)
     qtbot.mouseRelease(cv, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p1)
     img = w.controller.image.id
+    assert w.store.annotations(img) == []  # the new box waits for its label
+    prompt = w.labeling.prompt
+    assert prompt.isVisible() and prompt.list.currentItem().text() == "dog"  # the category picked with 2
+    qtbot.keyClick(prompt.edit, Qt.Key.Key_Return)
     (a,) = w.store.annotations(img)
     assert a.kind == "box" and a.category_id == w.store.category_by_name("dog").id
     x1, y1, x2, y2 = a.geometry.x1, a.geometry.y1, a.geometry.x2, a.geometry.y2

@@ -29,6 +29,7 @@ def main(project: str) -> None:
     from app.main import open_window
 
     w = open_window(project)
+    w.labeling.set_ask(False)  # the shapes take the current category: no label prompt to answer
     w.show()
     w.activateWindow()
     deadline = time.monotonic() + 10
