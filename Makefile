@@ -17,7 +17,10 @@ $(STAMP): $(PY) pyproject.toml
 
 install: $(STAMP)
 
+# the libraries Qt's xcb plugin needs are checked first (the exact apt-get line when one is
+# missing); `make test` needs none of them: the tests run on Qt's offscreen platform
 run: $(STAMP)
+	$(PY) packaging/check_qt_libs.py
 	$(VENV)/bin/visionbench gui
 
 test: $(STAMP)
