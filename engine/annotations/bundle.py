@@ -5,11 +5,15 @@ Problems), then `import_bundle` writes it all-or-nothing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import ImportFailed, Problem
-from .model import Annotation, Category, default_color
+from .errors import BadInput, ImportFailed, Problem
+from .geometry import rle_run_lengths_total
+from .limits import (COORD_TOLERANCE, MAX_NAME_CHARS, check_attributes, check_id, check_mask_pixels, check_name,
+                     check_text)
+from .model import Annotation, Box, Category, MaskRLE, Point, Polygon, Polyline, default_color
 from .progress import ticking
 from .store import ProjectStore
 
@@ -28,6 +32,7 @@ class ImageEntry:
     split: str = "train"
     status: str = "new"
     annotations: list[Annotation] = field(default_factory=list)
+    source: Path | None = None  # the annotation file that described this image, for messages
 
 
 @dataclass
@@ -52,6 +57,89 @@ class ImportReport:
         return {"images_added": self.images_added, "images_updated": self.images_updated,
                 "annotations_added": self.annotations_added, "categories_added": self.categories_added,
                 "skipped": [str(p) for p in self.skipped]}
+
+
+def validate_bundle(bundle: ImportBundle, src, skip_invalid: bool = False) -> None:
+    """The last check before a bundle reaches the store, whatever format read it: category names,
+    ids, scores, attributes, and every coordinate finite and inside its image (derived geometry
+    such as a circle's polygon included); masks the image's size, with runs covering it exactly.
+
+    Bad parts become Problems in `bundle.problems` (naming the annotation file when the reader
+    recorded it) and are left out of the bundle, as the readers do (the import then fails unless
+    `skip_invalid`). Valid parts are replaced by their cleaned form (stripped names, normalized
+    line breaks).
+    """
+    cats = []
+    bad_cats: set[int] = set()
+    for i, c in enumerate(bundle.categories):
+        try:
+            cats.append(replace(c, name=check_name(c.name, str(src), f"categories[{i}].name")))
+        except BadInput as exc:
+            bundle.problems.append(exc.problem)
+            bad_cats.add(c.id)
+    bundle.categories = cats
+    for entry in bundle.images:
+        file = str(entry.source or entry.file)
+        kept = []
+        for k, a in enumerate(entry.annotations):
+            where = f"{entry.file.name}: annotation {k + 1}"
+            try:
+                if a.category_id in bad_cats:
+                    continue  # its category's problem is listed
+                kept.append(_valid_annotation(a, entry.width, entry.height, file, where))
+            except BadInput as exc:
+                bundle.problems.append(exc.problem)
+        entry.annotations = kept
+
+
+def _valid_annotation(a: Annotation, w: int, h: int, file: str, where: str) -> Annotation:
+    _check_geometry(a.geometry, w, h, file, f"{where}: {a.kind}")
+    check_id(a.instance_id, file, f"{where}: instance_id")
+    if a.score is not None and not (isinstance(a.score, (int, float)) and math.isfinite(a.score)):
+        raise BadInput(file, f"{where}: score", f"not a finite number: {a.score!r}")
+    source = a.source
+    if source != "manual":
+        if len(source) > MAX_NAME_CHARS:
+            raise BadInput(file, f"{where}: source", f"{len(source)} characters; at most {MAX_NAME_CHARS}")
+        source = check_text(source, file, f"{where}: source")
+    attrs = check_attributes(a.attributes, file, f"{where}: attributes") if a.attributes else a.attributes
+    if attrs is not a.attributes and attrs != a.attributes or source != a.source:
+        return replace(a, attributes=attrs, source=source)
+    return a
+
+
+def _check_geometry(g, w: int, h: int, file: str, field: str) -> None:
+    tol = COORD_TOLERANCE
+    if isinstance(g, MaskRLE):
+        if tuple(g.size) != (h, w):
+            raise BadInput(file, field, f"mask size {list(g.size)} differs from the image size [{h}, {w}]")
+        check_mask_pixels(w, h, file, field)
+        if not isinstance(g.counts, str) or rle_run_lengths_total(g.counts) != w * h:
+            raise BadInput(file, field, "corrupt RLE: its runs do not cover the image exactly")
+        return
+    if isinstance(g, Box):
+        xs, ys = (g.x1, g.x2), (g.y1, g.y2)
+    elif isinstance(g, Point):
+        xs, ys = (g.x,), (g.y,)
+    elif isinstance(g, (Polygon, Polyline)):
+        rings = [g.points] + (list(g.holes) if isinstance(g, Polygon) else [])
+        need = 3 if isinstance(g, Polygon) else 2
+        if any(len(r) < need for r in rings):
+            raise BadInput(file, field, f"needs at least {need} points")
+        xs = [p[0] for r in rings for p in r]
+        ys = [p[1] for r in rings for p in r]
+    else:
+        raise BadInput(file, field, f"unknown geometry {type(g).__name__}")
+    try:
+        # a sum is infinite or NaN when any term is (and cheaper than testing each)
+        finite = math.isfinite(sum(xs)) and math.isfinite(sum(ys))
+    except (TypeError, OverflowError):
+        finite = False
+    if not finite and not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (*xs, *ys)):
+        raise BadInput(file, field, "coordinates must be finite numbers")
+    if min(xs) < -tol or min(ys) < -tol or max(xs) > w + tol or max(ys) > h + tol:
+        raise BadInput(file, field, f"coordinates x {min(xs):g}..{max(xs):g}, y {min(ys):g}..{max(ys):g} "
+                       f"lie outside the {w}x{h} image")
 
 
 def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool = False,

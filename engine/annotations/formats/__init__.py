@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from ..bundle import ImportReport, import_bundle
+from ..bundle import ImportReport, import_bundle, validate_bundle
 from ..errors import BadInput, ImportFailed
 
 # format name -> module (relative to this package)
@@ -51,7 +51,9 @@ def format_module(fmt: str) -> ModuleType:
 def read(fmt: str, src, *, skip_invalid: bool = False, progress=None):
     """Parse `src` in format `fmt` into an ImportBundle (no store involved)."""
     with _gc_paused():
-        return format_module(fmt).read(Path(src), skip_invalid=skip_invalid, progress=progress)
+        bundle = format_module(fmt).read(Path(src), skip_invalid=skip_invalid, progress=progress)
+        validate_bundle(bundle, src, skip_invalid=skip_invalid)
+        return bundle
 
 
 def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict | None = None,
@@ -66,6 +68,7 @@ def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict 
     t0, c0 = time.perf_counter(), time.process_time()
     with _gc_paused():
         bundle = module.read(Path(src), skip_invalid=skip_invalid, progress=progress)
+        validate_bundle(bundle, src, skip_invalid=skip_invalid)
         if bundle.problems and not skip_invalid:
             raise ImportFailed(bundle.problems)
         t1, c1 = time.perf_counter(), time.process_time()

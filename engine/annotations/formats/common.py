@@ -21,6 +21,7 @@ from ..errors import BadInput, Problem
 from ..geometry import bounds, geometry_to_mask
 from ..imageio import probe_image
 from ..model import Annotation, Box, MaskRLE, Polygon
+from ..limits import COORD_TOLERANCE  # noqa: F401 - the formats import it from here
 from ..progress import ProgressFn, ticking  # noqa: F401 - the formats import them from here
 
 try:  # orjson parses and writes big COCO files several times faster; the stdlib is the fallback
@@ -29,9 +30,6 @@ except ImportError:  # pragma: no cover - orjson is a declared dependency
     _orjson = None
 _loads = _orjson.loads if _orjson is not None else json.loads
 
-# Points may lie this many pixels outside the image: tools write 500.0000001 for a 500-px
-# image, and LabelMe lets a drag end a little past the border.
-COORD_TOLERANCE = 1.0
 
 
 def problem_of(exc: BadInput) -> Problem:

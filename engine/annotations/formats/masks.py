@@ -39,6 +39,7 @@ from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
 from ..geometry import encode_mask, geometry_to_mask
 from ..imageio import MAX_PIXELS, is_image_file
+from ..limits import check_mask_pixels, check_name
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (ProgressFn, atomic_write_bytes, atomic_write_text, check_image, copy_image, export_items,
                      export_names, read_text, ticking)
@@ -104,6 +105,7 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
             entry = ImageEntry(img, w, h, split=splits.get(stem) or splits.get(Path(stem).name) or "train")
             cls_png, obj_png = src / CLASS_DIR / rel, src / OBJECT_DIR / rel
             if cls_png.is_file():
+                entry.source = cls_png
                 classes = _read_index_png(cls_png, w, h, rgb_ok=True)
                 bad = np.setdiff1d(np.unique(classes), np.r_[np.arange(len(names)), VOID])
                 if bad.size:
@@ -142,7 +144,8 @@ def _read_splits(src: Path, problems: list[Problem]) -> dict[str, str]:
 def _class_names(path: Path) -> list[str]:
     if not path.is_file():
         raise BadInput(str(path), CLASS_NAMES, "file not found (one class name per line, first _background_)")
-    names = [ln.strip() for ln in read_text(path, field=CLASS_NAMES).splitlines() if ln.strip()]
+    names = [check_name(ln, str(path), CLASS_NAMES) for ln in read_text(path, field=CLASS_NAMES).splitlines()
+             if ln.strip()]
     if not names:
         raise BadInput(str(path), CLASS_NAMES, "no class names")
     if len(set(names)) != len(names):
@@ -157,6 +160,7 @@ def _read_index_png(path: Path, w: int, h: int, rgb_ok: bool) -> np.ndarray:
     """An index PNG -> uint8 [H, W]; BadInput if unreadable or not w x h."""
     from PIL import Image
 
+    check_mask_pixels(w, h, str(path), "size")
     try:
         Image.MAX_IMAGE_PIXELS = None
         with Image.open(path) as im:

@@ -42,6 +42,7 @@ import numpy as np
 from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
 from ..imageio import IMAGE_EXTENSIONS, probe_image, read_image_raw, to_uint8_rgb
+from ..limits import check_name, check_text
 from ..model import SPLITS, Annotation, Box, Category, default_color
 from .common import (COORD_TOLERANCE, ProgressFn, atomic_write_bytes, atomic_write_text, copy_image, export_items,
                      export_objects, read_text, resolve_inside, shape_bounds, ticking)
@@ -182,6 +183,10 @@ def _read_object(obj: _Node, i: int, xml: Path, w: int, h: int, convention: str,
     name = obj.findtext("name")
     if not name:
         raise BadInput(str(xml), f"{where}.name", "missing or empty", line=obj.line)
+    try:
+        name = check_name(name, str(xml), f"{where}.name")
+    except BadInput as exc:
+        raise BadInput(str(xml), f"{where}.name", exc.problem.message, line=obj.find("name").line) from None
     if class_file is not None and name not in cat_of:
         raise BadInput(str(xml), f"{where}.name", f"unknown category {name!r}: not listed in {class_file}",
                        line=obj.find("name").line)
@@ -206,12 +211,13 @@ def _read_object(obj: _Node, i: int, xml: Path, w: int, h: int, convention: str,
             attrs[flag] = True
     pose = obj.findtext("pose")
     if pose and pose.lower() != "unspecified":
-        attrs["pose"] = pose
+        attrs["pose"] = check_text(pose, str(xml), f"{where}.pose")
     extra = obj.find("attributes")  # CVAT writes <attributes><attribute><name/><value/>...
-    for a in extra.findall("attribute") if extra is not None else ():
+    for k, a in enumerate(extra.findall("attribute") if extra is not None else ()):
         key = a.findtext("name")
         if key and key not in attrs:
-            attrs[key] = a.findtext("value") or ""
+            attrs[check_text(key, str(xml), f"{where}.attributes[{k}].name")] = \
+                check_text(a.findtext("value") or "", str(xml), f"{where}.attributes[{k}].value")
     if name not in cat_of:
         cat_of[name] = len(cat_of) + 1
     return Annotation(image_id=0, category_id=cat_of[name], geometry=box, attributes=attrs)
@@ -227,8 +233,15 @@ def _read_class_order(src: Path, problems: list[Problem]) -> tuple[list[str], st
             except BadInput as exc:
                 problems.append(exc.problem)
                 return [], None
-            names = [ln.strip() for ln in text.splitlines()]
-            return list(dict.fromkeys(n for n in names if n and n not in NOT_CLASSES)), fname
+            names = []
+            for lineno, ln in enumerate(text.splitlines(), start=1):
+                if ln.strip() and ln.strip() not in NOT_CLASSES:
+                    try:
+                        names.append(check_name(ln, str(p), "names"))
+                    except BadInput as exc:
+                        problems.append(Problem(str(p), "names", exc.problem.message, line=lineno))
+                        return [], None
+            return list(dict.fromkeys(names)), fname
     return [], None
 
 
@@ -314,7 +327,8 @@ def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto",
             except BadInput as exc:
                 bundle.problems.append(exc.problem)
         split = splits.get(image.stem) or splits.get(xml.stem) or "train"
-        bundle.images.append(ImageEntry(file=image.resolve(), width=w, height=h, split=split, annotations=anns))
+        bundle.images.append(ImageEntry(file=image.resolve(), width=w, height=h, split=split, annotations=anns,
+                                        source=xml))
     bundle.categories = [Category(cid, name, default_color(cid - 1)) for name, cid in cat_of.items()]
     return bundle
 

@@ -48,6 +48,7 @@ from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
 from ..geometry import mask_to_polygons
 from ..imageio import is_image_file, probe_image
+from ..limits import check_name
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (COORD_TOLERANCE, ExportObject, ProgressFn, atomic_write_text, copy_image, export_items,
                      export_objects, read_text, shape_bounds, shape_mask, ticking)
@@ -55,6 +56,8 @@ from .voc import unique_file_names
 
 SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
+# class indices index a names list; a line claiming class 10**18 is a corrupt line, not a class
+MAX_CLASS_INDEX = 65_535
 
 
 # ---- class names and splits ----------------------------------------------------------------
@@ -80,19 +83,25 @@ def _names_from_yaml(path: Path, data: dict) -> dict[int, str] | None:
     if names is None:
         return None
     if isinstance(names, list):
-        return {i: str(n) for i, n in enumerate(names)}
+        return {i: _yaml_name(path, i, n) for i, n in enumerate(names)}
     if isinstance(names, dict):
         out = {}
         for k, v in names.items():
             try:
                 idx = int(k)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise BadInput(str(path), "names", f"class index {k!r} is not an integer") from None
-            if idx < 0:
-                raise BadInput(str(path), "names", f"class index {idx} is negative")
-            out[idx] = str(v)
+            if not 0 <= idx <= MAX_CLASS_INDEX:
+                raise BadInput(str(path), "names", f"class index {idx} is not in 0..{MAX_CLASS_INDEX}")
+            out[idx] = _yaml_name(path, idx, v)
         return out
     raise BadInput(str(path), "names", "expected a list of names or an {index: name} mapping")
+
+
+def _yaml_name(path: Path, idx: int, value) -> str:
+    if isinstance(value, (list, dict)) or value is None:
+        raise BadInput(str(path), f"names[{idx}]", f"expected a name, got {type(value).__name__}")
+    return check_name(str(value), str(path), f"names[{idx}]")
 
 
 def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[Path], list[Path]]]:
@@ -184,8 +193,9 @@ def _parse_line(text: str, lineno: int, label: Path, w: int, h: int,
         raise BadInput(f, "line", f"malformed line: non-numeric value in {text.strip()!r}", line=lineno) from None
     if not all(math.isfinite(v) for v in vals):
         raise BadInput(f, "line", "malformed line: non-finite value", line=lineno)
-    if not cls_f.is_integer() or cls_f < 0:
-        raise BadInput(f, "class", f"class index {tokens[0]!r} is not a non-negative integer", line=lineno)
+    if not cls_f.is_integer() or not 0 <= cls_f <= MAX_CLASS_INDEX:
+        raise BadInput(f, "class", f"class index {tokens[0]!r} is not an integer in 0..{MAX_CLASS_INDEX}",
+                       line=lineno)
     cls = int(cls_f)
     if names is not None and cls not in names:
         raise BadInput(f, "class", f"class index {cls} is not among the {len(names)} classes "
@@ -231,10 +241,11 @@ def _read_names(src: Path, problems: list[Problem]) -> tuple[dict[int, str] | No
         if cand.is_file():
             try:
                 lines = [ln.strip() for ln in read_text(cand, field="encoding").splitlines()]
+                lines = [check_name(ln, str(cand), "names") for ln in lines if ln]
             except BadInput as exc:
                 problems.append(exc.problem)
                 return None, roots
-            return {i: n for i, n in enumerate(ln for ln in lines if ln)}, roots
+            return dict(enumerate(lines)), roots
     return None, roots
 
 
@@ -281,7 +292,7 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
             used.add(cls)
             anns.append(Annotation(image_id=0, category_id=cls + 1, geometry=geom))
         bundle.images.append(ImageEntry(file=image.resolve(), width=w, height=h,
-                                        split=_split_of(image, src, roots), annotations=anns))
+                                        split=_split_of(image, src, roots), annotations=anns, source=label))
     for label in sorted(src.rglob("*.txt")):
         if "labels" in label.relative_to(src).parts[:-1] and label.name != "classes.txt" \
                 and label not in matched_labels:
