@@ -337,35 +337,26 @@ def cmd_import(args) -> int:
     if not src.exists():
         raise BadInput(str(src), "SRC", "file or folder not found")
     project = _project_arg(args.project, must_exist=False)
-    created = not project.exists()
-    # folders ProjectStore will create for a new project (removed again if the import fails)
-    new_dirs = [d for d in reversed(project.absolute().parents) if not d.exists()]
+    store = ProjectStore(project, create=True)
     try:
-        with ProjectStore(project, create=True) as store:
-            try:
-                report = _call(import_into, f"import {args.format}", store=store, fmt=args.format, src=src,
-                               skip_invalid=args.skip_invalid)
-            except ImportFailed as exc:
-                n = len(exc.problems)
-                print(f"visionbench: {n} problem{'s' * (n != 1)} in {src}; nothing was imported "
-                      "(--skip-invalid imports the rest and lists these):", file=sys.stderr)
-                for problem in exc.problems:
-                    print(f"  {problem}", file=sys.stderr)
-                raise _Reported(2) from None
-            summary = report.as_dict() if hasattr(report, "as_dict") else dict(report)
-            summary["project"] = str(project)
-            summary["totals"] = {"images": store.count_images(), "annotations": store.count_annotations(),
-                                 "categories": len(store.categories())}
+        try:
+            report = _call(import_into, f"import {args.format}", store=store, fmt=args.format, src=src,
+                           skip_invalid=args.skip_invalid)
+        except ImportFailed as exc:
+            n = len(exc.problems)
+            print(f"visionbench: {n} problem{'s' * (n != 1)} in {src}; nothing was imported "
+                  "(--skip-invalid imports the rest and lists these):", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            raise _Reported(2) from None
+        summary = report.as_dict() if hasattr(report, "as_dict") else dict(report)
+        summary["project"] = str(project)
+        summary["totals"] = {"images": store.count_images(), "annotations": store.count_annotations(),
+                             "categories": len(store.categories())}
     except BaseException:
-        if created:  # a failed import into a new project leaves no empty project behind
-            for leftover in (project, *(Path(f"{project}{s}") for s in ("-wal", "-shm", ".lock"))):
-                leftover.unlink(missing_ok=True)
-            for d in reversed(new_dirs):  # innermost first; only if still empty
-                try:
-                    d.rmdir()
-                except OSError:
-                    break
+        store.discard()  # deletes the project only if this process created it: no empty project left
         raise
+    store.close()
     _print_json(summary)
     return 0
 
