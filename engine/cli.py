@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                         "auto (default) picks segment when any object has a mask or polygon")
     e.add_argument("--keep-image-format", action="store_true",
                    help="voc only: copy images as they are instead of writing every image as JPEGImages/<id>.jpg")
+    e.add_argument("--overwrite", action="store_true",
+                   help="export into a non-empty folder, replacing the same-named files in it")
 
     t = sub.add_parser("train", help="train a model family on a project")
     t.add_argument("family", help="model family: unet, fasterrcnn, maskrcnn, yolo, and any plugin family "
@@ -376,7 +378,7 @@ def cmd_export(args) -> int:
         options["keep_image_format"] = True
     with ProjectStore(_project_arg(args.project), readonly=True) as store:
         summary = _call(export_from, f"export {args.format}", store=store, fmt=args.format, dst=Path(args.dst),
-                        split=args.split, **options)
+                        split=args.split, overwrite=args.overwrite, **options)
     _print_json(summary if summary is not None else {"dst": args.dst})
     return 0
 

@@ -97,13 +97,18 @@ EXPORT_OPTIONS: dict[str, dict[str, tuple]] = {
 }
 
 
-def export_from(store, fmt: str, dst, split: str | None = None, progress=None, **options) -> dict:
+def export_from(store, fmt: str, dst, split: str | None = None, progress=None, overwrite: bool = False,
+                **options) -> dict:
     """Export the project (or one split) to `dst` in format `fmt`; returns the module's summary.
 
     `options` are the format's choices in EXPORT_OPTIONS (``task="segment"`` for yolo,
     ``keep_image_format=True`` for voc); others are BadInput naming the option.
+    The destination rules (never a folder holding the project or its images; a non-empty one
+    only with `overwrite`; all or nothing) are those of :mod:`.destination`.
     `progress(done, total, "write")` is called per image written.
     """
+    from .destination import staged_export
+
     module = format_module(fmt)
     allowed = EXPORT_OPTIONS.get(fmt.strip().lower(), {})
     for name, value in options.items():
@@ -112,12 +117,10 @@ def export_from(store, fmt: str, dst, split: str | None = None, progress=None, *
                            + (f"; it has {', '.join(allowed)}" if allowed else ""))
         if value not in allowed[name]:
             raise BadInput("<options>", name, f"{value!r} is not one of {', '.join(map(str, allowed[name]))}")
-    dst = Path(dst)
-    if dst.exists() and not dst.is_dir():
-        raise BadInput(str(dst), "DST", "exists and is not a folder; an export writes a folder "
-                       "(annotation files and copies of the images)")
     with _gc_paused():
-        return module.write(store, dst, split=split, progress=progress, **options)
+        return staged_export(store, Path(dst), lambda folder: module.write(store, folder, split=split,
+                                                                           progress=progress, **options),
+                             overwrite=overwrite)
 
 
 @contextmanager

@@ -52,6 +52,7 @@ from ..limits import check_name
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (COORD_TOLERANCE, ExportObject, ProgressFn, atomic_write_text, copy_image, export_items,
                      export_objects, read_text, shape_bounds, shape_mask, ticking)
+from .destination import final_destination
 from .voc import unique_file_names
 
 SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -505,7 +506,7 @@ def _write_data_yaml(dst: Path, cats, present: set[str], task: str) -> None:
     train_dir = next((f"images/{s}" for s in ("train", "val", "test") if s in present), "images/train")
     val_dir = "images/val" if "val" in present else train_dir
     yaml_lines = [f"# written by Visionbench ({task} rows); 'path' is where this export was written",
-                  f"path: {json.dumps(str(dst.resolve()))}", f"train: {train_dir}", f"val: {val_dir}"]
+                  f"path: {json.dumps(str(final_destination(dst).resolve()))}", f"train: {train_dir}", f"val: {val_dir}"]
     if "test" in present:
         yaml_lines.append("test: images/test")
     yaml_lines += [f"nc: {len(cats)}", "names:"] + [f"  {i}: {json.dumps(c.name, ensure_ascii=False)}"
