@@ -55,6 +55,16 @@ def read_text(path: Path, field: str = "encoding") -> str:
                        f"{exc.start})", line=line) from None
 
 
+def lines_of(text: str) -> list[str]:
+    """The lines of a one-name-per-line file, split at LF (CR LF too) only.
+
+    str.splitlines() also splits at U+2028, NEL, form feed and other separators: a name holding
+    one would silently become two classes and shift every index after it; kept in one line, it
+    is refused by the name check instead.
+    """
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+
+
 def load_json(path: Path) -> Any:
     """Parse a JSON file; BadInput with line and column for malformed JSON or non-UTF-8 bytes."""
     text = read_text(path, field="json")

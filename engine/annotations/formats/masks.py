@@ -42,7 +42,7 @@ from ..imageio import MAX_PIXELS, is_image_file
 from ..limits import check_mask_pixels, check_name
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (ProgressFn, atomic_write_bytes, atomic_write_text, check_image, copy_image, export_items,
-                     export_names, read_text, ticking)
+                     export_names, lines_of, read_text, ticking)
 
 BACKGROUND = "_background_"
 IGNORE = "__ignore__"
@@ -144,7 +144,7 @@ def _read_splits(src: Path, problems: list[Problem]) -> dict[str, str]:
 def _class_names(path: Path) -> list[str]:
     if not path.is_file():
         raise BadInput(str(path), CLASS_NAMES, "file not found (one class name per line, first _background_)")
-    names = [check_name(ln, str(path), CLASS_NAMES) for ln in read_text(path, field=CLASS_NAMES).splitlines()
+    names = [check_name(ln, str(path), CLASS_NAMES) for ln in lines_of(read_text(path, field=CLASS_NAMES))
              if ln.strip()]
     if not names:
         raise BadInput(str(path), CLASS_NAMES, "no class names")

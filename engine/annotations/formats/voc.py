@@ -45,7 +45,7 @@ from ..imageio import IMAGE_EXTENSIONS, probe_image, read_image_raw, to_uint8_rg
 from ..limits import check_name, check_text
 from ..model import SPLITS, Annotation, Box, Category, default_color
 from .common import (COORD_TOLERANCE, ProgressFn, atomic_write_bytes, atomic_write_text, copy_image, export_items,
-                     export_objects, read_text, resolve_inside, shape_bounds, ticking)
+                     export_objects, lines_of, read_text, resolve_inside, shape_bounds, ticking)
 
 CONVENTIONS = ("corner", "devkit")  # what files are written in; reading also takes "auto"
 # Names LabelMe's converter puts in class_names.txt / labels.txt that are not object classes.
@@ -234,7 +234,7 @@ def _read_class_order(src: Path, problems: list[Problem]) -> tuple[list[str], st
                 problems.append(exc.problem)
                 return [], None
             names = []
-            for lineno, ln in enumerate(text.splitlines(), start=1):
+            for lineno, ln in enumerate(lines_of(text), start=1):
                 if ln.strip() and ln.strip() not in NOT_CLASSES:
                     try:
                         names.append(check_name(ln, str(p), "names"))

@@ -51,7 +51,7 @@ from ..imageio import is_image_file, probe_image
 from ..limits import check_name
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (COORD_TOLERANCE, ExportObject, ProgressFn, atomic_write_text, copy_image, export_items,
-                     export_objects, read_text, shape_bounds, shape_mask, ticking)
+                     export_objects, lines_of, read_text, shape_bounds, shape_mask, ticking)
 from .destination import final_destination
 from .voc import unique_file_names
 
@@ -241,7 +241,7 @@ def _read_names(src: Path, problems: list[Problem]) -> tuple[dict[int, str] | No
     for cand in (src / "classes.txt", src / "labels" / "classes.txt"):
         if cand.is_file():
             try:
-                lines = [ln.strip() for ln in read_text(cand, field="encoding").splitlines()]
+                lines = [ln.strip() for ln in lines_of(read_text(cand, field="encoding"))]
                 lines = [check_name(ln, str(cand), "names") for ln in lines if ln]
             except BadInput as exc:
                 problems.append(exc.problem)
