@@ -5,6 +5,7 @@ Problems), then `import_bundle` writes it all-or-nothing.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,10 +53,12 @@ class ImportReport:
     annotations_added: int = 0
     categories_added: int = 0
     skipped: list[Problem] = field(default_factory=list)
+    duplicates_skipped: int = 0  # annotations the project held already (a source imported again)
 
     def as_dict(self) -> dict:
         return {"images_added": self.images_added, "images_updated": self.images_updated,
                 "annotations_added": self.annotations_added, "categories_added": self.categories_added,
+                "duplicates_skipped": self.duplicates_skipped,
                 "skipped": [str(p) for p in self.skipped]}
 
 
@@ -143,12 +146,15 @@ def _check_geometry(g, w: int, h: int, file: str, field: str) -> None:
 
 
 def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool = False,
-                  progress=None) -> ImportReport:
+                  progress=None, src=None) -> ImportReport:
     """Write a bundle into the store in one transaction.
 
     With problems and not `skip_invalid`: raises ImportFailed and the project is unchanged.
     With `skip_invalid`: the reader already left the invalid parts out; they are listed in the report.
-    An image already in the project (same path) keeps its record and gets the new annotations.
+    An image already in the project (same path) keeps its record and gets the new annotations,
+    except those it holds already (same category and geometry), which are counted in
+    ``duplicates_skipped``: importing a source twice does not double it. A source whose every
+    annotation is in the project already raises BadInput ("already imported"; `src` names it).
     `progress(done, total, "store")`, when given, is called per image.
     """
     if bundle.problems and not skip_invalid:
@@ -171,21 +177,36 @@ def import_bundle(store: ProjectStore, bundle: ImportBundle, skip_invalid: bool 
         pending: list[Annotation] = []
         remap: list[tuple[int, int]] = []  # (image id, category id) in the project, per pending annotation
         known = {rec.path: rec for rec in store.images()}  # one query instead of one per image
+        held: dict[int, list] | None = None  # annotations of the project, read when first needed
         for entry in ticking(bundle.images, progress, "store"):
             rel = store._rel(entry.file)
             rec = known.get(rel)
+            present: set = set()
             if rec is None:
                 [rec] = store.insert_images([(rel, entry.width, entry.height, entry.split, entry.status)])
                 known[rel] = rec
                 report.images_added += 1
             else:
                 report.images_updated += 1
+                held = store.all_annotations() if held is None else held
+                present = {_same_key(a.category_id, a) for a in held.get(rec.id, ())}
             for a in entry.annotations:
                 if a.category_id not in cat_ids:
                     raise ImportFailed([Problem(str(entry.file), "category",
                                                 f"unknown category id {a.category_id} ({names.get(a.category_id)})")])
+                if present and _same_key(cat_ids[a.category_id], a) in present:
+                    report.duplicates_skipped += 1
+                    continue
                 pending.append(a)
                 remap.append((rec.id, cat_ids[a.category_id]))
+        if report.duplicates_skipped and not pending and not report.images_added:
+            raise BadInput(str(src or "<source>"), "SRC", f"already imported: its {report.duplicates_skipped} "
+                           "annotations are in the project already; nothing was imported")
         store.bulk_insert_annotations(pending, remap)
         report.annotations_added = len(pending)
     return report
+
+
+def _same_key(category_id: int, a: Annotation) -> tuple:
+    """What makes two annotations of one image the same object for re-import detection."""
+    return (category_id, a.kind, json.dumps(a.geometry.to_json(), sort_keys=True))

@@ -77,7 +77,7 @@ def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict 
         prepare = getattr(module, "prepare", None)
         written = prepare(bundle, store) if prepare else []
         try:
-            report = import_bundle(store, bundle, skip_invalid=skip_invalid, progress=progress)
+            report = import_bundle(store, bundle, skip_invalid=skip_invalid, progress=progress, src=src)
         except BaseException:
             for f in written:
                 Path(f).unlink(missing_ok=True)
