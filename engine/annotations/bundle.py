@@ -122,6 +122,8 @@ def _check_geometry(g, w: int, h: int, file: str, field: str) -> None:
         return
     if isinstance(g, Box):
         xs, ys = (g.x1, g.x2), (g.y1, g.y2)
+        if not (g.x2 > g.x1 and g.y2 > g.y1):  # also False for NaN
+            raise BadInput(file, field, f"an empty box ({g.x1:g}, {g.y1:g}, {g.x2:g}, {g.y2:g})")
     elif isinstance(g, Point):
         xs, ys = (g.x,), (g.y,)
     elif isinstance(g, (Polygon, Polyline)):

@@ -79,8 +79,14 @@ def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict 
         try:
             report = import_bundle(store, bundle, skip_invalid=skip_invalid, progress=progress, src=src)
         except BaseException:
-            for f in written:
-                Path(f).unlink(missing_ok=True)
+            for f in sorted(map(Path, written), key=lambda p: len(p.parts), reverse=True):  # files before folders
+                if f.is_dir():
+                    try:
+                        f.rmdir()
+                    except OSError:
+                        pass
+                else:
+                    f.unlink(missing_ok=True)
             raise
     if timings is not None:
         timings.update(read_s=t1 - t0, store_s=time.perf_counter() - t1,

@@ -158,6 +158,8 @@ def _shape(shape: Any, entry: ImageEntry, jf: Path, f: str) -> Annotation:
         check_inside(pts, w, h, file=jf, field=f + ".points")
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         geom: Any = Box(min(xs), min(ys), max(xs), max(ys))
+        if geom.width <= 0 or geom.height <= 0:  # COCO, VOC and YOLO cannot write an empty box back
+            raise BadInput(str(jf), f + ".points", f"an empty rectangle ({geom.width:g} x {geom.height:g} px)")
     elif st == "polygon":
         _need(pts, 3, jf, f, st)
         check_inside(pts, w, h, file=jf, field=f + ".points")
@@ -249,6 +251,9 @@ def prepare(bundle: LabelMeBundle, store) -> list[Path]:
     entries at them. Returns the files written (so a failed import can remove them)."""
     written: list[Path] = []
     folder = Path(store.root) / IMPORTED_IMAGES_DIR
+    if bundle.embedded and not folder.exists():
+        folder.mkdir(parents=True)
+        written.append(folder)  # removed again (when still empty) if the import fails
     for entry, name, data in bundle.embedded:
         target = folder / name
         stem, ext, k = Path(name).stem, Path(name).suffix, 1
