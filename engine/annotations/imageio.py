@@ -20,6 +20,8 @@ def probe_image(path: Path) -> tuple[int, int]:
     path = Path(path)
     if not path.exists():
         raise BadInput(str(path), "image", "file not found")
+    if not path.is_file():  # a FIFO named a.png would block the import forever
+        raise BadInput(str(path), "image", "not a regular file")
     try:
         from PIL import Image
 

@@ -36,7 +36,7 @@ from ..imageio import MAX_PIXELS
 from ..limits import check_attributes, check_id, check_mask_pixels, check_name, check_text
 from ..model import Annotation, Box, Category, MaskRLE, Point, Polygon, Polyline, default_color
 from .common import (ProgressFn, as_points, atomic_write_bytes, atomic_write_json, check_image, check_inside,
-                     copy_image, export_items, export_names, load_json, resolve_inside, ticking)
+                     copy_image, export_items, export_names, inside_source, load_json, resolve_inside, ticking)
 
 CIRCLE_VERTICES = 64
 IMPORTED_IMAGES_DIR = "imported_images"
@@ -63,8 +63,13 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
         raise BadInput(str(src), "source", "LabelMe import expects a folder of .json files")
     bundle = LabelMeBundle()
     cat_ids: dict[str, int] = {}
-    files = sorted(p for p in src.rglob("*.json") if p.is_file())
-    if not files:
+    files = []
+    for p in sorted(src.rglob("*.json")):
+        if not inside_source(p, src):
+            bundle.problems.append(Problem(str(p), "file", "a symlink out of the source folder"))
+        elif p.is_file():
+            files.append(p)
+    if not files and not bundle.problems:
         raise BadInput(str(src), "source", "no .json files in this folder")
     described: dict[Path, Path] = {}  # image file -> the JSON that describes it
     for jf in ticking(files, progress, "read"):

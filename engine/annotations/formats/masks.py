@@ -42,7 +42,7 @@ from ..imageio import MAX_PIXELS, is_image_file
 from ..limits import check_mask_pixels, check_name
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (ProgressFn, atomic_write_bytes, atomic_write_text, check_image, copy_image, export_items,
-                     export_names, lines_of, read_text, ticking)
+                     export_names, inside_source, lines_of, read_text, ticking)
 
 BACKGROUND = "_background_"
 IGNORE = "__ignore__"
@@ -52,6 +52,7 @@ CLASS_DIR = "SegmentationClass"
 OBJECT_DIR = "SegmentationObject"
 CLASS_NAMES = "class_names.txt"
 SETS_DIR = ("ImageSets", "Segmentation")
+INDEX_MODES = ("P", "L", "1", "I", "I;16", "I;16B", "I;16L", "RGB", "RGBA")
 
 
 def voc_palette(n: int = 256) -> np.ndarray:
@@ -81,7 +82,13 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
         raise BadInput(str(src), "images", f"no {' or '.join(IMAGE_DIRS)} folder")
     bundle = ImportBundle(categories=[Category(i, n, default_color(i - 1)) for i, n in enumerate(names) if i > 0])
     ignore_id = len(names)  # bundle-local id of the __ignore__ category, added when void pixels occur
-    images = sorted(p for p in image_dir.rglob("*") if p.is_file() and is_image_file(p))
+    images = []
+    for p in sorted(image_dir.rglob("*")):
+        if is_image_file(p) and p.is_file():
+            if inside_source(p, src):
+                images.append(p)
+            else:  # as COCO, VOC and LabelMe refuse
+                bundle.problems.append(Problem(str(p), "image", "a symlink out of the source folder"))
     by_png: dict[Path, list[Path]] = {}
     for img in images:
         by_png.setdefault(img.relative_to(image_dir).with_suffix(".png"), []).append(img)
@@ -104,6 +111,9 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
             stem = rel.with_suffix("").as_posix()
             entry = ImageEntry(img, w, h, split=splits.get(stem) or splits.get(Path(stem).name) or "train")
             cls_png, obj_png = src / CLASS_DIR / rel, src / OBJECT_DIR / rel
+            for png in (cls_png, obj_png):
+                if png.exists() and not inside_source(png, src):
+                    raise BadInput(str(png), "file", "a symlink out of the source folder")
             if cls_png.is_file():
                 entry.source = cls_png
                 classes = _read_index_png(cls_png, w, h, rgb_ok=True)
@@ -169,6 +179,9 @@ def _read_index_png(path: Path, w: int, h: int, rgb_ok: bool) -> np.ndarray:
             if im.size != (w, h):
                 raise BadInput(str(path), "size", f"{im.size[0]}x{im.size[1]} differs from the image's {w}x{h}")
             mode = im.mode
+            if mode not in INDEX_MODES:
+                raise BadInput(str(path), "mode", f"a {mode} PNG; class and object PNGs are palette (P), gray (L), "
+                               "16-bit gray or RGB painted with the VOC palette")
             arr = np.asarray(im.convert("RGB") if mode in ("RGB", "RGBA") else im)
     except BadInput:
         raise
@@ -179,7 +192,7 @@ def _read_index_png(path: Path, w: int, h: int, rgb_ok: bool) -> np.ndarray:
             raise BadInput(str(path), "mode", "expected a palette or gray PNG")
         return _rgb_to_index(arr, path)
     if arr.dtype != np.uint8:
-        if arr.max(initial=0) > VOID:
+        if arr.min(initial=0) < 0 or arr.max(initial=0) > VOID:
             raise BadInput(str(path), "index", f"value {int(arr.max())} does not fit 0..255")
         arr = arr.astype(np.uint8)
     return arr

@@ -45,12 +45,14 @@ from ..imageio import IMAGE_EXTENSIONS, probe_image, read_image_raw, to_uint8_rg
 from ..limits import check_name, check_text
 from ..model import SPLITS, Annotation, Box, Category, default_color
 from .common import (COORD_TOLERANCE, ProgressFn, atomic_write_bytes, atomic_write_text, copy_image, export_items,
-                     export_objects, lines_of, read_text, resolve_inside, shape_bounds, ticking)
+                     export_objects, inside_source, lines_of, read_bytes, read_text, resolve_inside, shape_bounds,
+                     ticking)
 
 CONVENTIONS = ("corner", "devkit")  # what files are written in; reading also takes "auto"
 # Names LabelMe's converter puts in class_names.txt / labels.txt that are not object classes.
 NOT_CLASSES = {"__ignore__", "_background_"}
 FLAGS = ("difficult", "truncated", "occluded")
+MAX_XML_BYTES = 16 * 1024 * 1024  # one image's objects; a VOC file is a few KB
 CLASS_FILES = ("class_names.txt", "labels.txt")
 
 
@@ -83,12 +85,10 @@ def _parse_xml(path: Path) -> _Node:
     DOCTYPE/ENTITY declarations are refused: VOC never needs them and they are how XML files
     blow up memory (entity expansion) or reach other files.
     """
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise BadInput(str(path), "xml", f"cannot read ({exc.strerror or exc})") from None
+    raw = read_bytes(path, "xml", MAX_XML_BYTES)
     m = _DECLARED_ENCODING.match(raw)
-    if m is None or m.group(1).lower().replace(b"-", b"") == b"utf8":
+    utf16_or_32 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))  # a byte-order mark: expat decodes it
+    if not utf16_or_32 and (m is None or m.group(1).lower().replace(b"-", b"") == b"utf8"):
         read_text(path, field="encoding")  # raises BadInput with the line of the first bad byte
     parser = expat.ParserCreate()
     stack: list[_Node] = []
@@ -102,9 +102,13 @@ def _parse_xml(path: Path) -> _Node:
     def end(_tag):
         stack.pop()
 
+    # expat hands long texts over in pieces; joining them once (not += per piece) keeps a
+    # megabyte-long <pose> linear
+    pieces: dict[int, list[str]] = {}
+
     def chars(data):
         if stack:
-            stack[-1].text += data
+            pieces.setdefault(id(stack[-1]), [stack[-1]]).append(data)
 
     def refuse_dtd(*_args):
         raise BadInput(str(path), "xml", f"DOCTYPE/ENTITY declarations are not allowed "
@@ -119,6 +123,12 @@ def _parse_xml(path: Path) -> _Node:
     except expat.ExpatError as exc:
         raise BadInput(str(path), "xml", f"malformed XML at line {exc.lineno}, column {exc.offset}: "
                        f"{expat.ErrorString(exc.code)}", line=exc.lineno) from None
+    except LookupError as exc:  # an encoding Python does not know
+        raise BadInput(str(path), "encoding", f"unknown XML encoding ({exc})", line=1) from None
+    except RecursionError:
+        raise BadInput(str(path), "xml", "nested too deeply") from None
+    for node, *texts in pieces.values():
+        node.text = "".join(texts)
     if not root or root[0].tag != "annotation":
         raise BadInput(str(path), "annotation", "the root element must be <annotation>", line=1)
     return root[0]
@@ -287,10 +297,15 @@ def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto",
     if not src.is_dir():
         raise BadInput(str(src), "folder", "not a folder (expected a VOC folder with Annotations/)")
     ann_dir = src / "Annotations" if (src / "Annotations").is_dir() else src
-    xmls = sorted(ann_dir.glob("*.xml"))
-    if not xmls:
-        raise BadInput(str(ann_dir), "Annotations", "no .xml files found")
     bundle = ImportBundle()
+    xmls = []
+    for xml in sorted(ann_dir.glob("*.xml")):
+        if not inside_source(xml, src):
+            bundle.problems.append(Problem(str(xml), "file", "a symlink out of the source folder"))
+        elif xml.is_file():  # a FIFO or folder named x.xml is not read (a FIFO would block forever)
+            xmls.append(xml)
+    if not xmls and not bundle.problems:
+        raise BadInput(str(ann_dir), "Annotations", "no .xml files found")
     order, class_file = _read_class_order(src, bundle.problems)
     cat_of: dict[str, int] = {name: i + 1 for i, name in enumerate(order)}
     splits = _read_splits(src, bundle.problems)

@@ -51,12 +51,15 @@ from ..imageio import is_image_file, probe_image
 from ..limits import check_name
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (COORD_TOLERANCE, ExportObject, ProgressFn, atomic_write_text, copy_image, export_items,
-                     export_objects, lines_of, read_text, shape_bounds, shape_mask, ticking)
+                     export_objects, inside_source, lines_of, read_text, shape_bounds, shape_mask, ticking)
 from .destination import final_destination
 from .voc import unique_file_names
 
 SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
+MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_ALIASES = 100
+MAX_LABEL_BYTES = 8 * 1024 * 1024  # one image's lines; 100,000 polygon points are about 2 MB
 # class indices index a names list; a line claiming class 10**18 is a corrupt line, not a class
 MAX_CLASS_INDEX = 65_535
 
@@ -66,9 +69,24 @@ MAX_CLASS_INDEX = 65_535
 def _load_yaml(path: Path):
     import yaml
 
-    text = read_text(path, field="encoding")
+    text = read_text(path, field="encoding", limit=MAX_YAML_BYTES)
+
+    class Loader(yaml.SafeLoader):
+        """A SafeLoader that refuses more than a few aliases: nested aliases in a 1 KB file (a
+        "billion laughs") stand for gigabytes once anything walks the values."""
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                Loader.aliases += 1
+                if Loader.aliases > MAX_YAML_ALIASES:
+                    raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (*name)")
+            return super().compose_node(parent, index)
+
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader with limits
+    except RecursionError:
+        raise BadInput(str(path), "yaml", "nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -112,17 +130,21 @@ def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[
     """
     base = yaml_file.parent
     root = data.get("path")
-    if isinstance(root, str) and root.strip():
+    if isinstance(root, str) and root.strip() and "\x00" not in root and len(root) <= 4096:
         cand = Path(root) if Path(root).is_absolute() else base / root
         if cand.is_dir():
             base = cand
     out = []
     for key, split in (("train", "train"), ("val", "val"), ("test", "test")):
         entries = data.get(key)
+        if entries is not None and not isinstance(entries, (str, list)):
+            raise BadInput(str(yaml_file), key, f"expected a path or a list of paths, got {type(entries).__name__}")
         entries = entries if isinstance(entries, list) else [entries] if isinstance(entries, str) else []
         files: set[Path] = set()
         dirs: list[Path] = []
-        for e in entries:
+        for k, e in enumerate(entries):
+            if not isinstance(e, str) or "\x00" in e or len(e) > 4096:
+                raise BadInput(str(yaml_file), f"{key}[{k}]", f"expected a path, got {str(e)[:60]!r}")
             p = (base / e).resolve()
             if p.is_dir():
                 dirs.append(p)
@@ -268,16 +290,20 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
         raise BadInput(p.file, p.field, p.message, line=p.line)
     used: set[int] = set()
     matched_labels: set[Path] = set()
+    dirs: dict = {}
     for image in ticking(_images(src), progress, "read"):
         label = _label_file(image, src)
         if label is not None:
             matched_labels.add(label)
         try:
+            for f in (image, label):
+                if f is not None and not inside_source(f, src, dirs):  # as COCO, VOC and LabelMe refuse
+                    raise BadInput(str(f), "file", "a symlink out of the source folder")
             try:
                 w, h = probe_image(image)
             except BadInput as exc:
                 raise BadInput(str(image), "image", exc.problem.message) from None
-            text = read_text(label, field="encoding") if label is not None else ""
+            text = read_text(label, field="encoding", limit=MAX_LABEL_BYTES) if label is not None else ""
         except BadInput as exc:
             bundle.problems.append(exc.problem)
             continue
