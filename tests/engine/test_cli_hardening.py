@@ -12,11 +12,12 @@ import os
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine import cli
-from engine.annotations import Annotation, Box, Polygon, ProjectStore
-from engine.annotations.formats import export_from
+from engine.annotations import Annotation, BadInput, Box, Polygon, ProjectStore
+from engine.annotations.formats import export_from, import_into
 from tests.engine.formats.strategies import ImageSpec, build_project, write_png
 
 FORMATS = ("coco", "voc", "yolo", "labelme", "masks")
@@ -254,3 +255,183 @@ def test_creation_leaves_no_temporary_file_and_discard_removes_only_its_own(tmp_
     again.discard()  # not its own: only closed
     assert (tmp_path / "k.vbproj").exists()
 
+
+
+# ---- 6. malformed input that was an internal error ----------------------------------------------------
+
+def _coco(exports, tmp_path, fn) -> Path:
+    src = copy_of(exports, "coco", tmp_path)
+    doc = json.loads((src / "annotations.json").read_text())
+    fn(doc)
+    (src / "annotations.json").write_text(json.dumps(doc))
+    return src
+
+
+def _nested(depth: int):
+    value: object = "deep"
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+MALFORMED = [
+    ("coco", lambda e, t: _coco(e, t, lambda d: d["annotations"][0].update(instance_id=2 ** 63)),
+     "annotations.json", "annotations[0].instance_id", 1),
+    ("coco", lambda e, t: _coco(e, t, lambda d: d["annotations"][0].update(attributes=_nested(400))),
+     "annotations.json", "annotations[0].attributes", 1),
+    ("coco", lambda e, t: _coco(e, t, lambda d: d["images"][1].update(file_name="x" * 5000 + ".png")),
+     "annotations.json", "images[1].file_name", 1),
+    ("labelme", lambda e, t: labelme_folder(t / "lm", [{"label": "dog", "shape_type": "point", "points": [[1, 1]],
+                                                       "group_id": 2 ** 63}]), "b.json", "shapes[0].group_id", 1),
+    ("voc", lambda e, t: _edit_text(copy_of(e, "voc", t), "Annotations/b.xml", "<annotation>",
+                                    '<?xml version="1.0" encoding="klingon"?><annotation>'), "b.xml", "encoding", 1),
+    ("yolo", lambda e, t: _edit_text(copy_of(e, "yolo", t), "data.yaml", "train: images/train", "train: [1, 2]"),
+     "data.yaml", "train[0]", None),
+    ("yolo", lambda e, t: _edit_text(copy_of(e, "yolo", t), "data.yaml", "train: images/train", "train: [null]"),
+     "data.yaml", "train[0]", None),
+    ("yolo", lambda e, t: _edit_text(copy_of(e, "yolo", t), "data.yaml", "train: images/train",
+                                     'train: "images/\\0train"'), "data.yaml", "train", None),
+    ("masks", lambda e, t: _gray_alpha(copy_of(e, "masks", t)), "b.png", "mode", 1),
+]
+
+
+def _edit_text(src: Path, rel: str, old: str, new: str) -> Path:
+    f = src / rel
+    text = f.read_text()
+    assert old in text, (rel, old)
+    f.write_text(text.replace(old, new, 1))
+    return src
+
+
+def _gray_alpha(src: Path) -> Path:
+    from PIL import Image
+
+    png = src / "SegmentationClass" / "images" / "b.png"
+    with Image.open(png) as im:
+        index = np.asarray(im)
+    Image.fromarray(np.stack([index, np.full_like(index, 255)], axis=-1), mode="LA").save(png)
+    return src
+
+
+@pytest.mark.parametrize("fmt,make,file,field,images_kept", MALFORMED,
+                         ids=[f"{c[0]}-{c[3]}" for c in MALFORMED])
+def test_malformed_input_is_exit_2_naming_file_and_field_and_skip_invalid_skips_it(exports, tmp_path, capsys, fmt,
+                                                                                   make, file, field, images_kept):
+    src = make(exports, tmp_path)
+    project = tmp_path / "p.vbproj"
+    code, _, err = run(capsys, "import", fmt, src, "--project", project)
+    assert code == 2 and file in err and field in err and "internal error" not in err, err
+    code, out, err = run(capsys, "import", fmt, src, "--project", project, "--skip-invalid")
+    if images_kept is None:  # nothing in SRC can be read without its data.yaml
+        assert code == 2 and "internal error" not in err and not project.exists()
+    else:
+        assert code == 0, err
+        assert json.loads(out)["images_added"] >= images_kept and field in out
+
+
+def test_a_fifo_named_like_an_annotation_file_is_not_read(exports, tmp_path, capsys):
+    src = copy_of(exports, "voc", tmp_path)
+    os.mkfifo(src / "Annotations" / "x.xml")
+    code, out, err = run(capsys, "import", "voc", src, "--project", tmp_path / "p.vbproj")  # would block forever
+    assert code == 0, err
+    assert json.loads(out)["images_added"] == 2
+
+
+def test_a_truncated_rle_is_refused(exports, tmp_path, capsys):
+    from engine.annotations.geometry import encode_mask
+
+    m = np.zeros((12, 16), np.uint8)
+    m[2:5, 3:9] = 1
+    full = encode_mask(m).counts
+    src = _coco(exports, tmp_path, lambda d: d["annotations"][-1].update(
+        segmentation={"size": [12, 16], "counts": full[:-1]}, bbox=[3, 2, 6, 3]))
+    code, _, err = run(capsys, "import", "coco", src, "--project", tmp_path / "p.vbproj")
+    assert code == 2 and "segmentation.counts" in err and "cover" in err
+
+
+# ---- 7. symlinks out of the source folder ----------------------------------------------------------
+
+@pytest.mark.parametrize("fmt,image_rel", [("yolo", "images/val/b.png"), ("masks", "JPEGImages/images/b.png")])
+def test_yolo_and_masks_refuse_an_image_symlinked_from_outside(exports, tmp_path, capsys, fmt, image_rel):
+    src = copy_of(exports, fmt, tmp_path)
+    outside = write_png(tmp_path / "elsewhere" / "secret.png", 16, 12, seed=1)
+    (src / image_rel).unlink()
+    (src / image_rel).symlink_to(outside)
+    code, _, err = run(capsys, "import", fmt, src, "--project", tmp_path / "p.vbproj")
+    assert code == 2 and "b.png" in err and "symlink out of the source folder" in err
+    code, out, err = run(capsys, "import", fmt, src, "--project", tmp_path / "p.vbproj", "--skip-invalid")
+    assert code == 0 and json.loads(out)["images_added"] == 1
+
+
+# ---- 8. the environment: full disk, read-only, locked -------------------------------------------------
+
+def test_a_full_disk_during_import_says_so_and_keeps_the_project(exports, tmp_path):
+    def many(doc):  # enough rows to need new pages
+        doc["annotations"] = [dict(a, id=k * 10 + i + 1) for k in range(300) for i, a in enumerate(doc["annotations"])]
+
+    src = _coco(exports, tmp_path, many)
+    project = tmp_path / "p.vbproj"
+    with ProjectStore.create(project) as store:
+        store.add_category("old")
+    with ProjectStore(project) as store:
+        pages = store.execute("PRAGMA page_count").fetchone()[0]
+        store.execute(f"PRAGMA max_page_count={pages + 1}")  # SQLite's "database or disk is full", for real
+        with pytest.raises(BadInput, match="disk is full") as info:
+            import_into(store, "coco", src)
+        assert "no transaction is active" not in str(info.value) and str(project) in str(info.value)
+        assert (store.count_images(), [c.name for c in store.categories()]) == (0, ["old"])
+
+
+def test_another_program_holding_the_database_lock_is_named(exports, tmp_path, capsys, monkeypatch):
+    import engine.annotations.store as store_module
+
+    project = tmp_path / "p.vbproj"
+    ProjectStore.create(project).close()
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)
+    other = sqlite3.connect(project, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        code, _, err = run(capsys, "import", "coco", exports["coco"], "--project", project)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert code == 2 and str(project) in err and "locked by another program" in err
+    with ProjectStore(project, readonly=True) as store:
+        assert store.count_images() == 0
+
+
+def _unprivileged(argv: list[str], cwd: Path):
+    """Run the CLI bound by file modes (root, unless it gives up CAP_DAC_OVERRIDE, ignores them)."""
+    import subprocess
+    import sys
+
+    prefix = []
+    if os.geteuid() == 0:
+        import shutil
+
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: file modes cannot make anything read-only")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo), HOME=str(cwd))
+    return subprocess.run(prefix + [sys.executable, "-m", "engine.cli", *map(str, argv)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_read_only_project_and_folder(photos, tmp_path, exports):
+    project = photos / "project.vbproj"
+    project.chmod(0o444)
+    res = _unprivileged(["import", "coco", exports["coco"], "--project", project], tmp_path)
+    assert res.returncode == 2 and "read-only" in res.stderr and "internal error" not in res.stderr, res.stderr
+    for leftover in photos.glob("project.vbproj-*"):
+        leftover.unlink()
+    photos.chmod(0o555)  # a read-only folder: reading must still work
+    try:
+        res = _unprivileged(["info", "--project", project], tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["annotations"] == 4
+        res = _unprivileged(["export", "coco", tmp_path / "out", "--project", project], tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert json.loads((tmp_path / "out" / "annotations.json").read_text())["annotations"]
+    finally:
+        photos.chmod(0o755)
