@@ -537,6 +537,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInput as exc:
         print(f"visionbench: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `visionbench info | head -1`: the reader has all it wanted
+        _silence_stdout()
+        return 0
     except FileNotFoundError as exc:
         print(f"visionbench: {exc.filename}: file not found", file=sys.stderr)
         return 2
@@ -551,6 +554,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - the boundary that turns crashes into exit code 1
         return _internal(exc, debug)
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; into the closed pipe that would raise once more
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _internal(exc: BaseException, debug: bool) -> int:

@@ -82,31 +82,60 @@ def validate_bundle(bundle: ImportBundle, src, skip_invalid: bool = False) -> No
             bad_cats.add(c.id)
     bundle.categories = cats
     for entry in bundle.images:
-        file = str(entry.source or entry.file)
         kept = []
+        w, h = entry.width, entry.height
         for k, a in enumerate(entry.annotations):
-            where = f"{entry.file.name}: annotation {k + 1}"
+            if a.category_id in bad_cats:
+                continue  # its category's problem is listed
             try:
-                if a.category_id in bad_cats:
-                    continue  # its category's problem is listed
-                kept.append(_valid_annotation(a, entry.width, entry.height, file, where))
-            except BadInput as exc:
-                bundle.problems.append(exc.problem)
+                kept.append(_valid_annotation(a, w, h))
+            except _Invalid as bad:  # field names are only built for the rare bad annotation
+                file = str(entry.source or entry.file)
+                bundle.problems.append(Problem(file, f"{entry.file.name}: annotation {k + 1}: {bad.field}", bad.message))
         entry.annotations = kept
 
 
-def _valid_annotation(a: Annotation, w: int, h: int, file: str, where: str) -> Annotation:
-    _check_geometry(a.geometry, w, h, file, f"{where}: {a.kind}")
-    check_id(a.instance_id, file, f"{where}: instance_id")
+class _Invalid(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _valid_annotation(a: Annotation, w: int, h: int) -> Annotation:
+    """`a` as it may be stored (text cleaned), or _Invalid. Called for every imported annotation:
+    the common case (a box or polygon without extras) takes a few comparisons."""
+    g = a.geometry
+    tol = COORD_TOLERANCE
+    if type(g) is Box:
+        # chained comparisons are False for NaN, so NaN and infinities fail here too
+        if not (-tol <= g.x1 < g.x2 <= w + tol and -tol <= g.y1 < g.y2 <= h + tol):
+            if not (g.x2 > g.x1 and g.y2 > g.y1):
+                raise _Invalid("box", f"an empty or non-finite box ({g.x1:g}, {g.y1:g}, {g.x2:g}, {g.y2:g})")
+            raise _Invalid("box", f"({g.x1:g}, {g.y1:g}, {g.x2:g}, {g.y2:g}) lies outside the {w}x{h} image")
+    else:
+        try:
+            _check_geometry(g, w, h, "", "")
+        except BadInput as exc:
+            raise _Invalid(a.kind, exc.problem.message) from None
+    if a.instance_id is not None:
+        try:
+            check_id(a.instance_id, "", "")
+        except BadInput as exc:
+            raise _Invalid("instance_id", exc.problem.message) from None
     if a.score is not None and not (isinstance(a.score, (int, float)) and math.isfinite(a.score)):
-        raise BadInput(file, f"{where}: score", f"not a finite number: {a.score!r}")
-    source = a.source
-    if source != "manual":
-        if len(source) > MAX_NAME_CHARS:
-            raise BadInput(file, f"{where}: source", f"{len(source)} characters; at most {MAX_NAME_CHARS}")
-        source = check_text(source, file, f"{where}: source")
-    attrs = check_attributes(a.attributes, file, f"{where}: attributes") if a.attributes else a.attributes
-    if attrs is not a.attributes and attrs != a.attributes or source != a.source:
+        raise _Invalid("score", f"not a finite number: {a.score!r}")
+    if a.source == "manual" and not a.attributes:
+        return a
+    try:
+        source = a.source
+        if source != "manual":
+            if len(source) > MAX_NAME_CHARS:
+                raise _Invalid("source", f"{len(source)} characters; at most {MAX_NAME_CHARS}")
+            source = check_text(source, "", "source")
+        attrs = check_attributes(a.attributes, "", "attributes") if a.attributes else a.attributes
+    except BadInput as exc:
+        raise _Invalid(exc.problem.field, exc.problem.message) from None
+    if attrs != a.attributes or source != a.source:
         return replace(a, attributes=attrs, source=source)
     return a
 
@@ -138,7 +167,7 @@ def _check_geometry(g, w: int, h: int, file: str, field: str) -> None:
     try:
         # a sum is infinite or NaN when any term is (and cheaper than testing each)
         finite = math.isfinite(sum(xs)) and math.isfinite(sum(ys))
-    except (TypeError, OverflowError):
+    except TypeError:
         finite = False
     if not finite and not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (*xs, *ys)):
         raise BadInput(file, field, "coordinates must be finite numbers")

@@ -435,3 +435,58 @@ def test_read_only_project_and_folder(photos, tmp_path, exports):
         assert json.loads((tmp_path / "out" / "annotations.json").read_text())["annotations"]
     finally:
         photos.chmod(0o755)
+
+
+# ---- 9. smaller defects -----------------------------------------------------------------------------
+
+def test_reimporting_the_same_source_is_refused_instead_of_doubling_it(exports, tmp_path, capsys):
+    project = tmp_path / "p.vbproj"
+    assert run(capsys, "import", "yolo", exports["yolo"], "--project", project)[0] == 0
+    code, _, err = run(capsys, "import", "yolo", exports["yolo"], "--project", project)
+    assert code == 2 and "already imported" in err
+    with ProjectStore(project, readonly=True) as store:
+        assert store.count_annotations() == 4
+
+
+def test_info_into_a_closed_pipe_exits_quietly(photos, tmp_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "info", "--project", photos / "project.vbproj"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                            env=dict(os.environ, PYTHONPATH=str(repo)))
+    proc.stdout.close()  # as `| head -1` does once it has its line
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0 and "Error" not in err and "internal error" not in err, err
+
+
+def test_a_failed_import_with_embedded_image_data_leaves_no_empty_folder(tmp_path, capsys):
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (9, 6)).save(buf, format="PNG")
+    src = tmp_path / "lm"
+    src.mkdir()
+    (src / "shot.json").write_text(json.dumps({
+        "imagePath": "gone.png", "imageData": base64.b64encode(buf.getvalue()).decode(), "imageWidth": 9,
+        "imageHeight": 6, "shapes": [{"label": "a", "shape_type": "polygon", "points": [[1, 1], [8, 1], [4, 5]]}]}))
+    project = tmp_path / "proj" / "p.vbproj"
+    ProjectStore.create(project).close()
+    (src / "other.json").write_text("{")  # one bad file: the whole import fails
+    assert run(capsys, "import", "labelme", src, "--project", project)[0] == 2
+    assert not (project.parent / "imported_images").exists()
+
+
+def test_voc_in_utf16_with_a_byte_order_mark_is_read(exports, tmp_path, capsys):
+    src = copy_of(exports, "voc", tmp_path)
+    xml = src / "Annotations" / "a.xml"
+    text = xml.read_text(encoding="utf-8")
+    xml.write_bytes(('<?xml version="1.0" encoding="UTF-16"?>\n' + text).encode("utf-16"))  # BOM first
+    code, out, err = run(capsys, "import", "voc", src, "--project", tmp_path / "p.vbproj")
+    assert code == 0, err
+    assert json.loads(out)["annotations_added"] == 2

@@ -55,7 +55,7 @@ def read_bytes(path: Path, field: str, limit: int = MAX_ANNOTATION_FILE_BYTES) -
         raise BadInput(str(path), field, f"cannot read ({exc.strerror or exc})") from None
     if not stat.S_ISREG(st.st_mode):
         raise BadInput(str(path), field, "not a regular file (a pipe, device or folder cannot be read)")
-    check_file_size(path, field, limit)
+    check_file_size(path, "size", limit)
     try:
         return path.read_bytes()
     except OSError as exc:

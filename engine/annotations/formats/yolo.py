@@ -59,7 +59,9 @@ SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "va
 YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
 MAX_YAML_BYTES = 1024 * 1024
 MAX_YAML_ALIASES = 100
-MAX_LABEL_BYTES = 8 * 1024 * 1024  # one image's lines; 100,000 polygon points are about 2 MB
+# One image's lines: 1,000 polygons of 100 points are about 2 MB. Each line costs tens of
+# microseconds to check and store, so this also bounds the time one file can take.
+MAX_LABEL_BYTES = 4 * 1024 * 1024
 # class indices index a names list; a line claiming class 10**18 is a corrupt line, not a class
 MAX_CLASS_INDEX = 65_535
 
@@ -232,8 +234,8 @@ def _parse_line(text: str, lineno: int, label: Path, w: int, h: int,
         if nx1 < -tol_x or ny1 < -tol_y or nx2 > 1 + tol_x or ny2 > 1 + tol_y:
             raise BadInput(f, "coordinates", f"box ({cx:g}, {cy:g}, {bw:g}, {bh:g}) leaves the image: "
                            "normalized coordinates must lie in 0..1", line=lineno)
-        clip = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
-        return cls, Box(clip(nx1) * w, clip(ny1) * h, clip(nx2) * w, clip(ny2) * h)
+        return cls, Box((nx1 if nx1 > 0.0 else 0.0) * w, (ny1 if ny1 > 0.0 else 0.0) * h,
+                        (nx2 if nx2 < 1.0 else 1.0) * w, (ny2 if ny2 < 1.0 else 1.0) * h)
     xs, ys = vals[0::2], vals[1::2]
     if min(xs) < -tol_x or min(ys) < -tol_y or max(xs) > 1 + tol_x or max(ys) > 1 + tol_y:
         raise BadInput(f, "coordinates", "polygon point outside the image: normalized coordinates must "
