@@ -166,7 +166,7 @@ class _Reader:
         images, cat_ids, bad_images = self.images_by_id, self.cat_ids, self.bad_images
         taken: dict[int, set] = {}  # image id -> instance ids given in the file (fresh ones avoid them)
         for a in anns:
-            if isinstance(a, dict) and type(a.get("instance_id")) is int:
+            if isinstance(a, dict) and type(a.get("instance_id")) is int and type(a.get("image_id")) is int:
                 taken.setdefault(a.get("image_id"), set()).add(a["instance_id"])
         # This loop runs once per annotation (100,000s): field names are only built on errors.
         for i, a in enumerate(anns):
