@@ -14,12 +14,13 @@ from typing import Any
 from .errors import BadInput
 
 # Names travel as lines of class_names.txt/classes.txt, YAML scalars and XML text: a line break,
-# a NUL or another control character there splits, shifts or breaks them on the way back.
+# a NUL or another control character there splits, shifts or breaks them on the way back; a
+# U+FEFF first in a text file is read as its byte-order mark and vanishes.
 # Points may lie this many pixels outside the image: tools write 500.0000001 for a 500-px
 # image, and LabelMe lets a drag end a little past the border.
 COORD_TOLERANCE = 1.0
 MAX_NAME_CHARS = 256
-_BAD_NAME_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+_BAD_NAME_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
 # Attribute text (descriptions, poses, flags) may hold line breaks and tabs; XML cannot hold the
 # other C0 controls, and a lone surrogate cannot be written as UTF-8 at all.
 MAX_TEXT_CHARS = 10_000

@@ -84,6 +84,7 @@ class _Reader:
         self.base = src.parent
         self.bundle = bundle
         self.cat_ids: set[int] = set()
+        self.bad_cats: set[int] = set()
         self.images_by_id: dict[int, ImageEntry] = {}
         self.bad_images: set[int] = set()  # ids of images left out: their annotations go silently
         self.next_instance: dict[int, int] = {}
@@ -106,6 +107,7 @@ class _Reader:
                 name = check_name(name, self.file, f + ".name")
             except BadInput as exc:
                 self.bundle.problems.append(exc.problem)
+                self.bad_cats.add(cid)  # its annotations go silently: the category's problem is listed
                 continue
             if cid in self.cat_ids:
                 self.problem(f + ".id", f"duplicate category id {cid}")
@@ -188,7 +190,8 @@ class _Reader:
                 continue
             cid = a.get("category_id")
             if type(cid) is not int or cid not in cat_ids:
-                self.problem(f"annotations[{i}].category_id", f"unknown category id {cid!r}")
+                if type(cid) is not int or cid not in self.bad_cats:
+                    self.problem(f"annotations[{i}].category_id", f"unknown category id {cid!r}")
                 continue
             try:
                 geoms = self._geometries(a, entry, i)

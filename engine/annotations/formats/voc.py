@@ -197,7 +197,7 @@ def _read_object(obj: _Node, i: int, xml: Path, w: int, h: int, convention: str,
         name = check_name(name, str(xml), f"{where}.name")
     except BadInput as exc:
         raise BadInput(str(xml), f"{where}.name", exc.problem.message, line=obj.find("name").line) from None
-    if class_file is not None and name not in cat_of:
+    if class_file is not None and name not in cat_of and name not in NOT_CLASSES:
         raise BadInput(str(xml), f"{where}.name", f"unknown category {name!r}: not listed in {class_file}",
                        line=obj.find("name").line)
     bb = obj.find("bndbox")
