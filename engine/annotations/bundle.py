@@ -91,7 +91,8 @@ def validate_bundle(bundle: ImportBundle, src, skip_invalid: bool = False) -> No
                 kept.append(_valid_annotation(a, w, h))
             except _Invalid as bad:  # field names are only built for the rare bad annotation
                 file = str(entry.source or entry.file)
-                bundle.problems.append(Problem(file, f"{entry.file.name}: annotation {k + 1}: {bad.field}", bad.message))
+                field = f"{entry.file.name}: annotation {k + 1}: {bad.field}"
+                bundle.problems.append(Problem(file, field, bad.message))
         entry.annotations = kept
 
 

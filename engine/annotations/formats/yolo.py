@@ -534,7 +534,8 @@ def _write_data_yaml(dst: Path, cats, present: set[str], task: str) -> None:
     train_dir = next((f"images/{s}" for s in ("train", "val", "test") if s in present), "images/train")
     val_dir = "images/val" if "val" in present else train_dir
     yaml_lines = [f"# written by Visionbench ({task} rows); 'path' is where this export was written",
-                  f"path: {json.dumps(str(final_destination(dst).resolve()))}", f"train: {train_dir}", f"val: {val_dir}"]
+                  f"path: {json.dumps(str(final_destination(dst).resolve()))}",
+                  f"train: {train_dir}", f"val: {val_dir}"]
     if "test" in present:
         yaml_lines.append("test: images/test")
     yaml_lines += [f"nc: {len(cats)}", "names:"] + [f"  {i}: {json.dumps(c.name, ensure_ascii=False)}"

@@ -168,7 +168,8 @@ def _repaint_png(path: Path, draw) -> None:
         return
     h, w = arr.shape
     y, x = draw(st.integers(0, h - 1)), draw(st.integers(0, w - 1))
-    arr[y:y + draw(st.integers(1, h)), x:x + draw(st.integers(1, w))] = draw(st.sampled_from([0, 1, 2, 3, 4, 7, 200, 255]))
+    value = draw(st.sampled_from([0, 1, 2, 3, 4, 7, 200, 255]))
+    arr[y:y + draw(st.integers(1, h)), x:x + draw(st.integers(1, w))] = value
     out = Image.fromarray(arr, mode="L")
     if mode == "P" and palette:
         out = out.convert("P")
