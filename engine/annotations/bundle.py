@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import BadInput, ImportFailed, Problem
 from .geometry import rle_run_lengths_total
+from .imageio import verify_decodes
 from .limits import (COORD_TOLERANCE, MAX_NAME_CHARS, check_attributes, check_id, check_mask_pixels, check_name,
                      check_text)
 from .model import Annotation, Box, Category, MaskRLE, Point, Polygon, Polyline, default_color
@@ -81,6 +84,13 @@ def validate_bundle(bundle: ImportBundle, src, skip_invalid: bool = False) -> No
             bundle.problems.append(exc.problem)
             bad_cats.add(c.id)
     bundle.categories = cats
+    usable = []
+    for entry, problem in zip(bundle.images, _damaged_images(bundle.images)):
+        if problem is None:
+            usable.append(entry)
+        else:
+            bundle.problems.append(Problem(str(entry.source or entry.file), f"{entry.file.name}: image", problem))
+    bundle.images = usable
     for entry in bundle.images:
         kept = []
         w, h = entry.width, entry.height
@@ -94,6 +104,25 @@ def validate_bundle(bundle: ImportBundle, src, skip_invalid: bool = False) -> No
                 field = f"{entry.file.name}: annotation {k + 1}: {bad.field}"
                 bundle.problems.append(Problem(file, field, bad.message))
         entry.annotations = kept
+
+
+def _damaged_images(entries: list[ImageEntry]) -> list[str | None]:
+    """Per entry, why its pixel data is unusable (None when it is fine). Threads, because zlib and
+    OpenCV release the GIL while they work; an embedded LabelMe image (no file yet) was decoded
+    when it was read."""
+    def check(entry: ImageEntry) -> str | None:
+        if not Path(entry.file).is_file():
+            return None
+        try:
+            verify_decodes(entry.file, entry.width, entry.height)
+        except BadInput as exc:
+            return exc.problem.message
+        return None
+
+    if len(entries) < 8:
+        return [check(e) for e in entries]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return list(pool.map(check, entries))
 
 
 class _Invalid(Exception):

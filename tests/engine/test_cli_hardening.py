@@ -493,3 +493,24 @@ def test_voc_in_utf16_with_a_byte_order_mark_is_read(exports, tmp_path, capsys):
     code, out, err = run(capsys, "import", "voc", src, "--project", tmp_path / "p.vbproj")
     assert code == 0, err
     assert json.loads(out)["annotations_added"] == expected
+
+
+@pytest.mark.parametrize("damage", ["truncated", "header only"])
+def test_a_truncated_or_header_only_image_is_refused_at_import(exports, tmp_path, capsys, damage):
+    from benchmarks.robustness import header_only_png
+
+    src = copy_of(exports, "coco", tmp_path)
+    b = next(src.rglob("b.png"))
+    if damage == "truncated":
+        b.write_bytes(b.read_bytes()[: b.stat().st_size // 2])
+    else:
+        header_only_png(b, 16, 12 * 1000)  # its header still promises the pixels
+        doc = json.loads((src / "annotations.json").read_text())
+        doc["images"][1]["height"] = 12000
+        (src / "annotations.json").write_text(json.dumps(doc))
+    code, _, err = run(capsys, "import", "coco", src, "--project", tmp_path / "p.vbproj")
+    assert code == 2 and "b.png" in err and "damaged" in err, err
+    code, out, err = run(capsys, "import", "coco", src, "--project", tmp_path / "p.vbproj", "--skip-invalid")
+    assert code == 0 and json.loads(out)["images_added"] == 1
+    for fmt in FORMATS:  # what was imported exports in every format
+        assert run(capsys, "export", fmt, tmp_path / f"out_{fmt}", "--project", tmp_path / "p.vbproj")[0] == 0
