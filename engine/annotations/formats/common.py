@@ -114,8 +114,11 @@ def resolve_inside(base_dir: Path, relpath: str, file: Path | str, field: str,
     """
     if not isinstance(relpath, str) or not relpath.strip():
         raise BadInput(str(file), field, "missing or empty path")
-    if len(relpath) > MAX_PATH_CHARS or "\x00" in relpath \
-            or any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in relpath.replace("\\", "/").split("/")):
+    try:
+        too_long = any(len(part.encode("utf-8")) > 255 for part in relpath.replace("\\", "/").split("/"))
+    except UnicodeEncodeError:  # a lone surrogate: no file system takes it
+        too_long = True
+    if len(relpath) > MAX_PATH_CHARS or "\x00" in relpath or too_long:
         raise BadInput(str(file), field, f"not a usable path ({len(relpath)} characters; at most {MAX_PATH_CHARS}, "
                        "255 bytes per name, no NUL)")
     cache = {} if cache is None else cache

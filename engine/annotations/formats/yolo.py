@@ -125,6 +125,18 @@ def _yaml_name(path: Path, idx: int, value) -> str:
     return check_name(str(value), str(path), f"names[{idx}]")
 
 
+def _usable_path(value) -> bool:
+    """A string the file system can take: no NUL, not absurdly long, no lone surrogate (YAML turns
+    a JSON-style escaped emoji into two of them)."""
+    if not isinstance(value, str) or "\x00" in value or len(value) > 4096:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[Path], list[Path]]]:
     """[(split, image files listed, folders)] from data.yaml's train/val/test entries.
 
@@ -132,7 +144,7 @@ def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[
     """
     base = yaml_file.parent
     root = data.get("path")
-    if isinstance(root, str) and root.strip() and "\x00" not in root and len(root) <= 4096:
+    if _usable_path(root) and root.strip():
         cand = Path(root) if Path(root).is_absolute() else base / root
         if cand.is_dir():
             base = cand
@@ -145,7 +157,7 @@ def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[
         files: set[Path] = set()
         dirs: list[Path] = []
         for k, e in enumerate(entries):
-            if not isinstance(e, str) or "\x00" in e or len(e) > 4096:
+            if not _usable_path(e):
                 raise BadInput(str(yaml_file), f"{key}[{k}]", f"expected a path, got {str(e)[:60]!r}")
             p = (base / e).resolve()
             if p.is_dir():
@@ -157,7 +169,7 @@ def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[
                     continue
                 for ln in lines:
                     ln = ln.strip()
-                    if ln:
+                    if ln and _usable_path(ln):
                         files.add((p.parent / ln).resolve() if not Path(ln).is_absolute() else Path(ln).resolve())
         out.append((split, files, dirs))
     return out
