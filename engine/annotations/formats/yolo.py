@@ -59,9 +59,9 @@ SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "va
 YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
 MAX_YAML_BYTES = 1024 * 1024
 MAX_YAML_ALIASES = 100
-# One image's lines: 1,000 polygons of 100 points are about 2 MB. Each line costs tens of
-# microseconds to check and store, so this also bounds the time one file can take.
-MAX_LABEL_BYTES = 4 * 1024 * 1024
+# One image's lines: 100,000 boxes, or 1,000 polygons of 100 points. Each line costs tens of
+# microseconds to check and store, so this also bounds the time one file can take (about 5 s).
+MAX_LABEL_BYTES = 2 * 1024 * 1024
 # class indices index a names list; a line claiming class 10**18 is a corrupt line, not a class
 MAX_CLASS_INDEX = 65_535
 
