@@ -37,7 +37,7 @@ from engine.annotations.geometry import encode_mask
 from .strategies import ImageSpec, build_project, geometry_key, normalized, write_png
 
 FORMATS = tuple(_REGISTRY)
-EXAMPLES = int(os.environ.get("VISIONBENCH_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("VISIONBENCH_FUZZ_EXAMPLES", "250"))
 # Each example creates projects and folders; on a RAM disk that costs no disk syncs
 SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 
