@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                         "auto (default) picks segment when any object has a mask or polygon")
     e.add_argument("--keep-image-format", action="store_true",
                    help="voc only: copy images as they are instead of writing every image as JPEGImages/<id>.jpg")
+    e.add_argument("--overwrite", action="store_true",
+                   help="export into a non-empty folder, replacing the same-named files in it")
 
     t = sub.add_parser("train", help="train a model family on a project")
     t.add_argument("family", help="model family: unet, fasterrcnn, maskrcnn, yolo, and any plugin family "
@@ -337,35 +339,26 @@ def cmd_import(args) -> int:
     if not src.exists():
         raise BadInput(str(src), "SRC", "file or folder not found")
     project = _project_arg(args.project, must_exist=False)
-    created = not project.exists()
-    # folders ProjectStore will create for a new project (removed again if the import fails)
-    new_dirs = [d for d in reversed(project.absolute().parents) if not d.exists()]
+    store = ProjectStore(project, create=True)
     try:
-        with ProjectStore(project, create=True) as store:
-            try:
-                report = _call(import_into, f"import {args.format}", store=store, fmt=args.format, src=src,
-                               skip_invalid=args.skip_invalid)
-            except ImportFailed as exc:
-                n = len(exc.problems)
-                print(f"visionbench: {n} problem{'s' * (n != 1)} in {src}; nothing was imported "
-                      "(--skip-invalid imports the rest and lists these):", file=sys.stderr)
-                for problem in exc.problems:
-                    print(f"  {problem}", file=sys.stderr)
-                raise _Reported(2) from None
-            summary = report.as_dict() if hasattr(report, "as_dict") else dict(report)
-            summary["project"] = str(project)
-            summary["totals"] = {"images": store.count_images(), "annotations": store.count_annotations(),
-                                 "categories": len(store.categories())}
+        try:
+            report = _call(import_into, f"import {args.format}", store=store, fmt=args.format, src=src,
+                           skip_invalid=args.skip_invalid)
+        except ImportFailed as exc:
+            n = len(exc.problems)
+            print(f"visionbench: {n} problem{'s' * (n != 1)} in {src}; nothing was imported "
+                  "(--skip-invalid imports the rest and lists these):", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            raise _Reported(2) from None
+        summary = report.as_dict() if hasattr(report, "as_dict") else dict(report)
+        summary["project"] = str(project)
+        summary["totals"] = {"images": store.count_images(), "annotations": store.count_annotations(),
+                             "categories": len(store.categories())}
     except BaseException:
-        if created:  # a failed import into a new project leaves no empty project behind
-            for leftover in (project, *(Path(f"{project}{s}") for s in ("-wal", "-shm", ".lock"))):
-                leftover.unlink(missing_ok=True)
-            for d in reversed(new_dirs):  # innermost first; only if still empty
-                try:
-                    d.rmdir()
-                except OSError:
-                    break
+        store.discard()  # deletes the project only if this process created it: no empty project left
         raise
+    store.close()
     _print_json(summary)
     return 0
 
@@ -385,7 +378,7 @@ def cmd_export(args) -> int:
         options["keep_image_format"] = True
     with ProjectStore(_project_arg(args.project), readonly=True) as store:
         summary = _call(export_from, f"export {args.format}", store=store, fmt=args.format, dst=Path(args.dst),
-                        split=args.split, **options)
+                        split=args.split, overwrite=args.overwrite, **options)
     _print_json(summary if summary is not None else {"dst": args.dst})
     return 0
 
@@ -544,6 +537,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInput as exc:
         print(f"visionbench: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `visionbench info | head -1`: the reader has all it wanted
+        _silence_stdout()
+        return 0
     except FileNotFoundError as exc:
         print(f"visionbench: {exc.filename}: file not found", file=sys.stderr)
         return 2
@@ -558,6 +554,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - the boundary that turns crashes into exit code 1
         return _internal(exc, debug)
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; into the closed pipe that would raise once more
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _internal(exc: BaseException, debug: bool) -> int:

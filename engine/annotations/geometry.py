@@ -186,3 +186,33 @@ def translate(g: Geometry, dx: float, dy: float) -> Geometry:
 def clip_box(box: Box, width: int, height: int) -> Box:
     return Box(min(max(box.x1, 0), width), min(max(box.y1, 0), height),
                min(max(box.x2, 0), width), min(max(box.y2, 0), height))
+
+
+def rle_run_lengths_total(counts: str) -> int | None:
+    """Sum of the run lengths in a compressed COCO RLE string (the pixels it covers), or None when
+    the string is corrupt (a character out of range, a run that is negative).
+
+    pycocotools decodes a string whose runs fall short of height * width without complaint,
+    filling the rest with background, so a truncated mask would pass unnoticed.
+    """
+    runs: list[int] = []
+    total = 0
+    x = k = 0
+    for ch in counts:
+        c = ord(ch) - 48
+        if not 0 <= c < 64:
+            return None
+        x |= (c & 0x1F) << (5 * k)
+        k += 1
+        if c & 0x20:
+            continue
+        if c & 0x10:
+            x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0:
+            return None
+        runs.append(x)
+        total += x
+        x = k = 0
+    return None if k else total

@@ -20,6 +20,8 @@ def probe_image(path: Path) -> tuple[int, int]:
     path = Path(path)
     if not path.exists():
         raise BadInput(str(path), "image", "file not found")
+    if not path.is_file():  # a FIFO named a.png would block the import forever
+        raise BadInput(str(path), "image", "not a regular file")
     try:
         from PIL import Image
 
@@ -45,6 +47,88 @@ def probe_image(path: Path) -> tuple[int, int]:
         raise BadInput(str(path), "image", f"{w}x{h} pixels exceeds the limit of {MAX_PIXELS} "
                        "(decompression bomb?)")
     return int(w), int(h)
+
+
+# Images up to this size of another type than PNG and JPEG are decoded at import to check them;
+# larger ones only by their header (decoding them whole would cost gigabytes).
+VERIFY_MAX_PIXELS = 100_000_000
+# Deflate cannot compress better than about 1032:1, and a JPEG spends some bits on every 8x8
+# block: files far smaller than their pixel count cannot hold their pixels (a header-only file).
+_PNG_MAX_RATIO = 1100
+_JPEG_MAX_RATIO = 2000
+
+
+def verify_decodes(path: Path, width: int, height: int) -> None:
+    """BadInput when the image file cannot hold its pixels: truncated, damaged or header-only
+    (such files have a valid header, and exports that convert images fail on them).
+
+    Cheap enough for every image of an import: PNGs have their chunk structure and every CRC
+    checked, and their compressed data compared with what the header promises; JPEGs must end
+    with their end-of-image marker and be large enough for their size. Other types are decoded
+    (up to VERIFY_MAX_PIXELS). A PNG or JPEG damaged inside otherwise intact chunks still passes:
+    an export that converts it refuses it then, naming the image.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(str(path), "image", f"cannot read ({exc.strerror or exc})") from None
+    raw = width * height
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        problem = _png_problem(data, raw)
+    elif data.startswith(b"\xff\xd8"):
+        problem = None
+        if b"\xff\xd9" not in data[-4096:]:
+            problem = "no end-of-image marker: the file is truncated"
+        elif len(data) * _JPEG_MAX_RATIO < raw:
+            problem = f"{len(data)} bytes cannot hold {width}x{height} pixels (a header without its data)"
+    elif raw <= VERIFY_MAX_PIXELS:
+        problem = _decode_problem(path, data)
+    else:
+        problem = None
+    if problem:
+        raise BadInput(str(path), "image", f"the pixel data is damaged: {problem}")
+
+
+def _decode_problem(path: Path, data: bytes) -> str | None:
+    import cv2
+    import numpy as np
+
+    if cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is not None:
+        return None
+    try:
+        import tifffile
+
+        tifffile.imread(str(path))
+    except Exception as exc:  # noqa: BLE001 - image libraries raise many types for bad files
+        return f"it does not decode ({type(exc).__name__})"
+    return None
+
+
+def _png_problem(data: bytes, pixels: int) -> str | None:
+    """Why a PNG cannot hold its pixels (chunks cut short or failing their CRC, no IEND, far too
+    little compressed data), or None."""
+    import struct
+    import zlib
+
+    pos, compressed = 8, 0
+    while True:
+        if pos + 12 > len(data):
+            return "the file ends before its IEND chunk (truncated)"
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if pos + 12 + length > len(data):
+            return f"chunk {kind!r} is cut short (truncated)"
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        if zlib.crc32(data[pos + 4:pos + 8 + length]) & 0xFFFFFFFF != crc:
+            return f"chunk {kind!r} fails its CRC check"
+        if kind == b"IDAT":
+            compressed += length
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if compressed * _PNG_MAX_RATIO < pixels:
+        return f"{compressed} bytes of compressed data cannot hold {pixels} pixels (a header without its data)"
+    return None
 
 
 def read_image_rgb(path: Path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -18,9 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
+from urllib.parse import quote
 
 from .errors import BadInput, ProjectLocked
 from .imageio import is_image_file, probe_image
+from .limits import check_name
 from .model import (SPLITS, STATUSES, Annotation, Category, ImageRecord, Polygon, Polyline, default_color,
                     geometry_from_json)
 
@@ -49,6 +52,9 @@ _MIGRATIONS: list[str] = [_SCHEMA_V1]
 _ANN_COLS = ("id, image_id, category_id, kind, geometry, instance_id, attributes, source, score, "
              "hidden, locked, created, updated")
 
+
+# How long a write waits for another program holding the database lock before giving up.
+BUSY_TIMEOUT_S = 10.0
 
 # SQLite's own checkpoint inside a commit stays as a safety net, far beyond what the background
 # checkpointer lets the WAL grow to (pages of 4 KiB).
@@ -79,7 +85,7 @@ class _Checkpointer(threading.Thread):
         self.join(timeout=10)
 
     def run(self) -> None:
-        db = sqlite3.connect(f"file:{self._path}", uri=True, timeout=0.05, check_same_thread=False)
+        db = sqlite3.connect(f"file:{quote(str(self._path))}", uri=True, timeout=0.05, check_same_thread=False)
         try:
             while not self._stopping.wait(self._interval_s) and self._store() is not None:
                 if self._dirty.is_set():
@@ -138,11 +144,75 @@ def _annotation_params(a: Annotation, with_id: bool, image_id: int | None = None
     # a hole-free polygon's JSON straight from its tuples (the same text as to_json(), which first
     # copies every vertex into a list: a fifth of the store step of a big COCO import)
     blob = _dumps({"points": g.points}) if type(g) is Polygon and not g.holes else _dumps(g.to_json())
+    if "null" in blob:  # orjson writes NaN and infinities as null: such geometry could never be read back
+        raise ValueError(f"a {a.kind} with a non-finite coordinate cannot be stored")
     p = (a.image_id if image_id is None else image_id, a.category_id if category_id is None else category_id,
          a.kind, blob,
          a.instance_id, _dumps(a.attributes) if a.attributes else "{}", a.source, a.score,
          int(a.hidden), int(a.locked), a.created, a.updated)
     return ((a.id,) + p) if with_id else p
+
+
+def _create_schema(db: sqlite3.Connection) -> None:
+    for v in range(SCHEMA_VERSION):
+        for statement in _MIGRATIONS[v].split(";"):
+            if statement.strip():
+                db.execute(statement)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
+def _make_dirs(folder: Path) -> list[Path]:
+    """mkdir -p that returns the folders this call created (outermost first), and only those."""
+    missing = [d for d in (folder, *folder.parents) if not d.exists()][::-1]
+    made = []
+    for d in missing:
+        try:
+            d.mkdir()
+            made.append(d)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            _remove_empty_dirs(made)
+            raise BadInput(str(d), "project", f"cannot create the folder: {_os_cause(exc)}") from None
+    return made
+
+
+def _remove_empty_dirs(made: list[Path]) -> None:
+    for d in reversed(made):  # innermost first; a folder someone else filled meanwhile stays
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+def _os_cause(exc: OSError) -> str:
+    import errno
+
+    causes = {errno.ENOSPC: "the disk is full (no space left on device)",
+              errno.EROFS: "read-only file system", errno.EACCES: "permission denied (read-only?)",
+              errno.EPERM: "operation not permitted (read-only?)"}
+    return causes.get(exc.errno, exc.strerror or str(exc))
+
+
+def explain_db_error(path: Path, exc: sqlite3.Error, opening: bool = False) -> BadInput:
+    """The user's environment behind an SQLite error, as BadInput naming the project and the cause."""
+    text = str(exc)
+    low = text.lower()
+    if "full" in low:
+        cause = "the disk is full (database or disk is full); nothing was changed"
+    elif "readonly" in low or "read-only" in low:
+        cause = "is read-only (the file or its folder cannot be written); nothing was changed"
+    elif "locked" in low or "busy" in low:
+        cause = f"is locked by another program ({text}); close it there and try again"
+    elif "unable to open" in low:
+        cause = f"cannot be opened ({text}): the folder may be missing or not readable"
+    elif "disk i/o" in low:
+        cause = f"{text}: the disk may be full, read-only or failing"
+    elif opening:
+        cause = f"not a Visionbench project ({text})"
+    else:
+        cause = f"database error: {text}"
+    return BadInput(str(path), "project", cause)
 
 
 class ProjectStore:
@@ -153,37 +223,124 @@ class ProjectStore:
         self.root = self.path.parent
         self._root_str = str(self.root)
         self.readonly = readonly
+        self.created = False  # True when this store made the file (discard() may then delete it)
+        self._created_dirs: list[Path] = []
         self._lock_fd: int | None = None
         self._db: sqlite3.Connection | None = None
         self._checkpointer: _Checkpointer | None = None
         self._depth = 0
+        if self.path.is_dir():
+            raise BadInput(str(self.path), "project", "is a folder, expected a .vbproj file")
         if not self.path.exists():
             if not create or readonly:
                 raise BadInput(str(self.path), "project", "file not found")
-            self.root.mkdir(parents=True, exist_ok=True)
-        elif self.path.is_dir():
-            raise BadInput(str(self.path), "project", "is a folder, expected a .vbproj file")
-        if not readonly:
-            self._acquire_lock()
+            self._created_dirs = _make_dirs(self.root)
         try:
-            uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
-                                       timeout=10.0)
-            self._db.execute("PRAGMA foreign_keys=ON")
             if not readonly:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT_PAGES}")
-            self._migrate()
-            if not readonly:
-                self._checkpointer = _Checkpointer(self)
-                self._checkpointer.start()
-        except sqlite3.DatabaseError as exc:
-            self.close()
-            raise BadInput(str(self.path), "project", f"not a Visionbench project ({exc})") from None
+                self._acquire_lock()
+                # Under the lock no other Visionbench process is creating it: the file appears whole
+                # (made under a temporary name, then linked) or not at all.
+                if not self.path.exists():
+                    if not create:
+                        raise BadInput(str(self.path), "project", "file not found")
+                    self._create_file()
+            self._connect()
+        except sqlite3.Error as exc:
+            self._abandon()
+            raise explain_db_error(self.path, exc, opening=True) from None
+        except OSError as exc:
+            self._abandon()
+            raise BadInput(str(exc.filename or self.path), "project", _os_cause(exc)) from None
         except BaseException:
-            self.close()  # a refused open (e.g. newer schema) must not keep the project locked
+            self._abandon()  # a refused open (e.g. newer schema) must not keep the project locked
             raise
+
+    def _connect(self) -> None:
+        if self.readonly:
+            try:
+                self._open_db(f"file:{quote(str(self.path))}?mode=ro")
+                return
+            except sqlite3.OperationalError:
+                self._close_db()
+                # Read-only media: SQLite cannot create the WAL index beside the file. A project
+                # closed cleanly has everything in the file itself, which can then be read as is.
+                wal = Path(f"{self.path}-wal")
+                if wal.exists() and wal.stat().st_size > 0:
+                    raise BadInput(str(self.path), "project", f"cannot be read here: the folder is read-only and "
+                                   f"{wal.name} holds changes not yet in the project file; open it once "
+                                   "where the folder is writable") from None
+                self._open_db(f"file:{quote(str(self.path))}?mode=ro&immutable=1")
+                return
+        self._open_db(f"file:{quote(str(self.path))}")
+        self._checkpointer = _Checkpointer(self)
+        self._checkpointer.start()
+
+    def _open_db(self, uri: str) -> None:
+        self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_S)
+        self._db.execute("PRAGMA foreign_keys=ON")
+        if not self.readonly:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT_PAGES}")
+        self._migrate()
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _create_file(self) -> None:
+        """Make the project file complete under a temporary name, then link it into place: another
+        process sees no project or a whole one, never a half-initialized file."""
+        tmp = self.root / f".{self.path.name}.{secrets.token_hex(6)}.creating"
+        try:
+            db = sqlite3.connect(str(tmp), isolation_level=None)
+            try:
+                db.execute("BEGIN")
+                _create_schema(db)
+                db.execute("COMMIT")
+            finally:
+                db.close()
+            try:
+                os.link(tmp, self.path)  # fails if the name exists: never replaces someone's project
+            except FileExistsError:
+                return  # made by a process that does not use our lock: open theirs
+            except OSError:
+                if self.path.exists():  # no hard links on this file system: rename, still under the lock
+                    return
+                os.rename(tmp, self.path)
+            self.created = True
+        finally:
+            tmp.unlink(missing_ok=True)
+            Path(f"{tmp}-journal").unlink(missing_ok=True)
+
+    def _abandon(self) -> None:
+        """Undo what this constructor did after a failure: what it created, and only that."""
+        if self.created:
+            self.discard()
+            return
+        self.close()
+        _remove_empty_dirs(self._created_dirs)
+
+    def discard(self) -> None:
+        """Close and delete a project this store created (a failed first import leaves no trace).
+        A project this store did not create is only closed: a loser never deletes a winner's files."""
+        if not self.created:
+            self.close()
+            return
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+        self._close_db()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        if self._lock_fd is not None:
+            # removed while still held: a process waiting on this file sees it replaced (see _acquire_lock)
+            Path(f"{self.path}.lock").unlink(missing_ok=True)
+        self._release_lock()
+        self.created = False
+        _remove_empty_dirs(self._created_dirs)
 
     # ---- life cycle -------------------------------------------------------------------------
     @classmethod
@@ -208,16 +365,31 @@ class ProjectStore:
 
     def _acquire_lock(self) -> None:
         lock_path = str(self.path) + ".lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except ImportError:  # no flock on this platform: SQLite's own locking still keeps the file sound
-            pass
-        except OSError:
+            fcntl = None
+        while True:
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise BadInput(lock_path, "project", f"cannot open the project for writing: {_os_cause(exc)}") from None
+            if fcntl is None:
+                break
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise ProjectLocked(str(self.path)) from None
+            # A holder that discarded its new project deleted this lock file before letting go: a
+            # lock on the deleted file guards nothing, so take the one now at that name.
+            try:
+                current = os.stat(lock_path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(fd).st_ino:
+                break
             os.close(fd)
-            raise ProjectLocked(str(self.path)) from None
         self._lock_fd = fd
 
     def _release_lock(self) -> None:
@@ -258,21 +430,35 @@ class ProjectStore:
         if self.readonly:
             raise BadInput(str(self.path), "project", "is open read-only; reopen it for writing to edit")
         if self._depth == 0:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise explain_db_error(self.path, exc) from None
         self._depth += 1
         try:
             yield
-        except BaseException:
+            if self._depth == 1:
+                self._db.execute("COMMIT")
+        except BaseException as exc:
             self._depth -= 1
             if self._depth == 0:
-                self._db.execute("ROLLBACK")
+                self._rollback()
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise explain_db_error(self.path, exc) from None
             raise
         else:
             self._depth -= 1
-            if self._depth == 0:
-                self._db.execute("COMMIT")
-                if self._checkpointer is not None:
-                    self._checkpointer.mark_dirty()
+            if self._depth == 0 and self._checkpointer is not None:
+                self._checkpointer.mark_dirty()
+
+    def _rollback(self) -> None:
+        # SQLite has already rolled back after some errors (a full disk); a second ROLLBACK would
+        # fail with "no transaction is active" and hide the real cause
+        if self._db is not None and self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     # ---- categories ---------------------------------------------------------------------------
     def categories(self) -> list[Category]:
@@ -289,9 +475,7 @@ class ProjectStore:
         return Category(*r) if r else None
 
     def add_category(self, name: str, color: str | None = None, id: int | None = None) -> Category:
-        name = name.strip()
-        if not name:
-            raise BadInput(str(self.path), "category.name", "must not be empty")
+        name = check_name(name, str(self.path), "category.name")
         if self.category_by_name(name):
             raise BadInput(str(self.path), "category.name", f"{name!r} exists already")
         with self.transaction():
@@ -305,7 +489,9 @@ class ProjectStore:
 
     def update_category(self, category_id: int, name: str | None = None, color: str | None = None) -> Category:
         cat = self.category(category_id)
-        new = replace(cat, name=(name.strip() if name is not None else cat.name), color=color or cat.color)
+        if name is not None:
+            name = check_name(name, str(self.path), "category.name")
+        new = replace(cat, name=(name if name is not None else cat.name), color=color or cat.color)
         other = self.category_by_name(new.name)
         if not new.name or (other and other.id != category_id):
             raise BadInput(str(self.path), "category.name", f"{new.name!r} is empty or exists already")

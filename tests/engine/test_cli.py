@@ -262,4 +262,6 @@ def test_export_onto_a_file_or_into_an_unwritable_place_is_bad_input(demo, tmp_p
     monkeypatch.setattr(voc, "atomic_write_text", denied)
     assert cli.main(["export", "voc", str(tmp_path / "locked"), "--project", str(demo / "photos.vbproj")]) == 2
     err = capsys.readouterr().err
-    assert "x.xml" in err and "Permission denied" in err and "internal error" not in err
+    # the destination and the cause, not whichever file was open (issue 14, point 8)
+    assert "locked" in err and "permission denied" in err and "internal error" not in err
+    assert not (tmp_path / "locked").exists()  # a failed export leaves no half folder

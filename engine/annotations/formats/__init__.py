@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from ..bundle import ImportReport, import_bundle
+from ..bundle import ImportReport, import_bundle, validate_bundle
 from ..errors import BadInput, ImportFailed
 
 # format name -> module (relative to this package)
@@ -51,7 +51,9 @@ def format_module(fmt: str) -> ModuleType:
 def read(fmt: str, src, *, skip_invalid: bool = False, progress=None):
     """Parse `src` in format `fmt` into an ImportBundle (no store involved)."""
     with _gc_paused():
-        return format_module(fmt).read(Path(src), skip_invalid=skip_invalid, progress=progress)
+        bundle = format_module(fmt).read(Path(src), skip_invalid=skip_invalid, progress=progress)
+        validate_bundle(bundle, src, skip_invalid=skip_invalid)
+        return bundle
 
 
 def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict | None = None,
@@ -66,6 +68,7 @@ def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict 
     t0, c0 = time.perf_counter(), time.process_time()
     with _gc_paused():
         bundle = module.read(Path(src), skip_invalid=skip_invalid, progress=progress)
+        validate_bundle(bundle, src, skip_invalid=skip_invalid)
         if bundle.problems and not skip_invalid:
             raise ImportFailed(bundle.problems)
         t1, c1 = time.perf_counter(), time.process_time()
@@ -74,10 +77,16 @@ def import_into(store, fmt: str, src, skip_invalid: bool = False, timings: dict 
         prepare = getattr(module, "prepare", None)
         written = prepare(bundle, store) if prepare else []
         try:
-            report = import_bundle(store, bundle, skip_invalid=skip_invalid, progress=progress)
+            report = import_bundle(store, bundle, skip_invalid=skip_invalid, progress=progress, src=src)
         except BaseException:
-            for f in written:
-                Path(f).unlink(missing_ok=True)
+            for f in sorted(map(Path, written), key=lambda p: len(p.parts), reverse=True):  # files before folders
+                if f.is_dir():
+                    try:
+                        f.rmdir()
+                    except OSError:
+                        pass
+                else:
+                    f.unlink(missing_ok=True)
             raise
     if timings is not None:
         timings.update(read_s=t1 - t0, store_s=time.perf_counter() - t1,
@@ -94,13 +103,18 @@ EXPORT_OPTIONS: dict[str, dict[str, tuple]] = {
 }
 
 
-def export_from(store, fmt: str, dst, split: str | None = None, progress=None, **options) -> dict:
+def export_from(store, fmt: str, dst, split: str | None = None, progress=None, overwrite: bool = False,
+                **options) -> dict:
     """Export the project (or one split) to `dst` in format `fmt`; returns the module's summary.
 
     `options` are the format's choices in EXPORT_OPTIONS (``task="segment"`` for yolo,
     ``keep_image_format=True`` for voc); others are BadInput naming the option.
+    The destination rules (never a folder holding the project or its images; a non-empty one
+    only with `overwrite`; all or nothing) are those of :mod:`.destination`.
     `progress(done, total, "write")` is called per image written.
     """
+    from .destination import staged_export
+
     module = format_module(fmt)
     allowed = EXPORT_OPTIONS.get(fmt.strip().lower(), {})
     for name, value in options.items():
@@ -109,12 +123,10 @@ def export_from(store, fmt: str, dst, split: str | None = None, progress=None, *
                            + (f"; it has {', '.join(allowed)}" if allowed else ""))
         if value not in allowed[name]:
             raise BadInput("<options>", name, f"{value!r} is not one of {', '.join(map(str, allowed[name]))}")
-    dst = Path(dst)
-    if dst.exists() and not dst.is_dir():
-        raise BadInput(str(dst), "DST", "exists and is not a folder; an export writes a folder "
-                       "(annotation files and copies of the images)")
     with _gc_paused():
-        return module.write(store, dst, split=split, progress=progress, **options)
+        return staged_export(store, Path(dst), lambda folder: module.write(store, folder, split=split,
+                                                                           progress=progress, **options),
+                             overwrite=overwrite)
 
 
 @contextmanager

@@ -38,7 +38,8 @@ from pycocotools import mask as mask_utils
 
 from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
-from ..geometry import bounds, encode_mask, ring_area, rle_area
+from ..geometry import bounds, encode_mask, ring_area, rle_area, rle_run_lengths_total
+from ..limits import check_attributes, check_id, check_mask_pixels, check_name, check_text
 from ..model import SPLITS, STATUSES, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (COORD_TOLERANCE, ExportObject, ProgressFn, atomic_write_json, check_image, copy_image,
                      export_items, export_names, export_objects, load_json, resolve_inside, shape_mask,
@@ -83,6 +84,7 @@ class _Reader:
         self.base = src.parent
         self.bundle = bundle
         self.cat_ids: set[int] = set()
+        self.bad_cats: set[int] = set()
         self.images_by_id: dict[int, ImageEntry] = {}
         self.bad_images: set[int] = set()  # ids of images left out: their annotations go silently
         self.next_instance: dict[int, int] = {}
@@ -101,14 +103,17 @@ class _Reader:
             if not _is_int(cid):
                 self.problem(f + ".id", f"expected an integer, got {cid!r}")
                 continue
-            if not isinstance(name, str) or not name.strip():
-                self.problem(f + ".name", f"expected a non-empty string, got {name!r}")
+            try:
+                name = check_name(name, self.file, f + ".name")
+            except BadInput as exc:
+                self.bundle.problems.append(exc.problem)
+                self.bad_cats.add(cid)  # its annotations go silently: the category's problem is listed
                 continue
             if cid in self.cat_ids:
                 self.problem(f + ".id", f"duplicate category id {cid}")
                 continue
             self.cat_ids.add(cid)
-            self.bundle.categories.append(Category(int(cid), name.strip(), default_color(len(self.cat_ids) - 1)))
+            self.bundle.categories.append(Category(int(cid), name, default_color(len(self.cat_ids) - 1)))
 
     def images(self, images: list) -> None:
         seen_files: set[Path] = set()
@@ -139,7 +144,7 @@ class _Reader:
             extra = im.get("extra") if isinstance(im.get("extra"), dict) else {}
             split = extra.get("split") if extra.get("split") in SPLITS else "train"
             status = extra.get("status") if extra.get("status") in STATUSES else "new"
-            entry = ImageEntry(file, w, h, split, status)
+            entry = ImageEntry(file, w, h, split, status, source=self.src)
             self.images_by_id[iid] = entry
         # an image whose id turned out duplicated later was removed from images_by_id
         self.bundle.images.extend(self.images_by_id.values())
@@ -163,7 +168,7 @@ class _Reader:
         images, cat_ids, bad_images = self.images_by_id, self.cat_ids, self.bad_images
         taken: dict[int, set] = {}  # image id -> instance ids given in the file (fresh ones avoid them)
         for a in anns:
-            if isinstance(a, dict) and type(a.get("instance_id")) is int:
+            if isinstance(a, dict) and type(a.get("instance_id")) is int and type(a.get("image_id")) is int:
                 taken.setdefault(a.get("image_id"), set()).add(a["instance_id"])
         # This loop runs once per annotation (100,000s): field names are only built on errors.
         for i, a in enumerate(anns):
@@ -185,21 +190,31 @@ class _Reader:
                 continue
             cid = a.get("category_id")
             if type(cid) is not int or cid not in cat_ids:
-                self.problem(f"annotations[{i}].category_id", f"unknown category id {cid!r}")
+                if type(cid) is not int or cid not in self.bad_cats:
+                    self.problem(f"annotations[{i}].category_id", f"unknown category id {cid!r}")
                 continue
             try:
                 geoms = self._geometries(a, entry, i)
                 if a.get(OWN_BBOX) is True and not isinstance(geoms[0], Box):
                     geoms.insert(0, self._bbox(a, entry, f"annotations[{i}]"))
+                attributes = a.get("attributes")
+                attributes = check_attributes(attributes, self.file, f"annotations[{i}].attributes") \
+                    if type(attributes) is dict and attributes else {}
+                score = a.get("score")
+                score = float(score) if type(score) in (int, float) else None
+                if score is not None and not math.isfinite(score):
+                    raise BadInput(self.file, f"annotations[{i}].score", f"not a finite number: {a['score']!r}")
+                instance = a.get("instance_id")
+                if type(instance) is int:
+                    check_id(instance, self.file, f"annotations[{i}].instance_id")
+                source = a.get("source")
+                if type(source) is str and source.strip():
+                    source = check_text(source, self.file, f"annotations[{i}].source")
             except BadInput as exc:
                 self.bundle.problems.append(exc.problem)
                 continue
-            attributes = dict(a["attributes"]) if type(a.get("attributes")) is dict else {}
             if a.get("iscrowd") in (1, True):
                 attributes["iscrowd"] = 1
-            score = a.get("score")
-            score = float(score) if type(score) in (int, float) else None
-            instance = a.get("instance_id")
             if type(instance) is not int:
                 instance = None
                 if len(geoms) > 1:
@@ -208,7 +223,6 @@ class _Reader:
                     while instance in used:
                         instance += 1
                     self.next_instance[id(entry)] = instance + 1
-            source = a.get("source")
             source = source if type(source) is str and source.strip() else "manual"
             for g in geoms:
                 entry.annotations.append(Annotation(0, cid, g, instance_id=instance,
@@ -250,16 +264,17 @@ class _Reader:
         size, counts = seg.get("size"), seg.get("counts")
         if not (isinstance(size, list) and len(size) == 2 and [_as_int(v) for v in size] == [h, w]):
             raise BadInput(self.file, f + ".size", f"{size!r} differs from the image size [{h}, {w}]")
+        check_mask_pixels(w, h, self.file, f)
         try:
             if isinstance(counts, list):  # uncompressed RLE
                 if sum(int(c) for c in counts) != h * w or any(int(c) < 0 for c in counts):
                     raise ValueError("run lengths must be >= 0 and add up to height * width")
                 rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
             elif isinstance(counts, str):
+                # pycocotools fills runs that fall short of the image with background, silently
+                if rle_run_lengths_total(counts) != h * w:
+                    raise ValueError("its runs do not cover the image exactly")
                 rle = {"size": [h, w], "counts": counts.encode("ascii")}
-                # decoding validates the runs (a corrupt string would give a wrong-sized mask)
-                if mask_utils.decode(rle).shape != (h, w):
-                    raise ValueError("corrupt counts")
             else:
                 raise ValueError("counts must be a string or a list of integers")
         except (ValueError, TypeError, UnicodeEncodeError) as exc:

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -21,6 +22,7 @@ from ..errors import BadInput, Problem
 from ..geometry import bounds, geometry_to_mask
 from ..imageio import probe_image
 from ..model import Annotation, Box, MaskRLE, Polygon
+from ..limits import COORD_TOLERANCE, MAX_ANNOTATION_FILE_BYTES, check_file_size  # noqa: F401 - re-exported
 from ..progress import ProgressFn, ticking  # noqa: F401 - the formats import them from here
 
 try:  # orjson parses and writes big COCO files several times faster; the stdlib is the fallback
@@ -29,9 +31,10 @@ except ImportError:  # pragma: no cover - orjson is a declared dependency
     _orjson = None
 _loads = _orjson.loads if _orjson is not None else json.loads
 
-# Points may lie this many pixels outside the image: tools write 500.0000001 for a 500-px
-# image, and LabelMe lets a drag end a little past the border.
-COORD_TOLERANCE = 1.0
+
+
+# Longer paths than this are not file names a tool wrote (PATH_MAX is 4096 on Linux)
+MAX_PATH_CHARS = 4096
 
 
 def problem_of(exc: BadInput) -> Problem:
@@ -40,15 +43,35 @@ def problem_of(exc: BadInput) -> Problem:
 
 # ---- reading --------------------------------------------------------------------------------
 
-def read_text(path: Path, field: str = "encoding") -> str:
-    """The file's text as UTF-8 (a BOM is allowed); BadInput naming the byte offset otherwise."""
+def read_bytes(path: Path, field: str, limit: int = MAX_ANNOTATION_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (a FIFO would block forever, a device
+    never end); BadInput naming the file otherwise."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        st = os.stat(path)
     except FileNotFoundError:
         raise BadInput(str(path), field, "file not found") from None
     except OSError as exc:
         raise BadInput(str(path), field, f"cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInput(str(path), field, "not a regular file (a pipe, device or folder cannot be read)")
+    check_file_size(path, "size", limit)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadInput(str(path), field, f"cannot read ({exc.strerror or exc})") from None
+
+
+def inside_source(path: Path, src: Path, cache: dict | None = None) -> bool:
+    """True when `path`, symlinks resolved, lies in the source folder `src` (or is it)."""
+    base = _real(str(src), {} if cache is None else cache).rstrip(os.sep) + os.sep
+    return (os.path.realpath(path) + os.sep).startswith(base)
+
+
+def read_text(path: Path, field: str = "encoding", limit: int = MAX_ANNOTATION_FILE_BYTES) -> str:
+    """The file's text as UTF-8 (a BOM is allowed); BadInput naming the byte offset otherwise."""
+    path = Path(path)
+    data = read_bytes(path, field, limit)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -57,11 +80,23 @@ def read_text(path: Path, field: str = "encoding") -> str:
                        f"{exc.start})", line=line) from None
 
 
+def lines_of(text: str) -> list[str]:
+    """The lines of a one-name-per-line file, split at LF (CR LF too) only.
+
+    str.splitlines() also splits at U+2028, NEL, form feed and other separators: a name holding
+    one would silently become two classes and shift every index after it; kept in one line, it
+    is refused by the name check instead.
+    """
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+
+
 def load_json(path: Path) -> Any:
     """Parse a JSON file; BadInput with line and column for malformed JSON or non-UTF-8 bytes."""
     text = read_text(path, field="json")
     try:
         return _loads(text)
+    except RecursionError:
+        raise BadInput(str(path), "json", "nested too deeply") from None
     except json.JSONDecodeError as exc:  # orjson's error is a subclass, with the same fields
         raise BadInput(str(path), "json", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
                        line=exc.lineno) from None
@@ -79,6 +114,13 @@ def resolve_inside(base_dir: Path, relpath: str, file: Path | str, field: str,
     """
     if not isinstance(relpath, str) or not relpath.strip():
         raise BadInput(str(file), field, "missing or empty path")
+    try:
+        too_long = any(len(part.encode("utf-8")) > 255 for part in relpath.replace("\\", "/").split("/"))
+    except UnicodeEncodeError:  # a lone surrogate: no file system takes it
+        too_long = True
+    if len(relpath) > MAX_PATH_CHARS or "\x00" in relpath or too_long:
+        raise BadInput(str(file), field, f"not a usable path ({len(relpath)} characters; at most {MAX_PATH_CHARS}, "
+                       "255 bytes per name, no NUL)")
     cache = {} if cache is None else cache
     base = _real(str(base_dir), cache)
     raw = relpath.strip()

@@ -33,9 +33,10 @@ from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
 from ..geometry import decode_mask, encode_mask, polygon_to_mask
 from ..imageio import MAX_PIXELS
+from ..limits import check_attributes, check_id, check_mask_pixels, check_name, check_text
 from ..model import Annotation, Box, Category, MaskRLE, Point, Polygon, Polyline, default_color
 from .common import (ProgressFn, as_points, atomic_write_bytes, atomic_write_json, check_image, check_inside,
-                     copy_image, export_items, export_names, load_json, resolve_inside, ticking)
+                     copy_image, export_items, export_names, inside_source, load_json, resolve_inside, ticking)
 
 CIRCLE_VERTICES = 64
 IMPORTED_IMAGES_DIR = "imported_images"
@@ -62,8 +63,13 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
         raise BadInput(str(src), "source", "LabelMe import expects a folder of .json files")
     bundle = LabelMeBundle()
     cat_ids: dict[str, int] = {}
-    files = sorted(p for p in src.rglob("*.json") if p.is_file())
-    if not files:
+    files = []
+    for p in sorted(src.rglob("*.json")):
+        if not inside_source(p, src):
+            bundle.problems.append(Problem(str(p), "file", "a symlink out of the source folder"))
+        elif p.is_file():
+            files.append(p)
+    if not files and not bundle.problems:
         raise BadInput(str(src), "source", "no .json files in this folder")
     described: dict[Path, Path] = {}  # image file -> the JSON that describes it
     for jf in ticking(files, progress, "read"):
@@ -101,7 +107,7 @@ def _read_file(root: Path, jf: Path, cat_ids: dict[str, int], bundle: LabelMeBun
         except BadInput as exc:
             problems.append(exc.problem)
             continue
-        label = shape["label"].strip()
+        label = check_name(shape["label"], str(jf), f"{f}.label")
         if label not in cat_ids:
             cat_ids[label] = len(cat_ids) + 1
         entry.annotations.append(ann.with_(category_id=cat_ids[label]))
@@ -116,12 +122,12 @@ def _image_entry(root: Path, jf: Path, doc: dict, bundle: LabelMeBundle) -> Imag
     dw, dh = doc.get("imageWidth"), doc.get("imageHeight")
     if file.is_file() or not doc.get("imageData"):
         w, h = check_image(file, dw, dh, file=jf, field="imagePath")
-        return ImageEntry(file, w, h)
+        return ImageEntry(file, w, h, source=jf)
     data, ext, w, h = _decode_image_data(doc["imageData"], jf)
     for name, declared, actual in (("imageWidth", dw, w), ("imageHeight", dh, h)):
         if declared is not None and declared != actual:
             raise BadInput(str(jf), name, f"{declared!r} differs from the {actual} px of the embedded imageData")
-    entry = ImageEntry(file, w, h)  # file is replaced by prepare() with the decoded copy
+    entry = ImageEntry(file, w, h, source=jf)  # file is replaced by prepare() with the decoded copy
     bundle.embedded.append((entry, jf.stem + ext, data))
     return entry
 
@@ -147,9 +153,7 @@ def _decode_image_data(b64: Any, jf: Path) -> tuple[bytes, str, int, int]:
 def _shape(shape: Any, entry: ImageEntry, jf: Path, f: str) -> Annotation:
     if not isinstance(shape, dict):
         raise BadInput(str(jf), f, "expected an object")
-    label = shape.get("label")
-    if not isinstance(label, str) or not label.strip():
-        raise BadInput(str(jf), f + ".label", f"expected a non-empty string, got {label!r}")
+    check_name(shape.get("label"), str(jf), f + ".label")
     st = shape.get("shape_type") or "polygon"
     pts = as_points(shape.get("points"), file=jf, field=f + ".points")
     w, h = entry.width, entry.height
@@ -159,6 +163,8 @@ def _shape(shape: Any, entry: ImageEntry, jf: Path, f: str) -> Annotation:
         check_inside(pts, w, h, file=jf, field=f + ".points")
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
         geom: Any = Box(min(xs), min(ys), max(xs), max(ys))
+        if geom.width <= 0 or geom.height <= 0:  # COCO, VOC and YOLO cannot write an empty box back
+            raise BadInput(str(jf), f + ".points", f"an empty rectangle ({geom.width:g} x {geom.height:g} px)")
     elif st == "polygon":
         _need(pts, 3, jf, f, st)
         check_inside(pts, w, h, file=jf, field=f + ".points")
@@ -168,7 +174,14 @@ def _shape(shape: Any, entry: ImageEntry, jf: Path, f: str) -> Annotation:
         (cx, cy), (px, py) = pts[0], pts[1]
         r = math.hypot(px - cx, py - cy)
         check_inside([(cx, cy)], w, h, file=jf, field=f + ".points")
+        if not math.isfinite(r):
+            raise BadInput(str(jf), f + ".points", "the circle's radius is not a finite number")
         geom = circle_polygon(cx, cy, r)
+        try:  # the polygon is what is stored: it must lie in the image too, not only the centre
+            check_inside(geom.points, w, h, file=jf, field=f + ".points")
+        except BadInput:
+            raise BadInput(str(jf), f + ".points", f"the circle of radius {r:g} around ({cx:g}, {cy:g}) "
+                           f"leaves the {w}x{h} image") from None
         attrs = {"labelme_shape": "circle", "circle": [cx, cy, r]}
     elif st == "point":
         check_inside(pts[:1], w, h, file=jf, field=f + ".points")
@@ -185,20 +198,24 @@ def _shape(shape: Any, entry: ImageEntry, jf: Path, f: str) -> Annotation:
         raise BadInput(str(jf), f + ".shape_type", f"unsupported shape type {st!r}")
     for key in ("flags", "attributes"):
         if isinstance(shape.get(key), dict) and shape[key]:
+            value = check_attributes(shape[key], str(jf), f"{f}.{key}")
             if key == "flags":
-                attrs["flags"] = dict(shape[key])
+                attrs["flags"] = value
             else:
-                attrs.update({k: v for k, v in shape[key].items() if k not in ("labelme_shape", "circle")})
+                attrs.update({k: v for k, v in value.items() if k not in ("labelme_shape", "circle")})
     if isinstance(shape.get("description"), str) and shape["description"]:
-        attrs["description"] = shape["description"]
+        attrs["description"] = check_text(shape["description"], str(jf), f + ".description")
     if shape.get("difficult") in (True, 1):
         attrs["difficult"] = True
     gid = shape.get("group_id")
+    gid = check_id(gid, str(jf), f + ".group_id") if isinstance(gid, int) and not isinstance(gid, bool) else None
     score = shape.get("score")
+    score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
+    if score is not None and not math.isfinite(score):
+        raise BadInput(str(jf), f + ".score", f"not a finite number: {shape.get('score')!r}")
     source = shape.get("source")
-    return Annotation(0, 0, geom, instance_id=gid if isinstance(gid, int) and not isinstance(gid, bool) else None,
-                      attributes=attrs, source=source if isinstance(source, str) and source.strip() else "manual",
-                      score=float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None)
+    source = check_text(source.strip(), str(jf), f + ".source") if isinstance(source, str) and source.strip() else None
+    return Annotation(0, 0, geom, instance_id=gid, attributes=attrs, source=source or "manual", score=score)
 
 
 def _need(pts, n: int, jf: Path, f: str, st: str) -> None:
@@ -213,8 +230,8 @@ def _mask(b64: Any, pts, w: int, h: int, jf: Path, f: str) -> MaskRLE:
         raise BadInput(str(jf), f + ".mask", "a mask shape needs a base64 PNG in 'mask'")
     try:
         with Image.open(io.BytesIO(base64.b64decode(b64))) as im:
-            if im.size[0] * im.size[1] > MAX_PIXELS:
-                raise ValueError("too many pixels")
+            check_mask_pixels(im.size[0], im.size[1], str(jf), f + ".mask")
+            check_mask_pixels(w, h, str(jf), f + ".mask")
             region = np.asarray(im.convert("L")) > 0
     except (binascii.Error, ValueError, OSError) as exc:
         raise BadInput(str(jf), f + ".mask", f"not a base64-encoded PNG ({exc})") from None
@@ -239,6 +256,9 @@ def prepare(bundle: LabelMeBundle, store) -> list[Path]:
     entries at them. Returns the files written (so a failed import can remove them)."""
     written: list[Path] = []
     folder = Path(store.root) / IMPORTED_IMAGES_DIR
+    if bundle.embedded and not folder.exists():
+        folder.mkdir(parents=True)
+        written.append(folder)  # removed again (when still empty) if the import fails
     for entry, name, data in bundle.embedded:
         target = folder / name
         stem, ext, k = Path(name).stem, Path(name).suffix, 1

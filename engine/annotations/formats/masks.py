@@ -39,9 +39,10 @@ from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
 from ..geometry import encode_mask, geometry_to_mask
 from ..imageio import MAX_PIXELS, is_image_file
+from ..limits import check_mask_pixels, check_name
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (ProgressFn, atomic_write_bytes, atomic_write_text, check_image, copy_image, export_items,
-                     export_names, read_text, ticking)
+                     export_names, inside_source, lines_of, read_text, ticking)
 
 BACKGROUND = "_background_"
 IGNORE = "__ignore__"
@@ -51,6 +52,7 @@ CLASS_DIR = "SegmentationClass"
 OBJECT_DIR = "SegmentationObject"
 CLASS_NAMES = "class_names.txt"
 SETS_DIR = ("ImageSets", "Segmentation")
+INDEX_MODES = ("P", "L", "1", "I", "I;16", "I;16B", "I;16L", "RGB", "RGBA")
 
 
 def voc_palette(n: int = 256) -> np.ndarray:
@@ -80,7 +82,13 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
         raise BadInput(str(src), "images", f"no {' or '.join(IMAGE_DIRS)} folder")
     bundle = ImportBundle(categories=[Category(i, n, default_color(i - 1)) for i, n in enumerate(names) if i > 0])
     ignore_id = len(names)  # bundle-local id of the __ignore__ category, added when void pixels occur
-    images = sorted(p for p in image_dir.rglob("*") if p.is_file() and is_image_file(p))
+    images = []
+    for p in sorted(image_dir.rglob("*")):
+        if is_image_file(p) and p.is_file():
+            if inside_source(p, src):
+                images.append(p)
+            else:  # as COCO, VOC and LabelMe refuse
+                bundle.problems.append(Problem(str(p), "image", "a symlink out of the source folder"))
     by_png: dict[Path, list[Path]] = {}
     for img in images:
         by_png.setdefault(img.relative_to(image_dir).with_suffix(".png"), []).append(img)
@@ -103,7 +111,11 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
             stem = rel.with_suffix("").as_posix()
             entry = ImageEntry(img, w, h, split=splits.get(stem) or splits.get(Path(stem).name) or "train")
             cls_png, obj_png = src / CLASS_DIR / rel, src / OBJECT_DIR / rel
+            for png in (cls_png, obj_png):
+                if png.exists() and not inside_source(png, src):
+                    raise BadInput(str(png), "file", "a symlink out of the source folder")
             if cls_png.is_file():
+                entry.source = cls_png
                 classes = _read_index_png(cls_png, w, h, rgb_ok=True)
                 bad = np.setdiff1d(np.unique(classes), np.r_[np.arange(len(names)), VOID])
                 if bad.size:
@@ -142,7 +154,8 @@ def _read_splits(src: Path, problems: list[Problem]) -> dict[str, str]:
 def _class_names(path: Path) -> list[str]:
     if not path.is_file():
         raise BadInput(str(path), CLASS_NAMES, "file not found (one class name per line, first _background_)")
-    names = [ln.strip() for ln in read_text(path, field=CLASS_NAMES).splitlines() if ln.strip()]
+    names = [check_name(ln, str(path), CLASS_NAMES) for ln in lines_of(read_text(path, field=CLASS_NAMES))
+             if ln.strip()]
     if not names:
         raise BadInput(str(path), CLASS_NAMES, "no class names")
     if len(set(names)) != len(names):
@@ -157,6 +170,7 @@ def _read_index_png(path: Path, w: int, h: int, rgb_ok: bool) -> np.ndarray:
     """An index PNG -> uint8 [H, W]; BadInput if unreadable or not w x h."""
     from PIL import Image
 
+    check_mask_pixels(w, h, str(path), "size")
     try:
         Image.MAX_IMAGE_PIXELS = None
         with Image.open(path) as im:
@@ -165,6 +179,9 @@ def _read_index_png(path: Path, w: int, h: int, rgb_ok: bool) -> np.ndarray:
             if im.size != (w, h):
                 raise BadInput(str(path), "size", f"{im.size[0]}x{im.size[1]} differs from the image's {w}x{h}")
             mode = im.mode
+            if mode not in INDEX_MODES:
+                raise BadInput(str(path), "mode", f"a {mode} PNG; class and object PNGs are palette (P), gray (L), "
+                               "16-bit gray or RGB painted with the VOC palette")
             arr = np.asarray(im.convert("RGB") if mode in ("RGB", "RGBA") else im)
     except BadInput:
         raise
@@ -175,7 +192,7 @@ def _read_index_png(path: Path, w: int, h: int, rgb_ok: bool) -> np.ndarray:
             raise BadInput(str(path), "mode", "expected a palette or gray PNG")
         return _rgb_to_index(arr, path)
     if arr.dtype != np.uint8:
-        if arr.max(initial=0) > VOID:
+        if arr.min(initial=0) < 0 or arr.max(initial=0) > VOID:
             raise BadInput(str(path), "index", f"value {int(arr.max())} does not fit 0..255")
         arr = arr.astype(np.uint8)
     return arr

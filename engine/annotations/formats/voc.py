@@ -42,14 +42,17 @@ import numpy as np
 from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
 from ..imageio import IMAGE_EXTENSIONS, probe_image, read_image_raw, to_uint8_rgb
+from ..limits import check_name, check_text
 from ..model import SPLITS, Annotation, Box, Category, default_color
 from .common import (COORD_TOLERANCE, ProgressFn, atomic_write_bytes, atomic_write_text, copy_image, export_items,
-                     export_objects, read_text, resolve_inside, shape_bounds, ticking)
+                     export_objects, inside_source, lines_of, read_bytes, read_text, resolve_inside, shape_bounds,
+                     ticking)
 
 CONVENTIONS = ("corner", "devkit")  # what files are written in; reading also takes "auto"
 # Names LabelMe's converter puts in class_names.txt / labels.txt that are not object classes.
 NOT_CLASSES = {"__ignore__", "_background_"}
 FLAGS = ("difficult", "truncated", "occluded")
+MAX_XML_BYTES = 16 * 1024 * 1024  # one image's objects; a VOC file is a few KB
 CLASS_FILES = ("class_names.txt", "labels.txt")
 
 
@@ -82,12 +85,10 @@ def _parse_xml(path: Path) -> _Node:
     DOCTYPE/ENTITY declarations are refused: VOC never needs them and they are how XML files
     blow up memory (entity expansion) or reach other files.
     """
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise BadInput(str(path), "xml", f"cannot read ({exc.strerror or exc})") from None
+    raw = read_bytes(path, "xml", MAX_XML_BYTES)
     m = _DECLARED_ENCODING.match(raw)
-    if m is None or m.group(1).lower().replace(b"-", b"") == b"utf8":
+    utf16_or_32 = raw.startswith((b"\xff\xfe", b"\xfe\xff"))  # a byte-order mark: expat decodes it
+    if not utf16_or_32 and (m is None or m.group(1).lower().replace(b"-", b"") == b"utf8"):
         read_text(path, field="encoding")  # raises BadInput with the line of the first bad byte
     parser = expat.ParserCreate()
     stack: list[_Node] = []
@@ -101,9 +102,13 @@ def _parse_xml(path: Path) -> _Node:
     def end(_tag):
         stack.pop()
 
+    # expat hands long texts over in pieces; joining them once (not += per piece) keeps a
+    # megabyte-long <pose> linear
+    pieces: dict[int, list[str]] = {}
+
     def chars(data):
         if stack:
-            stack[-1].text += data
+            pieces.setdefault(id(stack[-1]), [stack[-1]]).append(data)
 
     def refuse_dtd(*_args):
         raise BadInput(str(path), "xml", f"DOCTYPE/ENTITY declarations are not allowed "
@@ -118,6 +123,12 @@ def _parse_xml(path: Path) -> _Node:
     except expat.ExpatError as exc:
         raise BadInput(str(path), "xml", f"malformed XML at line {exc.lineno}, column {exc.offset}: "
                        f"{expat.ErrorString(exc.code)}", line=exc.lineno) from None
+    except LookupError as exc:  # an encoding Python does not know
+        raise BadInput(str(path), "encoding", f"unknown XML encoding ({exc})", line=1) from None
+    except RecursionError:
+        raise BadInput(str(path), "xml", "nested too deeply") from None
+    for node, *texts in pieces.values():
+        node.text = "".join(texts)
     if not root or root[0].tag != "annotation":
         raise BadInput(str(path), "annotation", "the root element must be <annotation>", line=1)
     return root[0]
@@ -182,7 +193,11 @@ def _read_object(obj: _Node, i: int, xml: Path, w: int, h: int, convention: str,
     name = obj.findtext("name")
     if not name:
         raise BadInput(str(xml), f"{where}.name", "missing or empty", line=obj.line)
-    if class_file is not None and name not in cat_of:
+    try:
+        name = check_name(name, str(xml), f"{where}.name")
+    except BadInput as exc:
+        raise BadInput(str(xml), f"{where}.name", exc.problem.message, line=obj.find("name").line) from None
+    if class_file is not None and name not in cat_of and name not in NOT_CLASSES:
         raise BadInput(str(xml), f"{where}.name", f"unknown category {name!r}: not listed in {class_file}",
                        line=obj.find("name").line)
     bb = obj.find("bndbox")
@@ -206,12 +221,13 @@ def _read_object(obj: _Node, i: int, xml: Path, w: int, h: int, convention: str,
             attrs[flag] = True
     pose = obj.findtext("pose")
     if pose and pose.lower() != "unspecified":
-        attrs["pose"] = pose
+        attrs["pose"] = check_text(pose, str(xml), f"{where}.pose")
     extra = obj.find("attributes")  # CVAT writes <attributes><attribute><name/><value/>...
-    for a in extra.findall("attribute") if extra is not None else ():
+    for k, a in enumerate(extra.findall("attribute") if extra is not None else ()):
         key = a.findtext("name")
         if key and key not in attrs:
-            attrs[key] = a.findtext("value") or ""
+            attrs[check_text(key, str(xml), f"{where}.attributes[{k}].name")] = \
+                check_text(a.findtext("value") or "", str(xml), f"{where}.attributes[{k}].value")
     if name not in cat_of:
         cat_of[name] = len(cat_of) + 1
     return Annotation(image_id=0, category_id=cat_of[name], geometry=box, attributes=attrs)
@@ -227,8 +243,15 @@ def _read_class_order(src: Path, problems: list[Problem]) -> tuple[list[str], st
             except BadInput as exc:
                 problems.append(exc.problem)
                 return [], None
-            names = [ln.strip() for ln in text.splitlines()]
-            return list(dict.fromkeys(n for n in names if n and n not in NOT_CLASSES)), fname
+            names = []
+            for lineno, ln in enumerate(lines_of(text), start=1):
+                if ln.strip() and ln.strip() not in NOT_CLASSES:
+                    try:
+                        names.append(check_name(ln, str(p), "names"))
+                    except BadInput as exc:
+                        problems.append(Problem(str(p), "names", exc.problem.message, line=lineno))
+                        return [], None
+            return list(dict.fromkeys(names)), fname
     return [], None
 
 
@@ -274,10 +297,15 @@ def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto",
     if not src.is_dir():
         raise BadInput(str(src), "folder", "not a folder (expected a VOC folder with Annotations/)")
     ann_dir = src / "Annotations" if (src / "Annotations").is_dir() else src
-    xmls = sorted(ann_dir.glob("*.xml"))
-    if not xmls:
-        raise BadInput(str(ann_dir), "Annotations", "no .xml files found")
     bundle = ImportBundle()
+    xmls = []
+    for xml in sorted(ann_dir.glob("*.xml")):
+        if not inside_source(xml, src):
+            bundle.problems.append(Problem(str(xml), "file", "a symlink out of the source folder"))
+        elif xml.is_file():  # a FIFO or folder named x.xml is not read (a FIFO would block forever)
+            xmls.append(xml)
+    if not xmls and not bundle.problems:
+        raise BadInput(str(ann_dir), "Annotations", "no .xml files found")
     order, class_file = _read_class_order(src, bundle.problems)
     cat_of: dict[str, int] = {name: i + 1 for i, name in enumerate(order)}
     splits = _read_splits(src, bundle.problems)
@@ -314,7 +342,8 @@ def read(src: Path, *, skip_invalid: bool = False, convention: str = "auto",
             except BadInput as exc:
                 bundle.problems.append(exc.problem)
         split = splits.get(image.stem) or splits.get(xml.stem) or "train"
-        bundle.images.append(ImageEntry(file=image.resolve(), width=w, height=h, split=split, annotations=anns))
+        bundle.images.append(ImageEntry(file=image.resolve(), width=w, height=h, split=split, annotations=anns,
+                                        source=xml))
     bundle.categories = [Category(cid, name, default_color(cid - 1)) for name, cid in cat_of.items()]
     return bundle
 

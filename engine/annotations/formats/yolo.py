@@ -48,13 +48,22 @@ from ..bundle import ImageEntry, ImportBundle
 from ..errors import BadInput, Problem
 from ..geometry import mask_to_polygons
 from ..imageio import is_image_file, probe_image
+from ..limits import check_name
 from ..model import SPLITS, Annotation, Box, Category, MaskRLE, Polygon, default_color
 from .common import (COORD_TOLERANCE, ExportObject, ProgressFn, atomic_write_text, copy_image, export_items,
-                     export_objects, read_text, shape_bounds, shape_mask, ticking)
+                     export_objects, inside_source, lines_of, read_text, shape_bounds, shape_mask, ticking)
+from .destination import final_destination
 from .voc import unique_file_names
 
 SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
+MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_ALIASES = 100
+# One image's lines: 100,000 boxes, or 1,000 polygons of 100 points. Each line costs tens of
+# microseconds to check and store, so this also bounds the time one file can take (about 5 s).
+MAX_LABEL_BYTES = 2 * 1024 * 1024
+# class indices index a names list; a line claiming class 10**18 is a corrupt line, not a class
+MAX_CLASS_INDEX = 65_535
 
 
 # ---- class names and splits ----------------------------------------------------------------
@@ -62,9 +71,24 @@ YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
 def _load_yaml(path: Path):
     import yaml
 
-    text = read_text(path, field="encoding")
+    text = read_text(path, field="encoding", limit=MAX_YAML_BYTES)
+
+    class Loader(yaml.SafeLoader):
+        """A SafeLoader that refuses more than a few aliases: nested aliases in a 1 KB file (a
+        "billion laughs") stand for gigabytes once anything walks the values."""
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                Loader.aliases += 1
+                if Loader.aliases > MAX_YAML_ALIASES:
+                    raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (*name)")
+            return super().compose_node(parent, index)
+
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader with limits
+    except RecursionError:
+        raise BadInput(str(path), "yaml", "nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -80,19 +104,37 @@ def _names_from_yaml(path: Path, data: dict) -> dict[int, str] | None:
     if names is None:
         return None
     if isinstance(names, list):
-        return {i: str(n) for i, n in enumerate(names)}
+        return {i: _yaml_name(path, i, n) for i, n in enumerate(names)}
     if isinstance(names, dict):
         out = {}
         for k, v in names.items():
             try:
                 idx = int(k)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise BadInput(str(path), "names", f"class index {k!r} is not an integer") from None
-            if idx < 0:
-                raise BadInput(str(path), "names", f"class index {idx} is negative")
-            out[idx] = str(v)
+            if not 0 <= idx <= MAX_CLASS_INDEX:
+                raise BadInput(str(path), "names", f"class index {idx} is not in 0..{MAX_CLASS_INDEX}")
+            out[idx] = _yaml_name(path, idx, v)
         return out
     raise BadInput(str(path), "names", "expected a list of names or an {index: name} mapping")
+
+
+def _yaml_name(path: Path, idx: int, value) -> str:
+    if isinstance(value, (list, dict)) or value is None:
+        raise BadInput(str(path), f"names[{idx}]", f"expected a name, got {type(value).__name__}")
+    return check_name(str(value), str(path), f"names[{idx}]")
+
+
+def _usable_path(value) -> bool:
+    """A string the file system can take: no NUL, not absurdly long, no lone surrogate (YAML turns
+    a JSON-style escaped emoji into two of them)."""
+    if not isinstance(value, str) or "\x00" in value or len(value) > 4096:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[Path], list[Path]]]:
@@ -102,17 +144,21 @@ def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[
     """
     base = yaml_file.parent
     root = data.get("path")
-    if isinstance(root, str) and root.strip():
+    if _usable_path(root) and root.strip():
         cand = Path(root) if Path(root).is_absolute() else base / root
         if cand.is_dir():
             base = cand
     out = []
     for key, split in (("train", "train"), ("val", "val"), ("test", "test")):
         entries = data.get(key)
+        if entries is not None and not isinstance(entries, (str, list)):
+            raise BadInput(str(yaml_file), key, f"expected a path or a list of paths, got {type(entries).__name__}")
         entries = entries if isinstance(entries, list) else [entries] if isinstance(entries, str) else []
         files: set[Path] = set()
         dirs: list[Path] = []
-        for e in entries:
+        for k, e in enumerate(entries):
+            if not _usable_path(e):
+                raise BadInput(str(yaml_file), f"{key}[{k}]", f"expected a path, got {str(e)[:60]!r}")
             p = (base / e).resolve()
             if p.is_dir():
                 dirs.append(p)
@@ -123,7 +169,7 @@ def _split_roots(src: Path, yaml_file: Path, data: dict) -> list[tuple[str, set[
                     continue
                 for ln in lines:
                     ln = ln.strip()
-                    if ln:
+                    if ln and _usable_path(ln):
                         files.add((p.parent / ln).resolve() if not Path(ln).is_absolute() else Path(ln).resolve())
         out.append((split, files, dirs))
     return out
@@ -184,8 +230,9 @@ def _parse_line(text: str, lineno: int, label: Path, w: int, h: int,
         raise BadInput(f, "line", f"malformed line: non-numeric value in {text.strip()!r}", line=lineno) from None
     if not all(math.isfinite(v) for v in vals):
         raise BadInput(f, "line", "malformed line: non-finite value", line=lineno)
-    if not cls_f.is_integer() or cls_f < 0:
-        raise BadInput(f, "class", f"class index {tokens[0]!r} is not a non-negative integer", line=lineno)
+    if not cls_f.is_integer() or not 0 <= cls_f <= MAX_CLASS_INDEX:
+        raise BadInput(f, "class", f"class index {tokens[0]!r} is not an integer in 0..{MAX_CLASS_INDEX}",
+                       line=lineno)
     cls = int(cls_f)
     if names is not None and cls not in names:
         raise BadInput(f, "class", f"class index {cls} is not among the {len(names)} classes "
@@ -199,8 +246,8 @@ def _parse_line(text: str, lineno: int, label: Path, w: int, h: int,
         if nx1 < -tol_x or ny1 < -tol_y or nx2 > 1 + tol_x or ny2 > 1 + tol_y:
             raise BadInput(f, "coordinates", f"box ({cx:g}, {cy:g}, {bw:g}, {bh:g}) leaves the image: "
                            "normalized coordinates must lie in 0..1", line=lineno)
-        clip = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
-        return cls, Box(clip(nx1) * w, clip(ny1) * h, clip(nx2) * w, clip(ny2) * h)
+        return cls, Box((nx1 if nx1 > 0.0 else 0.0) * w, (ny1 if ny1 > 0.0 else 0.0) * h,
+                        (nx2 if nx2 < 1.0 else 1.0) * w, (ny2 if ny2 < 1.0 else 1.0) * h)
     xs, ys = vals[0::2], vals[1::2]
     if min(xs) < -tol_x or min(ys) < -tol_y or max(xs) > 1 + tol_x or max(ys) > 1 + tol_y:
         raise BadInput(f, "coordinates", "polygon point outside the image: normalized coordinates must "
@@ -230,11 +277,12 @@ def _read_names(src: Path, problems: list[Problem]) -> tuple[dict[int, str] | No
     for cand in (src / "classes.txt", src / "labels" / "classes.txt"):
         if cand.is_file():
             try:
-                lines = [ln.strip() for ln in read_text(cand, field="encoding").splitlines()]
+                lines = [ln.strip() for ln in lines_of(read_text(cand, field="encoding"))]
+                lines = [check_name(ln, str(cand), "names") for ln in lines if ln]
             except BadInput as exc:
                 problems.append(exc.problem)
                 return None, roots
-            return {i: n for i, n in enumerate(ln for ln in lines if ln)}, roots
+            return dict(enumerate(lines)), roots
     return None, roots
 
 
@@ -256,16 +304,20 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
         raise BadInput(p.file, p.field, p.message, line=p.line)
     used: set[int] = set()
     matched_labels: set[Path] = set()
+    dirs: dict = {}
     for image in ticking(_images(src), progress, "read"):
         label = _label_file(image, src)
         if label is not None:
             matched_labels.add(label)
         try:
+            for f in (image, label):
+                if f is not None and not inside_source(f, src, dirs):  # as COCO, VOC and LabelMe refuse
+                    raise BadInput(str(f), "file", "a symlink out of the source folder")
             try:
                 w, h = probe_image(image)
             except BadInput as exc:
                 raise BadInput(str(image), "image", exc.problem.message) from None
-            text = read_text(label, field="encoding") if label is not None else ""
+            text = read_text(label, field="encoding", limit=MAX_LABEL_BYTES) if label is not None else ""
         except BadInput as exc:
             bundle.problems.append(exc.problem)
             continue
@@ -281,7 +333,7 @@ def read(src: Path, *, skip_invalid: bool = False, progress: ProgressFn | None =
             used.add(cls)
             anns.append(Annotation(image_id=0, category_id=cls + 1, geometry=geom))
         bundle.images.append(ImageEntry(file=image.resolve(), width=w, height=h,
-                                        split=_split_of(image, src, roots), annotations=anns))
+                                        split=_split_of(image, src, roots), annotations=anns, source=label))
     for label in sorted(src.rglob("*.txt")):
         if "labels" in label.relative_to(src).parts[:-1] and label.name != "classes.txt" \
                 and label not in matched_labels:
@@ -494,7 +546,8 @@ def _write_data_yaml(dst: Path, cats, present: set[str], task: str) -> None:
     train_dir = next((f"images/{s}" for s in ("train", "val", "test") if s in present), "images/train")
     val_dir = "images/val" if "val" in present else train_dir
     yaml_lines = [f"# written by Visionbench ({task} rows); 'path' is where this export was written",
-                  f"path: {json.dumps(str(dst.resolve()))}", f"train: {train_dir}", f"val: {val_dir}"]
+                  f"path: {json.dumps(str(final_destination(dst).resolve()))}",
+                  f"train: {train_dir}", f"val: {val_dir}"]
     if "test" in present:
         yaml_lines.append("test: images/test")
     yaml_lines += [f"nc: {len(cats)}", "names:"] + [f"  {i}: {json.dumps(c.name, ensure_ascii=False)}"

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.annotations.errors import BadInput
 from engine.annotations.formats import export_from, import_into
 from engine.annotations.geometry import decode_mask
 from engine.annotations.model import Box, MaskRLE, Point, Polygon, Polyline
@@ -134,8 +135,15 @@ def test_embedded_image_data_is_decoded_into_the_project(store, tmp_path):
     (rec,) = store.images()
     assert rec.path == "imported_images/shot.png" and (rec.width, rec.height) == (9, 6)
     assert store.image_path(rec).read_bytes() == buf.getvalue()
-    # importing again reuses the same file and image
-    assert import_into(store, "labelme", folder).images_updated == 1
+    # importing the same again is refused (issue 14: re-imports no longer double every annotation);
+    # it reuses the same file and image, and leaves no second copy behind
+    with pytest.raises(BadInput, match="already imported"):
+        import_into(store, "labelme", folder)
+    assert sorted(p.name for p in (store.root / "imported_images").iterdir()) == ["shot.png"]
+    doc["shapes"].append(_shape("y", "rectangle", [[2, 2], [5, 5]]))
+    (folder / "shot.json").write_text(json.dumps(doc))
+    report = import_into(store, "labelme", folder)
+    assert (report.images_updated, report.annotations_added, report.duplicates_skipped) == (1, 1, 1)
     assert sorted(p.name for p in (store.root / "imported_images").iterdir()) == ["shot.png"]
 
 
