@@ -25,7 +25,9 @@ class EventPrinter:
     def __call__(self, event: Any) -> None:
         if isinstance(event, Progress):
             if self.bar is None:
-                self.bar = self._tqdm(total=event.total, desc=self.desc, file=sys.stderr, dynamic_ncols=True)
+                # disable=None: no bar when stderr is not a terminal (logs, CI), as every command
+                self.bar = self._tqdm(total=event.total, desc=self.desc, file=sys.stderr, dynamic_ncols=True,
+                                      disable=None)
             if event.total is not None and self.bar.total != event.total:
                 self.bar.total = event.total
             self.bar.n = event.step

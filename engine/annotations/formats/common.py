@@ -22,7 +22,7 @@ from ..errors import BadInput, Problem
 from ..geometry import bounds, geometry_to_mask
 from ..imageio import probe_image
 from ..model import Annotation, Box, MaskRLE, Polygon
-from ..limits import COORD_TOLERANCE, MAX_ANNOTATION_FILE_BYTES, check_file_size  # noqa: F401 - re-exported
+from ..limits import COORD_TOLERANCE, MAX_ANNOTATION_FILE_BYTES, check_file_size
 from ..progress import ProgressFn, ticking  # noqa: F401 - the formats import them from here
 
 try:  # orjson parses and writes big COCO files several times faster; the stdlib is the fallback

@@ -315,8 +315,15 @@ def test_training_leaves_a_core_to_the_gui_and_runs_its_thread_at_lower_priority
     assert torch.get_num_threads() == before and os.getpriority(os.PRIO_PROCESS, 0) == base
 
 
-def test_cli_train_predict_eval_print_progress_bars_on_stderr_and_json_on_stdout(tmp_path, capsys):
+@pytest.mark.parametrize("terminal", [True, False])
+def test_cli_train_predict_eval_print_progress_bars_on_stderr_and_json_on_stdout(tmp_path, capsys, monkeypatch,
+                                                                                 terminal):
+    """Bars on a terminal only (as every command); the JSON result on stdout either way."""
+    import sys
+
     from engine import cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal, raising=False)
 
     project = make_seg_project(tmp_path, n_train=8, n_val=2, size=48, seed=6)
     ckpt = tmp_path / "m.ckpt"
@@ -332,7 +339,10 @@ def test_cli_train_predict_eval_print_progress_bars_on_stderr_and_json_on_stdout
         assert cli.main(argv) == 0, name
         out, err = capsys.readouterr()
         json.loads(out)  # stdout is only the JSON result
-        assert f"{name} " in err and "100%" in err, (name, err[-300:])  # a tqdm bar that reached the end
+        if terminal:
+            assert f"{name} " in err and "100%" in err, (name, err[-300:])  # a tqdm bar that reached the end
+        else:
+            assert "100%" not in err and "|" not in err, (name, err[-300:])  # no bar in a log file
     metrics = json.loads(out)
     assert ({"miou", "dice", "per_class"} <= set(metrics)
             and set(metrics["per_class"]) == {"background", "disc", "square"})
