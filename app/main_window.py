@@ -17,6 +17,7 @@ from app.canvas import Canvas
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
 from app.controllers.annotation_controller import AnnotationController
 from app.controllers.assist_controller import AssistController
+from app.controllers.label_loop import LabelLoopController
 from app.controllers.file_controller import FileController
 from app.controllers.labeling import LabelingController
 from app.controllers.models_controller import ModelsController
@@ -87,7 +88,10 @@ class MainWindow(QMainWindow):
         self.actions_by_name.update(self.models.actions)
         self.assist = AssistController(self)  # pre-label and review proposals
         self.actions_by_name.update(self.assist.actions)
-        self.models_menu.addActions([self.assist.actions["prelabel"], self.assist.actions["review"]])
+        self.label_loop = LabelLoopController(self)  # rounds of train, pre-label, review
+        self.actions_by_name["label_loop"] = self.label_loop.action
+        self.models_menu.addActions([self.assist.actions["prelabel"], self.assist.actions["review"],
+                                     self.label_loop.action])
         self.models_menu.addSeparator()
         self.models_menu.addActions(list(self.models.actions.values()))
         self.images_menu.addSeparator()

@@ -206,6 +206,11 @@ class AssistController(QObject):
                 batch.append(self._sink.get_nowait())
             except queue.Empty:
                 break
+        return self.store_proposals(batch)
+
+    def store_proposals(self, batch: list) -> int:
+        """Store ``(image_id, proposals)`` pairs from a background job as one undo step, replacing
+        each model's proposals not yet reviewed; returns how many were added."""
         if not batch:
             return 0
         store, add, delete = self.window.store, [], []
@@ -221,6 +226,11 @@ class AssistController(QObject):
             self._with_proposals.update(image_id for image_id, anns in batch if anns)
         self._refresh()
         return len(add)
+
+    def recount(self) -> None:
+        """Count the images with proposals again (after a run that may have replaced some)."""
+        self._with_proposals = None
+        self._refresh()
 
     def _job_finished(self, job_id: int, outcome) -> None:
         if job_id != self.job_id:
