@@ -17,6 +17,7 @@ from app.canvas import Canvas
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
 from app.controllers.annotation_controller import AnnotationController
 from app.controllers.assist_controller import AssistController
+from app.controllers.box_mask import BoxMaskController
 from app.controllers.label_loop import LabelLoopController
 from app.controllers.file_controller import FileController
 from app.controllers.labeling import LabelingController
@@ -89,6 +90,9 @@ class MainWindow(QMainWindow):
         self.assist = AssistController(self)  # pre-label and review proposals
         self.actions_by_name.update(self.assist.actions)
         self.label_loop = LabelLoopController(self)  # rounds of train, pre-label, review
+        self.box_mask = BoxMaskController(self)  # Box → Mask with GrabCut or a model
+        self.actions_by_name.update(self.box_mask.actions)
+        self.edit_menu.insertActions(self.actions_by_name["to_polygons"], list(self.box_mask.actions.values()))
         self.actions_by_name["label_loop"] = self.label_loop.action
         self.models_menu.addActions([self.assist.actions["prelabel"], self.assist.actions["review"],
                                      self.label_loop.action])
