@@ -51,6 +51,11 @@ class LabelLoopController(QObject):
             self.panel.startRequested.connect(self.start_round)
             dock = self.window.add_panel(DOCK_TITLE, self.panel)
             dock.visibilityChanged.connect(lambda visible: visible and self.refresh())
+            # floating and wide: the right dock column is too narrow for ten columns of counts
+            dock.setFloating(True)
+            geo = self.window.geometry()
+            dock.resize(min(820, max(geo.width() - 40, 600)), min(460, max(geo.height() - 40, 360)))
+            dock.move(geo.x() + 40, geo.y() + max(60, geo.height() - 520))
         dock = self.window.docks[DOCK_TITLE]
         dock.show()
         dock.raise_()

@@ -68,6 +68,7 @@ class LabelLoopPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(120)
         note = QLabel("Each round trains on the images marked done, then pre-labels the next new images. "
                       "Review the proposals (Enter accepts, Del rejects, N next image), mark the images done, "
                       "then start the next round.", self)
