@@ -113,7 +113,8 @@ class LabelLoopController(QObject):
             if rnd.image_ids:
                 self.window.assist.open_review()
                 self.window.docks[DOCK_TITLE].raise_()
-                self.window.canvas.setFocus()  # Enter / Del / N review at once
+                self.window.activateWindow()  # the floating dock had it: Enter / Del / N review at once
+                self.window.canvas.setFocus()
         elif outcome.state == "cancelled":
             text = "The round was cancelled; the proposals made so far are kept."
         else:
