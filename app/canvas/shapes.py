@@ -385,9 +385,16 @@ class ShapeLayer:
         self.paint_points(painter, scale, ox, oy, view)
         self.paint_proposals(painter, scale, ox, oy, view)
 
+    # Tags beyond this many would cover each other (and cost ~35 us each per frame): the best-scoring
+    # visible proposals get one, the others keep their dashed outline.
+    MAX_PROPOSAL_TAGS = 100
+
     def paint_proposals(self, painter: QPainter, scale: float, ox: float, oy: float, view) -> None:
         """Model proposals: a dashed outline in their category's colour, a light fill and a tag
-        with the category and score, so they never look like accepted labels."""
+        with the category and score, so they never look like accepted labels.
+
+        Boxes are drawn in one ``drawRects`` call per category (1,000 proposals: ~10 ms a frame
+        instead of ~110 ms one by one)."""
         if not self.proposal_ids:
             return
         x0, y0, x1, y1 = view
@@ -397,6 +404,21 @@ class ShapeLayer:
         fm = painter.fontMetrics()
         masked = {self.anns[i].instance_id for i in self.proposal_ids
                   if self.anns[i].kind == "mask" and self.anns[i].instance_id is not None}
+        styles: dict[int, tuple[QColor, QPen, QColor]] = {}
+
+        def style(category_id: int, area_fill: bool) -> tuple[QColor, QPen, QColor]:
+            got = styles.get(category_id)
+            if got is None:
+                color = self.color(category_id)
+                pen = QPen(color, 2, Qt.PenStyle.DashLine)
+                pen.setDashPattern([4, 3])
+                fill = QColor(color)
+                fill.setAlphaF(self.opacity * 0.5 if self.fill else 0.0)
+                got = styles[category_id] = (color, pen, fill)
+            return got
+
+        rects: dict[int, list[QRectF]] = {}
+        tagged = []
         for i in self.proposal_ids:
             a = self.anns[i]
             if not self.drawable(a):
@@ -404,30 +426,42 @@ class ShapeLayer:
             bx0, by0, bx1, by1 = bounds(a.geometry)
             if bx1 < x0 or bx0 > x1 or by1 < y0 or by0 > y1:
                 continue
-            color = self.color(a.category_id)
             g = a.geometry
+            color, pen, fill = style(a.category_id, True)
             if isinstance(g, MaskRLE):
                 self.paint_mask(painter, a, scale, ox, oy, extra_opacity=0.7)
-            fill = QColor(color)
-            fill.setAlphaF(self.opacity * 0.5 if self.fill and isinstance(g, (Box, Polygon)) else 0.0)
-            painter.setBrush(fill)
-            pen = QPen(color, 2, Qt.PenStyle.DashLine)
-            pen.setDashPattern([4, 3])
-            painter.setPen(pen)
-            if isinstance(g, Point):
-                painter.drawEllipse(QPointF(g.x * scale + ox, g.y * scale + oy), POINT_RADIUS + 2, POINT_RADIUS + 2)
-            elif isinstance(g, (Box, MaskRLE)):
-                painter.drawRect(QRectF(bx0 * scale + ox, by0 * scale + oy, (bx1 - bx0) * scale, (by1 - by0) * scale))
+            if isinstance(g, Box):
+                rects.setdefault(a.category_id, []).append(
+                    QRectF(bx0 * scale + ox, by0 * scale + oy, (bx1 - bx0) * scale, (by1 - by0) * scale))
             else:
-                path = QPainterPath()
-                path.setFillRule(Qt.FillRule.OddEvenFill)
-                for ring in rings_of(g):
-                    path.addPolygon(QPolygonF([QPointF(x * scale + ox, y * scale + oy) for x, y in ring]))
-                    if isinstance(g, Polygon):
-                        path.closeSubpath()
-                painter.drawPath(path)
-            if a.kind == "box" and a.instance_id is not None and a.instance_id in masked:
-                continue  # one tag per object: its mask carries it
+                painter.setBrush(fill if isinstance(g, Polygon) else Qt.BrushStyle.NoBrush)
+                painter.setPen(pen)
+                if isinstance(g, Point):
+                    painter.drawEllipse(QPointF(g.x * scale + ox, g.y * scale + oy), POINT_RADIUS + 2,
+                                        POINT_RADIUS + 2)
+                elif isinstance(g, MaskRLE):
+                    painter.drawRect(QRectF(bx0 * scale + ox, by0 * scale + oy, (bx1 - bx0) * scale,
+                                            (by1 - by0) * scale))
+                else:
+                    path = QPainterPath()
+                    path.setFillRule(Qt.FillRule.OddEvenFill)
+                    for ring in rings_of(g):
+                        path.addPolygon(QPolygonF([QPointF(x * scale + ox, y * scale + oy) for x, y in ring]))
+                        if isinstance(g, Polygon):
+                            path.closeSubpath()
+                    painter.drawPath(path)
+            if not (a.kind == "box" and a.instance_id is not None and a.instance_id in masked):
+                tagged.append(a)  # one tag per object: a mask carries its box's
+        for category_id, boxes in rects.items():
+            _, pen, fill = styles[category_id]
+            painter.setPen(pen)
+            painter.setBrush(fill)
+            painter.drawRects(boxes)
+        if len(tagged) > self.MAX_PROPOSAL_TAGS:
+            tagged = sorted(tagged, key=lambda a: -(a.score or 0.0))[: self.MAX_PROPOSAL_TAGS]
+        for a in tagged:
+            color = styles[a.category_id][0]
+            bx0, by0, _, _ = bounds(a.geometry)
             score = f" {a.score:.2f}" if a.score is not None else ""
             text = f"{self.names.get(a.category_id, '?')}{score}"
             r = fm.boundingRect(text).adjusted(-2, -1, 2, 1)
