@@ -69,6 +69,7 @@ class ShapeLayer:
         self._rasters: dict[float, np.ndarray] = {}  # complete shape-pyramid levels
         self._building: dict[float, list] = {}  # level -> [buffer, next shape index]
         self._dirty = True
+        self._vec_index: dict[int, int] | None = None
         self._vector_frame: tuple[np.ndarray, QImage] | None = None  # last direct render, reused
         self._vector_key = None
 
@@ -80,6 +81,8 @@ class ShapeLayer:
 
     def apply_changes(self, added, updated, deleted_ids) -> list[tuple[float, float, float, float]]:
         """Incremental update; returns image-px regions that changed (old and new bounds)."""
+        if not added and not deleted_ids and self._restyle_only(updated):
+            return [bounds(a.geometry) for a in updated]
         regions = []
         for i in deleted_ids:
             old = self.anns.pop(i, None)
@@ -95,6 +98,33 @@ class ShapeLayer:
             regions.append(bounds(a.geometry))
         self._changed(regions)
         return regions
+
+    def _restyle_only(self, updated) -> bool:
+        """Annotations whose shape and category stay (accepting a proposal, hiding a shape) change
+        how they are drawn, not the vertex arrays: update those in place instead of rebuilding
+        them all (1,000 shapes: ~10 ms a change). False when that does not apply."""
+        if self._dirty or not updated:
+            return False
+        for a in updated:
+            old = self.anns.get(a.id)
+            if old is None or old.geometry != a.geometry or old.category_id != a.category_id:
+                return False
+        if self._vec_index is None:
+            self._vec_index = {int(i): k for k, i in enumerate(self.vec_ids.tolist())}
+        regions = []
+        for a in updated:
+            self.anns[a.id] = a
+            self._mask_images.pop(a.id, None)
+            k = self._vec_index.get(a.id)
+            if k is not None:
+                self.vec_hidden[k] = a.hidden or is_proposal(a)
+            regions.append(bounds(a.geometry))
+        self.proposal_ids = [i for i in self.proposal_ids if is_proposal(self.anns[i])]
+        self.proposal_ids += [a.id for a in updated if is_proposal(a) and a.id not in self._proposal_set]
+        self._proposal_set = set(self.proposal_ids)
+        self.version += 1
+        self._refresh_rasters(regions)
+        return True
 
     def set_colors(self, categories: list[Category]) -> None:
         self.colors = {c.id: QColor(c.color) for c in categories}
@@ -209,6 +239,7 @@ class ShapeLayer:
         self.mask_ids = mask_ids
         self.proposal_ids = proposal_ids
         self._proposal_set = set(proposal_ids)
+        self._vec_index = None  # id -> row of the vertex arrays, made when first needed
         self._dirty = False
         for job in self._building.values():  # shape order changed: start pending levels again
             job[0][...] = 0

@@ -51,6 +51,8 @@ class AssistController(QObject):
         self.job_id: int | None = None
         self.last_prelabel: dict | None = None
         self._sink: queue.SimpleQueue = queue.SimpleQueue()
+        self._open_cache: tuple | None = None  # ((image id, version), open proposals)
+        self._proposals_version = 0
         self.actions = {spec.name: make_action(spec, window) for spec in ASSIST_SPECS}
         a = self.actions
         a["prelabel"].triggered.connect(self.prelabel_dialog)
@@ -60,6 +62,10 @@ class AssistController(QObject):
         a["accept_above"].triggered.connect(lambda: self.accept_above(self.panel.score() if self.panel else 0.5))
         c = window.controller
         window.canvas.acceptRequested.connect(self.accept_current)
+        # first in line: the cache of open proposals is stale before anyone asks again
+        c.annotationsChanged.connect(lambda *_: self._annotations_changed())
+        c.imageOpened.connect(lambda *_: self._annotations_changed())
+        c.proposalsReviewed.connect(lambda *_: self._annotations_changed())
         c.proposalsReviewed.connect(self._reviewed)
         c.annotationsChanged.connect(lambda *_: self._current_changed())
         window.jobs.progress.connect(lambda job_id, _event: job_id == self.job_id and self._drain())
@@ -76,8 +82,16 @@ class AssistController(QObject):
         return self._with_proposals
 
     def open_proposals(self) -> list:
-        """The current image's open proposals that are shown, best score first."""
-        return [a for a in proposals(self.window.controller.annotations()) if not a.hidden]
+        """The current image's open proposals that are shown, best score first (kept until the
+        image or its annotations change: one Accept asks for it several times)."""
+        c = self.window.controller
+        key = (c.image.id if c.image is not None else None, self._proposals_version)
+        if self._open_cache is None or self._open_cache[0] != key:
+            self._open_cache = (key, [a for a in proposals(c.annotations()) if not a.hidden])
+        return list(self._open_cache[1])
+
+    def _annotations_changed(self) -> None:
+        self._proposals_version += 1
 
     def _selected_proposals(self) -> list[int]:
         c = self.window.controller
