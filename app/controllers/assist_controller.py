@@ -214,13 +214,7 @@ class AssistController(QObject):
 
     def _drain(self) -> int:
         """Store the proposals the job has handed over so far (one undo step); returns how many."""
-        batch = []
-        while True:
-            try:
-                batch.append(self._sink.get_nowait())
-            except queue.Empty:
-                break
-        return self.store_proposals(batch)
+        return self.store_proposals(drain(self._sink))
 
     def store_proposals(self, batch: list) -> int:
         """Store ``(image_id, proposals)`` pairs from a background job as one undo step, replacing
@@ -261,3 +255,13 @@ class AssistController(QObject):
         elif outcome.state == "cancelled":
             self.window.statusBar().showMessage("Pre-labelling cancelled; the proposals made so far are kept", 8000)
         self._refresh()
+
+
+def drain(sink: queue.SimpleQueue) -> list:
+    """Everything a worker has put into ``sink`` so far (never blocks)."""
+    batch = []
+    while True:
+        try:
+            batch.append(sink.get_nowait())
+        except queue.Empty:
+            return batch

@@ -14,6 +14,7 @@ import queue
 from PySide6.QtCore import QObject
 
 from app.controllers.actions import ActionSpec
+from app.controllers.assist_controller import drain
 from app.controllers.models_controller import make_action
 from app.panels.label_loop import LabelLoopPanel
 from engine.assist.label_loop import (DONE_STATUSES, LoopRound, label_loop_round, load_rounds, round_statistics,
@@ -88,13 +89,7 @@ class LabelLoopController(QObject):
         return self.job_id
 
     def _drain(self) -> None:
-        batch = []
-        while True:
-            try:
-                batch.append(self._sink.get_nowait())
-            except queue.Empty:
-                break
-        self.window.assist.store_proposals(batch)
+        self.window.assist.store_proposals(drain(self._sink))
 
     def _job_finished(self, job_id: int, outcome) -> None:
         if job_id != self.job_id:

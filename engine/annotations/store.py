@@ -22,6 +22,7 @@ from typing import Iterable, Iterator
 from urllib.parse import quote
 
 from .errors import BadInput, ProjectLocked
+from .fsutil import make_dirs, os_cause, remove_empty_dirs
 from .imageio import is_image_file, probe_image
 from .limits import check_name
 from .model import (SPLITS, STATUSES, Annotation, Category, ImageRecord, Polygon, Polyline, default_color,
@@ -161,39 +162,6 @@ def _create_schema(db: sqlite3.Connection) -> None:
     db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
 
-def _make_dirs(folder: Path) -> list[Path]:
-    """mkdir -p that returns the folders this call created (outermost first), and only those."""
-    missing = [d for d in (folder, *folder.parents) if not d.exists()][::-1]
-    made = []
-    for d in missing:
-        try:
-            d.mkdir()
-            made.append(d)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            _remove_empty_dirs(made)
-            raise BadInput(str(d), "project", f"cannot create the folder: {_os_cause(exc)}") from None
-    return made
-
-
-def _remove_empty_dirs(made: list[Path]) -> None:
-    for d in reversed(made):  # innermost first; a folder someone else filled meanwhile stays
-        try:
-            d.rmdir()
-        except OSError:
-            break
-
-
-def _os_cause(exc: OSError) -> str:
-    import errno
-
-    causes = {errno.ENOSPC: "the disk is full (no space left on device)",
-              errno.EROFS: "read-only file system", errno.EACCES: "permission denied (read-only?)",
-              errno.EPERM: "operation not permitted (read-only?)"}
-    return causes.get(exc.errno, exc.strerror or str(exc))
-
-
 def explain_db_error(path: Path, exc: sqlite3.Error, opening: bool = False) -> BadInput:
     """The user's environment behind an SQLite error, as BadInput naming the project and the cause."""
     text = str(exc)
@@ -234,7 +202,7 @@ class ProjectStore:
         if not self.path.exists():
             if not create or readonly:
                 raise BadInput(str(self.path), "project", "file not found")
-            self._created_dirs = _make_dirs(self.root)
+            self._created_dirs = make_dirs(self.root, "project")
         try:
             if not readonly:
                 self._acquire_lock()
@@ -250,7 +218,7 @@ class ProjectStore:
             raise explain_db_error(self.path, exc, opening=True) from None
         except OSError as exc:
             self._abandon()
-            raise BadInput(str(exc.filename or self.path), "project", _os_cause(exc)) from None
+            raise BadInput(str(exc.filename or self.path), "project", os_cause(exc)) from None
         except BaseException:
             self._abandon()  # a refused open (e.g. newer schema) must not keep the project locked
             raise
@@ -321,7 +289,7 @@ class ProjectStore:
             self.discard()
             return
         self.close()
-        _remove_empty_dirs(self._created_dirs)
+        remove_empty_dirs(self._created_dirs)
 
     def discard(self) -> None:
         """Close and delete a project this store created (a failed first import leaves no trace).
@@ -340,7 +308,7 @@ class ProjectStore:
             Path(f"{self.path}.lock").unlink(missing_ok=True)
         self._release_lock()
         self.created = False
-        _remove_empty_dirs(self._created_dirs)
+        remove_empty_dirs(self._created_dirs)
 
     # ---- life cycle -------------------------------------------------------------------------
     @classmethod
@@ -373,7 +341,7 @@ class ProjectStore:
             try:
                 fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise BadInput(lock_path, "project", f"cannot open the project for writing: {_os_cause(exc)}") from None
+                raise BadInput(lock_path, "project", f"cannot open the project for writing: {os_cause(exc)}") from None
             if fcntl is None:
                 break
             try:

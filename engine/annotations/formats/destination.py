@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import BadInput
+from ..fsutil import make_dirs, os_cause
 from ..limits import check_name
 
 _STAGING: dict[str, Path] = {}  # staging folder -> the destination it becomes
@@ -70,7 +71,7 @@ def staged_export(store, dst: Path, write: Callable[[Path], dict], overwrite: bo
     read-only."""
     dst = Path(dst).absolute()
     check_destination(store, dst, overwrite)
-    made = _make_parents(dst.parent)
+    made = make_dirs(dst.parent, "DST")
     staging = _staging_folder(dst)
     _STAGING[str(staging)] = dst
     try:
@@ -81,7 +82,7 @@ def staged_export(store, dst: Path, write: Callable[[Path], dict], overwrite: bo
         # (a full disk during a copy reports the source as exc.filename)
         written = next((str(f) for f in (exc.filename2, exc.filename) if f and str(f).startswith(str(staging))), None)
         what = f" (writing {final_destination(Path(written))})" if written else ""
-        raise BadInput(str(dst), "DST", f"the export failed and nothing was written: {_cause(exc)}{what}") from None
+        raise BadInput(str(dst), "DST", f"the export failed and nothing was written: {os_cause(exc)}{what}") from None
     finally:
         _STAGING.pop(str(staging), None)
         shutil.rmtree(staging, ignore_errors=True)
@@ -93,19 +94,6 @@ def staged_export(store, dst: Path, write: Callable[[Path], dict], overwrite: bo
                     break
     return _renamed(summary, str(staging), str(dst))
 
-
-def _make_parents(folder: Path) -> list[Path]:
-    missing = [d for d in (folder, *folder.parents) if not d.exists()][::-1]
-    made = []
-    for d in missing:
-        try:
-            d.mkdir()
-            made.append(d)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise BadInput(str(d), "DST", f"cannot create the folder: {_cause(exc)}") from None
-    return made
 
 
 def _staging_folder(dst: Path) -> Path:
@@ -119,7 +107,7 @@ def _staging_folder(dst: Path) -> Path:
             return staging
         except OSError as exc:
             last = exc
-    raise BadInput(str(dst), "DST", f"cannot write here: {_cause(last)}")
+    raise BadInput(str(dst), "DST", f"cannot write here: {os_cause(last)}")
 
 
 def _publish(staging: Path, dst: Path) -> None:
@@ -158,9 +146,3 @@ def _renamed(obj, old: str, new: str):
     return obj
 
 
-def _cause(exc: OSError) -> str:
-    causes = {errno.ENOSPC: "the disk is full (no space left on device)", errno.EDQUOT: "disk quota exceeded",
-              errno.EROFS: "the destination is on a read-only file system",
-              errno.EACCES: "permission denied (the destination is read-only)",
-              errno.EPERM: "operation not permitted (the destination is read-only)"}
-    return causes.get(exc.errno, exc.strerror or str(exc))
