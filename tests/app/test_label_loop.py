@@ -2,13 +2,16 @@
 (tiny) YOLO on the done images in the background and pre-labels the next new images; the user
 reviews them with the keyboard (Enter, an edit then Enter, Del, a box drawn by hand, Ctrl+Enter
 to mark done), the table counts it live; round 2 freezes round 1's row and trains on more."""
+import pytest
 from PySide6.QtCore import Qt
 
 from engine.assist.label_loop import load_rounds
 from engine.data.truth import is_proposal
 from tests.app.test_labeling_comfort import drag_box
 from tests.app.test_workbench_window import key, open_window
-from tests.engine.assist.test_label_loop import TINY, half_labelled, one_thread  # noqa: F401 - fixture
+from tests.engine.assist.test_label_loop import TINY, half_labelled
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 LEFT = Qt.MouseButton.LeftButton
 ROUND = 60000  # ms: a tiny round takes a few seconds; the machine may be busy

@@ -4,7 +4,6 @@ per round when the next round starts."""
 import queue
 
 import pytest
-import torch
 
 from engine.annotations import Box, ProjectStore
 from engine.assist.label_loop import (LoopRound, label_loop_round, load_rounds, loop_folder, next_batch,
@@ -18,12 +17,8 @@ TINY = {"pretrained": False, "input_size": 64, "head_channels": 16, "batch_size"
         "warmup_steps": 1, "max_steps": 2, "cpu_threads": 1}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one intra-op thread: two spin against each other on a shared 2-core machine (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def half_labelled(tmp_path, n_images=12, done=5):

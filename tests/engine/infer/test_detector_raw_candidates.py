@@ -20,24 +20,14 @@ from engine.models.rcnn import build_rcnn
 from engine.models.yolo import build_yolo
 from engine.viz.nms_trace import nms_trace
 
-CLASSES = ["circle", "rectangle", "triangle"]
-TINY_RCNN = {
-    "pretrained": False, "fpn_channels": 16, "min_size": 64, "max_size": 96,
-    "anchor_sizes": [[16], [32], [64], [128]], "representation_size": 32, "mask_head_channels": 8,
-    "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 50,
-}
-TINY_YOLO = {"pretrained": False, "input_size": 64, "head_channels": 16}
+from .tiny_models import CLASSES, TINY_RCNN, TINY_YOLO
 # 128 px -> 64 px network input for the R-CNNs: a scale of exactly 2, so boxes mapped back to the
 # image keep the IoUs the model's own NMS saw (bit for bit)
 IMAGE = np.random.default_rng(0).integers(0, 256, (128, 128, 3), np.uint8)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one intra-op thread: two spin against each other on a shared 2-core machine (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _onnx(path, value: np.ndarray, names: str) -> str:

@@ -14,7 +14,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import torch
 
 from engine import cli
 from engine.annotations.store import ProjectStore
@@ -24,12 +23,8 @@ from engine.demo.shapes import build_shapes
 from .tiny_models import rcnn_checkpoint
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # two threads spin against each other on the shared 2-core machine
-    yield
-    torch.set_num_threads(before)
+# one intra-op thread: two spin against each other on a shared 2-core machine (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from engine import cli
@@ -27,12 +26,8 @@ from engine.infer.thresholds import DEFAULT_SCORE_THRESHOLD, ONNX_MAX_DETECTIONS
 from .tiny_models import fixed_onnx, rcnn_checkpoint, raw_onnx_output, unet_checkpoint, yolo_checkpoint
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one intra-op thread: two spin against each other on a shared 2-core machine (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Tiny untrained models for the command-line tests: what they predict is beside the point, that
 they predict plenty (random heads give many scored candidates) in milliseconds is the point.
 
-The R-CNN and YOLO settings are those of test_detector_raw_candidates / test_detector_cli_bad_input;
+The R-CNN and YOLO settings are shared with test_detector_raw_candidates;
 the ONNX helper builds an Ultralytics-shaped graph with a fixed output, so its boxes are known.
 """
 from __future__ import annotations

@@ -16,13 +16,8 @@ TINY = {"pretrained": False, "input_size": 64, "head_channels": 16, "batch_size"
         "device": "cpu", "warmup_steps": 1}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on the shared 2-core machine, two threads spin against each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one intra-op thread: two spin against each other on a shared 2-core machine (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
