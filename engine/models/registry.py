@@ -20,7 +20,7 @@ import threading
 import types
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 KINDS = ("segmentation", "detection", "instance", "embedding", "image2image", "optimisation")
 ENTRY_POINT_GROUP = "visionbench.families"
@@ -194,5 +194,3 @@ def get_family(name: str) -> FamilySpec:
             known = ", ".join(sorted(_REGISTRY)) or "(none registered)"
             raise ValueError(f"unknown model family {name!r}; known families: {known}") from None
 
-
-Builder = Callable[[dict, int], Any]
