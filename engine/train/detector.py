@@ -3,7 +3,6 @@ the project under the ground-truth rule, a seeded loader with flips, and the det
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader
 
 from engine.annotations.errors import BadInput
 from engine.data.datasets import open_project, resolve_classes
@@ -51,9 +50,8 @@ class DetectorTrainer(Trainer):
         self.val = val.samples
         self.model, self.optimizers = self.build(len(categories))
         transform = detection_augmentation(hflip=bool(cfg["hflip"]), vflip=bool(cfg["vflip"]))
-        self.loader = DataLoader(DetectionDataset(train.samples, transform), batch_size=int(cfg["batch_size"]),
-                                 shuffle=True, collate_fn=collate_detection, num_workers=0,
-                                 generator=torch.Generator().manual_seed(int(cfg["seed"])))
+        self.loader = self.make_loader(DetectionDataset(train.samples, transform), int(cfg["batch_size"]),
+                                       collate_fn=collate_detection)
         shown = self.val or train.samples
         self.preview_sample = max(shown, key=lambda s: len(s.boxes))
         self.predictor = self.make_predictor()

@@ -16,7 +16,13 @@ the total) or, for several optimisers or an image as the parameter, ``step``; ``
   core made steps several times slower on a loaded 2-core machine); the worker's nice value;
 - the best-checkpoint rule: after each validation the checkpoint is written (atomically) when the
   family's metric is at least as good as before, so predicting during training uses the best so far;
-- the rate of previews and validations.
+- the rate of previews and validations;
+- several processes under torchrun (engine.train.distributed): DDP, BatchNorm over the whole
+  batch, one data order split between the ranks (engine.train.sampling), stop decisions taken
+  together, rank 0 alone writing;
+- resume: the training state (latest model, optimisers, step, epoch, RNG, best, history) is
+  written beside the checkpoint as ``CKPT.state`` at each validation and when a run is
+  stopped; ``config["resume"] = CKPT`` continues from it, batch for batch.
 
 Events: Progress and Metrics (every loss term and "lr") after every step; Previews every
 ``preview_every`` steps and after each validation; Metrics with "val_"-prefixed validation
@@ -25,6 +31,7 @@ metrics and "epoch"; Log lines. See docs/adr/0018-one-training-loop.md.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import time
@@ -35,10 +42,13 @@ import torch
 
 from engine.annotations.errors import BadInput
 from engine.device import autocast_context, pick_device, seed_everything
-from engine.jobs.cancel import CancelToken
+from engine.jobs.cancel import CancelToken, JobCancelled
 from engine.jobs.events import Event, Log, Metrics, Preview, Progress
 from engine.jobs.priority import lower_thread_priority
 from engine.models.checkpoint import save_checkpoint
+from engine.train import distributed
+from engine.train.resume import load_state, restore_rng, rng_state, save_state
+from engine.train.sampling import make_loader
 
 __all__ = ["LOOP_DEFAULTS", "NonFiniteLoss", "Trainer", "cpu_threads", "fit", "lower_thread_priority",
            "make_grad_scaler", "to_device"]
@@ -56,6 +66,7 @@ LOOP_DEFAULTS: dict[str, Any] = {
     "cpu_threads": -1,       # all cores but one; None leaves torch's default
     "nice": None,            # raise the worker thread's nice value (the workbench uses 5)
     "seed": 0,
+    "resume": None,          # a checkpoint whose CKPT.state to continue from
 }
 
 
@@ -127,6 +138,7 @@ class Trainer:
     kind: str = ""
     metric: str = "loss"  # the key of validate()'s dict that picks the best checkpoint (higher wins)
     defaults: dict[str, Any] = {}  # family defaults under the preset (e.g. clip_grad)
+    ddp_find_unused = False  # True when some parameters can miss a step's loss (DDP must then look)
 
     def __init__(self, cfg: dict, device: torch.device, token: CancelToken, store_path: str) -> None:
         self.cfg = cfg
@@ -136,6 +148,15 @@ class Trainer:
         self.model: torch.nn.Module | None = None
         self.optimizers: list[torch.optim.Optimizer] = []
         self.scaler = make_grad_scaler(device)
+        self.dist = distributed.Dist()  # set by fit(); rank / world size under torchrun
+
+    def make_loader(self, dataset, batch_size: int, *, shuffle: bool = True, drop_last: bool = False,
+                    collate_fn=None):
+        """The training loader every family should use: one seeded order per epoch, split between
+        the ranks of a distributed run, resumable mid-epoch (engine.train.sampling)."""
+        return make_loader(dataset, batch_size, int(self.cfg.get("seed") or 0), shuffle=shuffle,
+                           drop_last=drop_last, collate_fn=collate_fn, rank=self.dist.rank,
+                           world=self.dist.world)
 
     # -- hooks ----------------------------------------------------------------------------
     def setup(self) -> Iterator[Event]:
@@ -201,7 +222,7 @@ class Trainer:
 
 def _saved_config(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k not in ("device", "max_steps", "max_seconds", "time_limit_s",
-                                                      "nice")}
+                                                      "nice", "resume")}
 
 
 def resolve_config(trainer_cls: type[Trainer], config: dict | None, preset: dict | None = None) -> dict:
@@ -236,23 +257,53 @@ def fit(trainer_cls: type[Trainer], token: CancelToken, store_path: str, out: st
     started = time.perf_counter()
     cfg = resolve_config(trainer_cls, config, preset)
     lower_thread_priority(cfg.get("nice"))
-    seed_everything(int(cfg.get("seed") or 0))
-    device = pick_device(cfg.get("device") or "auto")
+    d = distributed.current()
+    device = d.device(pick_device(cfg.get("device") or "auto"))
+    resumed = load_state(cfg["resume"], trainer_cls.family, d) if cfg.get("resume") else None
+    d.init(device)
+    # Ranks start from rank 0's weights (broadcast below) but draw their own augmentations.
+    seed_everything(int(cfg.get("seed") or 0) + d.rank)
     out = Path(out)
     trainer = trainer_cls(cfg, device, token, str(store_path))
+    trainer.dist = d
     with cpu_threads(device, cfg.get("cpu_threads")):
-        return (yield from _run(trainer, token, out, cfg, device, started))
+        return (yield from _run(trainer, token, out, cfg, device, started, resumed))
+
+
+def _distribute(trainer: Trainer, device: torch.device):
+    """Under torchrun: rank 0's weights everywhere, BatchNorm over all ranks, and either a DDP
+    wrapper (returned; the loop puts it in ``trainer.model`` for the length of each step) or,
+    for a family with its own ``step``, gradients averaged before every optimiser step."""
+    d = trainer.dist
+    model = trainer.model
+    for t in list(model.state_dict().values()):
+        torch.distributed.broadcast(t, src=0)
+    distributed.sync_batchnorm(model, device)
+    if type(trainer).step is Trainer.step:
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                       find_unused_parameters=trainer.ddp_find_unused)
+    for opt in trainer.optimizers:
+        params = [p for g in opt.param_groups for p in g["params"]]
+        opt.register_step_pre_hook(lambda *_, params=params: distributed.average_gradients(params, d.world))
+    return None
 
 
 def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: torch.device,
-         started: float) -> Iterator[Event]:
+         started: float, resumed: dict | None = None) -> Iterator[Event]:
     clock = {"paused": 0.0}
+    d = trainer.dist
 
     def now() -> float:
         """Seconds of the run so far, time spent paused not counted."""
         return time.perf_counter() - started - clock["paused"]
 
     yield from trainer.setup()
+    ddp = _distribute(trainer, device) if d.active else None
+    if d.active:
+        yield Log(f"rank {d.rank} of {d.world} on {device} ({'DDP' if ddp is not None else 'averaged gradients'}); "
+                  f"batch size per process {trainer.cfg.get('batch_size', '?')}")
     spe = max(1, trainer.steps_per_epoch())
     epochs = int(cfg["epochs"])
     max_steps = int(cfg["max_steps"]) if cfg.get("max_steps") else None
@@ -264,6 +315,16 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         for g in opt.param_groups:
             g.setdefault("base_lr", g["lr"])
     timing = {"val": None, "step": None}
+    if resumed is not None:
+        trainer.model.load_state_dict(resumed["model"])
+        for opt, state in zip(trainer.optimizers, resumed["optimizers"]):
+            opt.load_state_dict(state)
+        if trainer.scaler is not None and resumed.get("scaler"):
+            trainer.scaler.load_state_dict(resumed["scaler"])
+        clock["paused"] -= float(resumed["seconds"])  # the clock goes on from where the run stopped
+        if budget:
+            budget = float(budget) + float(resumed["seconds"])  # --time on a resume: this much more
+        timing.update(resumed.get("timing") or {})
 
     def reserve() -> float:
         # Seconds kept for what follows the last step: one more step in flight, the last
@@ -293,7 +354,12 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
     history: list[dict] = []
     step = 0
     epoch = 0
+    in_epoch = 0  # steps done in the current epoch
+    skip = 0
     stopped = "epochs"
+    if resumed is not None:
+        best, history = resumed["best"], list(resumed["history"])
+        step, epoch, skip = int(resumed["step"]), int(resumed["epoch"]), int(resumed["in_epoch"])
     metric = trainer.metric
     last_validated = -1
     every = int(cfg["preview_every"])
@@ -309,13 +375,15 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         row = {"epoch": epoch, "step": step, "seconds": round(now(), 2), **scalars}
         history.append(row)
         yield Metrics({**{f"val_{k}": v for k, v in scalars.items()}, "epoch": float(epoch)}, step)
-        yield from trainer.previews(step)
+        if d.main:
+            yield from trainer.previews(step)
         value = metrics.get(metric)
         if not save:
             return
         improved = best is None or value is None or best.get(metric) is None or float(value) >= float(best[metric])
         if improved:
             best = {**metrics, "epoch": epoch, "step": step}
+        if improved and d.main:
             save_checkpoint(out, trainer.state_dict(), {
                 "family": trainer.family, "kind": trainer.kind, "config": _saved_config(cfg),
                 "metrics": best, "epoch": epoch, "step": step, "metric": metric,
@@ -323,22 +391,48 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
                 "history": list(history), **trainer.meta()})
             said = f"{metric} {float(value):.3f} (best so far)" if value is not None else "no validation data"
             yield Log(f"epoch {epoch}, step {step}: {said} -> saved {out.name}")
-        else:
+        elif not improved:
             yield Log(f"epoch {epoch}, step {step}: {metric} {float(value):.3f} "
                       f"(best {float(best[metric]):.3f} at epoch {best['epoch']})")
 
-    yield Progress(0, total, f"{trainer.family}: training")
-    if budget:
+    yield Progress(step, total, f"{trainer.family}: training" + (f" (resumed at step {step})" if step else ""))
+    if budget and resumed is None:
         # Under a budget the last validation must fit in it: validate the untrained model once
         # to learn what a validation costs (and to start the curves from where training starts).
         # Not saved: an untrained model is no checkpoint to keep.
         yield from validate_and_save(0, save=False)
-    train_start[0] = now()  # the schedule's clock starts with the first step
+    train_start[0] = now() if resumed is None else float(resumed.get("train_start", 0.0))
+    if resumed is not None:
+        restore_rng(resumed["rng"][d.rank if d.rank < len(resumed["rng"]) else 0])
+
+    def keep_state() -> None:
+        states = d.gather(rng_state())  # every rank's RNG, so each continues its own stream
+        if not d.main:
+            return
+        # epoch: epochs finished (and validated); in_epoch: steps done in the one after them
+        done = in_epoch >= spe and last_validated == step
+        save_state(out, trainer, {"step": step, "epoch": epoch if done else max(0, epoch - 1),
+                                  "in_epoch": 0 if done else in_epoch, "seconds": now(),
+                                  "train_start": train_start[0], "timing": dict(timing), "best": best,
+                                  "history": history, "rng": states})
+
     try:
         while epoch < epochs and stopped == "epochs":
             epoch += 1
-            for batch in trainer.batches():
-                if step > 0 and out_of_time():  # at least one step, however small the budget
+            batches = trainer.batches()
+            sampler = getattr(batches, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch, skip)
+            elif skip:
+                batches = itertools.islice(batches, skip, None)
+            in_epoch, skip = skip, 0
+            for batch in batches:
+                late = step > 0 and out_of_time()  # at least one step, however small the budget
+                if d.active:
+                    late = d.any(late)
+                    if d.any(token.cancelled):
+                        token.cancel()
+                if late:
                     stopped = "budget"
                     break
                 token.raise_if_cancelled()
@@ -351,8 +445,18 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
                 for opt in trainer.optimizers:
                     for g in opt.param_groups:
                         g["lr"] = g["base_lr"] * factor
-                values = trainer.step(to_device(batch, device), f"epoch {epoch}, step {step + 1}")
+                where = f"epoch {epoch}, step {step + 1}"
+                if ddp is not None:
+                    raw, trainer.model = trainer.model, ddp
+                    try:
+                        values = trainer.step(to_device(batch, device), where)
+                    finally:
+                        trainer.model = raw
+                else:
+                    values = trainer.step(to_device(batch, device), where)
+                values = d.all_mean(values)
                 step += 1
+                in_epoch += 1
                 dt = time.perf_counter() - t_step
                 timing["step"] = dt if timing["step"] is None else 0.9 * timing["step"] + 0.1 * dt
                 if trainer.optimizers:
@@ -365,7 +469,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
                         total = min(total, max_steps)
                 yield Progress(step, total, f"epoch {epoch}: loss {values.get('loss', float('nan')):.4f}")
                 yield Metrics(values, step)
-                if every and step % every == 0:
+                if every and step % every == 0 and d.main:
                     yield from trainer.previews(step)
                 if max_steps is not None and step >= max_steps:
                     stopped = "steps"
@@ -373,8 +477,12 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
             else:
                 if epoch % max(1, int(cfg["eval_every"])) == 0 or epoch == epochs:
                     yield from validate_and_save(epoch)
+                    keep_state()
                 continue
             break
+    except JobCancelled:
+        keep_state()  # a stopped run can be resumed from its last step
+        raise
     except NonFiniteLoss as exc:
         kept = (f"the last good checkpoint (epoch {best['epoch']}) is kept at {out}" if best is not None
                 else "no checkpoint was written")
@@ -385,6 +493,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         if stopped == "budget":
             yield Log(f"time budget {float(budget):.0f} s: training stops at step {step} (epoch {epoch})")
         yield from validate_and_save(epoch)
+    keep_state()
     if total != step:  # the estimate under a budget: the bar ends full
         yield Progress(step, step, f"{trainer.family}: done after {step} steps ({stopped})")
     seconds = round(time.perf_counter() - started, 2)

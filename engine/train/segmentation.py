@@ -10,7 +10,6 @@ import itertools
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from engine.annotations.errors import BadInput
 from engine.data.augment import segmentation_augmentation
@@ -113,9 +112,8 @@ class UNetTrainer(Trainer):
 
             transform = v2.RandomCrop(int(cfg["crop"]), pad_if_needed=True, padding_mode="reflect")
         dataset = SegmentationDataset(train, num_classes + 1, transform, self.class_weights, cfg["w0"], cfg["sigma"])
-        generator = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
-        self.loader = DataLoader(dataset, batch_size=int(cfg["batch_size"]), shuffle=True,
-                                 drop_last=len(train) > int(cfg["batch_size"]), num_workers=0, generator=generator)
+        self.loader = self.make_loader(dataset, int(cfg["batch_size"]),
+                                       drop_last=len(train) > int(cfg["batch_size"]))
         model = build_unet(cfg, num_classes).to(self.device)
         # NHWC on the CPU: oneDNN's convolutions run ~20 % faster per training step (measured on the
         # Lite0 U-Net at 128 px, 1 thread); the saved state dict is the same either way.
