@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--config", default=None, help="JSON object of family options, or @file.json")
+    t.add_argument("--resume", default=None, metavar="CKPT",
+                   help="continue a stopped run from CKPT.state (model, optimiser, schedule, epoch, data order "
+                        "and RNG); --time then gives the time for this part")
 
     r = sub.add_parser(
         "predict", help="run a model on a project's images or on image files",
@@ -407,7 +410,7 @@ def cmd_train(args) -> int:
     result = _call(train_command, f"train {args.family}", bar=False, family=args.family,
                    project=_project_arg(args.project), out=Path(args.out), epochs=args.epochs,
                    device=args.device, seed=args.seed, config=_config(args.config), minutes=args.time,
-                   previews_dir=args.previews)
+                   previews_dir=args.previews, resume=args.resume)
     if result is not None:
         _print_json(result)
     return 0

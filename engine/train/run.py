@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -10,6 +11,7 @@ from engine.device import pick_device
 from engine.jobs.cancel import CancelToken
 from engine.jobs.events import Log, Metrics, Preview, Progress
 from engine.models.registry import get_family
+from engine.train import distributed
 
 
 class EventPrinter:
@@ -91,13 +93,30 @@ def drive(gen, on_event: Callable[[Any], None]):
         on_event(event)
 
 
+def _stop_message_on_sigterm(rank, out) -> None:
+    """torchrun ends the other processes with SIGTERM when one of them dies: say so, then exit 1."""
+    import signal
+
+    def stop(signum, frame):
+        kept = f"the last good checkpoint is kept at {out}" if Path(out).is_file() else "no checkpoint was written"
+        print(f"visionbench train: rank {rank.rank} of {rank.world} stopped because another process of the run "
+              f"ended (torchrun's report names it); {kept}. Continue with --resume {out}.", file=sys.stderr)
+        raise SystemExit(1)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def train_command(family: str, project: str | Path, out: str | Path, epochs: int | None = None,
                   device: str = "auto", seed: int = 0, config: dict | None = None, progress=None,
-                  minutes: float | None = None, previews_dir: str | Path | None = None) -> dict:
+                  minutes: float | None = None, previews_dir: str | Path | None = None,
+                  resume: str | Path | None = None) -> dict | None:
     """Train ``family`` on ``project``; write the checkpoint ``out``; return the job's result dict.
 
     The config is the family's preset for the device, updated with ``config``, ``epochs`` and
-    ``minutes`` (the time budget, as config "max_seconds"; 0 = none).
+    ``minutes`` (the time budget, as config "max_seconds"; 0 = none). ``resume``: a checkpoint
+    whose ``CKPT.state`` to continue from (torchrun's restart of a failed run resumes from
+    ``out``'s state by itself). Under torchrun only rank 0 reports progress, writes previews and
+    returns the result (the other ranks return None).
     Raises BadInput for a missing project / unknown family / bad config, NonFiniteLoss when
     the loss diverges (the last good checkpoint stays).
     """
@@ -122,6 +141,17 @@ def train_command(family: str, project: str | Path, out: str | Path, epochs: int
         cfg["max_seconds"] = float(minutes) * 60.0 if minutes > 0 else None
     cfg["seed"] = int(seed)
     cfg["device"] = str(dev)
+    rank = distributed.current()
+    if resume is not None:
+        cfg["resume"] = str(resume)
+    elif rank.active and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0 \
+            and Path(f"{out}.state").is_file():
+        cfg["resume"] = str(out)  # torchrun restarted the workers after a failure: go on from the last state
+    if rank.active:
+        _stop_message_on_sigterm(rank, out)
+    if not rank.main:
+        drive(spec.train(CancelToken(), str(project), str(out), cfg), lambda event: None)
+        return None
     on_event, close = event_sink(progress, f"train {family}")
     if previews_dir is not None:
         on_event = preview_writer(previews_dir, on_event)
