@@ -23,6 +23,7 @@ from engine.annotations.errors import BadInput, ImportFailed
 
 COMMANDS = ("gui", "demo", "import", "export", "train", "predict", "eval", "info")
 FORMATS = ("coco", "voc", "yolo", "labelme", "masks")
+EXPORT_FORMATS = (*FORMATS, "project")
 SPLITS = ("train", "val", "test")
 STORE_MODES = ("proposals", "truth", "none")  # engine.infer.run.STORE_MODES (not imported: --help stays fast)
 
@@ -66,8 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--project", required=True, help="a .vbproj file (created if missing)")
     i.add_argument("--skip-invalid", action="store_true", help="import the valid part, list what was skipped")
 
-    e = sub.add_parser("export", help="export a project's annotations")
-    e.add_argument("format", choices=FORMATS)
+    e = sub.add_parser("export", help="export a project's annotations (or the whole project for a training node)")
+    e.add_argument("format", choices=EXPORT_FORMATS,
+                   help="an annotation format, or project: a self-contained read-only copy of the project and "
+                        "its images (with MANIFEST.json) that `visionbench train` reads on a machine without "
+                        "the workbench")
     e.add_argument("dst", help="output file or folder")
     e.add_argument("--project", required=True)
     e.add_argument("--split", choices=SPLITS)
@@ -379,6 +383,12 @@ def cmd_export(args) -> int:
         if args.format != "voc":
             raise BadInput("<command line>", "--keep-image-format", f"applies to voc exports only, not {args.format}")
         options["keep_image_format"] = True
+    if args.format == "project":
+        export_project = _lazy("engine.annotations.project_copy", "export_project")
+        with ProjectStore(_project_arg(args.project), readonly=True) as store:
+            _print_json(_call(export_project, "export project", store=store, dst=Path(args.dst),
+                              overwrite=args.overwrite))
+        return 0
     with ProjectStore(_project_arg(args.project), readonly=True) as store:
         summary = _call(export_from, f"export {args.format}", store=store, fmt=args.format, dst=Path(args.dst),
                         split=args.split, overwrite=args.overwrite, **options)
