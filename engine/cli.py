@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from engine.annotations.errors import BadInput, ImportFailed
 
-COMMANDS = ("gui", "demo", "import", "export", "train", "predict", "eval", "info")
+COMMANDS = ("gui", "demo", "import", "export", "export-model", "train", "predict", "eval", "info")
 FORMATS = ("coco", "voc", "yolo", "labelme", "masks")
 EXPORT_FORMATS = (*FORMATS, "project")
 SPLITS = ("train", "val", "test")
@@ -82,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="voc only: copy images as they are instead of writing every image as JPEGImages/<id>.jpg")
     e.add_argument("--overwrite", action="store_true",
                    help="export into a non-empty folder, replacing the same-named files in it")
+
+    m = sub.add_parser("export-model", help="write a checkpoint as ONNX or TorchScript for deployment",
+                       description="Segmentation, detection (boxes, labels and scores as outputs) and families that "
+                                   "offer it; inputs and outputs are described in engine/infer/deploy.py and in the "
+                                   "ONNX file's metadata. The workbench opens exported ONNX detectors again.")
+    m.add_argument("checkpoint", metavar="CKPT")
+    m.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    m.add_argument("--out", required=True, metavar="FILE")
 
     t = sub.add_parser("train", help="train a model family on a project")
     t.add_argument("family", help="model family: unet, fasterrcnn, maskrcnn, yolo, and any plugin family "
@@ -426,6 +434,13 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_export_model(args) -> int:
+    export_model_command = _lazy("engine.infer.deploy", "export_model_command")
+    _print_json(_call(export_model_command, "export-model", checkpoint=_checkpoint_arg(args.checkpoint),
+                      fmt=args.format, out=Path(args.out)))
+    return 0
+
+
 def _checkpoint_arg(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
@@ -529,7 +544,8 @@ def cmd_info(args) -> int:
     return 0
 
 
-HANDLERS = {"gui": cmd_gui, "demo": cmd_demo, "import": cmd_import, "export": cmd_export, "train": cmd_train,
+HANDLERS = {"gui": cmd_gui, "demo": cmd_demo, "import": cmd_import, "export": cmd_export,
+            "export-model": cmd_export_model, "train": cmd_train,
             "predict": cmd_predict, "eval": cmd_eval, "info": cmd_info}
 
 

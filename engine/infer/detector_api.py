@@ -12,7 +12,9 @@ which family they hold:
 ``load_detector`` opens:
 - a Visionbench checkpoint (``engine.models.checkpoint``): dispatched by ``meta["family"]``
   through the model registry (``FamilySpec.predictor(path, device)``);
-- an ``.onnx`` file: an Ultralytics YOLO export, through ``engine.infer.onnx_yolo``;
+- an ``.onnx`` file: a detector of ours exported by ``visionbench export-model`` (its metadata
+  says so; ``engine.infer.onnx_export_detector``), or an Ultralytics YOLO export
+  (``engine.infer.onnx_yolo``);
 - a torchvision COCO checkpoint (``.pth`` state dict of fasterrcnn_resnet50_fpn,
   maskrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large(_320)_fpn, or their v2 variants), either a
   picked file or a name such as ``"fasterrcnn_resnet50_fpn"`` looked up in the torch hub cache.
@@ -183,9 +185,11 @@ def load_detector(path_or_ckpt, device: str = "auto") -> DetectorPredictor:
         return load_torchvision_coco(_find_torchvision_file(text), text, device)
     path = Path(text)
     if path.suffix.lower() == ".onnx":
+        from engine.infer.onnx_export_detector import OnnxExportDetector
         from engine.infer.onnx_yolo import OnnxYoloDetector
 
-        return OnnxDetectorAdapter(OnnxYoloDetector(path, device=device))
+        ours = OnnxExportDetector.open(path, device) if path.is_file() else None
+        return ours if ours is not None else OnnxDetectorAdapter(OnnxYoloDetector(path, device=device))
     if not path.is_file():
         raise DetectorLoadError(f"{path}: file not found")
     arch = _guess_torchvision_arch(path)

@@ -80,7 +80,7 @@ class Conv2dSame(nn.Conv2d):
         left, right = self._pad(iw, self.kernel_size[1], self.stride[1], self.dilation[1])
         if top or bottom or left or right:
             x = F.pad(x, (left, right, top, bottom))
-        return super().forward(x)
+        return self._conv_forward(x, self.weight, self.bias)  # (not super(): keeps the module scriptable)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -101,6 +101,9 @@ class MBConvBlock(nn.Module):
         if self.has_expand:
             self._expand_conv = Conv2dSame(in_ch, mid, 1)
             self._bn0 = _bn(mid)
+        else:  # parameter-free stand-ins keep the forward scriptable (same state dict)
+            self._expand_conv = nn.Identity()
+            self._bn0 = nn.Identity()
         self._depthwise_conv = Conv2dSame(mid, mid, kernel, stride=stride, groups=mid)
         self._bn1 = _bn(mid)
         self._project_conv = Conv2dSame(mid, out_ch, 1)

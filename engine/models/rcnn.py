@@ -87,9 +87,9 @@ class LiteFPNBackbone(nn.Module):
                                          extra_blocks=LastLevelMaxPool())
         self.out_channels = out_channels
 
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.body.features(x)
-        return self.fpn(OrderedDict([("0", feats["c3"]), ("1", feats["c4"]), ("2", feats["c5"])]))
+        return self.fpn({"0": feats["c3"], "1": feats["c4"], "2": feats["c5"]})  # dicts keep their order
 
 
 def _hub_file(name: str) -> Path | None:

@@ -1,0 +1,205 @@
+"""Models for deployment: a checkpoint as ONNX or TorchScript, with plain tensors in and out.
+
+``visionbench export-model CKPT --format onnx|torchscript --out FILE``. What each kind takes and
+gives (the same in both formats; the ONNX file also carries them in its metadata, key
+``visionbench``, with the class names, so the workbench reopens it as a detector):
+
+- segmentation (unet): ``image`` float32 [1, 3, H, W], RGB / 255, H and W multiples of the model's
+  down-sampling (``multiple`` in the metadata; pad the image, as the workbench does) ->
+  ``probs`` float32 [1, C + 1, H, W] (softmax; class 0 is the background).
+- detection / instance (fasterrcnn, maskrcnn): ``image`` float32 [3, H, W], RGB / 255 (any H, W) ->
+  ``boxes`` [N, 4] xyxy pixels, ``labels`` int64 [N] (1..C, 0 is the background), ``scores`` [N]
+  (and Mask R-CNN's ``masks`` [N, 1, H, W] probabilities), after the model's own NMS.
+- detection (yolo): ``image`` float32 [1, 3, S, S], RGB / 255 resized to the network input S ->
+  ``boxes`` [N, 4] xyxy pixels of that S x S input, ``labels`` (1..C), ``scores``, after class-wise
+  NMS at the model's defaults (score >= 0.05, IoU 0.5, at most its max_detections).
+- embedding and image2image families give their predictor a ``deploy()`` method returning the
+  same description (see :class:`Deployable`); they are exported by the same code.
+
+The ONNX export uses torch's TorchScript-based exporter (opset 17); onnxruntime's results are
+checked against PyTorch's in the tests and in benchmarks/distributed.py.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from engine.annotations.errors import BadInput
+
+__all__ = ["Deployable", "deployable", "export_model", "export_model_command", "write_deployable"]
+
+FORMATS = ("onnx", "torchscript")
+OPSET = 17
+
+
+@dataclass
+class Deployable:
+    """A module with tensors in and out, an example input, and what they are called."""
+
+    module: nn.Module
+    example: torch.Tensor
+    inputs: list[str]
+    outputs: list[str]
+    dynamic_axes: dict[str, dict[int, str]] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)  # family, kind, classes, input layout: into the file
+
+
+class _SegmentationDeploy(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image).softmax(dim=1)
+
+
+class _RcnnDeploy(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def detect(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        if torch.jit.is_scripting():
+            return self.model([image])[1][0]  # scripted torchvision detectors return (losses, detections)
+        return self.model([image])[0]
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.detect(image)
+        return out["boxes"], out["labels"], out["scores"]
+
+
+class _MaskRcnnDeploy(_RcnnDeploy):
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.detect(image)
+        return out["boxes"], out["labels"], out["scores"], out["masks"]
+
+
+class _YoloDeploy(nn.Module):
+    def __init__(self, model: nn.Module, boxes_per_cell: int, size: int, score: float, iou: float, top: int) -> None:
+        super().__init__()
+        self.model = model
+        self.boxes_per_cell = boxes_per_cell
+        self.size = size
+        self.score, self.iou, self.top = score, iou, top
+
+    def forward(self, image: torch.Tensor):
+        from torchvision.ops import batched_nms
+
+        from engine.models.backbones import preprocess
+        from engine.models.yolo import grid_candidates
+
+        grid = self.model(preprocess(image))[0]
+        boxes, scores, labels = grid_candidates(grid, self.boxes_per_cell, self.size, self.size, self.score)
+        keep = batched_nms(boxes, scores, labels, self.iou)[: self.top]
+        return boxes[keep], labels[keep] + 1, scores[keep]
+
+
+def deployable(checkpoint: str | Path) -> Deployable:
+    """What to export for the checkpoint's family; BadInput naming the file when there is none."""
+    from engine.models.checkpoint import CheckpointError, load_checkpoint
+    from engine.models.registry import get_family
+
+    path = Path(checkpoint)
+    try:
+        _, meta = load_checkpoint(path)
+        spec = get_family(str(meta["family"]))
+    except (CheckpointError, ValueError) as exc:
+        raise BadInput(str(path), "CKPT", str(exc)) from None
+    base = {"family": spec.name, "kind": spec.kind, "classes": list(meta.get("classes") or [])}
+    if spec.name == "unet":
+        from engine.infer.unet_predictor import UNetPredictor
+
+        p = UNetPredictor(path, device="cpu")
+        m = p.model.multiple
+        return Deployable(_SegmentationDeploy(p.model).eval(), torch.rand(1, 3, 4 * m, 6 * m), ["image"], ["probs"],
+                          {"image": {2: "height", 3: "width"}, "probs": {2: "height", 3: "width"}},
+                          {**base, "input": f"float32 [1, 3, H, W] RGB / 255, H and W multiples of {m}",
+                           "multiple": m, "colors": p.colors})
+    if spec.name in ("fasterrcnn", "maskrcnn"):
+        from engine.infer.rcnn_predictor import RcnnPredictor
+
+        p = RcnnPredictor.from_checkpoint(path, device="cpu")
+        outputs = ["boxes", "labels", "scores"] + (["masks"] if p.has_masks else [])
+        axes = {"image": {1: "height", 2: "width"}, **{o: {0: "detections"} for o in outputs}}
+        return Deployable((_MaskRcnnDeploy if p.has_masks else _RcnnDeploy)(p.model).eval(), torch.rand(3, 192, 256), ["image"], outputs,
+                          axes, {**base, "input": "float32 [3, H, W] RGB / 255", "labels": "1..C"})
+    if spec.name == "yolo":
+        from engine.infer.thresholds import DEFAULT_NMS_IOU, DEFAULT_SCORE_THRESHOLD
+        from engine.infer.yolo_predictor import YoloPredictor
+
+        p = YoloPredictor.from_checkpoint(path, device="cpu")
+        s = int(p.input_size)
+        module = _YoloDeploy(p.model, p.boxes_per_cell, s, DEFAULT_SCORE_THRESHOLD, DEFAULT_NMS_IOU,
+                             int(p.max_detections))
+        return Deployable(module.eval(), torch.rand(1, 3, s, s), ["image"], ["boxes", "labels", "scores"],
+                          {o: {0: "detections"} for o in ("boxes", "labels", "scores")},
+                          {**base, "input": f"float32 [1, 3, {s}, {s}] RGB / 255, resized", "input_size": s,
+                           "labels": "1..C"})
+    predictor = spec.predictor(str(path), "cpu")
+    if hasattr(predictor, "deploy"):
+        d = predictor.deploy()
+        d.meta = {**base, **d.meta}
+        return d
+    raise BadInput(str(path), "family", f"{spec.name} ({spec.kind}) models cannot be exported for deployment yet")
+
+
+def export_model(checkpoint: str | Path, fmt: str, out: str | Path) -> dict:
+    """Write ``checkpoint`` as ``fmt`` (onnx or torchscript) to ``out``; returns a summary."""
+    if fmt not in FORMATS:
+        raise BadInput(str(fmt), "--format", f"must be one of {', '.join(FORMATS)}")
+    return write_deployable(deployable(checkpoint), fmt, out)
+
+
+def write_deployable(d: Deployable, fmt: str, out: str | Path) -> dict:
+    """Write a :class:`Deployable` as ``fmt`` to ``out`` (atomically)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.writing")
+    with torch.no_grad():
+        if fmt == "onnx":
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the exporter's tracer warnings are about its own internals
+                torch.onnx.export(d.module, (d.example,), str(tmp), dynamo=False, opset_version=OPSET,
+                                  input_names=d.inputs, output_names=d.outputs, dynamic_axes=d.dynamic_axes)
+            _add_onnx_metadata(tmp, d.meta)
+        else:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                traced = _torchscript(d)
+            traced.save(str(tmp), _extra_files={"visionbench.json": json.dumps(d.meta)})
+    tmp.replace(out)
+    return {"out": str(out), "format": fmt, "family": d.meta["family"], "kind": d.meta["kind"],
+            "inputs": d.inputs, "outputs": d.outputs, "bytes": out.stat().st_size}
+
+
+def _torchscript(d: Deployable):
+    if d.meta["kind"] in ("detection", "instance") and d.meta["family"] != "yolo":
+        # torchvision's detectors are scriptable (their resize depends on the input size, which a
+        # trace would freeze)
+        return torch.jit.script(d.module)
+    return torch.jit.trace(d.module, (d.example,), check_trace=False)
+
+
+def _add_onnx_metadata(path: Path, meta: dict) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "visionbench", json.dumps(meta)
+    onnx.save(model, str(path))
+
+
+def export_model_command(checkpoint, fmt: str, out) -> dict:
+    """The CLI's ``export-model``."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise BadInput(str(checkpoint), "CKPT", "checkpoint file not found")
+    return export_model(checkpoint, fmt, out)

@@ -1,0 +1,136 @@
+"""`visionbench export-model`: segmentation and detection checkpoints as ONNX and TorchScript give
+what PyTorch gives on real photos, and the workbench opens its own ONNX detectors again."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import skimage.data
+import torch
+
+from engine.annotations.errors import BadInput
+from engine.cli import main
+from engine.infer.deploy import deployable, export_model, write_deployable
+from engine.infer.detector_api import load_detector
+from tests.engine.infer.tiny_models import CLASSES, rcnn_checkpoint, unet_checkpoint, yolo_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TOLERANCE = 1e-3  # logits, probabilities and box pixels
+
+
+def photo(h: int = 256, w: int = 384) -> torch.Tensor:
+    return torch.from_numpy(skimage.data.coffee()[:h, :w].copy()).permute(2, 0, 1).float() / 255.0
+
+
+def detections_differ(ref, got) -> float:
+    """Largest difference between two detection lists (boxes, labels, scores). Near-equal scores
+    may come out in either order, so each reference detection is matched to the closest one of
+    the same label and about the same score."""
+    boxes, labels, scores = (t.numpy() for t in ref[:3])
+    assert len(got[0]) == len(boxes)
+    worst = 0.0
+    for b, lab, sc in zip(boxes, labels, scores):
+        same = (got[1] == lab) & (np.abs(got[2] - sc) <= TOLERANCE)
+        assert same.any()
+        worst = max(worst, float(np.abs(got[0][same] - b).max(axis=1).min()), float(np.abs(got[2][same] - sc).min()))
+    return worst
+
+
+def decisive_rcnn(path, family: str):
+    """A tiny R-CNN whose classifier is sharp: an untrained one scores every box about the same,
+    and near-ties may fall on either side of the top-100 cut in two runtimes."""
+    from engine.models.checkpoint import load_checkpoint, save_checkpoint
+
+    state, meta = load_checkpoint(rcnn_checkpoint(path, family))
+    g = torch.Generator().manual_seed(0)
+    for key in ("roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias"):
+        state[key] = torch.randn(state[key].shape, generator=g) * 3.0
+    return save_checkpoint(path, state, meta)
+
+
+def onnx_run(path, x: torch.Tensor):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})
+
+
+def test_unet_onnx_and_torchscript_give_pytorchs_probabilities(tmp_path):
+    ckpt = unet_checkpoint(tmp_path / "u.ckpt")
+    export_model(ckpt, "onnx", tmp_path / "u.onnx")
+    export_model(ckpt, "torchscript", tmp_path / "u.pt")
+    x = photo()[None]
+    d = deployable(ckpt)
+    with torch.no_grad():
+        ref = d.module(x)
+        scripted = torch.jit.load(str(tmp_path / "u.pt"))(x)
+    (got,) = onnx_run(tmp_path / "u.onnx", x)
+    assert got.shape == (1, len(CLASSES) + 1, 256, 384)
+    assert np.abs(got - ref.numpy()).max() < TOLERANCE
+    assert (scripted - ref).abs().max() < TOLERANCE
+
+
+@pytest.mark.parametrize("family", ["fasterrcnn", "maskrcnn"])
+def test_rcnn_exports_give_pytorchs_boxes_labels_and_scores_on_a_photo_of_another_size(tmp_path, family):
+    ckpt = decisive_rcnn(tmp_path / f"{family}.ckpt", family)
+    summary = export_model(ckpt, "onnx", tmp_path / "d.onnx")
+    assert summary["outputs"][:3] == ["boxes", "labels", "scores"]
+    x = photo(300, 400)  # not the size the export was traced at
+    with torch.no_grad():
+        ref = deployable(ckpt).module(x)
+    got = onnx_run(tmp_path / "d.onnx", x)
+    assert len(ref[0]) > 0
+    assert detections_differ(ref, got) < TOLERANCE
+    if family == "fasterrcnn":
+        export_model(ckpt, "torchscript", tmp_path / "d.pt")
+        with torch.no_grad():
+            scripted = torch.jit.load(str(tmp_path / "d.pt"))(x)
+        assert detections_differ(ref, [t.numpy() for t in scripted]) < TOLERANCE
+
+
+def test_yolo_export_decodes_and_suppresses_inside_the_graph(tmp_path):
+    ckpt = yolo_checkpoint(tmp_path / "y.ckpt")
+    d = deployable(ckpt)
+    d.module.score = 0.0  # an untrained model's scores are tiny: keep every candidate to compare them
+    write_deployable(d, "onnx", tmp_path / "y.onnx")
+    s = d.meta["input_size"]
+    x = torch.nn.functional.interpolate(photo()[None], size=(s, s), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        ref = d.module(x)
+    got = onnx_run(tmp_path / "y.onnx", x)
+    assert len(ref[0]) > 0 and int(ref[1].min()) >= 1  # labels 1..C
+    assert detections_differ(ref, got) < TOLERANCE
+
+
+def test_the_workbench_opens_an_exported_onnx_detector_like_any_other(tmp_path):
+    ckpt = decisive_rcnn(tmp_path / "m.ckpt", "maskrcnn")
+    assert main(["export-model", str(ckpt), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
+    detector = load_detector(tmp_path / "m.onnx", device="cpu")
+    assert detector.name == "onnx:m.onnx" and detector.class_names == CLASSES
+    image = skimage.data.astronaut()[:200, :240]
+    det = detector.predict(image, score_threshold=0.2)  # the graph keeps scores >= 0.05 only
+    ref = load_detector(ckpt, device="cpu").predict(image, score_threshold=0.2)
+    assert len(det.boxes) == len(ref.boxes) > 0
+    assert det.masks is not None and det.masks.shape[1:] == image.shape[:2]
+    assert np.abs(np.sort(det.scores) - np.sort(ref.scores)).max() < TOLERANCE
+
+
+def test_a_family_without_an_export_is_refused_by_name(tmp_path, capsys):
+    from engine.models.checkpoint import save_checkpoint
+
+    bad = save_checkpoint(tmp_path / "x.ckpt", {"w": torch.zeros(1)},
+                          {"family": "no_such_family", "classes": [], "config": {}, "metrics": {}})
+    with pytest.raises(BadInput) as err:
+        deployable(bad)
+    assert "x.ckpt" in str(err.value)
+    assert main(["export-model", str(bad), "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "x.ckpt" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_the_onnx_file_says_what_it_is(tmp_path):
+    ckpt = unet_checkpoint(tmp_path / "u.ckpt")
+    export_model(ckpt, "onnx", tmp_path / "u.onnx")
+    session = ort.InferenceSession(str(tmp_path / "u.onnx"), providers=["CPUExecutionProvider"])
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["visionbench"])
+    assert meta["family"] == "unet" and meta["classes"] == CLASSES and meta["multiple"] >= 1
