@@ -125,8 +125,10 @@ def deployable(checkpoint: str | Path) -> Deployable:
         p = RcnnPredictor.from_checkpoint(path, device="cpu")
         outputs = ["boxes", "labels", "scores"] + (["masks"] if p.has_masks else [])
         axes = {"image": {1: "height", 2: "width"}, **{o: {0: "detections"} for o in outputs}}
-        return Deployable((_MaskRcnnDeploy if p.has_masks else _RcnnDeploy)(p.model).eval(), torch.rand(3, 192, 256), ["image"], outputs,
-                          axes, {**base, "input": "float32 [3, H, W] RGB / 255", "labels": "1..C"})
+        module = (_MaskRcnnDeploy if p.has_masks else _RcnnDeploy)(p.model).eval()
+        return Deployable(module, torch.rand(3, 192, 256), ["image"], outputs, axes,
+                          {**base, "input": "float32 [3, H, W] RGB / 255", "labels": "1..C",
+                           "score_floor": float(p.model.roi_heads.score_thresh)})
     if spec.name == "yolo":
         from engine.infer.thresholds import DEFAULT_NMS_IOU, DEFAULT_SCORE_THRESHOLD
         from engine.infer.yolo_predictor import YoloPredictor

@@ -14,7 +14,6 @@ for steps per minute; the GPU preset keeps torchvision's defaults.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -68,7 +67,7 @@ class LiteFPNBackbone(nn.Module):
     """EfficientNet-Lite0 c3/c4/c5 + FPN.
 
     Input: images normalised by the R-CNN transform (see ``image_mean``/``image_std`` below),
-    [N, 3, H, W]. Output: OrderedDict "0": [N, C, H/8, W/8], "1": H/16, "2": H/32,
+    [N, 3, H, W]. Output: dict "0": [N, C, H/8, W/8], "1": H/16, "2": H/32,
     "pool": H/64, with C = ``out_channels``.
     """
 
