@@ -1,0 +1,229 @@
+"""Training beyond one process, on this machine's CPU with gloo: does DDP compute what one process
+computes, does a resumed run continue exactly, and do exported models agree with PyTorch?
+
+``python -m benchmarks.distributed [--demo DIR] [--steps 20]`` builds the demo unless DIR holds
+it and prints JSON:
+
+- ``ddp2_vs_single_loss_max_abs_diff_<family>`` (unet, yolo): ``torchrun --nproc-per-node 2``
+  with batch B per process against one process with batch 2B, same seed and data order, over
+  the first ``--steps`` steps (the logged loss, the mean over the ranks). Goal <= 1e-4. The
+  families' CPU presets, except that augmentation (YOLO's random flips) is off: each rank draws
+  its own augmentations, one process draws others, and the point here is the arithmetic;
+- ``ddp2_step_overhead_vs_single_<family>``: the mean step time of 2 gloo processes with batch B
+  on 2 cores over one process with batch B (no goal on CPU: the point is correctness here and
+  speed on GPUs);
+- ``resume_loss_max_abs_diff_unet``: a U-Net run stopped after 10 steps and resumed, against an
+  uninterrupted run, over the next ``--steps`` steps. Goal <= 1e-5;
+- ``onnx_max_abs_diff_<family>``: onnxruntime against PyTorch on 4 demo photos for each exported
+  family (probabilities for U-Net; matched boxes and scores for the detectors). Goal <= 1e-3.
+  The models are the families' CPU-preset models (pretrained Lite0 backbone, untrained heads with
+  a sharpened classifier so that scores do not tie): the export is what is measured, not training.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = {"unet": 2, "yolo": 4}
+
+
+def log(text: str) -> None:
+    print(f"[benchmarks.distributed] {text}", file=sys.stderr, flush=True)
+
+
+def family_config(family: str, batch: int, steps: int) -> dict:
+    from engine.models.registry import get_family
+
+    cfg = get_family(family).preset("cpu")
+    cfg.update({"batch_size": batch, "max_steps": steps, "max_seconds": None, "epochs": 50, "seed": 0,
+                "device": "cpu", "preview_every": 0})
+    if family == "yolo":
+        cfg.update({"hflip": False, "vflip": False})
+    if family == "unet":
+        cfg.update({"augment": False, "val_limit": 8})
+    return cfg
+
+
+def worker(family: str, project: str, out: str, config: str) -> int:
+    """One process of a run (alone or under torchrun): losses and step times per rank to OUT."""
+    import torch
+
+    from engine.jobs.cancel import CancelToken
+    from engine.jobs.events import Metrics
+    from engine.models.registry import get_family
+
+    torch.set_num_threads(1)
+    rank = int(os.environ.get("RANK", "0"))
+    losses, times = [], []
+    last = time.perf_counter()
+    gen = get_family(family).train(CancelToken(), project, str(Path(out) / "model.ckpt"), json.loads(config))
+    try:
+        while True:
+            event = next(gen)
+            if isinstance(event, Metrics) and "loss" in event.values:
+                now = time.perf_counter()
+                losses.append(event.values["loss"])
+                times.append(now - last)
+                last = now
+            elif isinstance(event, Metrics):
+                last = time.perf_counter()
+    except StopIteration:
+        pass
+    Path(out, f"rank{rank}.json").write_text(json.dumps({"losses": losses, "times": times}))
+    return 0
+
+
+def run(family: str, project: Path, out: Path, cfg: dict, nproc: int) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+              if nproc > 1 else [sys.executable])
+    done = subprocess.run([*launch, str(Path(__file__).resolve()), "--worker", family, str(project), str(out),
+                           json.dumps(cfg)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    if done.returncode != 0:
+        raise SystemExit(f"{family} x{nproc} failed:\n{done.stderr[-3000:]}")
+    return json.loads((out / "rank0.json").read_text())
+
+
+def ddp_figures(project: Path, tmp: Path, steps: int) -> dict:
+    figures = {}
+    for family, b in BATCH.items():
+        log(f"{family}: 1 process with batch {2 * b}, 2 processes with batch {b}, 1 process with batch {b}")
+        single = run(family, project, tmp / f"{family}-1x{2 * b}", family_config(family, 2 * b, steps), 1)
+        ddp = run(family, project, tmp / f"{family}-2x{b}", family_config(family, b, steps), 2)
+        alone = run(family, project, tmp / f"{family}-1x{b}", family_config(family, b, steps), 1)
+        figures[f"ddp2_vs_single_loss_max_abs_diff_{family}"] = max(
+            abs(a - c) for a, c in zip(single["losses"], ddp["losses"]))
+        # the first steps pay for warm-up; compare the steady ones
+        mean = lambda t: sum(t[3:]) / max(1, len(t[3:]))  # noqa: E731
+        figures[f"ddp2_step_overhead_vs_single_{family}"] = round(mean(ddp["times"]) / mean(alone["times"]), 3)
+        figures[f"ddp2_steps_{family}"] = len(ddp["losses"])
+    return figures
+
+
+def resume_figure(project: Path, tmp: Path, steps: int) -> dict:
+    import torch
+
+    from engine.jobs.cancel import CancelToken, JobCancelled
+    from engine.jobs.events import Metrics, Progress
+    from engine.models.registry import get_family
+
+    torch.set_num_threads(1)
+    spec = get_family("unet")
+    cfg = family_config("unet", 2, None)
+    cfg.update({"epochs": 2, "max_steps": 10 + steps})
+
+    def losses(config, out, stop_at=None):
+        token, got = CancelToken(), []
+        gen = spec.train(token, str(project), str(out), config)
+        try:
+            while True:
+                e = next(gen)
+                if isinstance(e, Metrics) and "loss" in e.values:
+                    got.append(e.values["loss"])
+                if stop_at and isinstance(e, Progress) and e.step == stop_at:
+                    token.cancel()
+        except (StopIteration, JobCancelled):
+            pass
+        return got
+
+    log("unet: a straight run, and one stopped after 10 steps then resumed")
+    straight = losses(cfg, tmp / "straight.ckpt")
+    first = losses(cfg, tmp / "resumed.ckpt", stop_at=10)
+    rest = losses({**cfg, "resume": str(tmp / "resumed.ckpt")}, tmp / "resumed.ckpt")
+    both = first + rest
+    return {"resume_loss_max_abs_diff_unet": max(abs(a - b) for a, b in zip(straight[10:], both[10:])),
+            "resume_steps_compared": len(both[10:])}
+
+
+def onnx_figures(tmp: Path) -> dict:
+    import numpy as np
+    import onnxruntime as ort
+    import skimage.data
+    import torch
+
+    from engine.infer.deploy import deployable, write_deployable
+    from engine.models.checkpoint import save_checkpoint
+    from engine.models.rcnn import build_rcnn
+    from engine.models.registry import get_family
+    from engine.models.unet import build_unet
+    from engine.models.yolo import build_yolo
+
+    torch.set_num_threads(1)
+    photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]
+    classes = ["circle", "rectangle", "triangle"]
+    figures = {}
+    for family in ("unet", "fasterrcnn", "maskrcnn", "yolo"):
+        cfg = get_family(family).preset("cpu")
+        torch.manual_seed(0)
+        if family == "unet":
+            model = build_unet(cfg, len(classes))
+        elif family == "yolo":
+            model = build_yolo(cfg, len(classes))
+        else:
+            model = build_rcnn(cfg, len(classes), masks=family == "maskrcnn")
+            with torch.no_grad():
+                model.roi_heads.box_predictor.cls_score.weight.mul_(30.0)
+        ckpt = save_checkpoint(tmp / f"{family}.ckpt", model.state_dict(),
+                               {"family": family, "classes": classes, "config": cfg, "metrics": {}})
+        d = deployable(ckpt)
+        write_deployable(d, "onnx", tmp / f"{family}.onnx")
+        session = ort.InferenceSession(str(tmp / f"{family}.onnx"), providers=["CPUExecutionProvider"])
+        worst = 0.0
+        for rgb in photos:
+            x = torch.from_numpy(rgb[:256, :384].copy()).permute(2, 0, 1).float() / 255.0
+            if family == "unet":
+                x = x[None]
+            elif family == "yolo":
+                s = d.meta["input_size"]
+                x = torch.nn.functional.interpolate(x[None], size=(s, s), mode="bilinear", align_corners=False)
+            with torch.no_grad():
+                ref = d.module(x)
+            got = session.run(None, {"image": x.numpy()})
+            if family == "unet":
+                worst = max(worst, float(np.abs(got[0] - ref.numpy()).max()))
+                continue
+            boxes, labels, scores = (t.numpy() for t in ref[:3])
+            for b, lab, sc in zip(boxes, labels, scores):
+                same = (got[1] == lab) & (np.abs(got[2] - sc) <= 1e-3)
+                worst = max(worst, float(np.abs(got[0][same] - b).max(axis=1).min()) if same.any() else float("inf"))
+        figures[f"onnx_max_abs_diff_{family}"] = worst
+    return figures
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--worker":
+        sys.path.insert(0, str(ROOT))
+        return worker(*argv[1:5])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", default=None, help="folder with (or for) the demo projects")
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        demo = Path(args.demo) if args.demo else tmp / "demo"
+        project = demo / "shapes.vbproj"
+        if not project.exists():
+            log(f"building the demo in {demo}")
+            done = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out", str(demo)],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(done.stderr)
+        out = {}
+        out.update(ddp_figures(project, tmp, args.steps))
+        out.update(resume_figure(project, tmp, args.steps))
+        out.update(onnx_figures(tmp))
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
