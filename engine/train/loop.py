@@ -259,6 +259,9 @@ def fit(trainer_cls: type[Trainer], token: CancelToken, store_path: str, out: st
     lower_thread_priority(cfg.get("nice"))
     d = distributed.current()
     device = d.device(pick_device(cfg.get("device") or "auto"))
+    if not cfg.get("resume") and d.active and int(os.environ.get("TORCHELASTIC_RESTART_COUNT") or 0) > 0 \
+            and Path(f"{out}.state").is_file():
+        cfg["resume"] = str(out)  # torchrun restarted the workers after a failure: go on from the last state
     resumed = load_state(cfg["resume"], trainer_cls.family, d) if cfg.get("resume") else None
     d.init(device)
     # Ranks start from rank 0's weights (broadcast below) but draw their own augmentations.

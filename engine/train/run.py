@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -144,9 +143,6 @@ def train_command(family: str, project: str | Path, out: str | Path, epochs: int
     rank = distributed.current()
     if resume is not None:
         cfg["resume"] = str(resume)
-    elif rank.active and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0 \
-            and Path(f"{out}.state").is_file():
-        cfg["resume"] = str(out)  # torchrun restarted the workers after a failure: go on from the last state
     if rank.active:
         _stop_message_on_sigterm(rank, out)
     if not rank.main:

@@ -55,6 +55,8 @@ class TinyTrainer(Trainer):
 
     def loss(self, batch):
         kill_at = int(os.environ.get("TINY_DDP_KILL_RANK1_AT", "0"))
+        if os.environ.get("TINY_DDP_KILL_ONCE") and int(os.environ.get("TORCHELASTIC_RESTART_COUNT") or 0) > 0:
+            kill_at = 0  # the restarted workers run through
         if kill_at and self.dist.rank == 1 and getattr(self, "_steps", 0) + 1 >= kill_at:
             os._exit(3)  # a process that dies mid-run
         self._steps = getattr(self, "_steps", 0) + 1

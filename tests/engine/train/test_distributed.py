@@ -26,10 +26,11 @@ REPO = Path(__file__).resolve().parents[3]
 MAIN = REPO / "tests" / "engine" / "train" / "ddp_main.py"
 
 
-def run_main(out: Path, config: dict, nproc: int = 1, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_main(out: Path, config: dict, nproc: int = 1, env: dict | None = None,
+             restarts: int = 0) -> subprocess.CompletedProcess:
     out.mkdir(parents=True, exist_ok=True)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] \
-        if nproc > 1 else [sys.executable]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+                f"--max-restarts={restarts}"] if nproc > 1 else [sys.executable]
     return subprocess.run([*launcher, str(MAIN), str(out), json.dumps(config)], capture_output=True, text=True,
                           timeout=240, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
                                             **(env or {})})
@@ -76,6 +77,16 @@ def test_a_rank_that_dies_ends_the_run_with_exit_1_and_keeps_the_last_checkpoint
     assert "rank      : 1" in done.stderr and "exitcode  : 3" in done.stderr
     _, meta = load_checkpoint(tmp_path / "ckpt.pt")
     assert meta["epoch"] == 1
+
+
+def test_torchrun_restarts_a_failed_run_from_its_last_state(tmp_path):
+    done = run_main(tmp_path, {"batch_size": 4}, nproc=2, restarts=1,
+                    env={"TINY_DDP_KILL_RANK1_AT": "9", "TINY_DDP_KILL_ONCE": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    r0 = json.loads((tmp_path / "rank0.json").read_text())
+    assert r0["steps"] == 18 and len(r0["losses"]) == 12  # resumed after epoch 1 (6 steps per rank)
+    _, meta = load_checkpoint(tmp_path / "ckpt.pt")
+    assert meta["step"] == 18
 
 
 def collect_losses(gen, stop_at: int | None = None, token: CancelToken | None = None) -> list[float]:
