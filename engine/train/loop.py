@@ -376,6 +376,8 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         last_validated = step
         scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         row = {"epoch": epoch, "step": step, "seconds": round(now(), 2), **scalars}
+        if d.active:  # batch_size is per process: say how many there were
+            row.update(processes=d.world, batch_size_per_process=cfg.get("batch_size"))
         history.append(row)
         yield Metrics({**{f"val_{k}": v for k, v in scalars.items()}, "epoch": float(epoch)}, step)
         if d.main:
@@ -390,7 +392,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
             save_checkpoint(out, trainer.state_dict(), {
                 "family": trainer.family, "kind": trainer.kind, "config": _saved_config(cfg),
                 "metrics": best, "epoch": epoch, "step": step, "metric": metric,
-                "project": str(Path(trainer.store_path).resolve()), "device": str(device),
+                "project": str(Path(trainer.store_path).resolve()), "device": str(device), "processes": d.world,
                 "history": list(history), **trainer.meta()})
             said = f"{metric} {float(value):.3f} (best so far)" if value is not None else "no validation data"
             yield Log(f"epoch {epoch}, step {step}: {said} -> saved {out.name}")
