@@ -139,6 +139,7 @@ class Trainer:
     metric: str = "loss"  # the key of validate()'s dict that picks the best checkpoint (higher wins)
     defaults: dict[str, Any] = {}  # family defaults under the preset (e.g. clip_grad)
     ddp_find_unused = False  # True when some parameters can miss a step's loss (DDP must then look)
+    resumable = True  # False: no CKPT.state (e.g. an optimisation whose output is a picture)
 
     def __init__(self, cfg: dict, device: torch.device, token: CancelToken, store_path: str) -> None:
         self.cfg = cfg
@@ -411,6 +412,8 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         restore_rng(resumed["rng"][d.rank if d.rank < len(resumed["rng"]) else 0])
 
     def keep_state() -> None:
+        if not trainer.resumable or trainer.model is None:
+            return
         states = d.gather(rng_state())  # every rank's RNG, so each continues its own stream
         if not d.main:
             return
