@@ -112,7 +112,7 @@ def test_train_predict_eval_delegate_with_keyword_names(demo, tmp_path, monkeypa
     assert cli.main(["train", "unet", "--project", project, "--out", str(tmp_path / "m.pt"), "--epochs", "2",
                      "--device", "cpu", "--seed", "7", "--config", '{"lr": 0.01}']) == 0
     assert train == [dict(family="unet", project=Path(project), out=tmp_path / "m.pt", epochs=2, device="cpu",
-                          seed=7, config={"lr": 0.01}, minutes=None, previews_dir=None)]
+                          seed=7, config={"lr": 0.01}, minutes=None, previews_dir=None, resume=None)]
     assert json.loads(capsys.readouterr().out) == {"loss": 0.5}
     cfg = tmp_path / "cfg.json"
     cfg.write_text('{"batch_size": 4}')
