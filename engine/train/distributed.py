@@ -59,7 +59,18 @@ class Dist:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+        timeout = datetime.timedelta(seconds=timeout_s)
+        if "MASTER_ADDR" not in os.environ:
+            dist.init_process_group(backend, timeout=timeout)
+            return
+        # torchrun keeps one key-value store across restarts; the addresses the ranks of a failed
+        # attempt left in it would be read again (connection refused). Each attempt gets keys of its own.
+        agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+        base = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), self.world,
+                             is_master=not agent_store and self.rank == 0, timeout=timeout)
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group(backend, store=dist.PrefixStore(f"visionbench/attempt-{attempt}", base),
+                                rank=self.rank, world_size=self.world, timeout=timeout)
 
     def all_mean(self, values: dict[str, float]) -> dict[str, float]:
         """The mean of each value over the ranks (the loss terms of one step, for the logs)."""

@@ -32,7 +32,7 @@ def run_main(out: Path, config: dict, nproc: int = 1, env: dict | None = None,
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                 f"--max-restarts={restarts}"] if nproc > 1 else [sys.executable]
     return subprocess.run([*launcher, str(MAIN), str(out), json.dumps(config)], capture_output=True, text=True,
-                          timeout=240, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
                                             **(env or {})})
 
 
