@@ -138,3 +138,31 @@ def test_a_brought_file_is_checked_against_the_published_hash_then_copied(tmp_pa
     monkeypatch.setattr("engine.infer.detector_api.torchvision_file_name", lambda a: ours.file_name)
     predictor = load_detector(arch)
     assert len(predictor.class_names) == 90 and predictor.class_names[0] == "person"
+
+
+def test_pre_label_uses_a_coco_detector_from_the_model_folder_with_cocos_names(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from engine.annotations import ProjectStore
+    from engine.assist.prelabel import prelabel_job
+    from tests.engine.infer.coco_weights import write_test_coco_weights
+
+    weights = write_test_coco_weights(tmp_path / "models")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    assert torchvision_cache_files(tmp_path / "models") == [weights]
+    store = ProjectStore.create(tmp_path / "p.vbproj")
+    person = store.add_category("person").id
+    store.add_category("rocket")  # not a COCO class: the detector simply never proposes it
+    Image.fromarray(np.full((96, 128, 3), 127, np.uint8)).save(tmp_path / "street.png")
+    image = store.add_image(tmp_path / "street.png")
+    store.close()
+    got = []
+    job = Job("pre-label", prelabel_job, checkpoint=str(weights), project=str(tmp_path / "p.vbproj"),
+              image_ids=[image.id], score_threshold=0.3, device="cpu",
+              sink=type("Sink", (), {"put": lambda self, item: got.append(item)})())
+    outcome = run_job_sync(job)
+    assert outcome.state == "finished", outcome.error
+    proposals = [a for _, anns in got for a in anns]
+    assert proposals and {a.category_id for a in proposals} == {person}
+    assert outcome.result["source"].startswith("fasterrcnn_mobilenet_v3_large_320_fpn:")
