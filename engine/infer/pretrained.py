@@ -33,7 +33,7 @@ from engine.jobs import Progress
 
 __all__ = ["DownloadError", "PretrainedModel", "add_file_job", "add_weights_file", "catalogue", "check_hash",
            "check_state_dict", "download_job", "find_weights", "hub_checkpoint_dir", "model_by_arch", "offline_hint",
-           "user_model_dirs", "weight_dirs"]
+           "user_model_dirs", "weight_dirs", "weights_for_name"]
 
 MODEL_DIR_ENV = "VISIONBENCH_MODEL_DIR"
 # torch.hub's rule, repeated here so that listing what is present never imports torch (the GUI
@@ -156,6 +156,21 @@ def find_weights(model: PretrainedModel, model_folder=None) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def weights_for_name(name: str, model_folder=None) -> Path | None:
+    """The local weights of the torchvision detector called ``name`` (a builder name such as
+    ``fasterrcnn_resnet50_fpn``), for the command line; None when ``name`` is no such name.
+    BadInput naming it, and where to put which file, when the weights are not here."""
+    from engine.annotations.errors import BadInput
+    from engine.infer.detector_api import _find_torchvision_file
+
+    if name not in TORCHVISION_COCO_ARCHS:
+        return None
+    try:
+        return _find_torchvision_file(name, model_folder)
+    except DetectorLoadError as exc:
+        raise BadInput(name, "CKPT", str(exc).removeprefix(f"{name}: ")) from None
 
 
 def offline_hint(model: PretrainedModel, dest_dir) -> str:

@@ -166,3 +166,33 @@ def test_pre_label_uses_a_coco_detector_from_the_model_folder_with_cocos_names(t
     proposals = [a for _, anns in got for a in anns]
     assert proposals and {a.category_id for a in proposals} == {person}
     assert outcome.result["source"].startswith("fasterrcnn_mobilenet_v3_large_320_fpn:")
+
+
+def test_the_command_line_finds_a_coco_detector_by_name_in_the_model_folder(tmp_path, monkeypatch, capsys):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from engine import cli
+    from engine.annotations import ProjectStore
+    from tests.engine.infer.coco_weights import write_test_coco_weights
+
+    store = ProjectStore.create(tmp_path / "p.vbproj")
+    store.add_category("person")
+    Image.fromarray(np.full((64, 80, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    store.add_image(tmp_path / "a.png")
+    store.close()
+    arch = "fasterrcnn_mobilenet_v3_large_320_fpn"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_torch_home" / "hub"))
+    assert cli.main(["predict", arch, "--project", str(tmp_path / "p.vbproj"), "--store", "none"]) == 2
+    err = capsys.readouterr().err
+    assert arch in err and "Models > Pretrained models" in err and "fasterrcnn_mobilenet_v3_large_320_fpn-" in err
+
+    write_test_coco_weights(tmp_path / "models", arch)
+    monkeypatch.setenv("VISIONBENCH_MODEL_DIR", str(tmp_path / "models"))
+    assert cli.main(["predict", arch, "--project", str(tmp_path / "p.vbproj"), "--store", "none",
+                     "--device", "cpu"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["images"] == 1 and summary["store"] == "none"
