@@ -42,7 +42,7 @@ class PretrainedDialog(QDialog):
         self.controller = controller
         self.models = list(models)
         self.setWindowTitle("Pretrained models")
-        self.resize(1180, 520)
+        self.resize(1180, 470)
         intro = QLabel(INTRO, self)
         intro.setWordWrap(True)
 
@@ -116,7 +116,8 @@ class PretrainedDialog(QDialog):
         busy = self.controller.busy_arch()
         for row, m in enumerate(self.models):
             where = self.controller.where(m)
-            here = f"yes: {where}" if where else ("downloading…" if m.arch == busy else "no")
+            place = "model folder" if where and where.parent == self.controller.custom_folder() else "hub cache"
+            here = f"yes ({place})" if where else ("getting…" if m.arch == busy else "no")
             cells = (
                 _item(m.title, f"{m.arch}\n{m.docs}\n{m.recipe}"),
                 _item("yes" if m.has_masks else ""),

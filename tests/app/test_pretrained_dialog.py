@@ -86,7 +86,7 @@ def test_get_downloads_with_progress_into_the_chosen_model_folder(win, qtbot, mo
     assert (tmp_path / "my models" / name).read_bytes() == PAYLOAD
     assert shown[0][:2] == (0, None)  # a busy bar while connecting
     assert any(total == len(PAYLOAD) for _, total, _ in shown)  # then bytes of the file's size (throttled)
-    assert _cell(dialog, SMALL, 7).startswith("yes") and not dialog.get_button.isEnabled()
+    assert _cell(dialog, SMALL, 7) == "yes (model folder)" and not dialog.get_button.isEnabled()
     assert "is ready" in dialog.status.text()
     assert tmp_path / "my models" / name in win.models.detector_files()  # every detector picker lists it
 
