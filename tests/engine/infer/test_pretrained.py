@@ -196,3 +196,14 @@ def test_the_command_line_finds_a_coco_detector_by_name_in_the_model_folder(tmp_
                      "--device", "cpu"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["images"] == 1 and summary["store"] == "none"
+
+
+def test_the_download_is_the_only_network_code_in_the_product():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    needles = ("urlopen", "download_url_to_file", "load_state_dict_from_url", "http.client", "import requests",
+               "urllib.request", "socket.create_connection")
+    found = sorted({f"{p.relative_to(root)}: {n}" for folder in ("engine", "app", "benchmarks")
+                    for p in (root / folder).rglob("*.py") for n in needles if n in p.read_text(encoding="utf-8")})
+    assert {f.split(":")[0] for f in found} == {"engine/infer/pretrained.py"}, found
