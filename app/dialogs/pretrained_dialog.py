@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFi
 COLUMNS = ("Model", "Masks", "Parameters", "File", "COCO box mAP", "COCO mask mAP", "Licence", "Here?")
 
 INTRO = ("Detectors trained on COCO (80 everyday categories: person, car, dog, cup, …), from torchvision. "
-         "They run in every detector view (NMS, Inside R-CNN, Compare, Evaluate) and in Pre-label.\n"
+         "They run in NMS, Compare, Evaluate and Pre-label; the R-CNNs also in Inside R-CNN.\n"
          "Nothing is downloaded unless you click Get. The file is checked against the SHA-256 torchvision "
          "publishes; a wrong or partial file is deleted.")
 YOLO_NOTE = ("YOLO on real photos: torchvision has no pretrained YOLO. On a computer with internet, export one "
@@ -42,7 +42,7 @@ class PretrainedDialog(QDialog):
         self.controller = controller
         self.models = list(models)
         self.setWindowTitle("Pretrained models")
-        self.resize(1180, 470)
+        self.resize(1180, 600)
         intro = QLabel(INTRO, self)
         intro.setWordWrap(True)
 

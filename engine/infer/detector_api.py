@@ -14,7 +14,8 @@ which family they hold:
   through the model registry (``FamilySpec.predictor(path, device)``);
 - an ``.onnx`` file: an Ultralytics YOLO export, through ``engine.infer.onnx_yolo``;
 - a torchvision COCO checkpoint (``.pth`` state dict of fasterrcnn_resnet50_fpn,
-  maskrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large(_320)_fpn, or their v2 variants), either a
+  maskrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large(_320)_fpn, retinanet_resnet50_fpn,
+  fcos_resnet50_fpn, ssdlite320_mobilenet_v3_large, or their v2 variants), either a
   picked file or a name such as ``"fasterrcnn_resnet50_fpn"`` looked up in the user's model folder
   and the torch hub cache (``engine.infer.pretrained``). Nothing is downloaded here; when the file
   is absent the message says where to put which file.
@@ -42,7 +43,14 @@ TORCHVISION_COCO_ARCHS = {
     "fasterrcnn_mobilenet_v3_large_320_fpn": "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights",
     "maskrcnn_resnet50_fpn": "MaskRCNN_ResNet50_FPN_Weights",
     "maskrcnn_resnet50_fpn_v2": "MaskRCNN_ResNet50_FPN_V2_Weights",
+    "retinanet_resnet50_fpn": "RetinaNet_ResNet50_FPN_Weights",
+    "retinanet_resnet50_fpn_v2": "RetinaNet_ResNet50_FPN_V2_Weights",
+    "fcos_resnet50_fpn": "FCOS_ResNet50_FPN_Weights",
+    "ssdlite320_mobilenet_v3_large": "SSDLite320_MobileNet_V3_Large_Weights",
 }
+# the single-stage ones: no RPN, so Inside R-CNN refuses them; engine.infer.single_stage_predictor
+SINGLE_STAGE_ARCHS = ("retinanet_resnet50_fpn", "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn",
+                      "ssdlite320_mobilenet_v3_large")
 
 
 @runtime_checkable

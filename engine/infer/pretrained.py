@@ -49,6 +49,10 @@ TITLES = {
     "fasterrcnn_resnet50_fpn_v2": "Faster R-CNN ResNet-50 FPN v2",
     "maskrcnn_resnet50_fpn": "Mask R-CNN ResNet-50 FPN",
     "maskrcnn_resnet50_fpn_v2": "Mask R-CNN ResNet-50 FPN v2",
+    "retinanet_resnet50_fpn": "RetinaNet ResNet-50 FPN",
+    "retinanet_resnet50_fpn_v2": "RetinaNet ResNet-50 FPN v2",
+    "fcos_resnet50_fpn": "FCOS ResNet-50 FPN",
+    "ssdlite320_mobilenet_v3_large": "SSDlite 320 MobileNetV3-Large",
 }
 
 

@@ -58,8 +58,9 @@ def test_the_dialog_lists_the_coco_detectors_and_downloads_nothing_on_its_own(wi
     with LoopbackServer({}) as server:
         _redirect(monkeypatch, server.url(f"/models/{hashed_name(SMALL, PAYLOAD)}"))
         dialog = _open(win, qtbot)
-        assert [m.arch for m in dialog.models][:2] == [SMALL, "fasterrcnn_mobilenet_v3_large_fpn"]  # smallest first
-        assert len(dialog.models) == 6
+        assert [m.arch for m in dialog.models][:3] == ["ssdlite320_mobilenet_v3_large", SMALL,
+                                                       "fasterrcnn_mobilenet_v3_large_fpn"]  # smallest first
+        assert len(dialog.models) == 10
         assert _cell(dialog, "maskrcnn_resnet50_fpn_v2", 4) == "47.4"  # box mAP from torchvision's metadata
         assert _cell(dialog, "maskrcnn_resnet50_fpn_v2", 5) == "41.8"
         assert _cell(dialog, "fasterrcnn_resnet50_fpn", 5) == "–"  # no masks

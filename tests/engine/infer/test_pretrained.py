@@ -36,7 +36,8 @@ def test_the_catalogue_reads_urls_sizes_and_coco_map_from_torchvision():
     models = {m.arch: m for m in catalogue()}
     assert set(models) == {"fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
                            "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn",
-                           "maskrcnn_resnet50_fpn_v2"}
+                           "maskrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn", "retinanet_resnet50_fpn_v2",
+                           "fcos_resnet50_fpn", "ssdlite320_mobilenet_v3_large"}
     mask = models["maskrcnn_resnet50_fpn_v2"]
     weights = det.MaskRCNN_ResNet50_FPN_V2_Weights.DEFAULT
     assert mask.url == weights.url and mask.num_params == weights.meta["num_params"]
