@@ -208,3 +208,13 @@ def test_the_download_is_the_only_network_code_in_the_product():
     found = sorted({f"{p.relative_to(root)}: {n}" for folder in ("engine", "app", "benchmarks")
                     for p in (root / folder).rglob("*.py") for n in needles if n in p.read_text(encoding="utf-8")})
     assert {f.split(":")[0] for f in found} == {"engine/infer/pretrained.py"}, found
+
+
+@pytest.mark.parametrize("arch", sorted(pretrained.TITLES))
+def test_every_listed_architecture_can_check_a_file_against_its_keys(arch, tmp_path):
+    keys = pretrained._expected_keys(arch)  # built on the meta device: no memory, no weights
+    assert len(keys) > 100 and all(isinstance(k, str) for k in keys)
+    partial = tmp_path / "half.pth"
+    torch.save({k: torch.zeros(1) for k in sorted(keys)[: len(keys) // 2]}, partial)
+    with pytest.raises(DetectorLoadError, match=r"half.pth: not the weights of .* missing"):
+        pretrained.check_state_dict(partial, arch)
