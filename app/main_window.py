@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog
 
 from app.canvas import Canvas
 from app.controllers.actions import CATEGORY_KEYS, TOOL_SPECS, build_actions
+from app.controllers.add_files import AddFilesController
 from app.controllers.annotation_controller import AnnotationController
 from app.controllers.assist_controller import AssistController
 from app.controllers.box_mask import BoxMaskController
@@ -22,6 +23,7 @@ from app.controllers.label_loop import LabelLoopController
 from app.controllers.file_controller import FileController
 from app.controllers.labeling import LabelingController
 from app.controllers.models_controller import ModelsController
+from app.controllers.pretrained import PretrainedController
 from app.error_dialog import show_error
 from app.help_dialog import HelpDialog
 from app.jobs_bridge import JobBridge
@@ -87,6 +89,11 @@ class MainWindow(QMainWindow):
         # detector views (NMS, inside R-CNN, YOLO grid, compare, evaluate): docks built on first use
         self.models = ModelsController(self)
         self.actions_by_name.update(self.models.actions)
+        self.pretrained = PretrainedController(self)  # Models > Pretrained models…: Get, Add from file
+        self.add_files = AddFilesController(self)  # File > Add images…, drop files/folders, paste an image
+        self.actions_by_name.update({**self.pretrained.actions, **self.add_files.actions})
+        self.file_menu.insertActions(self.actions_by_name["add_images"], list(self.add_files.actions.values()))
+        self.models_menu.addAction(self.pretrained.action)
         self.assist = AssistController(self)  # pre-label and review proposals
         self.actions_by_name.update(self.assist.actions)
         self.label_loop = LabelLoopController(self)  # rounds of train, pre-label, review
@@ -134,7 +141,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         a = self.actions_by_name
         bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
+        file_menu = self.file_menu = bar.addMenu("&File")
         file_menu.addAction(a["new_project"])
         file_menu.addAction(a["open_project"])
         self.recent_menu: QMenu = file_menu.addMenu("Recent projects")
@@ -379,6 +386,9 @@ class MainWindow(QMainWindow):
         return ids or self.annotations.selected_ids()
 
     def paste(self) -> None:
+        if not self.controller.clipboard and self.add_files.clipboard_has_image():
+            self.add_files.paste_image()  # no shapes copied, a picture on the clipboard: a new image
+            return
         new = self.controller.paste()
         if new:
             self._select([x.id for x in new])

@@ -444,7 +444,11 @@ def cmd_export_model(args) -> int:
 def _checkpoint_arg(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
-        raise BadInput(str(p), "CKPT", "checkpoint file not found")
+        # a torchvision COCO detector by name, from the model folder or torch's hub cache
+        found = _lazy("engine.infer.pretrained", "weights_for_name")(path)
+        if found is None:
+            raise BadInput(str(p), "CKPT", "checkpoint file not found")
+        return found
     return p
 
 

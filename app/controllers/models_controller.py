@@ -8,8 +8,9 @@ non-modal windows big enough for an image and its controls; they can be docked l
 
 Shared state lives here: the project store (read only from the GUI thread), a job bridge for
 the per-image view jobs (evaluation uses the window's, see app.views.model_docks), the detector
-files the user opened this session (listed first in every picker), and the device ("auto":
-CUDA, then MPS, then CPU).
+files the user opened this session (listed first in every picker), the user's folder for
+pretrained weights (Models > Pretrained models; kept in the window's settings), and the device
+("auto": CUDA, then MPS, then CPU).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ DOCK_TITLES = {"nms_view": "NMS", "inside_rcnn": "Inside R-CNN", "yolo_grid": "Y
                "compare_detectors": "Compare detectors", "evaluate_detector": "Evaluate"}
 DOCK_SIZES = {"compare_detectors": (1400, 760), "evaluate_detector": (1100, 760)}
 DEFAULT_SIZE = (1150, 720)
+MODEL_FOLDER_KEY = "models/pretrained_folder"  # settings key; unset: torch's hub cache
 
 
 def _dock_class(name: str):
@@ -73,6 +75,7 @@ class ModelsController(QObject):
         self.window = window
         self.device = device
         self.recent: list[str] = []
+        self._model_folder: str | None = None  # when the window keeps no settings (tests)
         self.views: dict[str, object] = {}
         # per-image view jobs (seconds each, one per image step): reported in the docks' own
         # status lines, so the Jobs panel does not pop up and fill with a row per image
@@ -103,13 +106,26 @@ class ModelsController(QObject):
         """Where the Train panel writes checkpoints: <project folder>/models."""
         return Path(self.store.root) / "models"
 
+    def model_folder(self) -> Path | None:
+        """The folder the user chose for pretrained weights, or None (torch's hub cache)."""
+        settings = self.window.layout_settings
+        value = settings.value(MODEL_FOLDER_KEY) if settings is not None else self._model_folder
+        return Path(str(value)) if value else None
+
+    def set_model_folder(self, folder) -> None:
+        self._model_folder = str(folder) if folder else None
+        settings = self.window.layout_settings
+        if settings is not None:
+            settings.setValue(MODEL_FOLDER_KEY, self._model_folder or "")
+        self.refresh_detectors()
+
     def detector_files(self) -> list[Path]:
         """Detectors opened this session (most recent first), those under models/ (newest first),
-        then torchvision COCO weights found in torch's hub cache."""
+        then torchvision COCO weights in the user's model folder and torch's hub cache."""
         from engine.infer.views_api import list_detector_files, torchvision_cache_files
 
         seen, out = set(), []
-        found = list_detector_files(self.models_folder()) + torchvision_cache_files()
+        found = list_detector_files(self.models_folder()) + torchvision_cache_files(self.model_folder())
         for path in [Path(p) for p in self.recent] + found:
             key = str(path.resolve()) if path.exists() else str(path)
             if key not in seen:
@@ -122,8 +138,8 @@ class ModelsController(QObject):
         if self.detector_files():
             return "."
         return (f" — none yet: train one with Models > Train & predict (Ctrl+T; it is saved under "
-                f"{self.models_folder()}), or Browse… for a checkpoint, an Ultralytics ONNX export "
-                f"or a torchvision .pth.")
+                f"{self.models_folder()}), get a COCO detector with Models > Pretrained models, or "
+                f"Browse… for a checkpoint, an Ultralytics ONNX export or a torchvision .pth.")
 
     def display_name(self, path) -> str:
         path = Path(path)

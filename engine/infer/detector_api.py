@@ -16,9 +16,11 @@ which family they hold:
   says so; ``engine.infer.onnx_export_detector``), or an Ultralytics YOLO export
   (``engine.infer.onnx_yolo``);
 - a torchvision COCO checkpoint (``.pth`` state dict of fasterrcnn_resnet50_fpn,
-  maskrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large(_320)_fpn, or their v2 variants), either a
-  picked file or a name such as ``"fasterrcnn_resnet50_fpn"`` looked up in the torch hub cache.
-  Nothing is ever downloaded; when the file is absent the message says where to put which file.
+  maskrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large(_320)_fpn, retinanet_resnet50_fpn,
+  fcos_resnet50_fpn, ssdlite320_mobilenet_v3_large, or their v2 variants), either a
+  picked file or a name such as ``"fasterrcnn_resnet50_fpn"`` looked up in the user's model folder
+  and the torch hub cache (``engine.infer.pretrained``). Nothing is downloaded here; when the file
+  is absent the message says where to put which file.
 """
 from __future__ import annotations
 
@@ -43,7 +45,14 @@ TORCHVISION_COCO_ARCHS = {
     "fasterrcnn_mobilenet_v3_large_320_fpn": "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights",
     "maskrcnn_resnet50_fpn": "MaskRCNN_ResNet50_FPN_Weights",
     "maskrcnn_resnet50_fpn_v2": "MaskRCNN_ResNet50_FPN_V2_Weights",
+    "retinanet_resnet50_fpn": "RetinaNet_ResNet50_FPN_Weights",
+    "retinanet_resnet50_fpn_v2": "RetinaNet_ResNet50_FPN_V2_Weights",
+    "fcos_resnet50_fpn": "FCOS_ResNet50_FPN_Weights",
+    "ssdlite320_mobilenet_v3_large": "SSDLite320_MobileNet_V3_Large_Weights",
 }
+# the single-stage ones: no RPN, so Inside R-CNN refuses them; engine.infer.single_stage_predictor
+SINGLE_STAGE_ARCHS = ("retinanet_resnet50_fpn", "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn",
+                      "ssdlite320_mobilenet_v3_large")
 
 
 @runtime_checkable
@@ -125,21 +134,27 @@ def torchvision_file_name(arch: str) -> str:
     return Path(enum.DEFAULT.url).name
 
 
-def _find_torchvision_file(arch: str) -> Path:
-    """The local COCO weights of ``arch`` in the hub cache, else DetectorLoadError saying where."""
-    folder = torchvision_checkpoint_dir()
+def _find_torchvision_file(arch: str, model_folder=None) -> Path:
+    """The local COCO weights of ``arch`` in the user's model folder or the hub cache
+    (``engine.infer.pretrained.weight_dirs``), else DetectorLoadError saying where to put which file."""
+    from engine.infer.pretrained import user_model_dirs
+
     expected = torchvision_file_name(arch)
-    if (folder / expected).is_file():
-        return folder / expected
+    folders = user_model_dirs(model_folder) + [torchvision_checkpoint_dir()]
+    for folder in folders:
+        if (folder / expected).is_file():
+            return folder / expected
     # Accept a differently-hashed copy of the same weights (e.g. renamed by the user).
     stem = expected.split("-")[0]
-    matches = sorted(folder.glob(f"{stem}*.pth")) if folder.is_dir() else []
-    matches = [m for m in matches if m.name.split("-")[0] == stem]
-    if matches:
-        return matches[0]
+    for folder in folders:
+        matches = sorted(folder.glob(f"{stem}*.pth")) if folder.is_dir() else []
+        matches = [m for m in matches if m.name.split("-")[0] == stem]
+        if matches:
+            return matches[0]
     raise DetectorLoadError(
-        f"{arch}: torchvision COCO weights not found. Visionbench never downloads; copy the file "
-        f"{expected!r} into {folder} (torchvision's hub cache), or pick the .pth file directly.")
+        f"{arch}: torchvision COCO weights not found. Get them with Models > Pretrained models (the one "
+        f"download, on your click), or copy the file {expected!r} into {folders[-1]} (torchvision's hub "
+        f"cache), or pick the .pth file directly.")
 
 
 def _guess_torchvision_arch(path: Path) -> str | None:

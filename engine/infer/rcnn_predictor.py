@@ -218,8 +218,9 @@ def paste_masks_bool(probs: torch.Tensor, boxes: torch.Tensor, image_hw, thresho
     return out
 
 
-def load_torchvision_coco(path, arch: str, device="auto") -> RcnnPredictor:
-    """A torchvision COCO detector from a local state-dict file; never downloads.
+def load_torchvision_coco(path, arch: str, device="auto"):
+    """A torchvision COCO detector from a local state-dict file; never downloads. An
+    ``RcnnPredictor``, or a ``SingleStagePredictor`` for RetinaNet, FCOS and SSDlite.
 
     ``arch`` is a builder name from ``engine.infer.detector_api.TORCHVISION_COCO_ARCHS``. Class
     names come from torchvision's weights metadata (91 entries with "__background__" and "N/A"
@@ -246,4 +247,10 @@ def load_torchvision_coco(path, arch: str, device="auto") -> RcnnPredictor:
     except RuntimeError as exc:
         raise DetectorLoadError(f"{path}: weights do not fit torchvision's {arch} "
                                 f"({str(exc).strip().splitlines()[0][:200]})") from exc
+    from engine.infer.detector_api import SINGLE_STAGE_ARCHS
+
+    if arch in SINGLE_STAGE_ARCHS:
+        from engine.infer.single_stage_predictor import SingleStagePredictor
+
+        return SingleStagePredictor(model, categories[1:], name=f"{arch}:{path.name}", device=device)
     return RcnnPredictor(model, categories[1:], name=f"{arch}:{path.name}", device=device)

@@ -11,7 +11,6 @@ Job results are dicts; every one holds ``"image"`` (uint8 RGB [H, W, 3]) and ``"
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -36,17 +35,19 @@ def list_detector_files(folder, limit: int = 200) -> list[Path]:
     return found[:limit]
 
 
-def torchvision_cache_files() -> list[Path]:
-    """COCO detector weights the user has in torch's hub cache (never downloaded), by file name:
-    ``<TORCH_HOME or $XDG_CACHE_HOME/torch or ~/.cache/torch>/hub/checkpoints/<arch>*.pth`` for the
-    architectures ``load_detector`` knows. Found without importing torch (the GUI thread calls this)."""
+def torchvision_cache_files(model_folder=None) -> list[Path]:
+    """COCO detector weights the user has (never downloaded here), by file name: ``<arch>*.pth``
+    for the architectures ``load_detector`` knows, in the user's model folder and torch's hub cache
+    (``<TORCH_HOME or $XDG_CACHE_HOME/torch or ~/.cache/torch>/hub/checkpoints``). Found without
+    importing torch (the GUI thread calls this)."""
     from engine.infer.detector_api import TORCHVISION_COCO_ARCHS
+    from engine.infer.pretrained import weight_dirs
 
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torch"
-    folder = Path(os.environ.get("TORCH_HOME") or cache) / "hub" / "checkpoints"
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("*.pth") if p.name.lower().startswith(tuple(TORCHVISION_COCO_ARCHS)))
+    found: list[Path] = []
+    for folder in weight_dirs(model_folder):
+        if folder.is_dir():
+            found += sorted(p for p in folder.glob("*.pth") if p.name.lower().startswith(tuple(TORCHVISION_COCO_ARCHS)))
+    return found
 
 
 def class_mismatch(class_names, category_names) -> str | None:
