@@ -82,10 +82,11 @@ def worker(family: str, project: str, out: str, config: str) -> int:
 
 def run(family: str, project: Path, out: Path, cfg: dict, nproc: int) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-              if nproc > 1 else [sys.executable])
-    done = subprocess.run([*launch, str(Path(__file__).resolve()), "--worker", family, str(project), str(out),
-                           json.dumps(cfg)], capture_output=True, text=True,
+    # as a module (-m), from the repository: run as a script, benchmarks/platform.py would hide the stdlib's
+    launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m"]
+              if nproc > 1 else [sys.executable, "-m"])
+    done = subprocess.run([*launch, "benchmarks.distributed", "--worker", family, str(project), str(out),
+                           json.dumps(cfg)], capture_output=True, text=True, cwd=str(ROOT),
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     if done.returncode != 0:
         raise SystemExit(f"{family} x{nproc} failed:\n{done.stderr[-3000:]}")
@@ -201,7 +202,6 @@ def onnx_figures(tmp: Path) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--worker":
-        sys.path.insert(0, str(ROOT))
         return worker(*argv[1:5])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", default=None, help="folder with (or for) the demo projects")
