@@ -138,7 +138,9 @@ class Trainer:
     kind: str = ""
     metric: str = "loss"  # the key of validate()'s dict that picks the best checkpoint (higher wins)
     defaults: dict[str, Any] = {}  # family defaults under the preset (e.g. clip_grad)
-    ddp_find_unused = False  # True when some parameters can miss a step's loss (DDP must then look)
+    # DDP looks for parameters a step's loss did not reach (a backbone's unused classifier head, a
+    # loss that skips a branch); a family sure to use every trainable parameter may set False (faster)
+    ddp_find_unused = True
     resumable = True  # False: no CKPT.state (e.g. an optimisation whose output is a picture)
 
     def __init__(self, cfg: dict, device: torch.device, token: CancelToken, store_path: str) -> None:
