@@ -229,7 +229,7 @@ class MainWindow(QMainWindow):
         c.imageOpened.connect(self._image_opened)
         c.annotationsChanged.connect(cv.apply_changes)
         c.annotationsChanged.connect(lambda *_: c.image and self.browser.model.set_shape_count(
-            c.image.id, len(c.annotations())))
+            c.image.id, c.count()))
         c.categoriesChanged.connect(self._categories_changed)
         c.imageUpdated.connect(self._image_updated)
         c.historyChanged.connect(self._history_changed)
@@ -343,9 +343,11 @@ class MainWindow(QMainWindow):
         self.properties.show_annotations(list(ids))
 
     def _select(self, ids: list[int]) -> None:
+        before = self.canvas.selected_ids()
         self.canvas.select(ids)
-        self.annotations.set_selection(ids)
-        self.properties.show_annotations(ids)
+        if self.canvas.selected_ids() == before:  # no selectionChanged: tell the list and properties here
+            self.annotations.set_selection(ids)
+            self.properties.show_annotations(ids)
 
     def _browser_pick(self, image_id: int) -> None:
         if self.controller.image is None or self.controller.image.id != image_id:

@@ -9,10 +9,11 @@ interaction.py.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QPolygonF, QTransform
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QPolygonF, QRegion, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.annotations.geometry import bounds
@@ -27,6 +28,8 @@ TOOLS = ("select", "box", "polygon", "point", "polyline", "brush", "eraser", "gr
 BACKGROUND = QColor(40, 40, 44)
 HANDLE = 7  # handle square side, screen px
 MIN_SCALE, MAX_SCALE = 1e-4, 64.0
+DAMAGE_PAD = 3  # widget px around a changed shape that a redraw covers (pen width, antialiasing)
+MAX_DAMAGE_RECTS = 64  # more changed places than this: draw the whole frame again
 
 
 class Canvas(Interaction, QWidget):
@@ -261,10 +264,12 @@ class Canvas(Interaction, QWidget):
     # ---- painting ------------------------------------------------------------------------
     def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override
         w, h = self.width(), self.height()
-        key = (self._scale, self._ox, self._oy, w, h, self.shapes.version, self.image_layer.version, self._smooth,
-               self.devicePixelRatioF())
+        key = (self._scale, self._ox, self._oy, w, h, self.image_layer.version, self._smooth,
+               self.devicePixelRatioF(), self.shapes.version)
         if self._frame is None or key != self._frame_key:
-            self._frame = self.render_static(w, h)
+            same_view = self._frame is not None and self._frame_key is not None and self._frame_key[:-1] == key[:-1]
+            if not (same_view and self.redraw_damage(self.shapes.take_damage())):
+                self._frame = self.render_static(w, h)
             self._frame_key = key
         p = QPainter(self)
         try:
@@ -288,21 +293,72 @@ class Canvas(Interaction, QWidget):
             frame = QImage(size[0], size[1], QImage.Format.Format_ARGB32_Premultiplied)
             frame.setDevicePixelRatio(dpr)
         frame.fill(BACKGROUND)
+        self.shapes.take_damage()  # all of it is drawn now
         p = QPainter(frame)
         try:
             view = self.view_rect()
-            if (self.image_layer.pyramid is None or self.image_layer.error) and self._image is not None:
-                # no pixels (yet, or unreadable): show where the image is so shapes keep context
-                r = QRectF(self.map_from_image(0, 0), self.map_from_image(self._image.width, self._image.height))
-                p.fillRect(r, QColor(58, 58, 64))
-                p.setPen(QPen(QColor(110, 110, 120), 1, Qt.PenStyle.DashLine))
-                p.drawRect(r)
+            self._paint_no_pixels(p)
             self.image_layer.paint(p, self._scale, self._ox, self._oy, view, self._smooth, dpr)
             self.shapes.paint(p, self._scale, self._ox, self._oy, (frame.width(), frame.height()), view,
                               self._smooth, dpr)
         finally:
             p.end()
         return frame
+
+    def redraw_damage(self, damage: list | None) -> bool:
+        """Draw the static frame again only where the shapes changed (image-px rects ``damage``)
+        and where proposal tags came or went; False when that is not worth it (no frame, too much
+        changed), and then nothing was drawn. Accepting one proposal among 1,000 redraws two small
+        rects instead of the whole frame."""
+        frame = self._frame
+        if frame is None or damage is None:
+            return False
+        s, ox, oy, w, h = self._scale, self._ox, self._oy, self.width(), self.height()
+        tw, th = self.shapes.tag_extent()
+        # a proposal's tag spans (tw, th) right of and above its box's corner
+        tags = [(x, y, x + tw / s, y) for x, y in self.shapes.tag_changes(self.view_rect())]
+        parts, area, seen = [], 0, set()
+        for k, (x0, y0, x1, y1) in enumerate(damage + tags):
+            X0, Y0 = math.floor(x0 * s + ox) - DAMAGE_PAD, math.floor(y0 * s + oy) - DAMAGE_PAD
+            X1, Y1 = math.ceil(x1 * s + ox) + DAMAGE_PAD, math.ceil(y1 * s + oy) + DAMAGE_PAD
+            if k >= len(damage):
+                Y0 -= th
+            X0, Y0, X1, Y1 = max(X0, 0), max(Y0, 0), min(X1, w), min(Y1, h)
+            if X0 < X1 and Y0 < Y1 and (X0, Y0, X1, Y1) not in seen:  # a shape may report the same rect twice
+                seen.add((X0, Y0, X1, Y1))
+                parts.append(QRect(X0, Y0, X1 - X0, Y1 - Y0))
+                area += (X1 - X0) * (Y1 - Y0)
+        if len(parts) > MAX_DAMAGE_RECTS or area > 0.4 * w * h:
+            return False
+        if not parts:
+            return True
+        region = QRegion()
+        for r in parts:
+            region = region.united(r)
+        clip = [((r.left() - ox) / s, (r.top() - oy) / s, (r.right() + 1 - ox) / s, (r.bottom() + 1 - oy) / s)
+                for r in parts]
+        dpr = frame.devicePixelRatio()
+        p = QPainter(frame)
+        try:
+            p.setClipRegion(region)
+            p.fillRect(region.boundingRect(), BACKGROUND)
+            self._paint_no_pixels(p)
+            bx0, by0 = min(c[0] for c in clip), min(c[1] for c in clip)
+            bx1, by1 = max(c[2] for c in clip), max(c[3] for c in clip)
+            self.image_layer.paint(p, s, ox, oy, (bx0, by0, bx1, by1), self._smooth, dpr)
+            self.shapes.paint(p, s, ox, oy, (frame.width(), frame.height()), self.view_rect(), self._smooth, dpr,
+                              clip=clip)
+        finally:
+            p.end()
+        return True
+
+    def _paint_no_pixels(self, p: QPainter) -> None:
+        if (self.image_layer.pyramid is None or self.image_layer.error) and self._image is not None:
+            # no pixels (yet, or unreadable): show where the image is so shapes keep context
+            r = QRectF(self.map_from_image(0, 0), self.map_from_image(self._image.width, self._image.height))
+            p.fillRect(r, QColor(58, 58, 64))
+            p.setPen(QPen(QColor(110, 110, 120), 1, Qt.PenStyle.DashLine))
+            p.drawRect(r)
 
     def _transform(self) -> QTransform:
         return QTransform(self._scale, 0, 0, self._scale, self._ox, self._oy)

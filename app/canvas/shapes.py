@@ -18,7 +18,7 @@ from itertools import chain
 import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPainterPath, QPen, QPolygonF, QTransform
 
 from engine.annotations.geometry import bounds, decode_mask
 from engine.annotations.model import Annotation, Box, Category, MaskRLE, Point, Polygon, Polyline
@@ -72,6 +72,16 @@ class ShapeLayer:
         self._vec_index: dict[int, int] | None = None
         self._vector_frame: tuple[np.ndarray, QImage] | None = None  # last direct render, reused
         self._vector_key = None
+        # Image regions changed since the canvas last took them (None: everything), so an Accept
+        # among 1,000 proposals redraws a few rectangles of the frame, not all of it.
+        self._damage: list | None = None
+        self._ptable: dict | None = None  # proposals' arrays for culling (see _proposal_table)
+        self._proposal_rects: dict[int, QRectF] = {}  # box proposals in image px, drawn under the view transform
+        self._tagged: dict[int, tuple] = {}  # the tags the last frame drew (see _tag_keys)
+        self._tag_font: QFont | None = None
+        self._tag_cache: tuple | None = None  # ((version, view), shown rows, tagged rows)
+        self._shown_cache: tuple | None = None  # (version, vector shapes drawn)
+        self._tag_extent: tuple[tuple, tuple[int, int]] | None = None  # (names, (width, height) widget px)
 
     # ---- content -------------------------------------------------------------------------
     def set_annotations(self, anns: list[Annotation]) -> None:
@@ -119,10 +129,22 @@ class ShapeLayer:
             if k is not None:
                 self.vec_hidden[k] = a.hidden or is_proposal(a)
             regions.append(bounds(a.geometry))
-        self.proposal_ids = [i for i in self.proposal_ids if is_proposal(self.anns[i])]
-        self.proposal_ids += [a.id for a in updated if is_proposal(a) and a.id not in self._proposal_set]
-        self._proposal_set = set(self.proposal_ids)
-        self.version += 1
+        no_longer = {a.id for a in updated if not is_proposal(a) and a.id in self._proposal_set}
+        if no_longer:
+            self.proposal_ids = [i for i in self.proposal_ids if i not in no_longer]
+            self._proposal_set -= no_longer
+        for a in updated:
+            if is_proposal(a) and a.id not in self._proposal_set:
+                self.proposal_ids.append(a.id)
+                self._proposal_set.add(a.id)
+        t = self._ptable
+        if t is not None and all(a.id in no_longer and a.kind != "mask" for a in updated):
+            # proposals accepted: drop their rows (a mask's box may get a tag back: rebuild then)
+            keep = ~np.isin(t["ids"], list(no_longer))
+            self._ptable = {k: v[keep] for k, v in t.items()}
+        else:
+            self._ptable = None
+        self._bump(regions)
         self._refresh_rasters(regions)
         return True
 
@@ -151,12 +173,26 @@ class ShapeLayer:
             return
         regions = [bounds(self.anns[i].geometry) for i in ids ^ self.excluded if i in self.anns]
         self.excluded = ids
-        self.version += 1
+        self._bump(regions)
         self._refresh_rasters(regions)
 
-    def _changed(self, regions=None) -> None:
+    def _bump(self, regions) -> None:
+        """The picture changed in ``regions`` (image px xyxy; None: anywhere)."""
         self.version += 1
+        if regions is None:
+            self._damage = None
+        elif self._damage is not None:
+            self._damage.extend(regions)
+
+    def take_damage(self) -> list | None:
+        """The image regions changed since the last call (None: everything), forgotten from here on."""
+        damage, self._damage = self._damage, []
+        return damage
+
+    def _changed(self, regions=None) -> None:
+        self._bump(regions)
         self._dirty = True
+        self._ptable = None
         if regions is None:
             self._rasters.clear()
             self._building.clear()
@@ -239,6 +275,8 @@ class ShapeLayer:
         self.mask_ids = mask_ids
         self.proposal_ids = proposal_ids
         self._proposal_set = set(proposal_ids)
+        self._ptable = None
+        self._proposal_rects = {}
         self._vec_index = None  # id -> row of the vertex arrays, made when first needed
         self._dirty = False
         for job in self._building.values():  # shape order changed: start pending levels again
@@ -263,11 +301,7 @@ class ShapeLayer:
         if only is not None:
             vis[: only[0]] = False
             vis[only[1]:] = False
-        if self.hidden_categories:
-            vis &= ~np.isin(self.vec_cat, list(self.hidden_categories))
-        vis &= ~self.vec_hidden
-        if self.excluded:
-            vis &= ~np.isin(self.vec_ids, list(self.excluded))
+        vis &= self._vector_shown()
         shown = np.flatnonzero(vis)
         if len(shown) == 0:
             return 0
@@ -309,6 +343,18 @@ class ShapeLayer:
                 open_rings = [shape_views[k][0] for k in members if not shape_closed[k]]
                 cv2.polylines(buf, open_rings, False, line_col, 2, line, SHIFT)
         return len(shown)
+
+    def _vector_shown(self) -> np.ndarray:
+        """Which vector shapes the bulk layer draws, wherever they are (kept per version: a frame
+        redrawn in a few small rects asks for it once per rect)."""
+        if self._shown_cache is None or self._shown_cache[0] != self.version:
+            shown = ~self.vec_hidden
+            if self.hidden_categories:
+                shown &= ~np.isin(self.vec_cat, list(self.hidden_categories))
+            if self.excluded:
+                shown &= ~np.isin(self.vec_ids, list(self.excluded))
+            self._shown_cache = (self.version, shown)
+        return self._shown_cache[1]
 
     def _raster_scale(self, scale: float) -> float | None:
         w, h = self.image_size
@@ -379,23 +425,26 @@ class ShapeLayer:
                 self.render_vectors(sub, r, -rx0, -ry0, view, antialias=False)
 
     def paint(self, painter: QPainter, scale: float, ox: float, oy: float, size: tuple[int, int],
-              view: tuple[float, float, float, float], smooth: bool = True, dpr: float = 1.0) -> None:
-        """Draw everything not excluded: masks, vector shapes, points.
+              view: tuple[float, float, float, float], smooth: bool = True, dpr: float = 1.0,
+              clip: list | None = None) -> None:
+        """Draw everything not excluded: masks, vector shapes, points, proposals.
 
         `size` = target size in device pixels; `dpr` device pixels per widget pixel (HiDPI), the
         bulk layer is rasterised at device resolution. smooth=False trades resampling quality for
-        speed (used while the view is moving).
+        speed (used while the view is moving). `clip`: image-px rects, the only parts to redraw
+        (the painter is clipped to them) of a frame drawn before with the same view.
         """
         self._rebuild()
         for i in self.mask_ids:
             a = self.anns[i]
-            if self.drawable(a) and i not in self._proposal_set:
+            if self.drawable(a) and i not in self._proposal_set and (clip is None or _meets(bounds(a.geometry), clip)):
                 self.paint_mask(painter, a, scale, ox, oy)
         ds, dox, doy = scale * dpr, ox * dpr, oy * dpr  # device-pixel transform
         r = self._raster_scale(ds)
         raster = self._raster(r) if r is not None else None
         if raster is not None:
-            self._paint_raster(painter, raster, r, ds, dox, doy, view, smooth, dpr)
+            for part in ([view] if clip is None else clip):
+                self._paint_raster(painter, raster, r, ds, dox, doy, part, smooth, dpr)
         else:
             # The frame is also re-rendered when only the image changes (tiles arriving after an
             # image switch): reuse the rasterised shapes then instead of drawing them again.
@@ -403,41 +452,157 @@ class ShapeLayer:
             key = (self.version, ds, dox, doy, w, h, smooth, dpr)
             if self._vector_key != key:
                 old = self._vector_frame
-                if old is not None and old[0].shape == (h, w, 4):
-                    buf = old[0]
-                    buf[...] = 0  # clearing touched memory beats faulting in fresh pages each frame
+                if clip is not None and old is not None and self._vector_key[1:] == key[1:]:
+                    self._redraw_vectors(old[0], clip, ds, dox, doy, smooth)
                 else:
-                    buf = np.zeros((h, w, 4), np.uint8)
-                self.render_vectors(buf, ds, dox, doy, view, antialias=smooth)
-                img = QImage(buf.data, w, h, buf.strides[0], QImage.Format.Format_ARGB32_Premultiplied)
-                img.setDevicePixelRatio(dpr)
-                self._vector_frame, self._vector_key = (buf, img), key  # buf keeps img's memory alive
+                    if old is not None and old[0].shape == (h, w, 4):
+                        buf = old[0]
+                        buf[...] = 0  # clearing touched memory beats faulting in fresh pages each frame
+                    else:
+                        buf = np.zeros((h, w, 4), np.uint8)
+                    self.render_vectors(buf, ds, dox, doy, view, antialias=smooth)
+                    img = QImage(buf.data, w, h, buf.strides[0], QImage.Format.Format_ARGB32_Premultiplied)
+                    img.setDevicePixelRatio(dpr)
+                    self._vector_frame = (buf, img)  # buf keeps img's memory alive
+                self._vector_key = key
             painter.drawImage(0, 0, self._vector_frame[1])
-        self.paint_points(painter, scale, ox, oy, view)
-        self.paint_proposals(painter, scale, ox, oy, view)
+        self.paint_points(painter, scale, ox, oy, view if clip is None else _union(clip))
+        self.paint_proposals(painter, scale, ox, oy, view, clip)
+
+    def _redraw_vectors(self, buf: np.ndarray, clip: list, ds: float, dox: float, doy: float, smooth: bool) -> None:
+        """Render the bulk layer again inside the image-px rects ``clip`` of its frame buffer."""
+        H, W = buf.shape[:2]
+        for x0, y0, x1, y1 in clip:
+            bx0, by0 = max(0, math.floor(x0 * ds + dox)), max(0, math.floor(y0 * ds + doy))
+            bx1, by1 = min(W, math.ceil(x1 * ds + dox)), min(H, math.ceil(y1 * ds + doy))
+            if bx0 >= bx1 or by0 >= by1:
+                continue
+            buf[by0:by1, bx0:bx1] = 0
+            pad = 3 / ds  # line width and rounding around the rect
+            part = ((bx0 - dox) / ds - pad, (by0 - doy) / ds - pad, (bx1 - dox) / ds + pad, (by1 - doy) / ds + pad)
+            self.render_vectors(buf[by0:by1, bx0:bx1], ds, dox - bx0, doy - by0, part, antialias=smooth)
 
     # Tags beyond this many would cover each other (and cost ~35 us each per frame): the best-scoring
     # visible proposals get one, the others keep their dashed outline.
     MAX_PROPOSAL_TAGS = 100
+    TAG_POINT_SIZE = 8
 
-    def paint_proposals(self, painter: QPainter, scale: float, ox: float, oy: float, view) -> None:
+    def _proposal_table(self) -> dict:
+        """Arrays over ``proposal_ids`` (same order) for culling and choosing tags without a
+        Python loop per proposal each frame: ids, bounds [N, 4], category, score, hidden, box
+        (a Box), tag (gets a tag: not a box whose object also has a mask proposal)."""
+        if self._ptable is None:
+            anns = [self.anns[i] for i in self.proposal_ids]
+            masked = {a.instance_id for a in anns if a.kind == "mask" and a.instance_id is not None}
+            n = len(anns)
+            self._ptable = {
+                "ids": np.asarray(self.proposal_ids, np.int64),
+                "bounds": np.asarray([bounds(a.geometry) for a in anns], np.float64).reshape(n, 4),
+                "cat": np.asarray([a.category_id for a in anns], np.int64),
+                "score": np.asarray([a.score if a.score is not None else 0.0 for a in anns], np.float64),
+                "hidden": np.asarray([a.hidden for a in anns], bool),
+                "box": np.asarray([type(a.geometry) is Box for a in anns], bool),
+                "tag": np.asarray([not (a.kind == "box" and a.instance_id is not None and a.instance_id in masked)
+                                   for a in anns], bool),
+            }
+        return self._ptable
+
+    def _shown_proposals(self, view) -> np.ndarray:
+        """Rows of the proposal table drawn in ``view`` (image px)."""
+        t = self._proposal_table()
+        b = t["bounds"]
+        x0, y0, x1, y1 = view
+        vis = (b[:, 2] >= x0) & (b[:, 0] <= x1) & (b[:, 3] >= y0) & (b[:, 1] <= y1) & ~t["hidden"]
+        if self.hidden_categories:
+            vis &= ~np.isin(t["cat"], list(self.hidden_categories))
+        if self.excluded:
+            vis &= ~np.isin(t["ids"], list(self.excluded))
+        return vis
+
+    def _tag_rows(self, vis: np.ndarray) -> np.ndarray:
+        """Rows whose tag is drawn, in drawing order: all tagged visible ones in table order, or
+        the MAX_PROPOSAL_TAGS best scores (best first) when there are more."""
+        t = self._proposal_table()
+        rows = np.flatnonzero(vis & t["tag"])
+        if len(rows) > self.MAX_PROPOSAL_TAGS:
+            rows = rows[np.argsort(-t["score"][rows], kind="stable")[: self.MAX_PROPOSAL_TAGS]]
+        return rows
+
+    def _tag_choice(self, view) -> tuple[np.ndarray, np.ndarray]:
+        """(shown rows, tagged rows) for ``view``; kept for the frame that follows tag_changes()."""
+        key = (self.version, tuple(view))
+        if self._tag_cache is None or self._tag_cache[0] != key:
+            vis = self._shown_proposals(view)
+            self._tag_cache = (key, vis, self._tag_rows(vis))
+        return self._tag_cache[1].copy(), self._tag_cache[2]
+
+    def _tag_keys(self, rows: np.ndarray) -> dict[int, tuple]:
+        """What each tag of ``rows`` shows and where: id -> (x, y of its box's corner, category, score)."""
+        t = self._proposal_table()
+        b, cats, scores = t["bounds"][rows], t["cat"][rows], t["score"][rows]
+        return {i: (float(b[k, 0]), float(b[k, 1]), int(cats[k]), float(scores[k]))
+                for k, i in enumerate(t["ids"][rows].tolist())}
+
+    def tag_changes(self, view) -> list[tuple[float, float]]:
+        """Image-px corners of the tags that appear, go or change if the layer is drawn now in
+        ``view`` (accepting the best proposal gives the next one its tag): damage beyond the
+        changed shapes. A tag spans ``tag_extent()`` right of and above its corner."""
+        if not self.proposal_ids and not self._tagged:
+            return []
+        self._rebuild()
+        new = self._tag_keys(self._tag_choice(view)[1]) if self.proposal_ids else {}
+        old = self._tagged
+        return ([k[:2] for i, k in old.items() if new.get(i) != k]
+                + [k[:2] for i, k in new.items() if old.get(i) != k])
+
+    def _tag_painter_font(self, painter: QPainter) -> QFont:
+        if self._tag_font is None:
+            self._tag_font = QFont(painter.font().family(), self.TAG_POINT_SIZE)
+        return self._tag_font
+
+    def tag_extent(self) -> tuple[int, int]:
+        """(width, height) in widget px that a proposal's tag may take right of and above its
+        top-left corner (the longest category name with a score)."""
+        names = tuple(sorted(self.names.values()))
+        if self._tag_extent is None or self._tag_extent[0] != names:
+            fm = QFontMetrics(self._tag_font or QFont(QFont().family(), self.TAG_POINT_SIZE))
+            width = max([fm.horizontalAdvance(f"{n} 0.00") for n in names + ("?",)]) + 8
+            self._tag_extent = (names, (width, fm.height() + 4))
+        return self._tag_extent[1]
+
+    def paint_proposals(self, painter: QPainter, scale: float, ox: float, oy: float, view, clip=None) -> None:
         """Model proposals: a dashed outline in their category's colour, a light fill and a tag
         with the category and score, so they never look like accepted labels.
 
-        Boxes are drawn in one ``drawRects`` call per category (1,000 proposals: ~10 ms a frame
-        instead of ~110 ms one by one)."""
+        Boxes are drawn under the view transform with cosmetic pens, one ``drawRects`` call per
+        category, from rectangles kept in image px (1,000 proposals: no Python work per box and
+        frame). ``clip``: image-px rects, the only parts being redrawn (see :meth:`paint`)."""
+        self._tagged = {}
         if not self.proposal_ids:
             return
-        x0, y0, x1, y1 = view
+        t = self._proposal_table()
+        vis, tag_rows = self._tag_choice(view)
+        self._tagged = self._tag_keys(tag_rows)
+        if clip is not None:
+            # only what meets a redrawn rect: outlines within 3 px of their box, tags above and
+            # right of its corner
+            b = t["bounds"]
+            pad = 3 / scale
+            vis &= _meets_any(b[:, 0] - pad, b[:, 1] - pad, b[:, 2] + pad, b[:, 3] + pad, clip)
+            tw, th = self.tag_extent()
+            tb = b[tag_rows]
+            tag_rows = tag_rows[_meets_any(tb[:, 0] - pad, tb[:, 1] - th / scale - pad, tb[:, 0] + tw / scale + pad,
+                                           tb[:, 1] + pad, clip)]
+        rows = np.flatnonzero(vis)
+        if not len(rows) and not len(tag_rows):
+            return
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setFont(QFont(painter.font().family(), 8))
+        painter.setFont(self._tag_painter_font(painter))
         fm = painter.fontMetrics()
-        masked = {self.anns[i].instance_id for i in self.proposal_ids
-                  if self.anns[i].kind == "mask" and self.anns[i].instance_id is not None}
         styles: dict[int, tuple[QColor, QPen, QColor]] = {}
 
-        def style(category_id: int, area_fill: bool) -> tuple[QColor, QPen, QColor]:
+        def style(category_id: int) -> tuple[QColor, QPen, QColor]:
             got = styles.get(category_id)
             if got is None:
                 color = self.color(category_id)
@@ -448,50 +613,45 @@ class ShapeLayer:
                 got = styles[category_id] = (color, pen, fill)
             return got
 
-        rects: dict[int, list[QRectF]] = {}
-        tagged = []
-        for i in self.proposal_ids:
+        ids = t["ids"]
+        is_box = t["box"][rows]
+        for i in ids[rows[~is_box]].tolist():
             a = self.anns[i]
-            if not self.drawable(a):
-                continue
-            bx0, by0, bx1, by1 = bounds(a.geometry)
-            if bx1 < x0 or bx0 > x1 or by1 < y0 or by0 > y1:
-                continue
             g = a.geometry
-            color, pen, fill = style(a.category_id, True)
+            color, pen, fill = style(a.category_id)
             if isinstance(g, MaskRLE):
                 self.paint_mask(painter, a, scale, ox, oy, extra_opacity=0.7)
-            if isinstance(g, Box):
-                rects.setdefault(a.category_id, []).append(
-                    QRectF(bx0 * scale + ox, by0 * scale + oy, (bx1 - bx0) * scale, (by1 - by0) * scale))
-            else:
-                painter.setBrush(fill if isinstance(g, Polygon) else Qt.BrushStyle.NoBrush)
-                painter.setPen(pen)
-                if isinstance(g, Point):
-                    painter.drawEllipse(QPointF(g.x * scale + ox, g.y * scale + oy), POINT_RADIUS + 2,
-                                        POINT_RADIUS + 2)
-                elif isinstance(g, MaskRLE):
-                    painter.drawRect(QRectF(bx0 * scale + ox, by0 * scale + oy, (bx1 - bx0) * scale,
-                                            (by1 - by0) * scale))
-                else:
-                    path = QPainterPath()
-                    path.setFillRule(Qt.FillRule.OddEvenFill)
-                    for ring in rings_of(g):
-                        path.addPolygon(QPolygonF([QPointF(x * scale + ox, y * scale + oy) for x, y in ring]))
-                        if isinstance(g, Polygon):
-                            path.closeSubpath()
-                    painter.drawPath(path)
-            if not (a.kind == "box" and a.instance_id is not None and a.instance_id in masked):
-                tagged.append(a)  # one tag per object: a mask carries its box's
-        for category_id, boxes in rects.items():
-            _, pen, fill = styles[category_id]
+            painter.setBrush(fill if isinstance(g, Polygon) else Qt.BrushStyle.NoBrush)
             painter.setPen(pen)
-            painter.setBrush(fill)
-            painter.drawRects(boxes)
-        if len(tagged) > self.MAX_PROPOSAL_TAGS:
-            tagged = sorted(tagged, key=lambda a: -(a.score or 0.0))[: self.MAX_PROPOSAL_TAGS]
-        for a in tagged:
-            color = styles[a.category_id][0]
+            if isinstance(g, Point):
+                painter.drawEllipse(QPointF(g.x * scale + ox, g.y * scale + oy), POINT_RADIUS + 2, POINT_RADIUS + 2)
+            elif isinstance(g, MaskRLE):
+                bx0, by0, bx1, by1 = bounds(g)
+                painter.drawRect(QRectF(bx0 * scale + ox, by0 * scale + oy, (bx1 - bx0) * scale, (by1 - by0) * scale))
+            else:
+                path = QPainterPath()
+                path.setFillRule(Qt.FillRule.OddEvenFill)
+                for ring in rings_of(g):
+                    path.addPolygon(QPolygonF([QPointF(x * scale + ox, y * scale + oy) for x, y in ring]))
+                    if isinstance(g, Polygon):
+                        path.closeSubpath()
+                painter.drawPath(path)
+        box_rows = rows[is_box]
+        if len(box_rows):
+            painter.save()
+            painter.setTransform(QTransform(scale, 0, 0, scale, ox, oy), True)
+            cats = t["cat"][box_rows]
+            for category_id in np.unique(cats).tolist():
+                _, pen, fill = style(category_id)
+                pen = QPen(pen)
+                pen.setCosmetic(True)  # 2 px dashes on screen at any zoom
+                painter.setPen(pen)
+                painter.setBrush(fill)
+                painter.drawRects([self._proposal_rect(i) for i in ids[box_rows[cats == category_id]].tolist()])
+            painter.restore()
+        for i in ids[tag_rows].tolist():
+            a = self.anns[i]
+            color = style(a.category_id)[0]
             bx0, by0, _, _ = bounds(a.geometry)
             score = f" {a.score:.2f}" if a.score is not None else ""
             text = f"{self.names.get(a.category_id, '?')}{score}"
@@ -503,6 +663,13 @@ class ShapeLayer:
             painter.setPen(QColor(0, 0, 0) if color.lightness() > 110 else QColor(255, 255, 255))
             painter.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
+
+    def _proposal_rect(self, ann_id: int) -> QRectF:
+        r = self._proposal_rects.get(ann_id)
+        if r is None:
+            g = self.anns[ann_id].geometry
+            r = self._proposal_rects[ann_id] = QRectF(g.x1, g.y1, g.x2 - g.x1, g.y2 - g.y1)
+        return r
 
     @staticmethod
     def _paint_raster(painter, raster, r, scale, ox, oy, view, smooth, dpr=1.0) -> None:
@@ -626,6 +793,23 @@ class ShapeLayer:
             iy, ix = int(y), int(x)
             return 0 <= iy < m.shape[0] and 0 <= ix < m.shape[1] and bool(m[iy, ix])
         return False
+
+
+def _meets(b, rects) -> bool:
+    """Does the xyxy box ``b`` meet any of the xyxy ``rects``?"""
+    return any(b[2] >= x0 and b[0] <= x1 and b[3] >= y0 and b[1] <= y1 for x0, y0, x1, y1 in rects)
+
+
+def _meets_any(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, rects) -> np.ndarray:
+    """Which of the boxes (coordinate arrays) meet any of the xyxy ``rects``."""
+    out = np.zeros(len(x0), bool)
+    for rx0, ry0, rx1, ry1 in rects:
+        out |= (x1 >= rx0) & (x0 <= rx1) & (y1 >= ry0) & (y0 <= ry1)
+    return out
+
+
+def _union(rects) -> tuple[float, float, float, float]:
+    return (min(r[0] for r in rects), min(r[1] for r in rects), max(r[2] for r in rects), max(r[3] for r in rects))
 
 
 def segment_distance(pts: np.ndarray, x: float, y: float, closed: bool = False) -> tuple[float, int, tuple]:

@@ -59,6 +59,10 @@ class AnnotationController(QObject):
         """Annotations of the current image, in id order."""
         return [self._anns[k] for k in sorted(self._anns)]
 
+    def count(self) -> int:
+        """How many annotations the current image has."""
+        return len(self._anns)
+
     def annotation(self, ann_id: int) -> Annotation | None:
         return self._anns.get(ann_id)
 

@@ -14,6 +14,8 @@ selected after each decision, so a reviewer can keep pressing Enter or Del.
 from __future__ import annotations
 
 import queue
+from bisect import bisect_right
+from itertools import chain
 
 from PySide6.QtCore import QObject, Qt
 
@@ -51,8 +53,9 @@ class AssistController(QObject):
         self.job_id: int | None = None
         self.last_prelabel: dict | None = None
         self._sink: queue.SimpleQueue = queue.SimpleQueue()
-        self._open_cache: tuple | None = None  # ((image id, version), open proposals)
-        self._proposals_version = 0
+        # The current image's open proposals, best score first, kept in step with each change
+        # (an Accept among 1,000 proposals must not sort them all again): (image id, list) or None.
+        self._open: tuple[int, list] | None = None
         self.actions = {spec.name: make_action(spec, window) for spec in ASSIST_SPECS}
         a = self.actions
         a["prelabel"].triggered.connect(self.prelabel_dialog)
@@ -62,12 +65,10 @@ class AssistController(QObject):
         a["accept_above"].triggered.connect(lambda: self.accept_above(self.panel.score() if self.panel else 0.5))
         c = window.controller
         window.canvas.acceptRequested.connect(self.accept_current)
-        # first in line: the cache of open proposals is stale before anyone asks again
-        c.annotationsChanged.connect(lambda *_: self._annotations_changed())
-        c.imageOpened.connect(lambda *_: self._annotations_changed())
-        c.proposalsReviewed.connect(lambda *_: self._annotations_changed())
+        # first in line: the list of open proposals is up to date before anyone asks for it
+        c.annotationsChanged.connect(self._annotations_changed)
+        c.imageOpened.connect(self._forget_open)
         c.proposalsReviewed.connect(self._reviewed)
-        c.annotationsChanged.connect(lambda *_: self._current_changed())
         window.jobs.progress.connect(lambda job_id, _event: job_id == self.job_id and self._drain())
         window.jobs.finished.connect(self._job_finished)
 
@@ -82,16 +83,30 @@ class AssistController(QObject):
         return self._with_proposals
 
     def open_proposals(self) -> list:
-        """The current image's open proposals that are shown, best score first (kept until the
-        image or its annotations change: one Accept asks for it several times)."""
-        c = self.window.controller
-        key = (c.image.id if c.image is not None else None, self._proposals_version)
-        if self._open_cache is None or self._open_cache[0] != key:
-            self._open_cache = (key, [a for a in proposals(c.annotations()) if not a.hidden])
-        return list(self._open_cache[1])
+        """The current image's open proposals that are shown, best score first."""
+        return list(self._open_list())
 
-    def _annotations_changed(self) -> None:
-        self._proposals_version += 1
+    def _open_list(self) -> list:
+        c = self.window.controller
+        image_id = c.image.id if c.image is not None else None
+        if self._open is None or self._open[0] != image_id:
+            self._open = (image_id, [a for a in proposals(c.annotations()) if not a.hidden])
+        return self._open[1]
+
+    def _forget_open(self, *_) -> None:
+        self._open = None
+
+    def _annotations_changed(self, added: list, updated: list, deleted: list) -> None:
+        """Update the open proposals by what changed, in the order a fresh sort would give."""
+        if self._open is not None:
+            here = self._open[1]
+            gone = set(deleted) | {a.id for a in updated}
+            if gone:
+                here[:] = [a for a in here if a.id not in gone]
+            for a in chain(added, updated):
+                if is_proposal(a) and not a.hidden:
+                    here.insert(bisect_right(here, _best_first(a), key=_best_first), a)
+        self._current_changed()
 
     def _selected_proposals(self) -> list[int]:
         c = self.window.controller
@@ -177,14 +192,15 @@ class AssistController(QObject):
         c = self.window.controller
         if c.image is None or self._with_proposals is None:
             return
-        (self._with_proposals.add if self.open_proposals() else self._with_proposals.discard)(c.image.id)
+        (self._with_proposals.add if self._open_list() else self._with_proposals.discard)(c.image.id)
 
     def _refresh(self) -> None:
         if self.panel is None:
             return
-        here = self.open_proposals()
+        here = self._open_list()
         self.panel.set_open(len(here), len(self.images_with_proposals()))
-        self.panel.set_above_count(len(at_or_above(here, self.panel.score())))
+        score = self.panel.score()
+        self.panel.set_above_count(sum(1 for a in here if (a.score if a.score is not None else 1.0) >= score))
         self.panel.set_counts(self.counts.as_dict())
 
     # ---- pre-label -----------------------------------------------------------------------------
@@ -255,6 +271,12 @@ class AssistController(QObject):
         elif outcome.state == "cancelled":
             self.window.statusBar().showMessage("Pre-labelling cancelled; the proposals made so far are kept", 8000)
         self._refresh()
+
+
+def _best_first(a) -> tuple[float, int]:
+    """Sort key of the open proposals: best score first, then id order, as
+    ``engine.assist.review.proposals`` orders the image's annotations."""
+    return -(a.score if a.score is not None else 0.0), a.id
 
 
 def drain(sink: queue.SimpleQueue) -> list:

@@ -45,6 +45,8 @@ class ImageListModel(QAbstractListModel):
         return self._counts.get(image_id, 0)
 
     def set_shape_count(self, image_id: int, n: int) -> None:
+        if self._counts.get(image_id) == n:
+            return  # the row shows that already (accepting a proposal keeps the count)
         self._counts[image_id] = n
         row = self._row.get(image_id)
         if row is not None:
