@@ -62,6 +62,8 @@ class Canvas(Interaction, QWidget):
         self._brush_radius = 10.0
         self._frame: QImage | None = None
         self._frame_key = None
+        self._base: QImage | None = None  # the frame before shapes (see _render_base)
+        self._base_key = None
         self._status = ""  # transient notice drawn in the overlay (e.g. "GrabCut running…")
         # A moving view renders fast (nearest-neighbour resampling); once it rests for a moment
         # the frame is rendered again with smooth resampling.
@@ -292,18 +294,41 @@ class Canvas(Interaction, QWidget):
         if frame is None or (frame.width(), frame.height()) != size or frame.devicePixelRatio() != dpr:
             frame = QImage(size[0], size[1], QImage.Format.Format_ARGB32_Premultiplied)
             frame.setDevicePixelRatio(dpr)
-        frame.fill(BACKGROUND)
         self.shapes.take_damage()  # all of it is drawn now
+        base = self._render_base(size, dpr)
         p = QPainter(frame)
         try:
+            p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+            p.drawImage(0, 0, base)
+            p.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
             view = self.view_rect()
-            self._paint_no_pixels(p)
-            self.image_layer.paint(p, self._scale, self._ox, self._oy, view, self._smooth, dpr)
             self.shapes.paint(p, self._scale, self._ox, self._oy, (frame.width(), frame.height()), view,
                               self._smooth, dpr)
         finally:
             p.end()
         return frame
+
+    def _render_base(self, size: tuple[int, int], dpr: float) -> QImage:
+        """The frame without shapes (background and image tiles), kept while the view and the tiles
+        stay: a redraw of a few rects copies its pixels instead of resampling tiles under a clip,
+        which Qt rounds differently (rows of pixels would shift inside the rects)."""
+        key = (self._scale, self._ox, self._oy, size, dpr, self._smooth, self.image_layer.version,
+               self.image_layer.error, self.image_layer.pyramid is None)
+        base = self._base
+        if base is not None and self._base_key == key:
+            return base
+        if base is None or (base.width(), base.height()) != size or base.devicePixelRatio() != dpr:
+            base = QImage(size[0], size[1], QImage.Format.Format_ARGB32_Premultiplied)
+            base.setDevicePixelRatio(dpr)
+        base.fill(BACKGROUND)
+        p = QPainter(base)
+        try:
+            self._paint_no_pixels(p)
+            self.image_layer.paint(p, self._scale, self._ox, self._oy, self.view_rect(), self._smooth, dpr)
+        finally:
+            p.end()
+        self._base, self._base_key = base, key
+        return base
 
     def redraw_damage(self, damage: list | None) -> bool:
         """Draw the static frame again only where the shapes changed (image-px rects ``damage``)
@@ -338,14 +363,13 @@ class Canvas(Interaction, QWidget):
         clip = [((r.left() - ox) / s, (r.top() - oy) / s, (r.right() + 1 - ox) / s, (r.bottom() + 1 - oy) / s)
                 for r in parts]
         dpr = frame.devicePixelRatio()
+        base = self._render_base((frame.width(), frame.height()), dpr)
         p = QPainter(frame)
         try:
             p.setClipRegion(region)
-            p.fillRect(region.boundingRect(), BACKGROUND)
-            self._paint_no_pixels(p)
-            bx0, by0 = min(c[0] for c in clip), min(c[1] for c in clip)
-            bx1, by1 = max(c[2] for c in clip), max(c[3] for c in clip)
-            self.image_layer.paint(p, s, ox, oy, (bx0, by0, bx1, by1), self._smooth, dpr)
+            p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+            p.drawImage(0, 0, base)
+            p.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
             self.shapes.paint(p, s, ox, oy, (frame.width(), frame.height()), self.view_rect(), self._smooth, dpr,
                               clip=clip)
         finally:

@@ -79,7 +79,7 @@ class ShapeLayer:
         self._proposal_rects: dict[int, QRectF] = {}  # box proposals in image px, drawn under the view transform
         self._tagged: dict[int, tuple] = {}  # the tags the last frame drew (see _tag_keys)
         self._tag_font: QFont | None = None
-        self._tag_cache: tuple | None = None  # ((version, view), shown rows, tagged rows)
+        self._tag_cache: tuple | None = None  # ((version, view), shown rows, tagged rows, their _tag_keys)
         self._shown_cache: tuple | None = None  # (version, vector shapes drawn)
         self._tag_extent: tuple[tuple, tuple[int, int]] | None = None  # (names, (width, height) widget px)
 
@@ -533,7 +533,8 @@ class ShapeLayer:
         key = (self.version, tuple(view))
         if self._tag_cache is None or self._tag_cache[0] != key:
             vis = self._shown_proposals(view)
-            self._tag_cache = (key, vis, self._tag_rows(vis))
+            rows = self._tag_rows(vis)
+            self._tag_cache = (key, vis, rows, self._tag_keys(rows))
         return self._tag_cache[1].copy(), self._tag_cache[2]
 
     def _tag_keys(self, rows: np.ndarray) -> dict[int, tuple]:
@@ -550,7 +551,7 @@ class ShapeLayer:
         if not self.proposal_ids and not self._tagged:
             return []
         self._rebuild()
-        new = self._tag_keys(self._tag_choice(view)[1]) if self.proposal_ids else {}
+        new = self._tag_cache[3] if self.proposal_ids and self._tag_choice(view) else {}
         old = self._tagged
         return ([k[:2] for i, k in old.items() if new.get(i) != k]
                 + [k[:2] for i, k in new.items() if old.get(i) != k])
@@ -582,7 +583,7 @@ class ShapeLayer:
             return
         t = self._proposal_table()
         vis, tag_rows = self._tag_choice(view)
-        self._tagged = self._tag_keys(tag_rows)
+        self._tagged = self._tag_cache[3]
         if clip is not None:
             # only what meets a redrawn rect: outlines within 3 px of their box, tags above and
             # right of its corner

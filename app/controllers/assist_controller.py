@@ -13,6 +13,7 @@ selected after each decision, so a reviewer can keep pressing Enter or Del.
 """
 from __future__ import annotations
 
+import math
 import queue
 from bisect import bisect_right
 from itertools import chain
@@ -199,8 +200,7 @@ class AssistController(QObject):
             return
         here = self._open_list()
         self.panel.set_open(len(here), len(self.images_with_proposals()))
-        score = self.panel.score()
-        self.panel.set_above_count(sum(1 for a in here if (a.score if a.score is not None else 1.0) >= score))
+        self.panel.set_above_count(count_at_or_above(here, self.panel.score()))
         self.panel.set_counts(self.counts.as_dict())
 
     # ---- pre-label -----------------------------------------------------------------------------
@@ -209,13 +209,13 @@ class AssistController(QObject):
         dialog = PrelabelDialog(self.window.store, models.detector_files(), models.display_name, self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dialog.accepted.connect(lambda: self.start_prelabel(dialog.choice()[0], dialog.image_ids(),
-                                                            dialog.choice()[3]))
+                                                            dialog.choice()[3], snap=dialog.snap()))
         self.dialog = dialog
         dialog.open()
         return dialog
 
     def start_prelabel(self, checkpoint: str, image_ids: list[int], score_threshold: float | None = None,
-                       device: str | None = None) -> int | None:
+                       device: str | None = None, snap: bool = True) -> int | None:
         if self.job_id is not None:
             self.window.statusBar().showMessage("A pre-labelling run is going on; cancel it in the Jobs panel first",
                                                 6000)
@@ -224,7 +224,7 @@ class AssistController(QObject):
         self.window.models.remember_detector(checkpoint)
         job = Job(f"pre-label {len(image_ids)} image(s)", prelabel_job, checkpoint=str(checkpoint),
                   project=str(self.window.store.path), image_ids=list(image_ids), score_threshold=score_threshold,
-                  device=device or self.window.models.device, sink=self._sink)
+                  device=device or self.window.models.device, sink=self._sink, snap=snap)
         self.job_id = self.window.jobs.submit(job)
         return self.job_id
 
@@ -277,6 +277,18 @@ def _best_first(a) -> tuple[float, int]:
     """Sort key of the open proposals: best score first, then id order, as
     ``engine.assist.review.proposals`` orders the image's annotations."""
     return -(a.score if a.score is not None else 0.0), a.id
+
+
+def count_at_or_above(ordered: list, score: float) -> int:
+    """``len(at_or_above(ordered, score))`` for proposals already in ``_best_first`` order, without
+    looking at each (a proposal without a score counts as 1, and sorts with the zeros at the end)."""
+    n = bisect_right(ordered, (-score, math.inf), key=_best_first)
+    if score > 0:
+        for a in reversed(ordered[n:]):
+            if a.score:
+                break
+            n += a.score is None
+    return n
 
 
 def drain(sink: queue.SimpleQueue) -> list:

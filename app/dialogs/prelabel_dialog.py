@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget)
 
 from engine.assist.prelabel import STATUSES, images_to_prelabel
 
@@ -42,12 +42,17 @@ class PrelabelDialog(QDialog):
         self.score.setDecimals(2)
         self.score.setValue(DEFAULT_SCORE)
         self.score.setToolTip("Detections scoring below this are not proposed")
+        self.snap_box = QCheckBox("Snap boxes to the objects' edges (GrabCut)", self)
+        self.snap_box.setChecked(True)
+        self.snap_box.setToolTip("Fit each proposed box to the object inside it, so that most proposals can be "
+                                 "accepted without moving their edges")
         self.count_label = QLabel(self)
         form = QFormLayout()
         form.addRow("Model", row)
         form.addRow("Split", self.split_box)
         form.addRow("Image status", self.status_box)
         form.addRow("Score threshold", self.score)
+        form.addRow("", self.snap_box)
         form.addRow("", self.count_label)
         note = QLabel("Proposals are drawn dashed with their score; they never train or score until accepted. "
                       "A new run replaces this model's proposals not yet reviewed.", self)
@@ -71,6 +76,9 @@ class PrelabelDialog(QDialog):
     def choice(self) -> tuple[str, str | None, str | None, float]:
         return (self.checkpoint_box.currentData(), self.split_box.currentData(), self.status_box.currentData(),
                 round(self.score.value(), 4))
+
+    def snap(self) -> bool:
+        return self.snap_box.isChecked()
 
     def _update(self, *_args) -> None:
         n = len(self.image_ids())

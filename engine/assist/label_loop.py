@@ -153,14 +153,15 @@ def round_config(family: str, device: str, overrides: dict | None = None) -> dic
 
 def label_loop_round(token, project: str, number: int, family: str = "yolo", batch_size: int = 20,
                      score_threshold: float | None = 0.25, config: dict | None = None, device: str = "auto",
-                     sink=None):
+                     sink=None, snap: bool = True):
     """Job: round ``number`` of the label loop on ``project``.
 
     1. snapshot the done images (:func:`training_snapshot`) and train ``family`` on them
        (``config`` overrides its preset; "max_seconds" is the time budget), writing
        ``models/label-loop/round-<number>.ckpt``;
     2. pre-label the next ``batch_size`` new images (:func:`next_batch`) with that checkpoint,
-       putting ``(image_id, proposals)`` into ``sink`` as ``engine.assist.prelabel`` does.
+       putting ``(image_id, proposals)`` into ``sink`` as ``engine.assist.prelabel`` does (``snap``:
+       boxes fitted to the objects' edges).
 
     The project is only read. Returns the round as a dict (the fields of :class:`LoopRound`).
     """
@@ -196,6 +197,6 @@ def label_loop_round(token, project: str, number: int, family: str = "yolo", bat
         return asdict(LoopRound(int(number), family, str(checkpoint), f"{family}:{checkpoint.stem}", [], trained_on,
                                 0, float(summary.get("seconds", 0.0)), extra={"train": summary}))
     yield Log(f"round {number}: pre-labelling {len(ids)} new image(s)")
-    pre = yield from prelabel_job(token, str(checkpoint), project, ids, score_threshold, device, sink)
+    pre = yield from prelabel_job(token, str(checkpoint), project, ids, score_threshold, device, sink, snap)
     return asdict(LoopRound(int(number), family, str(checkpoint), pre["source"], ids, trained_on, pre["proposals"],
                             float(summary.get("seconds", 0.0)), extra={"train": summary, "skipped": pre["skipped"]}))

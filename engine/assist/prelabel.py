@@ -32,14 +32,16 @@ def replaced_by_run(old: Annotation, source: str) -> bool:
 
 
 def prelabel_job(token, checkpoint, project, image_ids: list[int], score_threshold: float | None = None,
-                 device: str = "auto", sink=None):
+                 device: str = "auto", sink=None, snap: bool = True):
     """Job: predict ``image_ids`` of ``project`` with ``checkpoint`` (any registered family, an
     ONNX YOLO or a torchvision detector). Puts ``(image_id, proposals)`` into ``sink`` (anything
-    with ``put``) per image; yields Progress per image (each a cancel point). Returns
-    {"images", "proposals", "source", "skipped"}; an image the model cannot read is skipped with a
-    warning, not a failure of the whole run."""
+    with ``put``) per image; yields Progress per image (each a cancel point). ``snap``: fit each
+    proposed box to the object's edges (``engine.assist.snap``). Returns {"images", "proposals",
+    "source", "skipped"}; an image the model cannot read is skipped with a warning, not a failure
+    of the whole run."""
     from engine.infer.run import (checkpoint_category_ids, inference_threads, load_predictor, predict_annotations,
                                   prediction_source, read_model_image, stored_form)
+    from engine.assist.snap import snap_proposals
     from engine.infer.thresholds import Thresholds
 
     ids = list(image_ids)
@@ -72,6 +74,8 @@ def prelabel_job(token, checkpoint, project, image_ids: list[int], score_thresho
             anns, next_instance = predict_annotations(predictor, rgb, image_id, category_ids, source, {},
                                                       next_instance, thresholds)
             proposals = stored_form(anns, "proposals")
+            if snap:
+                proposals = snap_proposals(rgb, proposals)
             total += len(proposals)
             if sink is not None:
                 sink.put((image_id, proposals))

@@ -188,3 +188,48 @@ def test_a_cancelled_prelabel_keeps_the_proposals_made_so_far(tmp_path, qtbot, m
     assert 2 <= kept < len(ids)
     assert "cancelled" in w.statusBar().currentMessage()
     w.close()
+
+
+def _pixels(image) -> np.ndarray:
+    image = image.convertToFormat(image.Format.Format_ARGB32)
+    rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine() // 4, 4)
+    return rows[:, : image.width()].copy()
+
+
+@pytest.mark.parametrize("zoom", [1.3, 3.0])
+def test_accepting_one_of_many_proposals_redraws_only_what_changed_and_looks_the_same(tmp_path, qtbot, zoom):
+    """A reviewer pressing Enter through 300 crowded proposals: each Accept redraws a few small
+    rects of the frame (the accepted box, the next one selected, tags that came or went), and the
+    picture is the one a full redraw gives, tags of the best remaining proposals included."""
+    path = make_project(tmp_path, n_images=1, size=(320, 240))
+    rng = np.random.default_rng(1)
+    with ProjectStore(path) as store:
+        img = store.images()[0].id
+        store.add_annotations([proposal(img, 1 + i % 2, (x, y, x + 30, y + 25), float(s)) for i, (x, y, s) in
+                               enumerate(zip(rng.uniform(0, 290, 300).tolist(), rng.uniform(0, 215, 300).tolist(),
+                                             rng.uniform(0.3, 1.0, 300).tolist()))])
+    w = open_window(qtbot, path)
+    w.actions_by_name["review"].trigger()
+    qtbot.waitUntil(lambda: w.canvas.image_layer.pending_tiles() == 0 and w.canvas.image_layer.pyramid is not None)
+    w.canvas.zoom_to(zoom)
+    canvas = w.canvas
+    canvas.repaint()
+    partial = []
+    redraw = canvas.redraw_damage
+
+    def counting(damage):
+        done = redraw(damage)
+        partial.append(done)
+        return done
+
+    canvas.redraw_damage = counting
+    for _ in range(12):
+        key(qtbot, Qt.Key.Key_Return)
+        canvas.repaint()
+    assert w.assist.counts.accepted == 12
+    assert partial and all(partial)  # never the whole frame again
+    shown = _pixels(canvas._frame)
+    canvas._base = None  # a full redraw from scratch
+    full = _pixels(canvas.render_static(canvas.width(), canvas.height()))
+    assert np.abs(shown.astype(int) - full.astype(int)).max() <= 2
+    w.close()
