@@ -4,6 +4,7 @@ reviews them with the keyboard (Enter, an edit then Enter, Del, a box drawn by h
 to mark done), the table counts it live; round 2 freezes round 1's row and trains on more."""
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from engine.assist.label_loop import load_rounds
 from engine.data.truth import is_proposal
@@ -23,6 +24,8 @@ def start_round(qtbot, w):
     assert loop.job_id is not None and not loop.panel.start_button.isEnabled()
     n = len(loop.rounds)
     qtbot.waitUntil(lambda: loop.job_id is None and len(loop.rounds) == n + 1, timeout=ROUND)
+    # the round hands the keyboard back to the main window; the platform activates it a moment later
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w.window() and QApplication.focusWidget() is w.canvas)
     return loop.rounds[-1]
 
 
