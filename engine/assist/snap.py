@@ -17,7 +17,7 @@ import numpy as np
 from engine.annotations.model import Annotation, Box
 
 GROW = 0.2          # the GrabCut rectangle: the proposed box grown by this fraction of its size a side
-CONTEXT = 0.25      # background sample around that rectangle (fraction of the box's size, + 3 px)
+CONTEXT = 0.1       # background sample around that rectangle (fraction of the box's size, + 3 px)
 ITERATIONS = 1      # GrabCut rounds: a second one changed ~1 % of the boxes and doubled the time
 MIN_IOU = 0.5       # a snapped box overlapping the proposed one less than this is another object
 MIN_SIDE = 4.0      # px; smaller boxes are too small for colour models
