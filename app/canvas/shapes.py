@@ -30,6 +30,7 @@ SHIFT = 4  # fixed-point fraction bits for cv2 drawing (sub-pixel vertex positio
 RASTER_MAX_SIDE = 4096  # shape pyramid levels larger than this are not kept
 RASTER_MAX_SCALE = 0.5  # at or below this zoom the shape pyramid is used
 POINT_RADIUS = 4  # screen px
+MAX_DAMAGE = 256  # changed regions remembered between two frames; more: the next frame is drawn whole
 BUILD_CHUNK = 1500  # shapes rasterised per idle step when building a shape-pyramid level (~5-10 ms)
 
 
@@ -179,8 +180,8 @@ class ShapeLayer:
     def _bump(self, regions) -> None:
         """The picture changed in ``regions`` (image px xyxy; None: anywhere)."""
         self.version += 1
-        if regions is None:
-            self._damage = None
+        if regions is None or (self._damage is not None and len(self._damage) + len(regions) > MAX_DAMAGE):
+            self._damage = None  # nobody drew for a while (a hidden canvas): all of it then
         elif self._damage is not None:
             self._damage.extend(regions)
 
