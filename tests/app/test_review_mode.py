@@ -233,3 +233,15 @@ def test_accepting_one_of_many_proposals_redraws_only_what_changed_and_looks_the
     full = _pixels(canvas.render_static(canvas.width(), canvas.height()))
     assert np.abs(shown.astype(int) - full.astype(int)).max() <= 2
     w.close()
+
+
+def test_pre_label_snaps_boxes_to_the_objects_unless_the_user_unticks_it(reviewed, qtbot, monkeypatch):
+    w, ids = reviewed
+    dialog = w.assist.prelabel_dialog()
+    assert dialog.snap_box.isChecked()  # on by default: boxes a reviewer can accept as they are
+    dialog.add_checkpoint(__file__)  # any file: the run is captured below, not started
+    asked = {}
+    monkeypatch.setattr(w.assist, "start_prelabel", lambda *args, **kw: asked.update(kw))
+    dialog.snap_box.setChecked(False)
+    qtbot.mouseClick(dialog.run_button, LEFT)
+    assert asked == {"snap": False}
