@@ -40,6 +40,24 @@ _VGG_CONVS = {"conv1_1": 0, "conv1_2": 2, "conv2_1": 5, "conv2_2": 7,
               "conv4_1": 19, "conv4_2": 21, "conv4_3": 23, "conv4_4": 25,
               "conv5_1": 28, "conv5_2": 30, "conv5_3": 32, "conv5_4": 34}
 
+# torchvision's VGG-19 "features": 16 convs (channels) and 5 poolings ("M").
+_VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+
+
+def vgg_feature_shapes(cfg: Sequence = _VGG19_CFG) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the tensors of a torchvision VGG "features" block of layout ``cfg``."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    index, cin = 0, 3
+    for item in cfg:
+        if item == "M":
+            index += 1
+            continue
+        shapes[f"features.{index}.weight"] = (int(item), cin, 3, 3)
+        shapes[f"features.{index}.bias"] = (int(item),)
+        index, cin = index + 2, int(item)  # the conv and its ReLU
+    return shapes
+
+
 # The defaults of each network: the paper's layers for VGG-19; for Lite0, expansions at strides
 # 2, 4, 8 and 16 for style (they carry colour and texture) and a stride-8 block for content.
 DEFAULT_LAYERS = {
@@ -174,8 +192,6 @@ def vgg19_cache_path() -> Path:
 
 def load_vgg19_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read and check a VGG-19 state dict; BadInput naming the file when it is not one."""
-    from torchvision.models import vgg19
-
     path = Path(path)
     if not path.is_file():
         raise BadInput(str(path), "vgg19 weights", "file not found")
@@ -187,7 +203,7 @@ def load_vgg19_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise BadInput(str(path), "vgg19 weights", "not a state dict of tensors")
-    expected = {f"features.{k}": v.shape for k, v in vgg19(weights=None).features.state_dict().items()}
+    expected = vgg_feature_shapes()
     missing = sorted(k for k in expected if k not in state)
     if missing:
         raise BadInput(str(path), "vgg19 weights",

@@ -62,7 +62,10 @@ def load_picture(spec: str, field: str) -> tuple[np.ndarray, str]:
         from engine.infer.run import read_model_image
 
         path = Path(spec)
-        picture = read_model_image(path)
+        try:
+            picture = read_model_image(path)
+        except BadInput as exc:
+            raise BadInput(str(path), field, exc.problem.message) from None
         name = path.name
         if min(picture.shape[:2]) < MIN_SIDE:
             raise BadInput(str(path), field, f"{picture.shape[1]}x{picture.shape[0]} px is too small for style "
