@@ -295,7 +295,7 @@ class TransformerNet(nn.Module):
 
 FASTSTYLE_CPU_PRESET = {
     "style": "gravel", "network": "lite0", "width": 16, "residual_blocks": 3, "crop": 160, "batch_size": 2,
-    "lr": 2e-3, "alpha": 1.0, "beta": 1.0, "tv_weight": 1.0, "epochs": 40, "max_seconds": 240.0,
+    "lr": 2e-3, "alpha": 1.0, "beta": 1e6, "tv_weight": 0.0, "epochs": 40, "max_seconds": 240.0,
     "warmup_steps": 10, "preview_every": 20, "val_images": 3, "content_layer": "", "style_layers": "",
     "style_weights": "",
 }
