@@ -81,3 +81,26 @@ def stylise_project(ckpt: str | Path, project: str | Path, out: str | Path, spli
                 progress(k + 1, len(paths))
     return {"checkpoint": str(ckpt), "family": "faststyle", "style": predictor.style, "out": str(out),
             "images": len(files), "files": files}
+
+
+def stylise_image_job(token, checkpoint: str, image: str, out: str, device: str = "auto"):
+    """A job: stylise one image file with a fast-style checkpoint into ``out`` (PNG).
+    Yields Progress and the ``stylised`` preview; returns {"picture": out, "style", "seconds"}."""
+    import time
+
+    from engine.infer.run import inference_threads, read_model_image
+    from engine.jobs.events import Progress
+    from engine.train.gatys import save_picture
+
+    yield Progress(0, 2, "loading the fast-style network")
+    predictor = FastStylePredictor(checkpoint, device)
+    rgb = read_model_image(image)
+    yield Progress(1, 2, "stylising")
+    t0 = time.perf_counter()
+    with inference_threads(predictor):
+        styled = predictor.stylise(rgb)
+    seconds = time.perf_counter() - t0
+    save_picture(out, styled)
+    yield pv.image_row("stylised", [rgb, styled], ["input", f"stylised ({predictor.style})"])
+    yield Progress(2, 2, f"stylised in {seconds:.2f} s")
+    return {"picture": str(out), "style": predictor.style, "seconds": round(seconds, 3)}

@@ -217,7 +217,8 @@ class GatysTrainer(Trainer):
         self.steps_done += 1
         values = box["values"]
         self.loss_history.append({"step": self.steps_done - 1, **values})
-        return values
+        # the per-layer terms go to the "style per layer" preview, not to the loss curves
+        return {k: v for k, v in values.items() if "/" not in k}
 
     @torch.no_grad()
     def validate(self) -> dict[str, Any]:
