@@ -106,9 +106,9 @@ class MainWindow(QMainWindow):
                                      self.label_loop.action])
         self.models_menu.addSeparator()
         self.models_menu.addActions(list(self.models.actions.values()))
-        self.style = StyleController(self)  # Style transfer… and Stylise with…: a dock built on first use
-        self.actions_by_name.update(self.style.actions)
-        self.models_menu.addActions(list(self.style.actions.values()))
+        self.style_transfer = StyleController(self)  # Style transfer… and Stylise with…: a dock built on first use
+        self.actions_by_name.update(self.style_transfer.actions)
+        self.models_menu.addActions(list(self.style_transfer.actions.values()))
         self.images_menu.addSeparator()
         self.images_menu.addActions([self.assist.actions["next_proposals"], self.assist.actions["prev_proposals"]])
         self.edit_menu.addAction(self.assist.actions["accept_above"])
@@ -542,7 +542,7 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self._closed = True
             self.models.shutdown()
-            self.style.shutdown()
+            self.style_transfer.shutdown()
             self.jobs.shutdown()
             self.loader.shutdown()  # no worker may touch a closed store or a deleted model
             shutdown = getattr(self.canvas, "shutdown", None)
