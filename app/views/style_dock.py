@@ -22,7 +22,7 @@ from app.views.live_views import CurvesView, ImageRowView, ImageView, MatrixGrid
 from engine.jobs import Job, Log, Metrics, Preview, Progress
 
 TEXTURES = ("brick", "grass", "gravel")
-PHOTOS = ("hubble_deep_field", "coffee", "chelsea", "rocket", "astronaut")
+PHOTOS = ("coffee", "chelsea", "rocket", "astronaut")
 SIZES = (("small (128 px)", 128), ("medium (256 px)", 256), ("large (384 px)", 384), ("full (512 px)", 512))
 
 
@@ -76,7 +76,7 @@ class StyleDock(QWidget):
         self.beta = QDoubleSpinBox(self)
         self.beta.setDecimals(0)
         self.beta.setRange(0, 1e12)
-        self.beta.setValue(1e6)
+        self.beta.setValue(1e7)
         self.beta.setToolTip("Style weight β (content weight α = 1)")
         self.tv = QDoubleSpinBox(self)
         self.tv.setDecimals(1)

@@ -375,7 +375,7 @@ class PerceptualLoss(nn.Module):
 # The Gatys job's defaults under the loop (engine.train.gatys adds the loop keys).
 GATYS_PRESET = {
     "content": "astronaut", "style": "brick", "network": "auto", "optimizer": "lbfgs", "init": "content",
-    "size": 256, "steps": 200, "alpha": 1.0, "beta": 1e6, "tv_weight": 0.0, "style_layers": "",
+    "size": 256, "steps": 200, "alpha": 1.0, "beta": 1e7, "tv_weight": 0.0, "style_layers": "",
     "style_weights": "", "content_layer": "",
 }
 

@@ -38,7 +38,7 @@ MIN_SIDE = 16  # pixels: a smaller image has no texture for the deeper layers to
 GATYS_DEFAULTS: dict[str, Any] = {
     "content": "astronaut", "style": "brick", "network": "auto", "vgg19_weights": "",
     "content_layer": "", "style_layers": "", "style_weights": "",
-    "alpha": 1.0, "beta": 1e6, "tv_weight": 0.0, "optimizer": "lbfgs", "lr": 0.0, "init": "content",
+    "alpha": 1.0, "beta": 1e7, "tv_weight": 0.0, "optimizer": "lbfgs", "lr": 0.0, "init": "content",
     "size": 256, "steps": 200, "preview_every": 10,
     # the loop's schedule is for training; L-BFGS sets its own step and Adam runs at a fixed rate
     "epochs": 1, "warmup_steps": 1, "lr_floor": 1.0, "eval_every": 1,
