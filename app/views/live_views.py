@@ -383,14 +383,27 @@ class SeriesView(PlotPane):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("curves", parent)
+        self._lines: dict[str, pg.PlotDataItem] = {}
+
+    def clear(self) -> None:
+        self.plot.clear()
+        self._lines = {}
+        self.data = None
 
     def set_data(self, data: dict) -> None:
         self.data = data
-        self.plot.clear()
         x = np.asarray(data["x"], np.float64)
-        for k, (name, ys) in enumerate(data["series"].items()):
-            self.plot.plot(x, np.asarray(ys, np.float64), pen=pg.mkPen(_SERIES_COLOURS[k % len(_SERIES_COLOURS)],
-                                                                        width=1.5), name=str(name))
+        names = [str(n) for n in data["series"]]
+        lines = self._lines
+        if list(lines) != names:
+            # new series: rebuild; the same series again (a live run): only new data, which spares
+            # the legend's rebuild (tens of ms on the GUI thread per update)
+            self.plot.clear()
+            lines = {name: self.plot.plot(pen=pg.mkPen(_SERIES_COLOURS[k % len(_SERIES_COLOURS)], width=1.5),
+                                          name=name) for k, name in enumerate(names)}
+            self._lines = lines
+        for name, ys in zip(names, data["series"].values()):
+            lines[name].setData(x, np.asarray(ys, np.float64))
 
 
 # The view class that draws each preview kind (engine.jobs.events.PREVIEW_KINDS).

@@ -222,7 +222,7 @@ class StyleDock(QWidget):
 
     def _clear_views(self) -> None:
         self.curves.clear()
-        self.per_layer.plot.clear()
+        self.per_layer.clear()
         self.grams.clear()
         self.layer.clear()
 
