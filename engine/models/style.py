@@ -294,10 +294,10 @@ class TransformerNet(nn.Module):
 
 
 FASTSTYLE_CPU_PRESET = {
-    "style": "gravel", "network": "lite0", "width": 16, "residual_blocks": 3, "crop": 160, "batch_size": 2,
-    "lr": 2e-3, "alpha": 1.0, "beta": 1e6, "tv_weight": 0.0, "epochs": 40, "max_seconds": 240.0,
-    "warmup_steps": 10, "preview_every": 20, "val_images": 3, "content_layer": "", "style_layers": "",
-    "style_weights": "",
+    "style": "gravel", "network": "lite0", "width": 16, "residual_blocks": 3, "crop": 128, "batch_size": 2,
+    "lr": 5e-3, "alpha": 1.0, "beta": 1e7, "tv_weight": 0.0, "epochs": 100, "steps_per_epoch": 50,
+    "max_seconds": 240.0, "warmup_steps": 10, "preview_every": 25, "val_images": 3, "content_layer": "",
+    "style_layers": "", "style_weights": "",
 }
 FASTSTYLE_GPU_PRESET = {**FASTSTYLE_CPU_PRESET, "width": 32, "residual_blocks": 5, "crop": 256, "batch_size": 4,
                         "epochs": 200, "max_seconds": 1800.0}

@@ -68,14 +68,14 @@ class FastStyleTrainer(Trainer):
         self.val_inputs = [to_tensor(self.read(p), self.crop * 2).to(self.device) for p in self.val_paths]
 
     def steps_per_epoch(self) -> int:
-        return max(1, len(self.train_paths) // int(self.cfg["batch_size"]))
+        # a fixed number of random crops per epoch, whatever the project's size: validation (and
+        # its previews) comes at a steady rate, not once per two images of a small project
+        return max(1, int(self.cfg.get("steps_per_epoch") or 50))
 
     def batches(self):
         bs = int(self.cfg["batch_size"])
-        order = list(self.train_paths)
-        self.rng.shuffle(order)
-        for k in range(self.steps_per_epoch()):
-            chosen = [order[(k * bs + j) % len(order)] for j in range(bs)]
+        for _ in range(self.steps_per_epoch()):
+            chosen = [self.rng.choice(self.train_paths) for _ in range(bs)]
             crops = np.stack([_crop(self.read(p), self.crop, self.rng) for p in chosen])
             yield torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255.0).contiguous()
 
