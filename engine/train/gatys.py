@@ -270,7 +270,10 @@ def gram_preview(layer: str, style_gram: torch.Tensor, current: torch.Tensor | N
     now = current[0].detach().float().cpu().numpy() if current is not None else np.zeros_like(target)
     diff = np.abs(now - target)
     lo = float(min(target.min(), now.min(), 0.0))
-    hi = float(max(target.max(), now.max(), diff.max(), lo + 1e-12))
+    # A few channels' large diagonal entries would leave every other entry dark: the one scale of
+    # all three tops at the 99.5th percentile of their values (what is above is drawn at the top).
+    hi = float(np.percentile(np.concatenate([target.ravel(), now.ravel(), diff.ravel()]), 99.5))
+    hi = max(hi, lo + 1e-12)
     return pv.matrix_grid(f"gram {layer}", [target, now, diff], ["style", "picture", "|difference|"], step,
                           f"Gram matrices of {layer} ({target.shape[0]} channels)", levels=(lo, hi))
 

@@ -14,8 +14,8 @@ from engine.models.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = {"width": 4, "residual_blocks": 1, "crop": 32, "batch_size": 2, "epochs": 3, "steps_per_epoch": 1, "max_seconds": 0,
-        "preview_every": 2, "val_images": 2, "network": "lite0"}
+TINY = {"width": 4, "residual_blocks": 1, "crop": 32, "batch_size": 2, "epochs": 3, "steps_per_epoch": 1,
+        "max_seconds": 0, "preview_every": 2, "val_images": 2, "network": "lite0"}
 
 
 @pytest.fixture(scope="module")
