@@ -129,6 +129,7 @@ class GatysTrainer(Trainer):
     family = "gatys"
     kind = "optimisation"
     metric = "score"  # minus the total loss: higher is better, as the loop wants
+    resumable = False  # its output is a picture; a stopped run keeps it (Trainer.cancelled)
     defaults = GATYS_DEFAULTS
 
     def setup(self) -> Iterator[Event]:
