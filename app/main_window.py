@@ -24,6 +24,7 @@ from app.controllers.file_controller import FileController
 from app.controllers.labeling import LabelingController
 from app.controllers.models_controller import ModelsController
 from app.controllers.pretrained import PretrainedController
+from app.controllers.style_controller import StyleController
 from app.error_dialog import show_error
 from app.help_dialog import HelpDialog
 from app.jobs_bridge import JobBridge
@@ -105,6 +106,9 @@ class MainWindow(QMainWindow):
                                      self.label_loop.action])
         self.models_menu.addSeparator()
         self.models_menu.addActions(list(self.models.actions.values()))
+        self.style_transfer = StyleController(self)  # Style transfer… and Stylise with…: a dock built on first use
+        self.actions_by_name.update(self.style_transfer.actions)
+        self.models_menu.addActions(list(self.style_transfer.actions.values()))
         self.images_menu.addSeparator()
         self.images_menu.addActions([self.assist.actions["next_proposals"], self.assist.actions["prev_proposals"]])
         self.edit_menu.addAction(self.assist.actions["accept_above"])
@@ -540,6 +544,7 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self._closed = True
             self.models.shutdown()
+            self.style_transfer.shutdown()
             self.jobs.shutdown()
             self.loader.shutdown()  # no worker may touch a closed store or a deleted model
             shutdown = getattr(self.canvas, "shutdown", None)

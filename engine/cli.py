@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 from engine.annotations.errors import BadInput, ImportFailed
 
-COMMANDS = ("gui", "demo", "import", "export", "export-model", "train", "predict", "eval", "info")
+COMMANDS = ("gui", "demo", "import", "export", "export-model", "train", "predict", "eval", "info", "stylize")
 FORMATS = ("coco", "voc", "yolo", "labelme", "masks")
 EXPORT_FORMATS = (*FORMATS, "project")
 SPLITS = ("train", "val", "test")
@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, metavar="CKPT",
                    help="continue a stopped run from CKPT.state (model, optimiser, schedule, epoch, data order "
                         "and RNG); --time then gives the time for this part")
+    t.add_argument("--style", default=None, metavar="IMAGE",
+                   help="faststyle: the style image, a file or a texture (brick, grass, gravel); config key style")
 
     r = sub.add_parser(
         "predict", help="run a model on a project's images or on image files",
@@ -147,6 +149,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--split", choices=SPLITS, default="val")
     v.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     _threshold_args(v)
+
+    from engine.style_cli import add_stylize_parser
+
+    add_stylize_parser(sub)
 
     n = sub.add_parser("info", help="a project's counts, or what a checkpoint is, as JSON")
     n.add_argument("checkpoint", nargs="?", metavar="CKPT",
@@ -427,7 +433,8 @@ def cmd_train(args) -> int:
     train_command = _lazy("engine.train.run", "train_command")
     result = _call(train_command, f"train {args.family}", bar=False, family=args.family,
                    project=_project_arg(args.project), out=Path(args.out), epochs=args.epochs,
-                   device=args.device, seed=args.seed, config=_config(args.config), minutes=args.time,
+                   device=args.device, seed=args.seed,
+                   config={**_config(args.config), **({"style": args.style} if args.style else {})}, minutes=args.time,
                    previews_dir=args.previews, resume=args.resume)
     if result is not None:
         _print_json(result)
@@ -484,8 +491,14 @@ def cmd_predict(args) -> int:
     else:
         if not args.project:
             raise _usage("predict", "give --project P (a project's images) or IMAGE|DIR|GLOB (image files)")
+        if args.out and _lazy("engine.style_cli", "is_faststyle")(ckpt):
+            result = _lazy("engine.style_cli", "predict_faststyle")(ckpt, _project_arg(args.project), Path(args.out),
+                                                                    args.split, args.device)
+            _print_json(result)
+            return 0
         if args.out:
-            raise _usage("predict", "--out is for IMAGE|DIR|GLOB; a project's predictions go into it (--store) "
+            raise _usage("predict", "--out is for IMAGE|DIR|GLOB (and fast-style checkpoints); a project's "
+                                    "predictions go into it (--store) "
                                     "or to --masks-out / --coco-results")
         store = args.store
         if args.as_proposals:
@@ -548,9 +561,14 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_stylize(args) -> int:
+    _print_json(_lazy("engine.style_cli", "stylize_command")(args))
+    return 0
+
+
 HANDLERS = {"gui": cmd_gui, "demo": cmd_demo, "import": cmd_import, "export": cmd_export,
             "export-model": cmd_export_model, "train": cmd_train,
-            "predict": cmd_predict, "eval": cmd_eval, "info": cmd_info}
+            "predict": cmd_predict, "eval": cmd_eval, "info": cmd_info, "stylize": cmd_stylize}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,7 @@ a plugin package (entry point group ``visionbench.families``); no GUI or CLI cod
 """
 from __future__ import annotations
 
-from engine.models import rcnn, unet, yolo
+from engine.models import rcnn, style, unet, yolo
 from engine.models.registry import FamilySpec, Option, register_family
 
 _DETECTOR_OPTIONS = (
@@ -64,4 +64,46 @@ register_family(FamilySpec(
              Option("lambda_coord", "weight of the box terms", minimum=0.0, maximum=100.0),
              Option("lambda_noobj", "weight of the no-object confidence term", minimum=0.0, maximum=10.0),
              *_DETECTOR_OPTIONS),
+))
+
+register_family(FamilySpec(
+    name="faststyle", kind="image2image", metric="score",
+    model="engine.models.style:build_transformer", trainer="engine.train.faststyle:FastStyleTrainer",
+    predictor="engine.infer.faststyle_predictor:load",
+    cpu_preset=style.FASTSTYLE_CPU_PRESET, gpu_preset=style.FASTSTYLE_GPU_PRESET,
+    description="Fast style (Johnson et al.): a transformer network learns one style image on the project's "
+                "images with Gatys' perceptual losses; then one forward pass stylises any image",
+    options=(Option("style", "style image: a file, or a scikit-image texture (brick, grass, gravel)"),
+             Option("network", "feature network of the losses (vgg19 only when its weights are on this machine)",
+                    choices=style.NETWORKS),
+             Option("beta", "style weight (content weight alpha is 1)", minimum=0.0, maximum=1e12),
+             Option("tv_weight", "total-variation weight (smoothness)", minimum=0.0, maximum=1e6),
+             Option("width", "channels of the first layer", minimum=4, maximum=128),
+             Option("residual_blocks", "residual blocks", minimum=1, maximum=10),
+             Option("crop", "training crop (pixels)", minimum=32, maximum=1024),
+             Option("batch_size", "crops per step", minimum=1, maximum=64),
+             Option("lr", "learning rate", minimum=1e-6, maximum=1.0)),
+))
+
+register_family(FamilySpec(
+    name="gatys", kind="optimisation", metric="score",
+    model="engine.models.style:build_feature_network", trainer="engine.train.gatys:GatysTrainer",
+    predictor="engine.infer.faststyle_predictor:no_predictor",
+    cpu_preset=style.GATYS_PRESET, gpu_preset={**style.GATYS_PRESET, "size": 512},
+    description="Style transfer (Gatys et al.): the picture is optimised so its features match the content "
+                "image and its Gram matrices match the style image",
+    options=(Option("content", "content image: a file or a scikit-image photo (astronaut, ...)"),
+             Option("style", "style image: a file or a texture (brick, grass, gravel)"),
+             Option("network", "feature network (vgg19 only when its weights are on this machine)",
+                    choices=style.NETWORKS),
+             Option("optimizer", "L-BFGS (the paper's) or Adam", choices=("lbfgs", "adam")),
+             Option("init", "start from", choices=("content", "noise", "style")),
+             Option("size", "long side of the picture (pixels)", minimum=32, maximum=2048),
+             Option("steps", "optimisation steps", minimum=1, maximum=100000),
+             Option("alpha", "content weight", minimum=0.0, maximum=1e12),
+             Option("beta", "style weight", minimum=0.0, maximum=1e12),
+             Option("tv_weight", "total-variation weight", minimum=0.0, maximum=1e12),
+             Option("style_layers", "style layers by name, comma-separated (empty: the network's default)"),
+             Option("style_weights", "one weight per style layer, comma-separated (empty: equal)"),
+             Option("content_layer", "content layer by name (empty: the network's default)")),
 ))

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QSli
 
 from engine.jobs.events import Metrics, Preview
 from engine.viz.heatmaps import argmax_overlay, colorize
+from engine.viz.previews import matrix_levels
 
 # Perceptually uniform maps first: equal steps in probability look like equal steps in colour.
 COLOR_MAPS = ("viridis", "inferno", "magma", "plasma", "turbo", "grey")
@@ -294,8 +295,8 @@ class ImageRowView(ImagePane):
 
 
 class MatrixGridView(ImagePane):
-    """Kind "matrix_grid": matrices tiled left to right (each scaled to its own range, viridis),
-    or one of them chosen in the combo with its value scale."""
+    """Kind "matrix_grid": matrices tiled left to right (viridis; on the grid's one colour scale
+    when it gives ``levels``, else each on its own range), or one chosen in the combo."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("matrices", parent)
@@ -322,14 +323,19 @@ class MatrixGridView(ImagePane):
             return
         mats = [np.asarray(m, np.float32) for m in self.data["matrices"]]
         k = self.pick.currentIndex()
+        shared = bool(self.data.get("levels"))
         if k > 0:
             m = mats[k - 1]
-            lo, hi = float(m.min()), float(m.max())
+            lo, hi = matrix_levels(self.data, m)
             self.range_label.setText(f"{lo:.3g} – {hi:.3g}")
-            self.show_array(colorize(m, lo, max(hi, lo + 1e-12)), levels=(0, 255))
+            self.show_array(colorize(m, lo, hi), levels=(0, 255))
             return
-        self.range_label.setText("each scaled to its range")
-        tiles = [colorize(m, float(m.min()), max(float(m.max()), float(m.min()) + 1e-12)) for m in mats]
+        if shared:
+            lo, hi = matrix_levels(self.data, mats[0]) if mats else (0.0, 1.0)
+            self.range_label.setText(f"one scale {lo:.3g} – {hi:.3g}")
+        else:
+            self.range_label.setText("each scaled to its range")
+        tiles = [colorize(m, *matrix_levels(self.data, m)) for m in mats]
         self.show_array(_row(tiles) if tiles else np.zeros((1, 1, 3), np.uint8), levels=(0, 255))
 
 
@@ -377,14 +383,27 @@ class SeriesView(PlotPane):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("curves", parent)
+        self._lines: dict[str, pg.PlotDataItem] = {}
+
+    def clear(self) -> None:
+        self.plot.clear()
+        self._lines = {}
+        self.data = None
 
     def set_data(self, data: dict) -> None:
         self.data = data
-        self.plot.clear()
         x = np.asarray(data["x"], np.float64)
-        for k, (name, ys) in enumerate(data["series"].items()):
-            self.plot.plot(x, np.asarray(ys, np.float64), pen=pg.mkPen(_SERIES_COLOURS[k % len(_SERIES_COLOURS)],
-                                                                        width=1.5), name=str(name))
+        names = [str(n) for n in data["series"]]
+        lines = self._lines
+        if list(lines) != names:
+            # new series: rebuild; the same series again (a live run): only new data, which spares
+            # the legend's rebuild (tens of ms on the GUI thread per update)
+            self.plot.clear()
+            lines = {name: self.plot.plot(pen=pg.mkPen(_SERIES_COLOURS[k % len(_SERIES_COLOURS)], width=1.5),
+                                          name=name) for k, name in enumerate(names)}
+            self._lines = lines
+        for name, ys in zip(names, data["series"].values()):
+            lines[name].setData(x, np.asarray(ys, np.float64))
 
 
 # The view class that draws each preview kind (engine.jobs.events.PREVIEW_KINDS).

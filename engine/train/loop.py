@@ -214,6 +214,15 @@ class Trainer:
     def state_dict(self) -> dict:
         return self.model.state_dict()
 
+    def save(self, out: Path, meta: dict) -> None:
+        """Write what the run has made so far to ``out`` (a checkpoint; an optimisation whose
+        parameter is a picture writes the picture instead)."""
+        save_checkpoint(out, self.state_dict(), meta)
+
+    def cancelled(self, out: Path) -> None:
+        """The run was cancelled. Training keeps its last good checkpoint and needs nothing here;
+        an optimisation keeps its current picture."""
+
     def meta(self) -> dict:
         """Checkpoint metadata besides family, kind, config, metrics (e.g. classes, colors)."""
         return {}
@@ -392,7 +401,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         if improved:
             best = {**metrics, "epoch": epoch, "step": step}
         if improved and d.main:
-            save_checkpoint(out, trainer.state_dict(), {
+            trainer.save(out, {
                 "family": trainer.family, "kind": trainer.kind, "config": _saved_config(cfg),
                 "metrics": best, "epoch": epoch, "step": step, "metric": metric,
                 "project": str(Path(trainer.store_path).resolve()), "device": str(device), "processes": d.world,
@@ -490,8 +499,11 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
                     keep_state()
                 continue
             break
-    except JobCancelled:
-        keep_state()  # a stopped run can be resumed from its last step
+    except (JobCancelled, GeneratorExit, KeyboardInterrupt) as exc:
+        if isinstance(exc, JobCancelled):
+            keep_state()  # a stopped run can be resumed from its last step
+        if d.main:
+            trainer.cancelled(out)
         raise
     except NonFiniteLoss as exc:
         kept = (f"the last good checkpoint (epoch {best['epoch']}) is kept at {out}" if best is not None

@@ -9,7 +9,8 @@ A family's trainer yields ``Preview`` events built here; the GUI draws each by i
 - ``image``: {"image": uint8 [H, W, 3] or [H, W]}
 - ``image_row``: {"images": list of uint8 [H, W, 3] / [H, W], "titles": one name each}
   (input | output | target)
-- ``matrix_grid``: {"matrices": list of float [R, C], "titles": one name each} (Gram matrices)
+- ``matrix_grid``: {"matrices": list of float [R, C], "titles": one name each, "levels": (lo, hi) or
+  None} (Gram matrices; with levels, all on that one colour scale, else each on its own range)
 - ``scatter``: {"points": float [N, 2], "labels": int [N] (index into names), "names": [...]}
 - ``curves``: {"x": float [T], "series": {name: float [T]}}
 
@@ -24,7 +25,7 @@ import numpy as np
 from engine.jobs.events import Preview
 
 __all__ = ["heatmap", "class_map", "image", "image_row", "matrix_grid", "scatter", "curves",
-           "draw_detections", "render"]
+           "draw_detections", "render", "matrix_levels"]
 
 
 def _rgb(a: np.ndarray, what: str) -> np.ndarray:
@@ -73,11 +74,13 @@ def image_row(name: str, pictures: Sequence[np.ndarray], titles: Sequence[str], 
 
 
 def matrix_grid(name: str, matrices: Sequence[np.ndarray], titles: Sequence[str], step: int | None = None,
-                title: str = "") -> Preview:
+                title: str = "", levels=None) -> Preview:
     mats = [np.asarray(m, np.float32) for m in matrices]
     if any(m.ndim != 2 for m in mats) or len(mats) != len(titles):
         raise ValueError(f"matrix grid {name!r}: expected one 2-D matrix per title")
-    return Preview(name, {"matrices": mats, "titles": list(titles)}, step, "matrix_grid", title)
+    return Preview(name, {"matrices": mats, "titles": list(titles),
+                          "levels": (float(levels[0]), float(levels[1])) if levels else None},
+                   step, "matrix_grid", title)
 
 
 def scatter(name: str, points: np.ndarray, labels: np.ndarray, names: Sequence[str], step: int | None = None,
@@ -188,12 +191,21 @@ def render(preview: Preview, height: int = 256) -> np.ndarray:
     if kind == "image_row":
         return row(list(d["images"]))
     if kind == "matrix_grid":
-        return row([colorize(m, float(m.min()), max(float(m.max()), float(m.min()) + 1e-12)) for m in d["matrices"]])
+        return row([colorize(m, *matrix_levels(d, m)) for m in d["matrices"]])
     if kind == "scatter":
         labels = np.asarray(d["labels"])
         pts = np.asarray(d["points"], np.float64)
         return plot([(pts[labels == k, 0], pts[labels == k, 1]) for k in np.unique(labels)], dots=True)
     return plot([(np.asarray(d["x"]), np.asarray(v)) for v in d["series"].values()], dots=False)
+
+
+def matrix_levels(data: dict, matrix: np.ndarray) -> tuple[float, float]:
+    """The colour scale of one matrix of a matrix_grid: the grid's shared levels, else its own range."""
+    if data.get("levels"):
+        lo, hi = data["levels"]
+        return float(lo), max(float(hi), float(lo) + 1e-12)
+    lo = float(matrix.min())
+    return lo, max(float(matrix.max()), lo + 1e-12)
 
 
 _PLOT_COLOURS = ((245, 130, 49), (67, 99, 216), (60, 180, 75), (230, 25, 75), (145, 30, 180), (70, 240, 240))

@@ -1,0 +1,199 @@
+"""Style transfer: speed of the Gatys job and of a fast-style network, quality of the defaults,
+and the GUI while the Gram heatmaps update.
+
+``python -m benchmarks.style [--steps N] [--gui-steps N] [--fast-train-s S]`` prints JSON:
+
+- ``gatys_steps_per_s_256``: steps per second of the style transfer job with its defaults (the
+  astronaut photo, the brick texture, 256 px, L-BFGS, live previews every 10 steps);
+- ``gatys_overhead_vs_bare_loop``: the job's seconds per step / the same optimisation's without
+  job, loop, events or previews (the trainer's ``step`` called in a plain for-loop); goal <= 1.10;
+- ``style_loss_ratio_200_steps``: style loss after N (200) steps / at step 0, from the content
+  image; goal <= 0.05; and ``content_loss_200_steps``;
+- ``faststyle_ms_512``: one 512 x 512 image through a fast-style network of the CPU preset,
+  trained for ``--fast-train-s`` seconds on the scikit-image photos (the time does not depend on
+  how long it trained), and ``faststyle_overhead_vs_bare_model`` (the predictor's ``stylise`` on
+  uint8 pixels / the bare network's forward on a ready tensor); goal <= 1.10;
+- ``gui_max_stall_ms_while_stylizing``: the longest gap between ticks of a 10 ms QTimer on the GUI
+  thread of the real main window while its style dock runs the default style transfer for
+  ``--gui-steps`` steps (Gram heatmaps and curves updating); goal <= 50 ms; and
+  ``gui_max_stall_ms_window_alone``, the same window for 5 s with nothing running.
+
+On a shared machine every time is an upper bound (speeds a lower bound).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def gatys(steps: int) -> dict:
+    import torch
+
+    from engine.jobs import Job, Metrics, run_job_sync
+    from engine.jobs.cancel import CancelToken
+    from engine.train.gatys import GATYS_DEFAULTS, GatysTrainer, stylize
+    from engine.train.loop import cpu_threads, resolve_config
+
+    stamps: list[float] = []
+
+    def on_event(event) -> None:
+        if isinstance(event, Metrics) and "loss" in event.values:
+            stamps.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory(prefix="vb_style_") as tmp:
+        config = {"steps": steps}
+        outcome = run_job_sync(Job("style", stylize, out=str(Path(tmp) / "out.png"), config=config), on_event)
+        assert outcome.state == "finished", outcome.error
+        result = outcome.result
+    history = result["loss_history"]
+    # steps 2..N of the job, events and previews included (setup and the first step excluded)
+    job_step_s = (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+
+    cfg = resolve_config(GatysTrainer, config)
+    cfg["device"] = "cpu"
+    device = torch.device("cpu")
+    with cpu_threads(device, cfg["cpu_threads"]):
+        trainer = GatysTrainer(cfg, device, CancelToken(), "")
+        for _ in trainer.setup():
+            pass
+        trainer.step(0, "step 0")
+        t0 = time.perf_counter()
+        for k in range(1, steps):
+            trainer.step(k, f"step {k}")
+        bare_step_s = (time.perf_counter() - t0) / (steps - 1)
+    return {
+        "network": result["network"], "gatys_steps": steps, "gatys_size": GATYS_DEFAULTS["size"],
+        "gatys_steps_per_s_256": round(1.0 / job_step_s, 2),
+        "gatys_bare_steps_per_s_256": round(1.0 / bare_step_s, 2),
+        "gatys_overhead_vs_bare_loop": round(job_step_s / bare_step_s, 3),
+        f"style_loss_ratio_{steps}_steps": round(history[-1]["style"] / history[0]["style"], 4),
+        f"content_loss_{steps}_steps": round(history[-1]["content"], 1),
+    }
+
+
+def faststyle(train_seconds: float) -> dict:
+    import numpy as np
+    import skimage.data
+    import torch
+
+    from engine.infer.faststyle_predictor import FastStylePredictor
+    from engine.train.run import train_command
+
+    with tempfile.TemporaryDirectory(prefix="vb_faststyle_") as tmp:
+        project = _photos_project(Path(tmp))
+        ckpt = Path(tmp) / "brick.ckpt"
+        train_command("faststyle", project, ckpt, device="cpu", config={"style": "brick"},
+                      minutes=train_seconds / 60.0, progress=False)
+        predictor = FastStylePredictor(ckpt, "cpu")
+    rgb = np.ascontiguousarray(skimage.data.astronaut())  # 512 x 512
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255.0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    try:
+        predictor.stylise(rgb)  # warm-up
+        model_ms, full_ms = [], []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                predictor.model(x)
+            model_ms.append((time.perf_counter() - t0) * 1e3)
+            t0 = time.perf_counter()
+            predictor.stylise(rgb)
+            full_ms.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        torch.set_num_threads(threads)
+    return {"faststyle_ms_512": round(statistics.median(full_ms), 1),
+            "faststyle_bare_model_ms_512": round(statistics.median(model_ms), 1),
+            "faststyle_overhead_vs_bare_model": round(statistics.median(full_ms) / statistics.median(model_ms), 3),
+            "faststyle_trained_s": train_seconds}
+
+
+def _photos_project(folder: Path) -> Path:
+    import cv2
+    import skimage.data
+
+    from engine.annotations.store import ProjectStore
+
+    project = folder / "photos.vbproj"
+    with ProjectStore(project, create=True) as store:
+        for k, name in enumerate(("coffee", "chelsea", "rocket", "astronaut")):
+            path = folder / f"{name}.png"
+            cv2.imwrite(str(path), cv2.cvtColor(getattr(skimage.data, name)(), cv2.COLOR_RGB2BGR))
+            store.add_image(path, split="val" if k == 3 else "train")
+    return project
+
+
+def gui(steps: int) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from engine.annotations.store import ProjectStore
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory(prefix="vb_style_gui_") as tmp:
+        project = _photos_project(Path(tmp))
+        window = MainWindow(ProjectStore(project))
+        window.show()
+        dock = window.style_transfer.open_dock()
+        dock.steps.setValue(steps)
+        ticks: list[float] = []
+        timer = QTimer()
+        timer.setInterval(10)
+        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        # the same window and timer with nothing running: what the machine alone costs
+        timer.start()
+        ticks.append(time.perf_counter())
+        end = time.perf_counter() + 5.0
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.002)
+        timer.stop()
+        alone = max(b - a for a, b in zip(ticks, ticks[1:]))
+        ticks.clear()
+        dock.start()
+        # the stall is measured once the run draws (imports and the network's loading excluded)
+        while not dock.grams and dock.busy():
+            app.processEvents()
+            time.sleep(0.002)
+        timer.start()
+        ticks.append(time.perf_counter())
+        grams_drawn = 0
+        last = None
+        while dock.busy():
+            app.processEvents()
+            if dock.gram.data is not last:
+                last = dock.gram.data
+                grams_drawn += 1
+            time.sleep(0.002)
+        timer.stop()
+        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+        window.close()
+    return {"gui_max_stall_ms_while_stylizing": round(max(gaps) * 1e3, 1),
+            "gui_max_stall_ms_window_alone": round(alone * 1e3, 1),
+            "gui_stall_ms_p99_while_stylizing": round(sorted(gaps)[int(0.99 * (len(gaps) - 1))] * 1e3, 1),
+            "gui_gram_updates_drawn": grams_drawn, "gui_steps": steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--gui-steps", type=int, default=60)
+    parser.add_argument("--fast-train-s", type=float, default=30.0)
+    args = parser.parse_args()
+    out = {}
+    out.update(gatys(args.steps))
+    out.update(faststyle(args.fast_train_s))
+    out.update(gui(args.gui_steps))
+    out["machine_shared"] = "measured on a shared machine: speeds are lower bounds"
+    print(json.dumps(out, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Fast style (Johnson et al.): a transformer network trained, for one style image, on a project's
+images with the perceptual losses of Gatys' method; afterwards one forward pass stylises any image.
+
+Batches are random square crops of the project's images (the train split; all images when the
+split is empty); validation stylises up to ``val_images`` images of the val split (else of the
+train split) and reports ``score`` = minus their total loss. Previews: ``stylised`` (input |
+output for each validation image) after each validation and every ``preview_every`` steps.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from engine.annotations.errors import BadInput
+from engine.annotations.store import ProjectStore
+from engine.jobs.events import Event, Log, Preview
+from engine.models.style import FASTSTYLE_CPU_PRESET, build_transformer, feature_network
+from engine.train.gatys import build_objective, load_picture, to_tensor, to_uint8
+from engine.train.loop import Trainer
+from engine.viz import previews as pv
+
+
+def _crop(picture: np.ndarray, side: int, rng: random.Random) -> np.ndarray:
+    """A random ``side`` x ``side`` crop after resizing the short side to 1.25 x ``side``."""
+    import cv2
+
+    h, w = picture.shape[:2]
+    scale = 1.25 * side / min(h, w)
+    resized = cv2.resize(picture, (max(side, round(w * scale)), max(side, round(h * scale))),
+                         interpolation=cv2.INTER_AREA)
+    y = rng.randrange(resized.shape[0] - side + 1)
+    x = rng.randrange(resized.shape[1] - side + 1)
+    return resized[y:y + side, x:x + side]
+
+
+class FastStyleTrainer(Trainer):
+    family = "faststyle"
+    kind = "image2image"
+    metric = "score"
+    defaults = FASTSTYLE_CPU_PRESET
+
+    def setup(self) -> Iterator[Event]:
+        from engine.infer.run import read_model_image
+
+        cfg = self.cfg
+        self.read = read_model_image
+        with ProjectStore(self.store_path, readonly=True) as store:
+            train = [store.image_path(r) for r in store.images(split="train")]
+            val = [store.image_path(r) for r in store.images(split="val")]
+            every = [store.image_path(r) for r in store.images()]
+        self.train_paths = train or every
+        if not self.train_paths:
+            raise BadInput(self.store_path, "images", "the project has no images to learn the style on")
+        self.val_paths = (val or self.train_paths)[: max(1, int(cfg.get("val_images") or 3))]
+        style_rgb, self.style_name = load_picture(cfg["style"], "style")
+        self.crop = int(cfg["crop"])
+        net = feature_network(str(cfg.get("network") or "lite0"), cfg.get("vgg19_weights") or None)
+        self.network = net.describe()
+        yield Log(f"feature network: {self.network}; style: {self.style_name}; {len(self.train_paths)} images")
+        self.objective = build_objective(cfg, net.to(self.device), self.device)
+        self.objective.set_style(to_tensor(style_rgb, self.crop).to(self.device))
+        self.model = build_transformer(cfg).to(self.device)
+        self.optimizers = [torch.optim.Adam(self.model.parameters(), lr=float(cfg["lr"]))]
+        self.rng = random.Random(int(cfg.get("seed") or 0))
+        self.val_inputs = [to_tensor(self.read(p), self.crop * 2).to(self.device) for p in self.val_paths]
+
+    def steps_per_epoch(self) -> int:
+        # a fixed number of random crops per epoch, whatever the project's size: validation (and
+        # its previews) comes at a steady rate, not once per two images of a small project
+        return max(1, int(self.cfg.get("steps_per_epoch") or 50))
+
+    def batches(self):
+        bs = int(self.cfg["batch_size"])
+        for _ in range(self.steps_per_epoch()):
+            chosen = [self.rng.choice(self.train_paths) for _ in range(bs)]
+            crops = np.stack([_crop(self.read(p), self.crop, self.rng) for p in chosen])
+            yield torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255.0).contiguous()
+
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.model(batch)
+        terms, _ = self.objective(out, content=batch)
+        return {k: v for k, v in terms.items() if "/" not in k}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, Any]:
+        self.model.eval()
+        total = 0.0
+        self.val_outputs = []
+        for x in self.val_inputs:
+            y = self.model(x)
+            self.val_outputs.append(y)
+            terms, _ = self.objective(y, content=x)
+            total += float(terms["loss"])
+        self.model.train()
+        return {"score": -total / max(1, len(self.val_inputs))}
+
+    def previews(self, step: int) -> Iterator[Preview]:
+        with torch.no_grad():
+            self.model.eval()
+            outs = [self.model(x) for x in self.val_inputs]
+            self.model.train()
+        pictures, titles = [], []
+        for k, (x, y) in enumerate(zip(self.val_inputs, outs)):
+            pictures += [to_uint8(x), to_uint8(y)]
+            titles += [f"input {k + 1}", f"stylised {k + 1}"]
+        yield pv.image_row("stylised", pictures, titles, step, f"fast style ({self.style_name}), step {step}")
+
+    def meta(self) -> dict:
+        return {"classes": [], "style": self.style_name, "network": self.network,
+                "width": int(self.cfg["width"]), "residual_blocks": int(self.cfg["residual_blocks"])}

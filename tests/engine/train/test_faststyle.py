@@ -1,0 +1,80 @@
+"""Fast style: a transformer network learns one style on a project's images, then one forward
+pass stylises any image; `visionbench train faststyle` and `predict CKPT --project P --out DIR`."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from engine import cli
+from engine.annotations.store import ProjectStore
+from engine.infer.faststyle_predictor import FastStylePredictor
+from engine.models.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = {"width": 4, "residual_blocks": 1, "crop": 32, "batch_size": 2, "epochs": 3, "steps_per_epoch": 1,
+        "max_seconds": 0, "preview_every": 2, "val_images": 2, "network": "lite0"}
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    project = folder / "photos.vbproj"
+    with ProjectStore(project, create=True) as store:
+        for k, name in enumerate(("astronaut", "coffee", "chelsea", "rocket")):
+            path = folder / f"{name}.png"
+            rgb = cv2.resize(getattr(skimage.data, name)(), (64, 48))
+            cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            store.add_image(path, split="val" if k == 3 else "train")
+    return project
+
+
+def test_train_faststyle_from_the_command_line_then_stylise_the_project(photos, tmp_path, capsys):
+    ckpt = tmp_path / "gravel.ckpt"
+    code = cli.main(["train", "faststyle", "--project", str(photos), "--out", str(ckpt), "--style", "gravel",
+                     "--config", json.dumps(TINY), "--previews", str(tmp_path / "previews")])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    assert result["family"] == "faststyle" and result["steps"] == 3
+    state, meta = load_checkpoint(ckpt)
+    assert meta["style"] == "gravel" and "Lite0" in meta["network"]
+    assert (tmp_path / "previews" / "stylised.png").is_file()
+
+    predictor = FastStylePredictor(ckpt, "cpu")
+    out = predictor.stylise(skimage.data.astronaut()[:37, :53])  # any size, not a multiple of 4
+    assert out.shape == (37, 53, 3) and out.dtype == np.uint8
+
+    code = cli.main(["predict", str(ckpt), "--project", str(photos), "--out", str(tmp_path / "styled")])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["images"] == 4
+    assert sorted(p.name for p in (tmp_path / "styled").iterdir()) == [
+        "astronaut.png", "chelsea.png", "coffee.png", "rocket.png"]
+    assert cv2.imread(str(tmp_path / "styled" / "coffee.png")).shape == (48, 64, 3)
+
+
+def test_training_lowers_the_perceptual_loss(photos, tmp_path):
+    from engine.jobs.cancel import CancelToken
+    from engine.jobs.events import Metrics
+    from engine.models.registry import get_family
+    from engine.train.run import drive
+
+    spec = get_family("faststyle")
+    config = {**spec.preset("cpu"), **TINY, "width": 8, "crop": 64, "epochs": 1, "steps_per_epoch": 80,
+              "lr": 0.003, "style": "gravel"}
+    events = []
+    drive(spec.train(CancelToken(), str(photos), str(tmp_path / "g.ckpt"), config), events.append)
+    losses = [e.values["loss"] for e in events if isinstance(e, Metrics) and "loss" in e.values]
+    assert len(losses) == 80
+    assert np.mean(losses[-15:]) < 0.8 * np.mean(losses[:15])
+
+
+def test_a_missing_style_file_is_refused_naming_it_and_the_project_is_unchanged(photos, tmp_path, capsys):
+    before = photos.read_bytes()
+    code = cli.main(["train", "faststyle", "--project", str(photos), "--out", str(tmp_path / "x.ckpt"),
+                     "--style", str(tmp_path / "nowhere.png"), "--config", json.dumps(TINY)])
+    assert code == 2
+    assert "nowhere.png" in capsys.readouterr().err
+    assert photos.read_bytes() == before and not (tmp_path / "x.ckpt").exists()
