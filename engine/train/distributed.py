@@ -27,7 +27,20 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["Dist", "DistBatchNorm2d", "average_gradients", "current", "sync_batchnorm"]
+from torch.nn.parallel import DistributedDataParallel
+
+__all__ = ["Dist", "DistBatchNorm2d", "ModelDDP", "average_gradients", "current", "sync_batchnorm"]
+
+
+class ModelDDP(DistributedDataParallel):
+    """DDP that also answers for the wrapped model's own attributes (a family's loss reads e.g.
+    ``self.model.boxes_per_cell`` while the loop has put the wrapper in its place)."""
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.module, name)
 
 
 @dataclass(frozen=True)

@@ -295,10 +295,8 @@ def _distribute(trainer: Trainer, device: torch.device):
         torch.distributed.broadcast(t, src=0)
     distributed.sync_batchnorm(model, device)
     if type(trainer).step is Trainer.step:
-        from torch.nn.parallel import DistributedDataParallel
-
-        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                       find_unused_parameters=trainer.ddp_find_unused)
+        return distributed.ModelDDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                    find_unused_parameters=trainer.ddp_find_unused)
     for opt in trainer.optimizers:
         params = [p for g in opt.param_groups for p in g["params"]]
         opt.register_step_pre_hook(lambda *_, params=params: distributed.average_gradients(params, d.world))
