@@ -181,7 +181,8 @@ def onnx_figures(tmp: Path) -> dict:
         for rgb in photos:
             x = torch.from_numpy(rgb[:256, :384].copy()).permute(2, 0, 1).float() / 255.0
             if family == "unet":
-                x = x[None]
+                t = d.meta["input_size"]
+                x = torch.from_numpy(rgb[:t, :t].copy()).permute(2, 0, 1).float()[None] / 255.0
             elif family == "yolo":
                 s = d.meta["input_size"]
                 x = torch.nn.functional.interpolate(x[None], size=(s, s), mode="bilinear", align_corners=False)
@@ -206,6 +207,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", default=None, help="folder with (or for) the demo projects")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--only", default="ddp,resume,onnx", help="which parts: ddp, resume, onnx")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -218,9 +220,13 @@ def main(argv=None) -> int:
             if done.returncode != 0:
                 raise SystemExit(done.stderr)
         out = {}
-        out.update(ddp_figures(project, tmp, args.steps))
-        out.update(resume_figure(project, tmp, args.steps))
-        out.update(onnx_figures(tmp))
+        parts = set(args.only.split(","))
+        for name, part in (("ddp", lambda: ddp_figures(project, tmp, args.steps)),
+                           ("resume", lambda: resume_figure(project, tmp, args.steps)),
+                           ("onnx", lambda: onnx_figures(tmp))):
+            if name in parts:
+                out.update(part())
+                log(json.dumps(out))  # what is measured so far
     print(json.dumps(out, indent=1))
     return 0
 

@@ -4,9 +4,11 @@
 gives (the same in both formats; the ONNX file also carries them in its metadata, key
 ``visionbench``, with the class names, so the workbench reopens it as a detector):
 
-- segmentation (unet): ``image`` float32 [1, 3, H, W], RGB / 255, H and W multiples of the model's
-  down-sampling (``multiple`` in the metadata; pad the image, as the workbench does) ->
-  ``probs`` float32 [1, C + 1, H, W] (softmax; class 0 is the background).
+- segmentation (unet): ``image`` float32 [1, 3, T, T], RGB / 255, one tile of T x T pixels
+  (``input_size`` in the metadata, 256: the tile the workbench's overlap-tile inference uses;
+  larger images are tiled, as ``engine.infer.overlap_tile`` does) -> ``probs`` float32
+  [1, C + 1, T, T] (softmax; class 0 is the background). The size is fixed: the traced graph
+  keeps the pretrained encoder's size-dependent padding and crops as constants.
 - detection / instance (fasterrcnn, maskrcnn): ``image`` float32 [3, H, W], RGB / 255 (any H, W) ->
   ``boxes`` [N, 4] xyxy pixels, ``labels`` int64 [N] (1..C, 0 is the background), ``scores`` [N]
   (and Mask R-CNN's ``masks`` [N, 1, H, W] probabilities), after the model's own NMS.
@@ -114,11 +116,10 @@ def deployable(checkpoint: str | Path) -> Deployable:
         from engine.infer.unet_predictor import UNetPredictor
 
         p = UNetPredictor(path, device="cpu")
-        m = p.model.multiple
-        return Deployable(_SegmentationDeploy(p.model).eval(), torch.rand(1, 3, 4 * m, 6 * m), ["image"], ["probs"],
-                          {"image": {2: "height", 3: "width"}, "probs": {2: "height", 3: "width"}},
-                          {**base, "input": f"float32 [1, 3, H, W] RGB / 255, H and W multiples of {m}",
-                           "multiple": m, "colors": p.colors})
+        t = -(-int(p.tile) // p.model.multiple) * p.model.multiple
+        return Deployable(_SegmentationDeploy(p.model).eval(), torch.rand(1, 3, t, t), ["image"], ["probs"], {},
+                          {**base, "input": f"float32 [1, 3, {t}, {t}] RGB / 255 (one tile)", "input_size": t,
+                           "colors": p.colors})
     if spec.name in ("fasterrcnn", "maskrcnn"):
         from engine.infer.rcnn_predictor import RcnnPredictor
 
