@@ -102,6 +102,9 @@ class MainWindow(QMainWindow):
         self.actions_by_name.update(self.box_mask.actions)
         self.edit_menu.insertActions(self.actions_by_name["to_polygons"], list(self.box_mask.actions.values()))
         self.actions_by_name["label_loop"] = self.label_loop.action
+        from app.lessons.controller import LessonsController
+
+        self.lessons = LessonsController(self)  # the Lessons menu and its player
         self.models_menu.addActions([self.assist.actions["prelabel"], self.assist.actions["review"],
                                      self.label_loop.action])
         self.models_menu.addSeparator()

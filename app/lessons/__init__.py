@@ -1,0 +1,1 @@
+"""The lesson player and the Lessons menu (computations: ``engine.lessons``)."""
