@@ -60,8 +60,10 @@ def _colour(text: str) -> QColor:
     return QColor(text)
 
 
-def _font(size: float, style: PaintStyle, bold: bool = False) -> QFont:
-    font = QFont()
+def _font(size: float, style: PaintStyle, bold: bool = False, mono: bool = False) -> QFont:
+    font = QFont("DejaVu Sans Mono") if mono else QFont()
+    if mono:
+        font.setStyleHint(QFont.StyleHint.Monospace)
     font.setPixelSize(max(6, round(size * 1.35 * style.font_scale)))
     font.setBold(bold)
     return font
@@ -253,17 +255,22 @@ def _paint_item(p: QPainter, item, m: PanelMap, style: PaintStyle) -> None:
                         device=True)
     elif isinstance(item, sc.Text):
         _paint_text(p, item.x, item.y, item.text, item.colour, item.size, item.anchor, item.plate, item.bold,
-                    item.fit, m, style)
+                    item.fit, m, style, mono=item.mono)
 
 
 def _paint_text(p: QPainter, x, y, text, colour, size, anchor, plate, bold, fit, m: PanelMap, style: PaintStyle,
-                device: bool = False) -> None:
-    font = _font(size, style, bold)
+                device: bool = False, mono: bool = False) -> None:
+    font = _font(size, style, bold, mono)
     fm = QFontMetricsF(font)
     lines = text.split("\n")
     width = max(fm.horizontalAdvance(t) for t in lines)
     if fit > 0 and width > fit * abs(m.sx):
         font.setPixelSize(max(5, int(font.pixelSize() * fit * abs(m.sx) / width)))
+        fm = QFontMetricsF(font)
+        width = max(fm.horizontalAdvance(t) for t in lines)
+    limit = m.area.width() - 12  # never wider than the panel: shrink rather than clip
+    if not device and width > limit > 0:
+        font.setPixelSize(max(5, int(font.pixelSize() * limit / width)))
         fm = QFontMetricsF(font)
         width = max(fm.horizontalAdvance(t) for t in lines)
     height = fm.height() * len(lines)

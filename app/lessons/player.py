@@ -94,6 +94,7 @@ class LessonPlayer(QWidget):
         self.presenting = False
         self.last_error: str | None = None
         self._job_id: int | None = None
+        self._click_job: int | None = None
         self._prepared = False
         self.bridge = JobBridge(self)
         self.bridge.finished.connect(self._on_finished)
@@ -222,6 +223,14 @@ class LessonPlayer(QWidget):
                                               model_path=self.model_path()))
 
     def _on_finished(self, job_id: int, outcome) -> None:
+        if job_id == self._click_job:
+            self._click_job = None
+            if outcome.state == "failed":
+                self._set_status(f"The click could not be answered: {outcome.error}", error=True)
+            elif outcome.state == "finished":
+                self._set_status("")
+                self._show()
+            return
         if job_id != self._job_id:
             return
         self._job_id = None
@@ -291,7 +300,16 @@ class LessonPlayer(QWidget):
 
     # -- clicks and drags --------------------------------------------------------------------------
     def _pressed(self, panel: int, x: float, y: float) -> None:
-        if self._prepared and self.lesson.press(self.index, panel, x, y):
+        if not self._prepared:
+            return
+        answer = self.lesson.press(self.index, panel, x, y)
+        if answer == "background":  # the click needs a network pass: the lesson's background job
+            self._show()
+            if self._click_job is not None:
+                self.bridge.cancel(self._click_job)
+            self._set_status("computing…")
+            self._click_job = self.bridge.submit(Job(f"lesson {self.entry.key}: click", self.lesson.background))
+        elif answer:
             self._show()
 
     def _dragged(self, panel: int, x: float, y: float) -> None:

@@ -120,12 +120,15 @@ class Lesson:
         self.model_path = model_path
         self.notes = []
         yield Progress(0, 1, f"preparing {self.title}")
-        self.build(token)
+        work = self.build(token)
+        if hasattr(work, "__next__"):  # a build that reports progress is a generator
+            yield from work
         yield Progress(1, 1, "ready")
         return self
 
     def build(self, token) -> None:
-        """Heavy work, on a worker thread; fills ``self.steps`` (may call ``self.rebuild()``)."""
+        """Heavy work, on a worker thread; fills ``self.steps`` (may call ``self.rebuild()``).
+        May be a generator yielding Progress."""
         self.rebuild()
 
     def rebuild(self) -> None:

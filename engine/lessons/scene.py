@@ -74,6 +74,7 @@ class Text:
     plate: bool = False
     bold: bool = False
     fit: float = 0.0  # > 0: shrink the font so the text is at most this many world units wide
+    mono: bool = False  # a fixed-width font, for columns of numbers
 
 
 @dataclass
