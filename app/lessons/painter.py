@@ -225,9 +225,10 @@ def _paint_item(p: QPainter, item, m: PanelMap, style: PaintStyle) -> None:
         p.setBrush(QBrush(_colour(item.fill)) if item.fill else Qt.BrushStyle.NoBrush)
         p.setPen(_pen(item.colour, item.width, style, item.dashed) if item.width > 0 else Qt.PenStyle.NoPen)
         p.drawRect(r)
-        if item.label:
-            _paint_text(p, r.left(), r.top(), item.label, item.colour, 10, "bl", True, False, 0.0, m, style,
-                        device=True)
+        if item.label:  # above the box, or inside it when the box touches the panel's top
+            above = r.top() - QFontMetricsF(_font(10, style)).height() >= m.area.top()
+            _paint_text(p, max(r.left(), m.area.left()) + (0 if above else 3), max(r.top(), m.area.top()) + (0 if above else 3),
+                        item.label, item.colour, 10, "bl" if above else "tl", True, False, 0.0, m, style, device=True)
     elif isinstance(item, sc.Line):
         pts = [m.to_device(x, y) for x, y in item.points]
         if len(pts) < 2:

@@ -23,8 +23,9 @@ class LessonInput:
     """The teacher's image and what is drawn on it, scaled so its long side is at most MAX_SIDE.
 
     image: uint8 RGB [H, W, 3]; boxes: float [G, 4] xyxy pixels of the ground-truth objects;
-    names: their category names; instances: int32 [H, W] (0 = none, 1..G in ``boxes`` order, only
-    objects with a mask or polygon, else their filled box); scale: lesson px per original px.
+    names: their category names; instances: int32 [H, W] (0 = none, k = the object of ``boxes[k - 1]``)
+    painted only for objects drawn with a mask or polygon (None when there is none); scale: lesson
+    px per original px.
     """
 
     image: np.ndarray
@@ -81,10 +82,11 @@ def load_input(image_path, annotations=(), category_names: dict[int, str] | None
     names = category_names or {}
     instances = np.zeros((h, w), np.int32)
     for k, obj in enumerate(objects, start=1):
-        instances[obj.mask(h, w).astype(bool) & (instances == 0)] = k
+        if not obj.box_only:  # a box is not a mask: lessons that need one make it (GrabCut)
+            instances[obj.mask(h, w).astype(bool) & (instances == 0)] = k
     boxes = np.array([o.box for o in objects], np.float32).reshape(-1, 4)
     return make_input(image, boxes, [names.get(o.category_id, str(o.category_id)) for o in objects],
-                      instances if len(objects) else None, name or str(image_path))
+                      instances if instances.any() else None, name or str(image_path))
 
 
 class Lesson:
