@@ -227,8 +227,9 @@ def _paint_item(p: QPainter, item, m: PanelMap, style: PaintStyle) -> None:
         p.drawRect(r)
         if item.label:  # above the box, or inside it when the box touches the panel's top
             above = r.top() - QFontMetricsF(_font(10, style)).height() >= m.area.top()
-            _paint_text(p, max(r.left(), m.area.left()) + (0 if above else 3), max(r.top(), m.area.top()) + (0 if above else 3),
-                        item.label, item.colour, 10, "bl" if above else "tl", True, False, 0.0, m, style, device=True)
+            inset = 0 if above else 3
+            _paint_text(p, max(r.left(), m.area.left()) + inset, max(r.top(), m.area.top()) + inset, item.label,
+                        item.colour, 10, "bl" if above else "tl", True, False, 0.0, m, style, device=True)
     elif isinstance(item, sc.Line):
         pts = [m.to_device(x, y) for x, y in item.points]
         if len(pts) < 2:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QKeySequence, QPainter, QShortcut
-from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QTextBrowser,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter,
+                               QTextBrowser, QVBoxLayout, QWidget)
 
 from app.jobs_bridge import JobBridge
 from app.lessons.painter import NORMAL, PRESENTATION, PaintStyle, paint_scene

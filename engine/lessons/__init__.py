@@ -49,7 +49,8 @@ _CATALOG = (
                 "engine.lessons.segmentation:SegmentationLesson"),
     LessonEntry("triplet", "Triplet loss geometry", "Embeddings",
                 "engine.lessons.triplet:TripletLesson"),
-    LessonEntry("gram_matrix", "Gram matrix of a layer", "Style and image-to-image", waits_for="style transfer (Gatys)"),
+    LessonEntry("gram_matrix", "Gram matrix of a layer", "Style and image-to-image",
+                waits_for="style transfer (Gatys)"),
     LessonEntry("patchgan", "PatchGAN receptive field", "Style and image-to-image", waits_for="pix2pix"),
 )
 

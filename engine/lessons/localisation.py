@@ -119,7 +119,8 @@ class LocalisationLesson(Lesson):
         gw, gh = g[2] - g[0], g[3] - g[1]
         self.proposal = [g[0] - 0.25 * gw, g[1] + 0.1 * gh, g[2] - 0.15 * gw, g[3] + 0.1 * gh]
         cx, cy = (g[0] + g[2]) / 2, (g[1] + g[3]) / 2
-        self.cell = (int(min(cy // STRIDE, math.ceil(h / STRIDE) - 1)), int(min(cx // STRIDE, math.ceil(w / STRIDE) - 1)))
+        self.cell = (int(min(cy // STRIDE, math.ceil(h / STRIDE) - 1)),
+                     int(min(cx // STRIDE, math.ceil(w / STRIDE) - 1)))
         self._grab = None
         self.rebuild()
 
@@ -141,8 +142,9 @@ class LocalisationLesson(Lesson):
         union = (g[2] - g[0]) * (g[3] - g[1]) + (p[2] - p[0]) * (p[3] - p[1]) - inter
         items.append(Text(8, 8, f"IoU = {inter:.0f} / {union:.0f} = {value:.2f}", "#ffd600", 14, plate=True, bold=True))
         steps.append(Step(f"IoU = intersection / union = {value:.2f}. Drag a box or its corners: IoU 0.5 is a "
-                          "detection in PASCAL VOC; 0.7 makes a positive anchor.", Scene([Panel("drag the boxes", world, items)],
-                                                                                          legend=[("#00e676", "A"), ("#40c4ff", "B"), ("#ffd600", "intersection")])))
+                          "detection in PASCAL VOC; 0.7 makes a positive anchor.",
+                          Scene([Panel("drag the boxes", world, items)],
+                                legend=[("#00e676", "A"), ("#40c4ff", "B"), ("#ffd600", "intersection")])))
         # 2. targets: proposal -> ground truth
         t = encode(p, g)
         self.targets = t
@@ -163,7 +165,8 @@ class LocalisationLesson(Lesson):
                  Rect(tuple(moved), "#ffd600", 3, label="P moved by (0.25, 0, 0, 0)"),
                  Line([((p[0] + p[2]) / 2, (p[1] + p[3]) / 2), ((moved[0] + moved[2]) / 2, (moved[1] + moved[3]) / 2)],
                       "#ffd600", 3, arrow=True),
-                 Text(8, 8, f"P width {p[2] - p[0]:.0f} px → moved {moved[0] - p[0]:+.0f} px", "#ffffff", 13, plate=True)]
+                 Text(8, 8, f"P width {p[2] - p[0]:.0f} px → moved {moved[0] - p[0]:+.0f} px", "#ffffff", 13,
+                      plate=True)]
         steps.append(Step("Back from targets to a box: (0.25, 0, 0, 0) moves the box a quarter of its width to the "
                           "right, same size. A proposal with this target was a quarter-width too far left.",
                           Scene([Panel("targets → box", world, items)])))
@@ -182,7 +185,8 @@ class LocalisationLesson(Lesson):
         items.append(Rect((c * STRIDE, r * STRIDE, (c + 1) * STRIDE, (r + 1) * STRIDE), "#ffd600", 2, fill="#ffd600aa"))
         n_pos, n_neg = int((labels == 1).sum()), int((labels == 0).sum())
         steps.append(Step(f"Cell ({r}, {c}) of the stride-{STRIDE} map: 3 sizes × 3 aspect ratios = 9 anchors, each "
-                          f"with its best IoU: {n_pos} positive (≥ {POSITIVE_IOU}), {n_neg} negative (< {NEGATIVE_IOU}), "
+                          f"with its best IoU: {n_pos} positive (≥ {POSITIVE_IOU}), "
+                          f"{n_neg} negative (< {NEGATIVE_IOU}), "
                           f"{9 - n_pos - n_neg} ignored. Click another cell.",
                           Scene([Panel("anchors at the clicked cell", world, items)],
                                 legend=[("#00e676", "positive ≥ 0.7"), ("#ff5252", "negative < 0.3"),

@@ -210,17 +210,17 @@ class SegmentationLesson(Lesson):
                       f"w0·exp(−(d1 + d2)² / 2σ²) (w0 = {W0:g}, σ = {SIGMA:g} px), d1 and d2 the distances to the "
                       "nearest and second-nearest object.",
                       Scene([Panel("objects", world, [Image(blend(img, colours[inst], 0.6), world)]),
-                             Panel("class-balance weights w_c", world, [Image(colormap(base), world),
-                                                                        Text(6, 6, f"{base.min():.2f} … {base.max():.2f}",
-                                                                             size=11, plate=True)])]))]
+                             Panel("class-balance weights w_c", world,
+                                   [Image(colormap(base), world),
+                                    Text(6, 6, f"{base.min():.2f} … {base.max():.2f}", size=11, plate=True)])]))]
         if k >= 2:
             caption = (f"The border term: up to {border.max():.1f} in the thin background gaps between touching "
                        "objects, which is what teaches the network to keep them apart.")
         else:
             caption = ("One object only: no gap between objects, so the border term is 0 everywhere; draw two "
                        "touching objects (the coins photo has six) to see it.")
-        steps.append(Step(caption, Scene([Panel("border term", world, [Image(colormap(border, 0, max(border.max(), 1e-6)),
-                                                                             world)]),
+        border_rgb = colormap(border, 0, max(float(border.max()), 1e-6))
+        steps.append(Step(caption, Scene([Panel("border term", world, [Image(border_rgb, world)]),
                                           Panel(f"weight map (max {weights.max():.1f})", world,
                                                 [Image(colormap(weights), world)])])))
         return steps

@@ -98,7 +98,7 @@ class TripletLesson(Lesson):
                           f"{dn:.2f} + {MARGIN}) = {loss:.2f}. Drag the points.",
                           Scene([self._panel(a, p, n, "drag anchor, positive, negative")])))
         panel = self._panel(a, p, n, f"this negative is {kind}", zones=True)
-        steps.append(Step(f"Around the anchor: hard negatives are nearer than the positive (red), semi-hard ones within "
+        steps.append(Step("Around the anchor: hard negatives are nearer than the positive (red), semi-hard ones within "
                           f"the margin beyond it (orange), easy ones farther (no loss, nothing learnt). This one is "
                           f"{kind}.", Scene([panel], legend=[("#ff5252", "hard"), ("#ff9100", "semi-hard"),
                                                              ("#9e9e9e", "easy: outside both circles")])))
@@ -132,10 +132,12 @@ class TripletLesson(Lesson):
                     panel.add(Line([tuple(pt), tuple(pt - 0.5 * g)], "#ffd600", 3, arrow=True))
         half = 0.28
         for name, pt, colour in (("anchor", a, "#40c4ff"), ("positive", p, "#00e676"), ("negative", n, "#ff5252")):
-            panel.add(Image(self.thumbs[name], (pt[0] - half, pt[1] - 2 * half - 0.08, pt[0] + half, pt[1] - 0.08), True),
+            thumb = (pt[0] - half, pt[1] - 2 * half - 0.08, pt[0] + half, pt[1] - 0.08)
+            panel.add(Image(self.thumbs[name], thumb, True),
                       Dot(float(pt[0]), float(pt[1]), colour, 8, name))
         loss = triplet_loss(a, p, n)
-        panel.add(Text(WORLD[0] + 0.08, WORLD[3] - 0.1, f"loss = {loss:.2f}", "#ffd600", 16, "bl", plate=True, bold=True))
+        panel.add(Text(WORLD[0] + 0.08, WORLD[3] - 0.1, f"loss = {loss:.2f}", "#ffd600", 16, "bl", plate=True,
+                       bold=True))
         return panel
 
     def press(self, step: int, panel: int, x: float, y: float) -> bool:
