@@ -330,10 +330,10 @@ class LessonPlayer(QWidget):
         self.status.setVisible(not on)
         if on:
             self._normal_geometry = self.saveGeometry()
-            self.showFullScreen()
             screen = self.screen() or QApplication.primaryScreen()
             if screen is not None:  # without a window manager (a bare X server) full screen is a geometry
                 self.setGeometry(screen.geometry())
+            self.showFullScreen()
             self.splitter.setSizes([int(self.width() * 0.27), int(self.width() * 0.73)])
             self.canvas.setFocus()
         else:
