@@ -144,6 +144,11 @@ def _paint_panel(p: QPainter, index: int, panel: sc.Panel, cell: QRectF, style: 
     title_h = fm.height() * 1.3 if panel.title else 0.0
     p.setFont(title_font)
     p.setPen(QColor("#e8eaed"))
+    if panel.title and fm.horizontalAdvance(panel.title) > cell.width():  # shrink a long title before eliding it
+        title_font.setPixelSize(max(8, int(title_font.pixelSize() * max(0.6, cell.width() / fm.horizontalAdvance(
+            panel.title)))))
+        p.setFont(title_font)
+        fm = QFontMetricsF(title_font)
     if panel.title:
         p.drawText(QRectF(cell.left(), cell.top(), cell.width(), title_h),
                    int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter),
@@ -183,12 +188,12 @@ def _paint_axes(p: QPainter, panel: sc.Panel, m: PanelMap, font: QFont, style: P
     fm = QFontMetricsF(font)
     p.setFont(font)
     grid = QPen(QColor("#3c4043"), 1)
-    for v in _nice_ticks(x0, x1):
+    ticks = panel.xticks if panel.xticks is not None else [(v, _fmt_tick(v)) for v in _nice_ticks(x0, x1)]
+    for v, label in ticks:
         a = m.to_device(v, y0)
         p.setPen(grid)
         p.drawLine(m.to_device(v, y0), m.to_device(v, y1))
         p.setPen(QColor("#bdc1c6"))
-        label = _fmt_tick(v)
         p.drawText(QPointF(a.x() - fm.horizontalAdvance(label) / 2, m.area.bottom() + fm.ascent() + 3), label)
     for v in _nice_ticks(y0, y1):
         a = m.to_device(x0, v)

@@ -21,7 +21,7 @@ from torch import nn
 
 from engine.jobs import Progress
 from engine.lessons.base import Lesson
-from engine.lessons.scene import Image, Panel, Rect, Scene, Step, Text, colormap
+from engine.lessons.scene import Dot, Image, Panel, Rect, Scene, Step, Text, colormap
 
 TRAIN_SIZE = 224
 POOL = TRAIN_SIZE // 32  # the 7 x 7 map the classifier pooled at training time
@@ -154,16 +154,26 @@ class ConvolutionalizationLesson(Lesson):
         boxes = window_boxes(out.shape[-2:], (h, w), (256, 288))
         items: list = [Image(img, (0, 0, w, h), True)]
         colours = ("#ffd600", "#40c4ff", "#00e676", "#ff5252", "#e040fb", "#ff9100")
+        rows, cols = out.shape[-2:]
+        grid = Panel("the 2×3 answers (top class per window)", (0, 0, cols, rows + 0.1))
         for k, b in enumerate(boxes):
-            r, c = divmod(k, out.shape[-1])
+            r, c = divmod(k, cols)
             cls = int(p_big[:, r, c].argmax())
-            items.append(Rect(tuple(b), colours[k % 6], 2.5, label=f"{names[cls]} {float(p_big[cls, r, c]):.2f}"))
-        shapes_big = "\n".join(f"{n:<34} {_shape(s)}" for n, s in net.shapes)
+            colour = colours[k % 6]
+            items += [Rect(tuple(b), colour, 2.5),
+                      Dot(float(b[0] + b[2]) / 2, float(b[1] + b[3]) / 2, colour, 9, str(k + 1))]
+            grid.add(Rect((c + 0.03, r + 0.03, c + 0.97, r + 0.97), colour, 3, fill="#2a2d33"),
+                     Text(c + 0.5, r + 0.5, f"{k + 1}\n{names[cls]}\n{float(p_big[cls, r, c]):.2f}", "#ffffff", 12,
+                          "c", fit=0.9))
         steps.append(Step(
             "A bigger input, 256×288: the pooled map is 2×3×1280 and the 1×1 convolution gives 2×3×1000: six "
-            "predictions, one per 224-pixel window, 32 pixels apart, computed in one pass.",
-            Scene([Panel("six windows (shown on your image)", (0, 0, w, h), items),
-                   _text_panel("shapes at 256×288 (H×W×C)", shapes_big)])))
+            "predictions, one per 224-pixel window (centres numbered), 32 pixels apart, computed in one pass.",
+            Scene([Panel("six windows (shown on your image)", (0, 0, w, h), items), grid])))
+        shapes_big = "\n".join(f"{n:<34} {_shape(s)}" for n, s in net.shapes)
+        steps.append(Step(
+            "The shapes at 256×288: the 7×7 pool at stride 1 leaves 2×3 positions of 1280 values; the FC weights "
+            "as a 1×1 convolution turn each into 1000 class scores.",
+            Scene([_text_panel("shapes at 256×288 (H×W×C)", shapes_big)])))
         yield Progress(2, 4, "the heatmap on the whole image")
         # 4-5. the heatmap on a large image
         scale = self.HEATMAP_SIDE / max(h, w)

@@ -124,7 +124,10 @@ class FocalLossLesson(Lesson):
             s = self.shares[g]
             name = "cross-entropy" if g == 0 else f"focal loss γ = {g}"
             steps.append(Step(f"With {name}, easy negatives carry {100 * s['easy_negatives']:.1f} % of the loss, "
-                              f"positives {100 * s['positives']:.1f} %.", Scene([self._shares_panel(g)])))
+                              f"positives {100 * s['positives']:.1f} %.",
+                              Scene([self._shares_panel(g)],
+                                    legend=[("#9e9e9e", "easy negatives (p_t > 0.9)"), ("#ff5252", "hard negatives"),
+                                            ("#00e676", "positives")])))
         self.steps = steps
 
     def _curves_step(self) -> Step:
@@ -136,7 +139,7 @@ class FocalLossLesson(Lesson):
             pts = [(float(a), float(min(b, 5.0))) for a, b in zip(p, loss)]
             panel.add(Line(pts, colour, 3))
         panel.add(Rect((EASY, 0, 1, 5), "#ffffff", 0, fill="#ffffff22"),
-                  Text(0.95, 4.8, "easy\n(p_t > 0.9)", "#ffffff", 11, "tc"))
+                  Text(0.99, 4.8, "easy\n(p_t > 0.9)", "#ffffff", 11, "tr"))
         ratio = focal_loss([0.9], [1], 2.0)[0] / cross_entropy([0.9], [1])[0]
         return Step(f"Cross-entropy (γ = 0) against focal loss for γ = 0.5, 1, 2, 5. At p_t = 0.9, γ = 2 keeps "
                     f"{ratio:.2f} of the cross-entropy (100× less); at p_t = 0.5 a quarter.",
@@ -145,7 +148,8 @@ class FocalLossLesson(Lesson):
     def _shares_panel(self, highlight: float) -> Panel:
         gammas = sorted(self.shares)
         panel = Panel("share of the total loss", (-0.6, 0, len(gammas) - 0.4, 1.08), keep_aspect=False, y_up=True,
-                      axes=True, xlabel="γ (0 = cross-entropy)", ylabel="share")
+                      axes=True, xlabel="γ (0 = cross-entropy)", ylabel="share",
+                      xticks=[(i, f"γ = {g:g}") for i, g in enumerate(gammas)])
         colours = {"easy_negatives": "#9e9e9e", "hard_negatives": "#ff5252", "positives": "#00e676"}
         for i, g in enumerate(gammas):
             s = self.shares[g]

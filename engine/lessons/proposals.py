@@ -141,19 +141,20 @@ class ProposalsLesson(Lesson):
     def _summary_step(self) -> Step:
         names = list(self.results)
         n = len(names)
-        counts = Panel("number of proposals (log10)", (-0.5, 0, n - 0.5, 4.5), keep_aspect=False, y_up=True, axes=True,
-                       ylabel="log10(count)")
-        recalls = Panel("recall of the ground truth at IoU 0.5", (-0.5, 0, n - 0.5, 1.1), keep_aspect=False, y_up=True,
-                        axes=True, ylabel="recall")
+        ticks = list(enumerate(names))
+        counts = Panel("number of proposals (log10)", (-0.5, 0, n - 0.5, 4.8), keep_aspect=False, y_up=True, axes=True,
+                       ylabel="log10(count)", xticks=ticks)
+        recalls = Panel("recall of the ground truth at IoU 0.5", (-0.5, 0, n - 0.5, 1.25), keep_aspect=False,
+                        y_up=True, axes=True, ylabel="recall", xticks=ticks)
         colours = ("#40c4ff", "#ffd600", "#00e676")
         for i, name in enumerate(names):
             count, rec = self.results[name]
             c = np.log10(max(count, 1))
             counts.add(Rect((i - 0.3, 0, i + 0.3, c), colours[i], 0, fill=colours[i]),
-                       Text(i, c + 0.1, f"{name}\n{count}", "#ffffff", 12, "bc"))
+                       Text(i, c + 0.1, f"{count}", "#ffffff", 13, "bc", bold=True))
             r = 0.0 if np.isnan(rec) else rec
             recalls.add(Rect((i - 0.3, 0, i + 0.3, r), colours[i], 0, fill=colours[i]),
-                        Text(i, r + 0.03, f"{name}\n{'n/a' if np.isnan(rec) else f'{rec:.2f}'}", "#ffffff", 12, "bc"))
+                        Text(i, r + 0.03, "n/a" if np.isnan(rec) else f"{rec:.2f}", "#ffffff", 13, "bc", bold=True))
         text = "; ".join(f"{k}: {v[0]} boxes, recall {'n/a' if np.isnan(v[1]) else f'{v[1]:.2f}'}"
                          for k, v in self.results.items())
         return Step(f"Side by side: {text}.", Scene([counts, recalls]))

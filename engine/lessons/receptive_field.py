@@ -206,7 +206,9 @@ class ReceptiveFieldLesson(Lesson):
             grad = self.effective.get(key)
             if grad is not None:
                 g = np.sqrt(grad / max(float(grad.max()), 1e-30))  # square root: the tails stay visible
-                items.append(Image(blend(img, colormap(g, 0, 1), 0.6), world))
+                # the gradient as a glow over the darkened image: transparent where it is zero
+                glow = np.dstack([colormap(g, 0, 1), (np.clip(g * 1.6, 0, 1) * 235).astype(np.uint8)])
+                items += [Image(blend(img, np.zeros_like(img), 0.45), world), Image(glow, world)]
                 ys, xs = np.nonzero(grad > 0.05 * grad.max())
                 spread = (int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)) if len(xs) else (0, 0)
             else:
@@ -232,7 +234,9 @@ class ReceptiveFieldLesson(Lesson):
         panel.add(Line([(i, s) for i, s in enumerate(sizes)], "#ffd600", 3))
         for i, n in enumerate(names):
             if "(" in n or n == "stem":
-                panel.add(Text(i, sizes[i], f"{n}: {sizes[i]}", "#ffffff", 11, "br", plate=True))
+                anchor = "bl" if i < len(names) / 2 else "br"  # labels stay inside the plot
+                panel.add(Text(i + (0.2 if anchor == "bl" else -0.2), sizes[i], f"{n}: {sizes[i]}", "#ffffff", 11,
+                               anchor, plate=True))
         steps.append(Step(f"Layer by layer: the field grows by (k − 1) × jump at every convolution and the jump "
                           f"doubles at every stride 2; the last block sees {sizes[-1]} pixels, more than the "
                           f"{max(h, w)}-pixel image.", Scene([panel])))

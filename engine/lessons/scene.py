@@ -95,6 +95,7 @@ class Panel:
     xlabel: str = ""
     ylabel: str = ""
     background: str = "#202124"
+    xticks: list[tuple[float, str]] | None = None  # named ticks (bars of categories) instead of numbers
 
     def add(self, *items) -> "Panel":
         self.items.extend(items)

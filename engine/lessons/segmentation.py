@@ -164,13 +164,13 @@ class SegmentationLesson(Lesson):
         for gy in range(0, h, 32):
             items.append(Rect((0, gy, w, gy), "#40c4ff66", 1))
         names = list(self.times)
-        bars = Panel("seconds for one image (log10)", (-0.5, -3, len(names) - 0.5, 5), keep_aspect=False, y_up=True,
-                     axes=True, ylabel="log10(seconds)")
+        bars = Panel("seconds for one image (log10)", (-0.5, -3, len(names) - 0.5, 6.5), keep_aspect=False, y_up=True,
+                     axes=True, ylabel="log10(seconds)", xticks=[(i, n.split(" (")[0]) for i, n in enumerate(names)])
         colours = ("#ff5252", "#40c4ff", "#00e676")
         for i, n in enumerate(names):
             v = np.log10(max(self.times[n], 1e-3))
             bars.add(Rect((i - 0.3, -3, i + 0.3, v), colours[i], 0, fill=colours[i]),
-                     Text(i, v + 0.15, f"{n}\n{self.times[n]:.3g} s", "#ffffff", 11, "bc"))
+                     Text(i, v + 0.15, f"{self.times[n]:.3g} s", "#ffffff", 13, "bc", bold=True))
         t = self.times
         return Step(
             f"Classifying every pixel from its own {WINDOW}-px window needs {h * w} network passes: "
