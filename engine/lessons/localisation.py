@@ -117,7 +117,9 @@ class LocalisationLesson(Lesson):
             self.notes.append("No box on this image: a box in the middle plays the ground truth.")
         self.truth = g
         gw, gh = g[2] - g[0], g[3] - g[1]
-        self.proposal = [g[0] - 0.25 * gw, g[1] + 0.1 * gh, g[2] - 0.15 * gw, g[3] + 0.1 * gh]
+        p = [g[0] - 0.25 * gw, g[1] + 0.1 * gh, g[2] - 0.15 * gw, g[3] + 0.1 * gh]
+        # inside the image, so that both boxes are seen whole
+        self.proposal = [max(p[0], 0.0), max(p[1], 0.0), min(p[2], float(w)), min(p[3], float(h))]
         cx, cy = (g[0] + g[2]) / 2, (g[1] + g[3]) / 2
         self.cell = (int(min(cy // STRIDE, math.ceil(h / STRIDE) - 1)),
                      int(min(cx // STRIDE, math.ceil(w / STRIDE) - 1)))
@@ -151,13 +153,14 @@ class LocalisationLesson(Lesson):
         arrow = [((p[0] + p[2]) / 2, (p[1] + p[3]) / 2), ((g[0] + g[2]) / 2, (g[1] + g[3]) / 2)]
         items = [Image(img, world, True), Rect(tuple(g), "#00e676", 3, label="ground truth G"),
                  Rect(tuple(p), "#40c4ff", 3, dashed=True, label="proposal P"),
-                 Line(arrow, "#ffd600", 3, arrow=True),
-                 Text(8, 8, "dx = (Gx - Px) / Pw = {:+.3f}\ndy = (Gy - Py) / Ph = {:+.3f}\n"
-                      "dw = log(Gw / Pw) = {:+.3f}\ndh = log(Gh / Ph) = {:+.3f}".format(*t), "#ffffff", 13,
-                      plate=True, mono=True)]
+                 Line(arrow, "#ffd600", 3, arrow=True)]
+        formulas = ("dx = (Gx − Px) / Pw = {:+.3f}\ndy = (Gy − Py) / Ph = {:+.3f}\n"
+                    "dw = log(Gw / Pw)   = {:+.3f}\ndh = log(Gh / Ph)   = {:+.3f}\n\n"
+                    "(x, y) centre, (w, h) size").format(*t)
+        text = Panel("the four targets", (0, 0, 30, 12), [Text(1, 1, formulas, "#ffffff", 13, mono=True, fit=28)])
         steps.append(Step(f"The targets a box head learns for this proposal: ({t[0]:+.2f}, {t[1]:+.2f}, {t[2]:+.2f}, "
                           f"{t[3]:+.2f}); offsets in proposal widths and heights, sizes as log-ratios.",
-                          Scene([Panel("proposal → ground truth", world, items)])))
+                          Scene([Panel("proposal → ground truth", world, items), text])))
         # 3. the other way: (0.25, 0, 0, 0)
         example = (0.25, 0.0, 0.0, 0.0)
         moved = decode(p, example)

@@ -143,7 +143,7 @@ class SegmentationLesson(Lesson):
                 f"{name}: scores from stride {stride} upsampled to the image"
                 + ("" if stride == 32 else " after adding the finer level's scores (the skip)")
                 + f"; IoU with your mask {score:.2f} (fitted to this image only: resolution, not generalisation).",
-                Scene([Panel(f"{name}: foreground probability (white: your mask's edge)", world, [Image(shown, world)]),
+                Scene([Panel(f"{name}: foreground probability", world, [Image(shown, world)]),
                        Panel("your mask", world, [Image(blend(img, np.dstack([mask * 255] * 3), 0.5), world)])],
                       legend=[("#fde725", "foreground"), ("#440154", "background"), ("#ffffff", "mask edge")])))
         if self.model_path:
