@@ -85,6 +85,15 @@ def fit_fcn(features: dict[str, torch.Tensor], mask: np.ndarray, levels: tuple[s
     return prob, float((pred & truth).sum() / union) if union else 1.0
 
 
+def duration(seconds: float) -> str:
+    """A duration a class reads at a glance: "0.42 s", "12 min", "71 h"."""
+    if seconds < 60:
+        return f"{seconds:.2g} s" if seconds < 1 else f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
+
+
 def _timed(fn, repeats: int = 2) -> float:
     """Seconds of one call: the best of ``repeats`` after a warm-up call (first calls pay one-off costs)."""
     fn()
@@ -170,13 +179,14 @@ class SegmentationLesson(Lesson):
         for i, n in enumerate(names):
             v = np.log10(max(self.times[n], 1e-3))
             bars.add(Rect((i - 0.3, -3, i + 0.3, v), colours[i], 0, fill=colours[i]),
-                     Text(i, v + 0.15, f"{self.times[n]:.3g} s", "#ffffff", 13, "bc", bold=True))
+                     Text(i, v + 0.15, duration(self.times[n]), "#ffffff", 13, "bc", bold=True))
         t = self.times
         return Step(
             f"Classifying every pixel from its own {WINDOW}-px window needs {h * w} network passes: "
-            f"~{t['sliding window (every pixel)']:.0f} s ({h * w} × one window). An FCN shares the work: one pass, "
-            f"{t['FCN (stride 32)']:.2f} s, one prediction per 32-px cell (blue grid). An encoder-decoder "
-            f"(untrained U-Net here, for the time) answers at full resolution in {t['encoder-decoder (U-Net)']:.2f} s.",
+            f"~{duration(t['sliding window (every pixel)'])} ({h * w} × one window). An FCN shares the work: one "
+            f"pass, {duration(t['FCN (stride 32)'])}, one prediction per 32-px cell (blue grid). An encoder-decoder "
+            f"(untrained U-Net here, for the time) answers at full resolution in "
+            f"{duration(t['encoder-decoder (U-Net)'])}. Times measured now, on this machine.",
             Scene([Panel("a window per pixel, or one pass", world, items), bars]))
 
     def _unet_step(self, world) -> Step:

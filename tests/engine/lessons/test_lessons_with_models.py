@@ -65,3 +65,17 @@ def test_a_file_that_is_no_detector_is_reported_and_the_lesson_goes_on(tmp_path)
     assert "RPN" not in lesson.results and lesson.step_count >= 4
     focal = _run(FocalLossLesson(), str(bad))
     assert any("Detector not used" in n for n in focal.notes)
+
+
+def test_a_unet_checkpoint_adds_its_full_resolution_answer(tmp_path):
+    from engine.lessons.segmentation import SegmentationLesson
+    from engine.models.unet import build_unet
+
+    config = {"pretrained": False, "depth": 2, "width": 4}
+    path = tmp_path / "unet-tiny.ckpt"
+    save_checkpoint(path, build_unet(config, 1).state_dict(),
+                    {"family": "unet", "classes": ["thing"], "config": config, "metrics": {}})
+    lesson = _run(SegmentationLesson(), str(path))
+    titles = [p.title for s in lesson.steps for p in s.scene.panels]
+    assert "U-Net argmax" in titles
+    assert set(lesson.fits) == {"FCN-32s", "FCN-16s", "FCN-8s"}
