@@ -207,7 +207,7 @@ class ReceptiveFieldLesson(Lesson):
             if grad is not None:
                 g = np.sqrt(grad / max(float(grad.max()), 1e-30))  # square root: the tails stay visible
                 # the gradient as a glow over the darkened image: transparent where it is zero
-                glow = np.dstack([colormap(g, 0, 1), (np.clip(g * 1.6, 0, 1) * 235).astype(np.uint8)])
+                glow = np.dstack([colormap(g, 0, 1), (np.clip(g * 2.5, 0, 1) * 235).astype(np.uint8)])
                 items += [Image(blend(img, np.zeros_like(img), 0.45), world), Image(glow, world)]
                 ys, xs = np.nonzero(grad > 0.05 * grad.max())
                 spread = (int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)) if len(xs) else (0, 0)
