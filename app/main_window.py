@@ -548,6 +548,7 @@ class MainWindow(QMainWindow):
             self._closed = True
             self.models.shutdown()
             self.style_transfer.shutdown()
+            self.lessons.shutdown()
             self.jobs.shutdown()
             self.loader.shutdown()  # no worker may touch a closed store or a deleted model
             shutdown = getattr(self.canvas, "shutdown", None)

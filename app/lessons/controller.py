@@ -57,6 +57,14 @@ class LessonsController(QObject):
         self.player.open_lesson(entry)
         return self.player
 
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Close the player and wait for its jobs (a lesson may be reading the store's image)."""
+        if self.player is None:
+            return True
+        self.player.pause()
+        self.player.hide()
+        return self.player.bridge.shutdown(timeout)
+
     # -- what the player asks for -------------------------------------------------------------------
     def lesson_input(self):
         rec = self.window.controller.image

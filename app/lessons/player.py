@@ -415,6 +415,12 @@ class LessonPlayer(QWidget):
             b.setEnabled(ok)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        # the window may open again from the menu: cancel the work, keep the bridge (the
+        # workbench shuts it down when it closes)
         self.pause()
-        self.bridge.shutdown(5.0)
+        for job in (self._job_id, self._click_job):
+            if job is not None:
+                self.bridge.cancel(job)
+        if self.presenting:
+            self.set_presentation(False)
         super().closeEvent(event)

@@ -34,10 +34,8 @@ def win(tmp_path, qtbot):
     w.show()
     qtbot.waitExposed(w)
     yield w
-    if w.lessons.player is not None:
-        w.lessons.player.close()
-        assert w.lessons.player.bridge.shutdown(10.0)
     w.close()
+    assert w.lessons.shutdown(10.0)  # no lesson thread outlives the window
 
 
 def _open(win, qtbot, key):
@@ -122,6 +120,13 @@ def test_a_click_that_needs_the_network_is_answered_in_the_background(win, qtbot
     row, col = layer.unit_at(100, 10)
     assert f"unit ({row}, {col})" in player.canvas.scene.panels[0].title
     assert "effective" in player.caption.text() and "click to compute" not in player.caption.text()
+
+
+def test_the_player_closes_and_opens_again_on_another_lesson(win, qtbot):
+    player = _open(win, qtbot, "triplet")
+    player.close()
+    again = _open(win, qtbot, "upsampling")
+    assert again is player and player.isVisible() and player.caption.text().startswith("Step 1 of 8")
 
 
 def test_without_an_open_image_the_player_says_so(tmp_path, qtbot):
