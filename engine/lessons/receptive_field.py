@@ -22,7 +22,7 @@ import torch
 
 from engine.jobs import Progress
 from engine.lessons.base import Lesson
-from engine.lessons.scene import Image, Line, Panel, Rect, Scene, Step, Text, blend, colormap
+from engine.lessons.scene import Dot, Image, Line, Panel, Rect, Scene, Step, Text, blend, colormap
 
 
 @dataclass
@@ -156,6 +156,7 @@ def probe_model(dtype: torch.dtype = torch.float32):
 
 
 SHOWN_LAYERS = ("stem", "block 3 (c2)", "block 5 (c3)", "block 11 (c4)", "block 16 (c5)")
+CHOSEN_LAYER = "block 8"  # the "any layer" step starts here, between c3 and c4
 
 
 class ReceptiveFieldLesson(Lesson):
@@ -179,8 +180,9 @@ class ReceptiveFieldLesson(Lesson):
         else:
             self.point = (w / 2, h / 2)
         self.effective: dict[tuple[str, int, int], np.ndarray] = {}
-        for i, layer in enumerate(SHOWN_LAYERS):
-            yield Progress(i, len(SHOWN_LAYERS), f"gradient of a {layer} unit")
+        self.chosen = CHOSEN_LAYER  # the layer of the "any layer" step, picked on the plot
+        for i, layer in enumerate(self._layers()):
+            yield Progress(i, len(SHOWN_LAYERS) + 1, f"gradient of a {layer} unit")
             token.raise_if_cancelled()
             self._effective(layer)
         self.rebuild()
@@ -192,12 +194,15 @@ class ReceptiveFieldLesson(Lesson):
             self.effective[key] = gradient_map(self.model, self.x, layer, *unit)
         return self.effective[key]
 
+    def _layers(self) -> tuple[str, ...]:
+        return SHOWN_LAYERS + (self.chosen,)
+
     def rebuild(self) -> None:
         img = self.input.image
         h, w = img.shape[:2]
         world = (0, 0, w, h)
         steps = []
-        for layer in SHOWN_LAYERS:
+        for layer in self._layers():
             f = self.fields[layer]
             row, col = f.unit_at(*self.point)
             key = (layer, row, col)
@@ -220,8 +225,9 @@ class ReceptiveFieldLesson(Lesson):
                             unit_px[0] + f.jump[1] / 2, unit_px[1] + f.jump[0] / 2), "#ff5252", 2.5)]
             eff = (f"; effective (gradient > 5 % of its peak) {spread[0]}×{spread[1]} px" if spread else
                    "; click to compute the effective field")
+            which = "the layer picked on the next step's plot: " if len(steps) == len(SHOWN_LAYERS) else ""
             steps.append(Step(
-                f"A unit of {layer} (stride {f.jump[0]}, map {f.out_hw[0]}×{f.out_hw[1]}): it sees "
+                f"A unit of {which}{layer} (stride {f.jump[0]}, map {f.out_hw[0]}×{f.out_hw[1]}): it sees "
                 f"{f.size[1]}×{f.size[0]} pixels in theory (yellow){eff}. Click the image to pick another unit.",
                 Scene([Panel(f"{layer}: unit ({row}, {col})", world, items)],
                       legend=[("#ffd600", "theoretical field"), ("#ff5252", "the unit's cell"),
@@ -232,6 +238,8 @@ class ReceptiveFieldLesson(Lesson):
                       keep_aspect=False, y_up=True, axes=True, xlabel="layer (0 = stem, then blocks 1..16)",
                       ylabel="pixels")
         panel.add(Line([(i, s) for i, s in enumerate(sizes)], "#ffd600", 3))
+        pick = names.index(self.chosen)
+        panel.add(Dot(pick, sizes[pick], "#ff5252", 9, f"picked: {self.chosen}"))
         for i, n in enumerate(names):
             if "(" in n or n == "stem":
                 anchor = "bl" if i < len(names) / 2 else "br"  # labels stay inside the plot
@@ -239,14 +247,22 @@ class ReceptiveFieldLesson(Lesson):
                                anchor, plate=True))
         steps.append(Step(f"Layer by layer: the field grows by (k − 1) × jump at every convolution and the jump "
                           f"doubles at every stride 2; the last block sees {sizes[-1]} pixels, more than the "
-                          f"{max(h, w)}-pixel image.", Scene([panel])))
+                          f"{max(h, w)}-pixel image. Click a layer on the curve to see it (step back).",
+                          Scene([panel])))
         self.steps = steps
 
     def press(self, step: int, panel: int, x: float, y: float):
-        if step >= len(SHOWN_LAYERS):
+        layers = self._layers()
+        if step == len(layers):  # the plot: pick any layer for the step before it
+            names = list(self.fields)
+            self.chosen = names[int(np.clip(round(x), 0, len(names) - 1))]
+            self.pending_layer = self.chosen
+            self.rebuild()
+            return "background"
+        if step > len(layers):
             return False
         self.point = (float(x), float(y))
-        self.pending_layer = SHOWN_LAYERS[step]
+        self.pending_layer = layers[step]
         self.rebuild()
         return "background"  # the gradient takes a backward pass: computed off the GUI thread
 

@@ -43,3 +43,20 @@ def test_unit_at_picks_the_unit_centred_nearest_the_click(probe):
     row, col = f.unit_at(100, 20)
     x1, y1, x2, y2 = f.box(row, col)
     assert abs((x1 + x2) / 2 - 100) <= f.jump[1] / 2 and abs((y1 + y2) / 2 - 20) <= f.jump[0] / 2
+
+
+def test_any_layer_is_picked_on_the_plot_and_its_fields_drawn_on_the_image():
+    from engine.jobs import Job, run_job_sync
+    from engine.lessons.base import make_input
+    from engine.lessons.receptive_field import ReceptiveFieldLesson
+
+    lesson = ReceptiveFieldLesson()
+    img = np.random.default_rng(0).integers(0, 255, (64, 80, 3), dtype=np.uint8)
+    assert run_job_sync(Job("rf", lesson.prepare, data=make_input(img))).state == "finished"
+    plot = len(SHOWN_LAYERS) + 1
+    assert lesson.step_count == plot + 1 and "block 8" in lesson.step(plot - 1).caption
+    assert lesson.press(plot, 0, 12.2, 100.0) == "background"  # layer 12 on the curve
+    assert lesson.chosen == "block 12"
+    assert run_job_sync(Job("click", lesson.background)).state == "finished"
+    caption = lesson.step(plot - 1).caption
+    assert "block 12" in caption and "403×403" in caption and "click to compute" not in caption
