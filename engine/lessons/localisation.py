@@ -142,7 +142,8 @@ class LocalisationLesson(Lesson):
             items.append(Rect(ix, "#ffd600", 0, fill="#ffd60077"))
         inter = max(ix[2] - ix[0], 0) * max(ix[3] - ix[1], 0)
         union = (g[2] - g[0]) * (g[3] - g[1]) + (p[2] - p[0]) * (p[3] - p[1]) - inter
-        items.append(Text(8, 8, f"IoU = {inter:.0f} / {union:.0f} = {value:.2f}", "#ffd600", 14, plate=True, bold=True))
+        items.append(Text(8, h - 8, f"IoU = {inter:.0f} / {union:.0f} = {value:.2f}", "#ffd600", 14, "bl", plate=True,
+                          bold=True))
         steps.append(Step(f"IoU = intersection / union = {value:.2f}. Drag a box or its corners: IoU 0.5 is a "
                           "detection in PASCAL VOC; 0.7 makes a positive anchor.",
                           Scene([Panel("drag the boxes", world, items)],
