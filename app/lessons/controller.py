@@ -3,7 +3,7 @@
 The player asks this controller for the image (the workbench's current image and its ground
 truth, read in the lesson's job) and for models: what the project holds (checkpoints under
 ``models/``, named ``<family>-<time>.ckpt`` by the Train panel, and torchvision COCO weights in
-torch's cache) and what ships with the product (EfficientNet-Lite0).
+the model folder or torch's cache) and what ships with the product (EfficientNet-Lite0).
 """
 from __future__ import annotations
 
@@ -84,7 +84,9 @@ class LessonsController(QObject):
         prefixes = _FAMILIES.get(needs, ())
         found = [p for p in list_detector_files(folder) if p.name.lower().startswith(prefixes)]
         if needs in ("rcnn", "detector"):
-            found += [p for p in torchvision_cache_files() if "rcnn" in p.name.lower()]
+            folder_of = getattr(getattr(self.window, "models", None), "model_folder", None)
+            cached = torchvision_cache_files(folder_of() if folder_of else None)
+            found += [p for p in cached if needs == "detector" or "rcnn" in p.name.lower()]
         out = [(self._display(p), str(p)) for p in found]
         fallback = {"rcnn": "no Faster R-CNN checkpoint in this project: lesson without RPN",
                     "detector": "no detector in this project: RetinaNet-style prior scores",

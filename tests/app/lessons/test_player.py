@@ -129,6 +129,20 @@ def test_the_player_closes_and_opens_again_on_another_lesson(win, qtbot):
     assert again is player and player.isVisible() and player.caption.text().startswith("Step 1 of 8")
 
 
+def test_lessons_offer_the_projects_checkpoints_of_the_right_kind(win):
+    models = win.store.root / "models"
+    models.mkdir()
+    for name in ("fasterrcnn-20260101.ckpt", "yolo-20260101.ckpt", "unet-20260101.ckpt"):
+        (models / name).write_bytes(b"")
+    rcnn = win.lessons.model_options("rcnn")
+    assert [label for label, _ in rcnn][0] == "models/fasterrcnn-20260101.ckpt"
+    assert rcnn[-1][1] is None and "no Faster R-CNN" not in rcnn[0][0]
+    assert {label for label, _ in win.lessons.model_options("detector")} >= {"models/fasterrcnn-20260101.ckpt",
+                                                                            "models/yolo-20260101.ckpt"}
+    assert [label for label, _ in win.lessons.model_options("unet")][0] == "models/unet-20260101.ckpt"
+    assert win.lessons.model_options("lite0") == [("EfficientNet-Lite0 (ImageNet, ships with Visionbench)", None)]
+
+
 def test_without_an_open_image_the_player_says_so(tmp_path, qtbot):
     store = ProjectStore.create(tmp_path / "empty.vbproj")
     w = MainWindow(store)
