@@ -50,7 +50,7 @@ _CATALOG = (
     LessonEntry("triplet", "Triplet loss geometry", "Embeddings",
                 "engine.lessons.triplet:TripletLesson"),
     LessonEntry("gram_matrix", "Gram matrix of a layer", "Style and image-to-image",
-                waits_for="style transfer (Gatys)"),
+                "engine.lessons.gram:GramLesson"),
     LessonEntry("patchgan", "PatchGAN receptive field", "Style and image-to-image", waits_for="pix2pix"),
 )
 
