@@ -12,7 +12,7 @@ import torch
 
 from engine.jobs import Progress
 from engine.lessons.base import Lesson
-from engine.lessons.scene import Image, Panel, Scene, Step, Text, colormap
+from engine.lessons.scene import Image, Panel, Rect, Scene, Step, Text, colormap
 
 SHOWN_CHANNELS = 24  # the most active channels: a readable corner of the N x N matrix
 TILE = 32  # pixels of the tiles the shuffled image is cut into
@@ -75,7 +75,8 @@ class GramLesson(Lesson):
             top = np.argsort(-np.diag(gram))[:SHOWN_CHANNELS]
             corner = gram[np.ix_(top, top)]
             maps = f[torch.from_numpy(top[:4].copy())].numpy()
-            tiles = np.concatenate([colormap(m) for m in maps], axis=1)
+            cm = [colormap(m) for m in maps]
+            tiles = np.concatenate([np.concatenate(cm[:2], axis=1), np.concatenate(cm[2:4], axis=1)], axis=0)
             gram_s = normalised_gram(feats_shuffled[layer][0])
             content = relative_change(f.numpy().ravel(), feats_shuffled[layer][0].numpy().ravel())
             self.changes[layer] = (relative_change(gram, gram_s), content)
@@ -84,21 +85,27 @@ class GramLesson(Lesson):
                 f"Layer {layer}: {n} channels × {fh}×{fw} positions. G = F Fᵀ / M is {n}×{n}: entry (i, j) is how much "
                 f"channels i and j fire together, summed over all positions; shown: the {k} most active channels.",
                 Scene([Panel("your image", world, [Image(img, world, True)]),
-                       Panel(f"4 of the {n} feature maps of {layer}", (0, 0, tiles.shape[1], tiles.shape[0]),
+                       Panel(f"4 of {n} maps of {layer}", (0, 0, tiles.shape[1], tiles.shape[0]),
                              [Image(tiles, (0, 0, tiles.shape[1], tiles.shape[0]))]),
                        Panel(f"Gram matrix, {k} of {n} channels", (0, 0, k, k),
                              [Image(colormap(np.sqrt(np.maximum(corner, 0))), (0, 0, k, k))])], columns=3)))
         yield Progress(1, 2, "the shuffled image")
         first = layers[0]
         g_change, c_change = self.changes[first]
-        table = "\n".join(f"{layer:<9} Gram {100 * g:5.1f} %   features {100 * c:5.1f} %"
-                          for layer, (g, c) in self.changes.items())
+        names = list(self.changes)
+        bars = Panel("change after shuffling (%)", (-0.6, 0, len(names) - 0.4, 110), keep_aspect=False, y_up=True,
+                     axes=True, ylabel="%", xlabel="layer (e = expand)",
+                     xticks=[(i, n.replace("expand", "e")) for i, n in enumerate(names)])
+        for i, name in enumerate(names):
+            g, c = self.changes[name]
+            bars.add(Rect((i - 0.38, 0, i - 0.02, 100 * c), "#40c4ff", 0, fill="#40c4ff"),
+                     Rect((i + 0.02, 0, i + 0.38, 100 * g), "#ffd600", 0, fill="#ffd600"),
+                     Text(i + 0.2, 100 * g + 2, f"{100 * g:.0f}", "#ffd600", 11, "bc", bold=True))
         steps.append(Step(
             f"Shuffle {TILE}-px tiles of your image: the feature maps of {first} change by {100 * c_change:.0f} %, its "
             f"Gram matrix by {100 * g_change:.0f} %. The Gram matrix keeps texture and colour, not where things are: "
             "what style transfer matches.",
             Scene([Panel("your image", world, [Image(img, world, True)]),
-                   Panel("tiles shuffled", world, [Image(shuffled, world, True)]),
-                   Panel("how much each changes", (0, 0, 46, 2 + 1.6 * len(layers)),
-                         [Text(1, 1, table, "#ffffff", 12, mono=True, fit=44)])], columns=3)))
+                   Panel("tiles shuffled", world, [Image(shuffled, world, True)]), bars], columns=3,
+                  legend=[("#40c4ff", "feature maps"), ("#ffd600", "Gram matrix")])))
         self.steps = steps
