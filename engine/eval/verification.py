@@ -43,21 +43,35 @@ def verification_pairs(labels: Sequence[int], max_positive: int = 20000, seed: i
             np.concatenate([np.ones(len(pi), bool), np.zeros(len(ni), bool)]))
 
 
+def roc_curve(distances: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) of "same when d <= tau", one point per distinct distance, the first
+    at tau = -inf (nothing accepted). Plain numpy, as scikit-learn's ``roc_curve`` on -d without
+    dropping collinear points: importing scikit-learn inside a training thread held the GIL (and
+    the workbench's GUI thread) for ~0.4 s."""
+    d = np.asarray(distances, np.float64)
+    same = np.asarray(same, bool)
+    order = np.argsort(d, kind="mergesort")
+    d, s = d[order], same[order]
+    last = np.r_[np.flatnonzero(np.diff(d)), len(d) - 1]  # the last index of each distinct distance
+    tps = np.cumsum(s)[last]
+    fps = (last + 1) - tps
+    tpr = np.r_[0.0, tps / max(1, s.sum())]
+    fpr = np.r_[0.0, fps / max(1, (~s).sum())]
+    return fpr, tpr, np.r_[-np.inf, d[last]]
+
+
 def roc(distances: np.ndarray, same: np.ndarray) -> dict:
     """ROC of "same when d <= tau": {"fpr", "tpr", "thresholds" (tau per point), "auc", "eer",
     "tau" (the EER threshold), "acc_at_tau"}."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
     d = np.asarray(distances, np.float64)
     same = np.asarray(same, bool)
     if same.all() or not same.any():
         raise ValueError("ROC needs both same and different pairs")
-    fpr, tpr, thr = roc_curve(same, -d)
-    thresholds = -thr
+    fpr, tpr, thresholds = roc_curve(d, same)
     frr = 1.0 - tpr
     k = int(np.argmax(fpr >= frr))  # first point where false accepts reach false rejects
     if k == 0:
-        eer, tau = float(fpr[0]), float(np.nan_to_num(thresholds[0], posinf=d.min()))
+        eer, tau = float(fpr[0]), float(d.min())
     else:
         # the crossing between points k-1 and k, linearly
         g0, g1 = fpr[k - 1] - frr[k - 1], fpr[k] - frr[k]
@@ -66,7 +80,7 @@ def roc(distances: np.ndarray, same: np.ndarray) -> dict:
         lo = thresholds[k - 1] if np.isfinite(thresholds[k - 1]) else thresholds[k]
         tau = float(lo + t * (thresholds[k] - lo))
     acc = float(((d <= tau) == same).mean())
-    return {"fpr": fpr, "tpr": tpr, "thresholds": thresholds, "auc": float(roc_auc_score(same, -d)),
+    return {"fpr": fpr, "tpr": tpr, "thresholds": thresholds, "auc": float(np.trapezoid(tpr, fpr)),
             "eer": eer, "tau": tau, "acc_at_tau": acc}
 
 

@@ -64,3 +64,15 @@ def test_report_names_every_figure_of_eval():
     for key in ("eer", "roc_auc", "acc_at_tau", "tau", "oneshot_acc_5way", "oneshot_acc_20way"):
         assert key in report
     assert report["eer"] == 0.0 and report["oneshot_acc_20way"] == 1.0
+
+
+def test_roc_and_auc_match_scikit_learn_on_random_pairs_with_ties():
+    from sklearn.metrics import roc_auc_score, roc_curve as sk_roc_curve
+
+    rng = np.random.default_rng(5)
+    same = rng.random(400) < 0.4
+    d = np.round(rng.normal(np.where(same, 0.6, 1.0), 0.3), 2)  # rounded: many tied distances
+    r = roc(d, same)
+    fpr, tpr, _ = sk_roc_curve(same, -d, drop_intermediate=False)
+    assert np.allclose(r["fpr"], fpr) and np.allclose(r["tpr"], tpr)
+    assert r["auc"] == pytest.approx(roc_auc_score(same, -d))
