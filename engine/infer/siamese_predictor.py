@@ -85,6 +85,12 @@ class SiamesePredictor:
     def distance(e1: np.ndarray, e2: np.ndarray) -> float:
         return float(np.linalg.norm(np.asarray(e1, np.float64) - np.asarray(e2, np.float64)))
 
+    def annotate(self, rgb: np.ndarray, image_id: int, category_ids: list, source: str,
+                 attributes: dict | None = None, **kwargs) -> list:
+        """An embedding draws no shapes (``predict`` stores nothing, as for every family of its
+        kind); its questions are ``verify`` and ``search``."""
+        return []
+
     def verify(self, a: np.ndarray, b: np.ndarray, tau: float | None = None, box_a=None, box_b=None) -> dict:
         """{"distance", "tau", "same"} for two pictures."""
         tau = self.tau if tau is None else float(tau)

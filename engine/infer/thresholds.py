@@ -69,9 +69,6 @@ class Thresholds:
         models of other kinds (embeddings, image to image) detect nothing."""
         if kind in ("detection", "instance"):
             return
-        if kind == "embedding" and command == "predict":
-            raise BadInput(str(ckpt), "kind", "an embedding (Siamese) checkpoint draws no annotations; compare "
-                           "pictures with `visionbench verify` or find look-alikes with `visionbench search`")
         options = {"score_threshold": "--score-threshold", "nms_iou": "--iou", "max_detections": "--max-detections"}
         refused = ["nms_iou"] if (kind, command) == ("segmentation", "predict") else list(options)
         for name in refused:
