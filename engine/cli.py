@@ -21,8 +21,9 @@ from typing import Callable, Sequence
 
 from engine.annotations.errors import BadInput, ImportFailed
 
-COMMANDS = ("gui", "demo", "import", "export", "export-model", "train", "predict", "eval", "info", "stylize")
-FORMATS = ("coco", "voc", "yolo", "labelme", "masks")
+COMMANDS = ("gui", "demo", "import", "export", "export-model", "train", "predict", "eval", "info", "stylize",
+            "verify", "search")
+FORMATS = ("coco", "voc", "yolo", "labelme", "masks", "identities")
 EXPORT_FORMATS = (*FORMATS, "project")
 SPLITS = ("train", "val", "test")
 STORE_MODES = ("proposals", "truth", "none")  # engine.infer.run.STORE_MODES (not imported: --help stays fast)
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--shapes", type=int, default=400, help="number of shapes images")
     d.add_argument("--galaxies", type=int, default=400, help="number of galaxy images")
+    d.add_argument("--glyphs", type=int, default=300, help="number of glyph identities (10 renderings each)")
 
     i = sub.add_parser("import", help="import annotations (and their images) into a project")
     i.add_argument("format", choices=FORMATS)
@@ -153,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     from engine.style_cli import add_stylize_parser
 
     add_stylize_parser(sub)
+    _siamese_args(sub)
 
     n = sub.add_parser("info", help="a project's counts, or what a checkpoint is, as JSON")
     n.add_argument("checkpoint", nargs="?", metavar="CKPT",
@@ -344,7 +347,7 @@ def cmd_demo(args) -> int:
 
     try:
         paths = build_demo(args.out, seed=args.seed, n_shapes=args.shapes, n_galaxies=args.galaxies,
-                           progress=progress)
+                           n_glyphs=args.glyphs, progress=progress)
     finally:
         for bar in bars.values():
             bar.close()
@@ -516,6 +519,43 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _siamese_args(sub) -> None:
+    y = sub.add_parser("verify", help="same identity? distance of two images under an embedding checkpoint")
+    y.add_argument("checkpoint", metavar="CKPT")
+    y.add_argument("image_a", metavar="IMAGE_A")
+    y.add_argument("image_b", metavar="IMAGE_B")
+    y.add_argument("--tau", type=float, default=None, help="distance threshold (default: the checkpoint's EER tau)")
+    y.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    s = sub.add_parser("search", help="the project's images (or crops) nearest to a query image")
+    s.add_argument("checkpoint", metavar="CKPT")
+    s.add_argument("query", metavar="QUERY_IMAGE")
+    s.add_argument("--project", required=True)
+    s.add_argument("-k", type=_count, default=10, help="how many results")
+    s.add_argument("--what", choices=("images", "crops"), default="images",
+                   help="search whole images or the crops of the project's annotations")
+    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+
+
+def cmd_verify(args) -> int:
+    verify_command = _lazy("engine.infer.siamese_commands", "verify_command")
+    for name, value in (("IMAGE_A", args.image_a), ("IMAGE_B", args.image_b)):
+        if not Path(value).is_file():
+            raise BadInput(value, name, "image file not found")
+    _print_json(verify_command(ckpt=_checkpoint_arg(args.checkpoint), image_a=args.image_a, image_b=args.image_b,
+                               device=args.device, tau=args.tau))
+    return 0
+
+
+def cmd_search(args) -> int:
+    search_command = _lazy("engine.infer.siamese_commands", "search_command")
+    if not Path(args.query).is_file():
+        raise BadInput(args.query, "QUERY_IMAGE", "image file not found")
+    _print_json(_call(search_command, "embedding the project", ckpt=_checkpoint_arg(args.checkpoint),
+                      project=_project_arg(args.project), query=args.query, k=args.k, device=args.device,
+                      what=args.what))
+    return 0
+
+
 def cmd_eval(args) -> int:
     eval_command = _lazy("engine.eval.run", "eval_command")
     metrics = _call(eval_command, "eval", bar=False, ckpt=_checkpoint_arg(args.checkpoint),
@@ -568,7 +608,8 @@ def cmd_stylize(args) -> int:
 
 HANDLERS = {"gui": cmd_gui, "demo": cmd_demo, "import": cmd_import, "export": cmd_export,
             "export-model": cmd_export_model, "train": cmd_train,
-            "predict": cmd_predict, "eval": cmd_eval, "info": cmd_info, "stylize": cmd_stylize}
+            "predict": cmd_predict, "eval": cmd_eval, "info": cmd_info, "stylize": cmd_stylize,
+            "verify": cmd_verify, "search": cmd_search}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,7 @@ a plugin package (entry point group ``visionbench.families``); no GUI or CLI cod
 """
 from __future__ import annotations
 
-from engine.models import rcnn, style, unet, yolo
+from engine.models import rcnn, siamese, style, unet, yolo
 from engine.models.registry import FamilySpec, Option, register_family
 
 _DETECTOR_OPTIONS = (
@@ -106,4 +106,25 @@ register_family(FamilySpec(
              Option("style_layers", "style layers by name, comma-separated (empty: the network's default)"),
              Option("style_weights", "one weight per style layer, comma-separated (empty: equal)"),
              Option("content_layer", "content layer by name (empty: the network's default)")),
+))
+
+register_family(FamilySpec(
+    name="siamese", kind="embedding", metric="oneshot_acc_20way",
+    model="engine.models.siamese:build_siamese", trainer="engine.train.siamese:SiameseTrainer",
+    predictor="engine.infer.siamese_predictor:SiamesePredictor.from_checkpoint",
+    cpu_preset=siamese.CPU_PRESET, gpu_preset=siamese.GPU_PRESET,
+    description="Siamese embedding on pretrained EfficientNet-Lite0: verification (d <= tau), one-shot "
+                "recognition and image search; triplet (batch-hard / semi-hard), contrastive or binary loss",
+    options=(Option("loss", "triplet: margin on d(a,p) - d(a,n); contrastive: pairs; binary: same/different head",
+                    choices=siamese.LOSSES),
+             Option("mining", "triplets: batch_hard (hardest positive and negative) or semi_hard (FaceNet)",
+                    choices=siamese.MINING),
+             Option("margin", "triplet margin alpha (distances lie in 0..2)", minimum=0.0, maximum=2.0),
+             Option("embedding_dim", "embedding dimension", minimum=2, maximum=2048),
+             Option("input_size", "square crop the encoder sees (pixels)", minimum=32, maximum=512),
+             Option("p_identities", "P: identities per batch", minimum=2, maximum=512),
+             Option("k_per_identity", "K: images per identity in a batch", minimum=2, maximum=64),
+             Option("lr", "learning rate", minimum=1e-6, maximum=1.0),
+             Option("augment", "small random rotation, scale, shift and brightness"),
+             Option("scatter", "live 2-D view of the validation embeddings", choices=siamese.SCATTER)),
 ))

@@ -36,20 +36,28 @@ VIEW_SPECS = (
                "2–4 detectors side by side on this image: TP/FP/misses, latency, thresholds"),
     ActionSpec("evaluate_detector", "Evaluate detector…", ("Ctrl+Shift+E",), "Models",
                "COCO AP per class, precision–recall curves and confusion matrix on a split"),
+    ActionSpec("verify_identities", "Verify identities…", ("Ctrl+Shift+D",), "Models",
+               "Siamese: distance of two pictures, the τ verdict, ROC with EER and an N-way one-shot test"),
+    ActionSpec("image_search", "Image search…", ("Ctrl+Shift+J",), "Models",
+               "Siamese: the project's pictures nearest to the selected shape or the current image"),
 )
 
 DOCK_TITLES = {"nms_view": "NMS", "inside_rcnn": "Inside R-CNN", "yolo_grid": "YOLO grid",
-               "compare_detectors": "Compare detectors", "evaluate_detector": "Evaluate"}
-DOCK_SIZES = {"compare_detectors": (1400, 760), "evaluate_detector": (1100, 760)}
+               "compare_detectors": "Compare detectors", "evaluate_detector": "Evaluate",
+               "verify_identities": "Verify identities", "image_search": "Image search"}
+DOCK_SIZES = {"compare_detectors": (1400, 760), "evaluate_detector": (1100, 760), "verify_identities": (900, 760),
+              "image_search": (1000, 620)}
 DEFAULT_SIZE = (1150, 720)
 MODEL_FOLDER_KEY = "models/pretrained_folder"  # settings key; unset: torch's hub cache
 
 
 def _dock_class(name: str):
     from app.views import model_docks as d
+    from app.views import siamese_docks as s
 
     return {"nms_view": d.NmsDock, "inside_rcnn": d.InsideRcnnDock, "yolo_grid": d.YoloGridDock,
-            "compare_detectors": d.CompareDock, "evaluate_detector": d.EvaluateDock}[name]
+            "compare_detectors": d.CompareDock, "evaluate_detector": d.EvaluateDock,
+            "verify_identities": s.VerificationDock, "image_search": s.SearchDock}[name]
 
 
 def make_action(spec: ActionSpec, parent) -> QAction:

@@ -16,6 +16,8 @@ IMPORT_FORMATS = {
     "voc": ("Pascal VOC XML", "a folder with Annotations/ (or .xml files) and the images", False),
     "yolo": ("YOLO labels", "a folder with images/ and labels/, labels/ beside the images, or .txt beside them", False),
     "masks": ("Mask PNGs", "a folder with JPEGImages/, SegmentationClass/ and class_names.txt", False),
+    "identities": ("Identities (folder per identity)", "a folder of sub-folders, one per identity, holding its "
+                   "images (LFW / Omniglot layout)", False),
 }
 
 

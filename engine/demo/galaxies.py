@@ -13,6 +13,11 @@ Annotations (all `MaskRLE`):
   centre {"x", "y"} in pixels (pixel-corner frame: pixel (col, row) spans [col, col+1)), "sigma" and
   "galaxy" (the instance_id of its galaxy).
 Galaxy attributes hold the true profile: n, re (px), q, theta (radians), ie (counts).
+
+Re-observations: images come in groups of OBSERVATIONS; the later images of a group observe the
+first one's galaxies again, rotated about the image centre, through another PSF and with new
+noise. A galaxy's ``identity`` attribute (``galaxy-<group>-<k>``) is the same in every
+observation, so "is this the same galaxy?" can be trained and asked; a group stays in one split.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ CLUMP_RADIUS_SIGMAS = 2.0
 SKY = 20.0                # background counts per pixel
 READ_NOISE = 3.0          # counts
 ISOPHOTE = 12.0           # counts above sky that bound a galaxy's mask (~4 x read noise)
+OBSERVATIONS = 3          # each field is observed this many times (verification: "the same galaxy?")
 
 Progress = Callable[[int, int], None]
 
@@ -54,14 +60,12 @@ def sersic_image(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, n: float,
     return ie * np.exp(-sersic_b(n) * ((r / re) ** (1.0 / n) - 1.0))
 
 
-def render_field(rng: np.random.Generator, size: int = SIZE):
-    """One image and its truth.
+def draw_field(rng: np.random.Generator, size: int = SIZE) -> dict:
+    """The truth of one field, before any observation: galaxy profiles and clumps.
 
-    Returns (uint8 gray [size, size], galaxies, clumps) where galaxies = [(mask [H, W] uint8, params dict)]
-    and clumps = [(mask [H, W] uint8, {"x", "y", "sigma", "galaxy": index into galaxies})].
-    """
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5  # pixel centres
-    models, params = [], []
+    Returns {"galaxies": [params dict (x, y, n, re, q, theta, ie)], "clumps": [(galaxy index,
+    u, v, peak factor, peak offset)]} with clump offsets (u, v) along the galaxy's own axes."""
+    params: list[dict] = []
     centres: list[tuple[float, float, float]] = []
     for _ in range(int(rng.integers(1, 4))):
         for _try in range(20):
@@ -75,8 +79,33 @@ def render_field(rng: np.random.Generator, size: int = SIZE):
                  q=float(1.0 - rng.uniform(0.0, 0.6)), theta=float(rng.uniform(0, np.pi)),
                  ie=float(rng.uniform(25.0, 60.0)))
         centres.append((cx, cy, re))
-        models.append(sersic_image(xx, yy, p["x"], p["y"], p["n"], p["re"], p["q"], p["theta"], p["ie"]))
         params.append(p)
+    clumps = []
+    for k, p in enumerate(params):
+        for _ in range(int(rng.integers(2, 7))):
+            # inside the galaxy: uniform angle, radius up to 1.2 re along the ellipse
+            a, rad = rng.uniform(0, 2 * np.pi), p["re"] * 1.2 * np.sqrt(rng.uniform(0.02, 1.0))
+            clumps.append((k, rad * np.cos(a), rad * p["q"] * np.sin(a), rng.uniform(0.5, 1.2),
+                           rng.uniform(20.0, 50.0)))
+    return {"galaxies": params, "clumps": clumps}
+
+
+def observe_field(field: dict, rng: np.random.Generator, size: int = SIZE, angle: float = 0.0,
+                  psf_sigma: float = PSF_SIGMA):
+    """One observation of a field: rotated by ``angle`` (radians) about the image centre, blurred
+    clumps of PSF ``psf_sigma`` (pixels), fresh noise.
+
+    Returns (uint8 gray [size, size], galaxies, clumps) where galaxies = [(mask [H, W] uint8, params dict)]
+    and clumps = [(mask [H, W] uint8, {"x", "y", "sigma", "galaxy": index into galaxies})]."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5  # pixel centres
+    ca, sa = np.cos(angle), np.sin(angle)
+    mid = size / 2.0
+    params = []
+    for p in field["galaxies"]:
+        dx, dy = p["x"] - mid, p["y"] - mid
+        params.append(dict(p, x=float(mid + ca * dx - sa * dy), y=float(mid + sa * dx + ca * dy),
+                           theta=float((p["theta"] + angle) % np.pi)))
+    models = [sersic_image(xx, yy, p["x"], p["y"], p["n"], p["re"], p["q"], p["theta"], p["ie"]) for p in params]
     stack = np.stack(models)
     owner = stack.argmax(axis=0)
     galaxies = [(((owner == k) & (stack[k] > ISOPHOTE)).astype(np.uint8), p) for k, p in enumerate(params)]
@@ -84,29 +113,31 @@ def render_field(rng: np.random.Generator, size: int = SIZE):
 
     signal = stack.sum(axis=0)
     clumps = []
-    for k, p in enumerate(params):
+    for k, u, v, factor, offset in field["clumps"]:
+        p = params[k]
         c, s = np.cos(p["theta"]), np.sin(p["theta"])
-        for _ in range(int(rng.integers(2, 7))):
-            # inside the galaxy: uniform angle, radius up to 1.2 re along the ellipse
-            a, rad = rng.uniform(0, 2 * np.pi), p["re"] * 1.2 * np.sqrt(rng.uniform(0.02, 1.0))
-            u, v = rad * np.cos(a), rad * p["q"] * np.sin(a)
-            x, y = p["x"] + c * u - s * v, p["y"] + s * u + c * v
-            if not (2 <= x <= size - 2 and 2 <= y <= size - 2):
-                continue
-            # peak above the local galaxy light, so a clump stands out on bright bulges and faint disks
-            ix, iy = min(int(x), size - 1), min(int(y), size - 1)
-            peak = rng.uniform(0.5, 1.2) * stack[k][iy, ix] + rng.uniform(20.0, 50.0)
-            d2 = (xx - x) ** 2 + (yy - y) ** 2
-            signal = signal + peak * np.exp(-d2 / (2 * PSF_SIGMA ** 2))
-            mask = (d2 <= (CLUMP_RADIUS_SIGMAS * PSF_SIGMA) ** 2).astype(np.uint8)
-            clumps.append((mask, {"x": round(float(x), 3), "y": round(float(y), 3), "sigma": PSF_SIGMA,
-                                  "galaxy": k}))
+        x, y = p["x"] + c * u - s * v, p["y"] + s * u + c * v
+        if not (2 <= x <= size - 2 and 2 <= y <= size - 2):
+            continue
+        # peak above the local galaxy light, so a clump stands out on bright bulges and faint disks
+        ix, iy = min(int(x), size - 1), min(int(y), size - 1)
+        peak = factor * stack[k][iy, ix] + offset
+        d2 = (xx - x) ** 2 + (yy - y) ** 2
+        signal = signal + peak * np.exp(-d2 / (2 * psf_sigma ** 2))
+        mask = (d2 <= (CLUMP_RADIUS_SIGMAS * psf_sigma) ** 2).astype(np.uint8)
+        clumps.append((mask, {"x": round(float(x), 3), "y": round(float(y), 3), "sigma": round(float(psf_sigma), 4),
+                              "galaxy": k}))
 
     counts = SKY + signal
     counts = counts + rng.normal(0, 1, counts.shape) * np.sqrt(READ_NOISE ** 2 + counts)  # shot + read noise
     stretched = np.arcsinh(np.maximum(counts - SKY, -SKY) / 8.0) / np.arcsinh(400.0 / 8.0)
     img = np.clip(30 + 225 * stretched, 0, 255).astype(np.uint8)
     return img, galaxies, clumps
+
+
+def render_field(rng: np.random.Generator, size: int = SIZE):
+    """A new field observed once, unrotated (see :func:`observe_field` for what it returns)."""
+    return observe_field(draw_field(rng, size), rng, size)
 
 
 def build_galaxies(out_dir: str | Path, n_images: int = 400, seed: int = 0,
@@ -116,7 +147,8 @@ def build_galaxies(out_dir: str | Path, n_images: int = 400, seed: int = 0,
     img_dir = out_dir / "galaxies"
     img_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 2])
-    val = set(rng.permutation(n_images)[:int(round(n_images * VAL_FRACTION))].tolist())
+    groups = (n_images + OBSERVATIONS - 1) // OBSERVATIONS
+    val = set(rng.permutation(groups)[:int(round(groups * VAL_FRACTION))].tolist())
     project = out_dir / "galaxies.vbproj"
     store = ProjectStore.create(project)
     try:
@@ -124,16 +156,24 @@ def build_galaxies(out_dir: str | Path, n_images: int = 400, seed: int = 0,
             cats = {name: store.add_category(name, color).id for name, color in CATEGORIES}
             anns: list[Annotation] = []
             instance = 0
+            field: dict = {}
             for i in range(n_images):
-                img, galaxies, clumps = render_field(rng)
+                group, seen = divmod(i, OBSERVATIONS)
+                if seen == 0:
+                    field = draw_field(rng)
+                    img, galaxies, clumps = observe_field(field, rng)
+                else:  # the same galaxies again: rotated, through another PSF, with new noise
+                    img, galaxies, clumps = observe_field(field, rng, angle=float(rng.uniform(0, 2 * np.pi)),
+                                                          psf_sigma=float(rng.uniform(0.9, 1.7)))
                 f = img_dir / f"galaxy_{i:04d}.png"
                 cv2.imwrite(str(f), img)
-                rec = store.add_image(f, SIZE, SIZE, split="val" if i in val else "train", status="done")
+                rec = store.add_image(f, SIZE, SIZE, split="val" if group in val else "train", status="done")
                 galaxy_ids = []
-                for mask, p in galaxies:
+                for k, (mask, p) in enumerate(galaxies):
                     instance += 1
                     galaxy_ids.append(instance)
-                    attrs = {k: round(v, 4) for k, v in p.items()}
+                    attrs = {**{key: round(v, 4) for key, v in p.items()}, "identity": f"galaxy-{group:04d}-{k}",
+                             "observation": seen}
                     anns.append(Annotation(rec.id, cats["galaxy"], encode_mask(mask), instance_id=instance,
                                            attributes=attrs, source="synthetic",
                                            created=DEMO_TIME, updated=DEMO_TIME))

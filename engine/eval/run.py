@@ -75,6 +75,12 @@ def eval_command(ckpt, project, split: str | None = "val", progress=None, device
     thresholds = Thresholds(score_threshold, nms_iou, max_detections)
     predictor, meta, spec = load_predictor(ckpt, device)
     thresholds.check_for(spec.kind, ckpt, command="eval")
+    if spec.kind == "embedding":  # verification figures, not per-image predictions
+        from engine.infer.siamese_commands import eval_embedding
+
+        with ProjectStore(project, readonly=True) as store:
+            result = eval_embedding(predictor, store, split, meta)
+        return {"checkpoint": str(ckpt), "family": meta["family"], "split": split, **result}
     classes = list(meta["classes"])
     source = f"{meta['family']}:{Path(ckpt).stem}"
     on_event, close = event_sink(progress, f"eval {Path(ckpt).name}")

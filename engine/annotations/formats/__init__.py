@@ -37,15 +37,20 @@ FORMATS: dict[str, str] = {
     "labelme": ".labelme",
     "masks": ".masks",
 }
+# Pictures and who they show rather than shapes (a folder per identity, ADR 0024): the same
+# read/write contract, but not an annotation interchange format, so the round trips that every
+# format of FORMATS keeps (shapes, attributes, splits) do not apply to it.
+IDENTITY_FORMATS: dict[str, str] = {"identities": ".identities"}
 
 
 def format_module(fmt: str) -> ModuleType:
     """The module implementing `fmt`; BadInput (field "format") for an unknown name."""
     key = str(fmt).strip().lower()
-    if key not in FORMATS:
+    known = {**FORMATS, **IDENTITY_FORMATS}
+    if key not in known:
         raise BadInput("<command line>", "format",
-                       f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return importlib.import_module(FORMATS[key], __name__)
+                       f"unknown format {fmt!r}; expected one of {', '.join(known)}")
+    return importlib.import_module(known[key], __name__)
 
 
 def read(fmt: str, src, *, skip_invalid: bool = False, progress=None):
