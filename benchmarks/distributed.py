@@ -7,8 +7,10 @@ it and prints JSON:
 - ``ddp2_vs_single_loss_max_abs_diff_<family>`` (unet, yolo): ``torchrun --nproc-per-node 2``
   with batch B per process against one process with batch 2B, same seed and data order, over
   the first ``--steps`` steps (the logged loss, the mean over the ranks). Goal <= 1e-4. The
-  families' CPU presets, except that augmentation (YOLO's random flips) is off: each rank draws
-  its own augmentations, one process draws others, and the point here is the arithmetic;
+  families' CPU presets, except that augmentation is off (each rank draws its own random flips
+  and colour jitter, one process draws others; the point here is the arithmetic) and the U-Net
+  uses weighted cross-entropy instead of the preset's Dice (a loss of the whole batch, which no
+  averaging of two halves' gradients reproduces);
 - ``ddp2_step_overhead_vs_single_<family>``: the mean step time of 2 gloo processes with batch B
   on 2 cores over one process with batch B (no goal on CPU: the point is correctness here and
   speed on GPUs);
@@ -45,9 +47,12 @@ def family_config(family: str, batch: int, steps: int) -> dict:
     cfg.update({"batch_size": batch, "max_steps": steps, "max_seconds": None, "epochs": 50, "seed": 0,
                 "device": "cpu", "preview_every": 0})
     if family == "yolo":
-        cfg.update({"hflip": False, "vflip": False})
+        cfg.update({"hflip": False, "vflip": False, "brightness": 0.0, "contrast": 0.0})
     if family == "unet":
-        cfg.update({"augment": False, "val_limit": 8})
+        # the preset's Dice is a loss of the whole batch: two halves' Dice losses are not the whole
+        # batch's, so no averaging of gradients can agree with it. Weighted cross-entropy, a mean
+        # over pixels, can.
+        cfg.update({"augment": False, "val_limit": 8, "loss": "wce"})
     return cfg
 
 

@@ -49,7 +49,9 @@ class DetectorTrainer(Trainer):
         self.colors = [c.color for c in categories]
         self.val = val.samples
         self.model, self.optimizers = self.build(len(categories))
-        transform = detection_augmentation(hflip=bool(cfg["hflip"]), vflip=bool(cfg["vflip"]))
+        transform = detection_augmentation(hflip=bool(cfg["hflip"]), vflip=bool(cfg["vflip"]),
+                                           brightness=float(cfg.get("brightness", 0.2)),
+                                           contrast=float(cfg.get("contrast", 0.2)))
         self.loader = self.make_loader(DetectionDataset(train.samples, transform), int(cfg["batch_size"]),
                                        collate_fn=collate_detection)
         shown = self.val or train.samples
