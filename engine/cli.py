@@ -23,7 +23,7 @@ from engine.annotations.errors import BadInput, ImportFailed
 
 COMMANDS = ("gui", "demo", "import", "export", "export-model", "train", "predict", "eval", "info", "stylize",
             "verify", "search")
-FORMATS = ("coco", "voc", "yolo", "labelme", "masks", "identities")
+FORMATS = ("coco", "voc", "yolo", "labelme", "masks", "identities", "pairs")
 EXPORT_FORMATS = (*FORMATS, "project")
 SPLITS = ("train", "val", "test")
 STORE_MODES = ("proposals", "truth", "none")  # engine.infer.run.STORE_MODES (not imported: --help stays fast)
@@ -207,9 +207,47 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         # argparse fills CKPT's IMAGE list before the options: `predict CKPT --out DIR a.jpg b.jpg`
         # leaves the images over (what the shell expands a glob into, wherever it stands)
         args.images = [*args.images, *extra]
+    elif extra and args.command == "train":
+        args.family_options = _family_options(args.family, extra)
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
+
+
+def _family_options(family: str, extra: list[str]) -> dict:
+    """``train FAMILY --KEY VALUE ...``: the family's own options (its Train panel schema) as flags,
+    typed by the schema; anything else is a usage error naming the flag and the known ones."""
+    from engine.models.registry import get_family
+
+    try:
+        schema = {o["key"]: o for o in get_family(family).schema()}
+    except ValueError as exc:
+        raise BadInput(str(family), "family", str(exc)) from None
+    out, k = {}, 0
+    while k < len(extra):
+        flag, value = extra[k], None
+        if "=" in flag:
+            flag, value = flag.split("=", 1)
+        key = flag[2:].replace("-", "_") if flag.startswith("--") else None
+        if key not in schema:
+            known = ", ".join(f"--{name}" for name in schema) or "none"
+            raise _UsageError(f"visionbench train: error: unrecognized argument {flag}; {family}'s options: {known}")
+        if value is None:
+            if k + 1 >= len(extra):
+                raise _UsageError(f"visionbench train: error: {flag} needs a value")
+            value, k = extra[k + 1], k + 1
+        k += 1
+        opt = schema[key]
+        try:
+            if opt["type"] == "choice" and value not in [str(c) for c in opt["choices"]]:
+                raise ValueError(f"one of {', '.join(map(str, opt['choices']))}")
+            out[key] = {"int": int, "float": float, "bool": lambda v: {"true": True, "1": True, "yes": True,
+                                                                       "false": False, "0": False, "no": False}[
+                v.lower()]}.get(opt["type"], str)(value)
+        except (ValueError, KeyError) as exc:
+            raise _UsageError(f"visionbench train: error: {flag} {value!r}: expected "
+                              f"{exc if opt['type'] == 'choice' else opt['type']}") from None
+    return out
 
 
 def _with_default_command(argv: list[str]) -> list[str]:
@@ -437,7 +475,8 @@ def cmd_train(args) -> int:
     result = _call(train_command, f"train {args.family}", bar=False, family=args.family,
                    project=_project_arg(args.project), out=Path(args.out), epochs=args.epochs,
                    device=args.device, seed=args.seed,
-                   config={**_config(args.config), **({"style": args.style} if args.style else {})}, minutes=args.time,
+                   config={**_config(args.config), **({"style": args.style} if args.style else {}),
+                           **getattr(args, "family_options", {})}, minutes=args.time,
                    previews_dir=args.previews, resume=args.resume)
     if result is not None:
         _print_json(result)
@@ -499,10 +538,15 @@ def cmd_predict(args) -> int:
                                                                     args.split, args.device)
             _print_json(result)
             return 0
+        if args.out and _lazy("engine.infer.translate", "is_image2image")(ckpt):
+            # an image-to-image model makes pictures, not annotations: they go to files
+            translate = _lazy("engine.infer.translate", "translate_project_command")
+            _print_json(_call(translate, "predict", bar=False, ckpt=ckpt, project=_project_arg(args.project),
+                              out=Path(args.out), split=args.split, device=args.device))
+            return 0
         if args.out:
-            raise _usage("predict", "--out is for IMAGE|DIR|GLOB (and fast-style checkpoints); a project's "
-                                    "predictions go into it (--store) "
-                                    "or to --masks-out / --coco-results")
+            raise _usage("predict", "--out is for IMAGE|DIR|GLOB (or image-to-image models); a project's predictions "
+                                    "go into it (--store) or to --masks-out / --coco-results")
         store = args.store
         if args.as_proposals:
             print("visionbench: --as-proposals is deprecated and goes in the next release; "

@@ -5,7 +5,7 @@ a plugin package (entry point group ``visionbench.families``); no GUI or CLI cod
 """
 from __future__ import annotations
 
-from engine.models import rcnn, siamese, style, unet, yolo
+from engine.models import pix2pix, rcnn, siamese, style, unet, yolo
 from engine.models.registry import FamilySpec, Option, register_family
 
 _DETECTOR_OPTIONS = (
@@ -128,3 +128,30 @@ register_family(FamilySpec(
              Option("augment", "small random rotation, scale, shift and brightness"),
              Option("scatter", "live 2-D view of the validation embeddings", choices=siamese.SCATTER)),
 ))
+
+_PIX2PIX_OPTIONS = (
+    Option("pairs", "what to translate: stored targets (imported pairs, the galaxies' noise-free model), "
+                    "masks -> photo, Canny edges -> photo, gray -> colour, noisy/blurred -> clean, L* -> a*b*",
+           choices=pix2pix.PAIRS),
+    Option("folder", "train on the images of this folder instead of the project's (empty: the project)"),
+    Option("size", "training crop side (pixels, a multiple of 2**depth)", minimum=16, maximum=1024),
+    Option("width", "generator channels of the first level", minimum=4, maximum=256),
+    Option("depth", "generator down-steps (the U-Net's levels)", minimum=2, maximum=8),
+    Option("ndf", "discriminator channels of the first layer", minimum=4, maximum=256),
+    Option("n_layers", "PatchGAN stride-2 layers (3: 70 x 70 patches)", minimum=1, maximum=5),
+    Option("gan_loss", "vanilla: BCE; lsgan: least squares", choices=pix2pix.GAN_LOSSES),
+    Option("lambda_l1", "weight of the L1 term", minimum=0.0, maximum=1000.0),
+    Option("gan_weight", "weight of the GAN term (0: L1 only)", minimum=0.0, maximum=10.0),
+    Option("batch_size", "pairs per step", minimum=1, maximum=256),
+    Option("lr", "Adam learning rate of both networks", minimum=1e-6, maximum=1.0),
+)
+for _name, _cpu, _gpu, _what in (
+        ("pix2pix", pix2pix.CPU_PRESET, pix2pix.GPU_PRESET,
+         "pix2pix: U-Net generator and PatchGAN discriminator (cGAN + λ·L1) on image pairs"),
+        ("colorize", pix2pix.COLORIZE_CPU_PRESET, pix2pix.COLORIZE_GPU_PRESET,
+         "colorization: pix2pix predicting the a*b* of Lab from L* (L1 + optional GAN), on photos")):
+    register_family(FamilySpec(
+        name=_name, kind="image2image", metric="psnr",
+        model="engine.models.pix2pix:build_pix2pix", trainer="engine.train.pix2pix:Pix2PixTrainer",
+        predictor="engine.infer.pix2pix_predictor:Pix2PixPredictor.from_checkpoint",
+        cpu_preset=_cpu, gpu_preset=_gpu, description=_what, options=_PIX2PIX_OPTIONS))

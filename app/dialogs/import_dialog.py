@@ -18,6 +18,7 @@ IMPORT_FORMATS = {
     "masks": ("Mask PNGs", "a folder with JPEGImages/, SegmentationClass/ and class_names.txt", False),
     "identities": ("Identities (folder per identity)", "a folder of sub-folders, one per identity, holding its "
                    "images (LFW / Omniglot layout)", False),
+    "pairs": ("Image pairs (A -> B)", "a folder of A|B side-by-side images, or A/ and B/ with matching names", False),
 }
 
 

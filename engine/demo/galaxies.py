@@ -14,6 +14,10 @@ Annotations (all `MaskRLE`):
   "galaxy" (the instance_id of its galaxy).
 Galaxy attributes hold the true profile: n, re (px), q, theta (radians), ie (counts).
 
+The noise-free model of each image (the same light and stretch, no sky noise) is its pair target
+(engine.annotations.formats.pairs.target_path: ``galaxies.targets/galaxy_NNNN.png``), so an
+image-to-image model can learn observed -> model.
+
 Re-observations: images come in groups of OBSERVATIONS; the later images of a group observe the
 first one's galaxies again, rotated about the image centre, through another PSF and with new
 noise. A galaxy's ``identity`` attribute (``galaxy-<group>-<k>``) is the same in every
@@ -27,6 +31,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from engine.annotations.formats.pairs import target_path
 from engine.annotations.geometry import encode_mask
 from engine.annotations.model import Annotation
 from engine.annotations.store import ProjectStore
@@ -90,10 +95,17 @@ def draw_field(rng: np.random.Generator, size: int = SIZE) -> dict:
     return {"galaxies": params, "clumps": clumps}
 
 
+def stretch(counts_above_sky: np.ndarray) -> np.ndarray:
+    """Counts above the sky -> uint8 gray: the asinh stretch of the images."""
+    stretched = np.arcsinh(np.maximum(counts_above_sky, -SKY) / 8.0) / np.arcsinh(400.0 / 8.0)
+    return np.clip(30 + 225 * stretched, 0, 255).astype(np.uint8)
+
+
 def observe_field(field: dict, rng: np.random.Generator, size: int = SIZE, angle: float = 0.0,
-                  psf_sigma: float = PSF_SIGMA):
+                  psf_sigma: float = PSF_SIGMA, model_out: list | None = None):
     """One observation of a field: rotated by ``angle`` (radians) about the image centre, blurred
-    clumps of PSF ``psf_sigma`` (pixels), fresh noise.
+    clumps of PSF ``psf_sigma`` (pixels), fresh noise. ``model_out``, when given, receives the
+    noise-free model image (uint8 gray [size, size]; drawing it takes nothing from ``rng``).
 
     Returns (uint8 gray [size, size], galaxies, clumps) where galaxies = [(mask [H, W] uint8, params dict)]
     and clumps = [(mask [H, W] uint8, {"x", "y", "sigma", "galaxy": index into galaxies})]."""
@@ -128,11 +140,11 @@ def observe_field(field: dict, rng: np.random.Generator, size: int = SIZE, angle
         clumps.append((mask, {"x": round(float(x), 3), "y": round(float(y), 3), "sigma": round(float(psf_sigma), 4),
                               "galaxy": k}))
 
+    if model_out is not None:
+        model_out.append(stretch(signal))
     counts = SKY + signal
     counts = counts + rng.normal(0, 1, counts.shape) * np.sqrt(READ_NOISE ** 2 + counts)  # shot + read noise
-    stretched = np.arcsinh(np.maximum(counts - SKY, -SKY) / 8.0) / np.arcsinh(400.0 / 8.0)
-    img = np.clip(30 + 225 * stretched, 0, 255).astype(np.uint8)
-    return img, galaxies, clumps
+    return stretch(counts - SKY), galaxies, clumps
 
 
 def render_field(rng: np.random.Generator, size: int = SIZE):
@@ -142,10 +154,12 @@ def render_field(rng: np.random.Generator, size: int = SIZE):
 
 def build_galaxies(out_dir: str | Path, n_images: int = 400, seed: int = 0,
                    progress: Progress | None = None) -> Path:
-    """Write OUT/galaxies/*.png and OUT/galaxies.vbproj; returns the project path."""
+    """Write OUT/galaxies/*.png, their noise-free models OUT/galaxies.targets/*.png and
+    OUT/galaxies.vbproj; returns the project path."""
     out_dir = Path(out_dir)
     img_dir = out_dir / "galaxies"
     img_dir.mkdir(parents=True, exist_ok=True)
+    target_path(img_dir / "x.png").parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 2])
     groups = (n_images + OBSERVATIONS - 1) // OBSERVATIONS
     val = set(rng.permutation(groups)[:int(round(groups * VAL_FRACTION))].tolist())
@@ -159,14 +173,16 @@ def build_galaxies(out_dir: str | Path, n_images: int = 400, seed: int = 0,
             field: dict = {}
             for i in range(n_images):
                 group, seen = divmod(i, OBSERVATIONS)
+                model: list[np.ndarray] = []
                 if seen == 0:
                     field = draw_field(rng)
-                    img, galaxies, clumps = observe_field(field, rng)
+                    img, galaxies, clumps = observe_field(field, rng, model_out=model)
                 else:  # the same galaxies again: rotated, through another PSF, with new noise
                     img, galaxies, clumps = observe_field(field, rng, angle=float(rng.uniform(0, 2 * np.pi)),
-                                                          psf_sigma=float(rng.uniform(0.9, 1.7)))
+                                                          psf_sigma=float(rng.uniform(0.9, 1.7)), model_out=model)
                 f = img_dir / f"galaxy_{i:04d}.png"
                 cv2.imwrite(str(f), img)
+                cv2.imwrite(str(target_path(f)), model[0])
                 rec = store.add_image(f, SIZE, SIZE, split="val" if group in val else "train", status="done")
                 galaxy_ids = []
                 for k, (mask, p) in enumerate(galaxies):

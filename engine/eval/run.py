@@ -81,6 +81,16 @@ def eval_command(ckpt, project, split: str | None = "val", progress=None, device
         with ProjectStore(project, readonly=True) as store:
             result = eval_embedding(predictor, store, split, meta)
         return {"checkpoint": str(ckpt), "family": meta["family"], "split": split, **result}
+    if spec.kind == "image2image":  # scored against paired targets, not annotations
+        from engine.eval.image2image import evaluate_pairs
+
+        on_event, close = event_sink(progress, f"eval {Path(ckpt).name}")
+        try:
+            with inference_threads(predictor):
+                result = evaluate_pairs(predictor, project, split, on_event)
+        finally:
+            close()
+        return {"checkpoint": str(ckpt), "family": meta["family"], "split": split, **result}
     classes = list(meta["classes"])
     source = f"{meta['family']}:{Path(ckpt).stem}"
     on_event, close = event_sink(progress, f"eval {Path(ckpt).name}")

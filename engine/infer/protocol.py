@@ -44,3 +44,15 @@ class PreviewSource(Protocol):
 
     def previews(self, rgb: np.ndarray) -> list["Preview"]:
         ...
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """Image-to-image families: a picture in, a picture out (pix2pix, colorization, style)."""
+
+    needs_labels: bool  # True: the input is the image's masks as a class map, not its pixels
+
+    def translate(self, rgb: np.ndarray, class_map: np.ndarray | None = None) -> np.ndarray:
+        """rgb: uint8 [H, W, 3] (class_map: int [H, W], 0 = background, when needs_labels) ->
+        uint8 RGB [H', W', 3]."""
+        ...

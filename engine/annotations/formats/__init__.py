@@ -36,6 +36,7 @@ FORMATS: dict[str, str] = {
     "yolo": ".yolo",
     "labelme": ".labelme",
     "masks": ".masks",
+    "pairs": ".pairs",
 }
 # Pictures and who they show rather than shapes (a folder per identity, ADR 0024): the same
 # read/write contract, but not an annotation interchange format, so the round trips that every
