@@ -33,7 +33,7 @@ test: $(STAMP)
 # detectors_rcnn runs alone only until benchmarks/detectors.py (which merges its figures) exists.
 bench: $(STAMP)
 	@status=0; \
-	for b in store coco_io voc_yolo_io robustness canvas workbench jobs_bridge nms_eval backbone_lite0 platform unet detectors_rcnn detectors detector_views assist defaults distributed style siamese; do \
+	for b in store coco_io voc_yolo_io robustness canvas workbench jobs_bridge nms_eval backbone_lite0 platform unet detectors_rcnn detectors detector_views assist defaults distributed style siamese pix2pix; do \
 	  if [ ! -f benchmarks/$$b.py ]; then echo "bench: benchmarks/$$b.py not present, skipped" >&2; continue; fi; \
 	  if [ $$b = detectors_rcnn ] && [ -f benchmarks/detectors.py ]; then continue; fi; \
 	  echo "bench: $$b" >&2; \

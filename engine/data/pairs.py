@@ -61,9 +61,14 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     """float CIE Lab [H, W, 3] -> uint8 RGB (out-of-gamut colours clipped)."""
+    import warnings
+
     from skimage.color import lab2rgb
 
-    return np.clip(np.round(lab2rgb(lab.astype(np.float64)) * 255.0), 0, 255).astype(np.uint8)
+    with warnings.catch_warnings():  # out-of-gamut predictions are clipped, as the docstring says
+        warnings.simplefilter("ignore", UserWarning)
+        rgb = lab2rgb(lab.astype(np.float64))
+    return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
 def add_noise(rgb: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

@@ -142,7 +142,8 @@ class Pix2PixTrainer(Trainer):
 
     def validate(self) -> dict:
         out = self._translate(self.val_x)
-        scores = [picture_scores(decode_output(self.pairs, x, y), s.photo) for x, y, s in zip(self.val_x, out, self.val)]
+        scores = [picture_scores(decode_output(self.pairs, x, y), s.photo)
+                  for x, y, s in zip(self.val_x, out, self.val)]
         return {"l1": float(np.mean([d["l1"] for d in scores])), "psnr": float(np.mean([d["psnr"] for d in scores]))}
 
     @torch.no_grad()
