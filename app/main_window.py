@@ -19,6 +19,7 @@ from app.controllers.add_files import AddFilesController
 from app.controllers.annotation_controller import AnnotationController
 from app.controllers.assist_controller import AssistController
 from app.controllers.box_mask import BoxMaskController
+from app.controllers.translate import TranslateController
 from app.controllers.label_loop import LabelLoopController
 from app.controllers.file_controller import FileController
 from app.controllers.labeling import LabelingController
@@ -105,8 +106,10 @@ class MainWindow(QMainWindow):
         from app.lessons.controller import LessonsController
 
         self.lessons = LessonsController(self)  # the Lessons menu and its player
+        self.translate = TranslateController(self)  # Translate with… (image-to-image models)
+        self.actions_by_name["translate_with"] = self.translate.action
         self.models_menu.addActions([self.assist.actions["prelabel"], self.assist.actions["review"],
-                                     self.label_loop.action])
+                                     self.label_loop.action, self.translate.action])
         self.models_menu.addSeparator()
         self.models_menu.addActions(list(self.models.actions.values()))
         self.style_transfer = StyleController(self)  # Style transfer… and Stylise with…: a dock built on first use

@@ -22,8 +22,8 @@ from engine.data.semantic import rasterize_objects
 from engine.infer.protocol import Translator
 from engine.jobs.events import Log, Progress
 
-__all__ = ["class_map_for", "load_translator", "translate_image", "translate_project", "translate_project_command",
-           "write_png"]
+__all__ = ["class_map_for", "free_name", "load_translator", "translate_image", "translate_image_job",
+           "translate_project", "translate_project_command", "write_png"]
 
 
 def load_translator(ckpt: str | Path, device: str = "auto"):
@@ -129,3 +129,41 @@ def is_image2image(ckpt: str | Path) -> bool:
         return get_family(str(meta["family"])).kind == "image2image"
     except Exception:  # noqa: BLE001 - anything else is for the other predict paths to report
         return False
+
+
+def free_name(folder: Path, stem: str) -> Path:
+    """``folder/stem.png``, or ``stem_2.png``, ``stem_3.png``... when taken."""
+    path, k = folder / f"{stem}.png", 1
+    while path.exists():
+        k += 1
+        path = folder / f"{stem}_{k}.png"
+    return path
+
+
+def translate_image_job(token, checkpoint: str, store_path: str, image_id: int, out_folder: str,
+                        device: str = "auto"):
+    """Job: translate one project image (or its masks) with an image-to-image checkpoint and write
+    the result as a PNG in ``out_folder`` (a new name, never overwriting). The project is only read;
+    the caller adds the file to it. Returns {"file", "width", "height", "source_image", "model",
+    "input"} with input "masks" or "pixels"."""
+    from engine.infer.run import inference_threads
+
+    yield Progress(0, 3, "loading the model")
+    predictor, meta, _ = load_translator(checkpoint, device)
+    token.raise_if_cancelled()
+    yield Progress(1, 3, "translating")
+    store = ProjectStore(store_path, readonly=True)
+    try:
+        rec = store.image(image_id)
+        with inference_threads(predictor):
+            picture = translate_image(predictor, store, image_id)
+    finally:
+        store.close()
+    token.raise_if_cancelled()
+    yield Progress(2, 3, "writing")
+    file = free_name(Path(out_folder), f"{Path(rec.path).stem}_{Path(checkpoint).stem}")
+    write_png(file, picture)
+    yield Progress(3, 3, file.name)
+    return {"file": str(file), "width": int(picture.shape[1]), "height": int(picture.shape[0]),
+            "source_image": rec.path, "model": f"{meta['family']}:{Path(checkpoint).stem}",
+            "input": "masks" if getattr(predictor, "needs_labels", False) else "pixels"}

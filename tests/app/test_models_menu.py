@@ -93,14 +93,14 @@ def _wait_idle(widget, qtbot, timeout=60_000):
 def test_models_menu_lists_every_view_with_a_shortcut_in_the_help(win):
     texts = [a.text() for a in win.models_menu.actions() if not a.isSeparator()]
     assert texts == ["Train && predict…", "Pretrained models…", "Pre-label…", "Review proposals", "Label loop…",
-                     "NMS step by step…", "Inside R-CNN…", "YOLO grid…", "Compare detectors…", "Evaluate detector…",
-                     "Verify identities…", "Image search…", "Style transfer…", "Stylise with…"]
+                     "Translate with…", "NMS step by step…", "Inside R-CNN…", "YOLO grid…", "Compare detectors…",
+                     "Evaluate detector…", "Verify identities…", "Image search…", "Style transfer…", "Stylise with…"]
     rows = {r[1]: r for r in win.show_help().rows()}
     for text, keys in (("NMS step by step…", "Ctrl+Shift+N"), ("Inside R-CNN…", "Ctrl+Shift+R"),
                        ("YOLO grid…", "Ctrl+Shift+Y"), ("Compare detectors…", "Ctrl+Shift+C"),
                        ("Evaluate detector…", "Ctrl+Shift+E"), ("Style transfer…", "Ctrl+Shift+G"),
                        ("Stylise with…", "Ctrl+Shift+F"), ("Verify identities…", "Ctrl+Shift+D"),
-                       ("Image search…", "Ctrl+Shift+J")):
+                       ("Image search…", "Ctrl+Shift+J"), ("Translate with…", "Ctrl+Shift+T")):
         assert rows[text][0] == "Models" and rows[text][2] == keys
     every = [k.toString() for a in win.actions_by_name.values() for k in a.shortcuts()]
     assert len(every) == len(set(every))  # no shortcut is bound twice
