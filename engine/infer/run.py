@@ -399,6 +399,11 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
     yield Progress(0, 3, "loading model")
     predictor, meta, spec = load_predictor(checkpoint, device)
     thresholds.check_for(spec.kind, checkpoint)
+    if spec.kind == "image2image":  # a picture, shown as a live view; no annotations
+        from engine.infer.translate import translation_previews
+
+        yield from translation_previews(predictor, store_path, image_id)
+        return []
     store = ProjectStore(store_path, readonly=True)
     try:
         rec = store.image(image_id)

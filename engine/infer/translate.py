@@ -167,3 +167,28 @@ def translate_image_job(token, checkpoint: str, store_path: str, image_id: int, 
     return {"file": str(file), "width": int(picture.shape[1]), "height": int(picture.shape[0]),
             "source_image": rec.path, "model": f"{meta['family']}:{Path(checkpoint).stem}",
             "input": "masks" if getattr(predictor, "needs_labels", False) else "pixels"}
+
+
+def translation_previews(predictor, store_path: str, image_id: int) -> Iterator:
+    """Job steps: the live view "translation" (image_row: input | output) of one project image."""
+    from engine.infer.run import inference_threads, read_model_image
+    from engine.viz import previews as pv
+
+    store = ProjectStore(store_path, readonly=True)
+    try:
+        rec = store.image(image_id)
+        rgb = read_model_image(store.image_path(rec))
+        class_map = None
+        if getattr(predictor, "needs_labels", False):
+            class_map = class_map_for(store, image_id, list(predictor.class_names), rgb.shape[0], rgb.shape[1])
+    finally:
+        store.close()
+    yield Progress(1, 3, "translating")
+    with inference_threads(predictor):
+        if hasattr(predictor, "input_for"):
+            a = predictor.input_for(rgb, class_map)
+            out = predictor.translate_input(a)
+        else:
+            a, out = rgb, predictor.translate(rgb, class_map)
+    yield pv.image_row("translation", [a, out], ["input", "output"], title=f"{rec.path}: input | output")
+    yield Progress(3, 3, "done")

@@ -55,3 +55,17 @@ def test_a_file_that_is_no_image_to_image_model_gives_a_message(shapes, tmp_path
     qtbot.waitUntil(lambda: not w.translate.busy(), timeout=30000)
     assert w.last_error_box is not None and "notes.ckpt" in w.last_error_box.text() + w.last_error_box.informativeText()
     w.close()
+
+
+def test_predict_in_the_train_panel_shows_input_and_output_of_an_image_to_image_model(shapes, tmp_path):
+    from engine.jobs import Preview
+    from engine.infer.run import predict_image_job
+
+    ckpt = _train(shapes, tmp_path / "gray.ckpt", "gray2color")
+    previews = []
+    outcome = run_job_sync(Job("predict", predict_image_job, checkpoint=str(ckpt), store_path=str(shapes),
+                               image_id=1, device="cpu"), lambda e: previews.append(e) if isinstance(e, Preview) else 0)
+    assert outcome.state == "finished" and outcome.result == []
+    [row] = previews
+    assert row.kind == "image_row" and row.data["titles"] == ["input", "output"]
+    assert row.data["images"][1].shape == (128, 128, 3)
