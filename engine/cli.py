@@ -93,7 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     m.add_argument("--out", required=True, metavar="FILE")
 
-    t = sub.add_parser("train", help="train a model family on a project")
+    t = sub.add_parser("train", help="train a model family on a project",
+                       epilog="A family's own options (its Train panel schema) are flags too: --KEY VALUE, e.g. "
+                              "`train pix2pix --pairs labels2photo`; they override --config.")
     t.add_argument("family", help="model family: unet, fasterrcnn, maskrcnn, yolo, and any plugin family "
                                   "(what engine.models.registry lists)")
     t.add_argument("--project", required=True)

@@ -283,16 +283,16 @@ class TrainPanel(QWidget):
         if store_path is None:
             self.status.setText("open a project first")
             return None
-        classes = [n for n, on in self.category_states().items() if on]
-        if not classes:
-            self.status.setText("check at least one category to train on")
-            return None
         from engine.models.registry import get_family
 
         from engine.device import pick_device
 
         family = self.family_combo.currentText()
         spec = get_family(family)
+        classes = [n for n, on in self.category_states().items() if on]
+        if not classes and spec.kind != "image2image":  # image pairs need no categories
+            self.status.setText("check at least one category to train on")
+            return None
         device = self.device_combo.currentText()
         try:
             # "auto" on a CUDA machine gets the GPU preset; absent hardware is said before starting.
@@ -323,7 +323,7 @@ class TrainPanel(QWidget):
         self.pause_button.setText("Pause")
         self.step_button.setEnabled(False)
         self.progress.setRange(0, 0)
-        self.status.setText(f"training {family} on {', '.join(classes)}…")
+        self.status.setText(f"training {family} on {', '.join(classes) or 'image pairs'}…")
         return self.train_job_id
 
     def _token(self):
