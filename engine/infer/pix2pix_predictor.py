@@ -28,6 +28,10 @@ class Pix2PixPredictor:
 
     def __init__(self, model: Pix2Pix, config: dict, meta: dict, device: torch.device, name: str = "pix2pix") -> None:
         self.model = model.eval()
+        if config.get("eval_dropout"):  # the paper's noise at test time: outputs vary from run to run
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.Dropout):
+                    m.train()
         self.config = config
         self.meta = meta
         self.device = device
