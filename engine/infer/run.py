@@ -32,7 +32,7 @@ from engine.annotations.store import ProjectStore
 from engine.data.truth import accepted, as_proposal, is_proposal
 from engine.infer.detector_api import project_category_ids
 from engine.infer.thresholds import Thresholds
-from engine.infer.protocol import Annotator, PreviewSource
+from engine.infer.protocol import Annotator, PreviewSource, Translator
 from engine.jobs.events import Log, Progress
 from engine.models.checkpoint import CheckpointError, load_checkpoint
 from engine.models.registry import get_family
@@ -399,7 +399,7 @@ def predict_image_job(token, checkpoint, store_path, image_id: int, device: str 
     yield Progress(0, 3, "loading model")
     predictor, meta, spec = load_predictor(checkpoint, device)
     thresholds.check_for(spec.kind, checkpoint)
-    if spec.kind == "image2image":  # a picture, shown as a live view; no annotations
+    if isinstance(predictor, Translator):  # an image-to-image model: a picture, shown as a live view
         from engine.infer.translate import translation_previews
 
         yield from translation_previews(predictor, store_path, image_id)
