@@ -112,3 +112,11 @@ def test_a_pairs_value_that_does_not_exist_is_a_usage_error(galaxies, tmp_path, 
     assert main(["train", "pix2pix", "--project", str(galaxies), "--out", str(tmp_path / "x.ckpt"),
                  "--wings", "2"]) == 2
     assert "--wings" in capsys.readouterr().err
+
+
+def test_colorizing_gray_galaxies_is_refused_naming_a_file(galaxies, tmp_path, capsys):
+    assert main(["train", "colorize", "--project", str(galaxies), "--out", str(tmp_path / "c.ckpt"),
+                 "--config", json.dumps({k: v for k, v in TINY.items() if k != "max_seconds"})]) == 2
+    err = capsys.readouterr().err
+    assert "galaxy_0" in err and "gray" in err
+    assert not (tmp_path / "c.ckpt").exists()
