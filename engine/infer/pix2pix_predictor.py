@@ -67,18 +67,29 @@ class Pix2PixPredictor:
             raise ValueError("this model translates masks to photos: give the image's class map")
         return derive_input(self.kind, rgb, self.config, class_map, self.palette)
 
-    @torch.no_grad()
-    def translate_input(self, a: np.ndarray) -> np.ndarray:
-        """Input picture (uint8 [H, W] or [H, W, 3]) -> uint8 RGB [H, W, 3]."""
-        x, _ = encode_pair(self.kind, a, None)
+    def _generate(self, x: torch.Tensor) -> torch.Tensor:
+        """G on one input [C, H, W] of any size (padded to a multiple of 2**depth) -> [C', H, W]."""
         h, w = x.shape[1:]
         ph, pw = -h % self.multiple, -w % self.multiple
         batch = x[None].to(self.device)
         if ph or pw:
             mode = "reflect" if ph < h and pw < w else "replicate"
             batch = F.pad(batch, (0, pw, 0, ph), mode=mode)
-        y = self.model.G(batch)[0, :, :h, :w]
-        return decode_output(self.kind, x, y)
+        return self.model.G(batch)[0, :, :h, :w]
+
+    @torch.no_grad()
+    def translate_input(self, a: np.ndarray) -> np.ndarray:
+        """Input picture (uint8 [H, W] or [H, W, 3]) -> uint8 RGB [H, W, 3]."""
+        x, _ = encode_pair(self.kind, a, None)
+        scale_side = int(self.config.get("load_size") or 0)
+        h, w = x.shape[1:]
+        if self.kind == "colorize" and scale_side and min(h, w) != scale_side:
+            # colour at the scale the model learnt it, then a*b* up to the photo (L* stays sharp)
+            s = scale_side / min(h, w)
+            small = F.interpolate(x[None], size=(max(2, round(h * s)), max(2, round(w * s))), mode="area")[0]
+            ab = F.interpolate(self._generate(small)[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+            return decode_output(self.kind, x, ab)
+        return decode_output(self.kind, x, self._generate(x))
 
     def translate(self, rgb: np.ndarray, class_map: np.ndarray | None = None) -> np.ndarray:
         return self.translate_input(self.input_for(rgb, class_map))

@@ -28,7 +28,7 @@ PAIRS = ("targets", "labels2photo", "edges2photo", "gray2color", "denoise", "deb
 
 DEFAULT_CONFIG = {
     "pairs": "targets", "folder": "",
-    "size": 128, "jitter": False, "hflip": True,
+    "size": 128, "load_size": 0, "jitter": False, "hflip": True,
     "width": 64, "depth": 7, "dropout": 3, "norm": "batch", "eval_dropout": False,
     "ndf": 64, "n_layers": 3,
     "gan_loss": "vanilla", "lambda_l1": 100.0, "gan_weight": 1.0,
@@ -44,9 +44,12 @@ DEFAULT_CONFIG = {
 CPU_PRESET = dict(DEFAULT_CONFIG, width=32, depth=5, dropout=1, ndf=32, batch_size=4, lr=5e-4, epochs=10_000,
                   epoch_size=256, max_seconds=600.0, preview_every=50)
 GPU_PRESET = dict(DEFAULT_CONFIG, size=256, jitter=True, cpu_threads=None, max_seconds=None)
-# Colorization: a*b* from L*. The GAN term is optional (gan_weight 0 = L1 only); a small weight keeps
-# colours from washing out to the average while L1 keeps them where they belong.
-COLORIZE_CPU_PRESET = dict(CPU_PRESET, pairs="colorize", jitter=True, gan_weight=1.0)
+# Colorization: a*b* from L*, L1 only by default (the GAN term is optional: gan_weight > 0). With the
+# few photos of a project the GAN term paints confident wrong colours (a blue night sky in the
+# sepia of the training photos: val PSNR 18.07 dB against 18.43 for gray, ADR 0026). Photos are
+# read at 256 px (short side) and cropped to 128, so the model learns colour from texture at one
+# scale, and the predictor colours a photo of any size at that scale (a*b* are smooth).
+COLORIZE_CPU_PRESET = dict(CPU_PRESET, pairs="colorize", load_size=256, gan_weight=0.0)
 COLORIZE_GPU_PRESET = dict(GPU_PRESET, pairs="colorize")
 
 

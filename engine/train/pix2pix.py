@@ -58,9 +58,10 @@ class Pix2PixTrainer(Trainer):
         warnings: list[str] = []
         yield Log(f"reading {pairs} pairs from {folder or self.store_path}")
         load = dict(cfg=cfg, folder=folder, should_stop=self.token.raise_if_cancelled, warn=warnings.append)
-        short = round(size * 1.12) if cfg.get("jitter") else size
+        short = int(cfg.get("load_size") or 0) or (round(size * 1.12) if cfg.get("jitter") else size)
         train = load_pairs(self.store_path, pairs, "train", short_side=short, **load)
-        val = load_pairs(self.store_path, pairs, "val", short_side=size, **load) if train else []
+        val_short = int(cfg.get("load_size") or 0) or size  # the scale of training, centre crops
+        val = load_pairs(self.store_path, pairs, "val", short_side=val_short, **load) if train else []
         for text in warnings:
             yield Log(text, level="warning")
         if not val:
