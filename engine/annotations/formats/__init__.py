@@ -36,18 +36,21 @@ FORMATS: dict[str, str] = {
     "yolo": ".yolo",
     "labelme": ".labelme",
     "masks": ".masks",
-    "pairs": ".pairs",
 }
 # Pictures and who they show rather than shapes (a folder per identity, ADR 0024): the same
 # read/write contract, but not an annotation interchange format, so the round trips that every
 # format of FORMATS keeps (shapes, attributes, splits) do not apply to it.
 IDENTITY_FORMATS: dict[str, str] = {"identities": ".identities"}
+# Formats of image pairs (A -> B) rather than annotations: the same read/write contract, but
+# what they carry is a target image per image (``pairs.target_path``), so the annotation round
+# trips over FORMATS do not apply to them.
+PAIR_FORMATS: dict[str, str] = {"pairs": ".pairs"}
 
 
 def format_module(fmt: str) -> ModuleType:
     """The module implementing `fmt`; BadInput (field "format") for an unknown name."""
     key = str(fmt).strip().lower()
-    known = {**FORMATS, **IDENTITY_FORMATS}
+    known = {**FORMATS, **IDENTITY_FORMATS, **PAIR_FORMATS}
     if key not in known:
         raise BadInput("<command line>", "format",
                        f"unknown format {fmt!r}; expected one of {', '.join(known)}")
