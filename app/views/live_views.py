@@ -126,6 +126,8 @@ class CurvesView(QWidget):
         for key, value in event.values.items():
             if key in _NOT_PLOTTED or not isinstance(value, (int, float)):
                 continue
+            if key.startswith("val_") and not 0.0 <= float(value) <= 1.0:
+                self.val_plot.enableAutoRange(axis="y")  # a metric beyond 0..1 (PSNR in dB) must show
             points = self.series.setdefault(key, [])
             points.append((float(step), float(value)))
             xs, ys = zip(*points)

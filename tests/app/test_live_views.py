@@ -155,3 +155,16 @@ def test_every_preview_kind_gets_a_view_without_family_code(views):
 def test_a_preview_of_an_unknown_kind_is_refused_in_the_engine():
     with pytest.raises(ValueError, match="kind 'hologram'"):
         Preview("x", {}, kind="hologram")
+
+
+def test_a_validation_metric_beyond_0_to_1_widens_the_validation_plot(qtbot):
+    from app.views.live_views import CurvesView
+    from engine.jobs.events import Metrics
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.add(Metrics({"val_l1": 0.05, "val_psnr": 31.0}, 10))
+    view.add(Metrics({"val_l1": 0.04, "val_psnr": 33.0}, 20))
+    view.val_plot.plotItem.vb.updateAutoRange()
+    low, high = view.val_plot.plotItem.vb.viewRange()[1]
+    assert low <= 0.05 and high >= 33.0
