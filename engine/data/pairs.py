@@ -90,6 +90,13 @@ def is_gray(rgb: np.ndarray) -> bool:
     return float(d.mean()) < 1.0
 
 
+def gray_rgb(rgb: np.ndarray) -> np.ndarray:
+    """The mean of the channels, repeated: a model of gray targets answers in gray (the colour
+    its three output channels disagree by is noise)."""
+    m = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
+    return np.repeat(m[:, :, None], 3, axis=2)
+
+
 def image_seed(key: str) -> int:
     """A stable seed per image (validation noise must be the same in every run)."""
     return zlib.crc32(key.encode("utf-8"))

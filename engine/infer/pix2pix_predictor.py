@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.data.pairs import (PairSample, decode_output, derive_input, encode_pair, identity_output,
+from engine.data.pairs import (PairSample, decode_output, derive_input, encode_pair, gray_rgb, identity_output,
                                load_pairs)
 from engine.device import pick_device
 from engine.models.checkpoint import CheckpointError, load_checkpoint
@@ -89,7 +89,8 @@ class Pix2PixPredictor:
             small = F.interpolate(x[None], size=(max(2, round(h * s)), max(2, round(w * s))), mode="area")[0]
             ab = F.interpolate(self._generate(small)[None], size=(h, w), mode="bilinear", align_corners=False)[0]
             return decode_output(self.kind, x, ab)
-        return decode_output(self.kind, x, self._generate(x))
+        picture = decode_output(self.kind, x, self._generate(x))
+        return gray_rgb(picture) if self.meta.get("gray_targets") else picture
 
     def translate(self, rgb: np.ndarray, class_map: np.ndarray | None = None) -> np.ndarray:
         return self.translate_input(self.input_for(rgb, class_map))

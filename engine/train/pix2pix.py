@@ -17,8 +17,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from engine.annotations.errors import BadInput
-from engine.data.pairs import (PairDataset, center_crop, decode_output, encode_pair, identity_output,
-                               input_picture, load_pairs)
+from engine.data.pairs import (PairDataset, center_crop, decode_output, encode_pair, gray_rgb, identity_output,
+                               input_picture, is_gray, load_pairs)
 from engine.jobs.events import Log
 from engine.models.pix2pix import (DEFAULT_CONFIG, GAN_LOSSES, PAIRS, Pix2Pix, discriminator_losses,
                                    generator_losses, receptive_field)
@@ -69,6 +69,7 @@ class Pix2PixTrainer(Trainer):
             val = train[9::10] or train[:1]
             train = [s for k, s in enumerate(train) if k % 10 != 9] or train
         self.pairs = pairs
+        self.gray_targets = pairs != "colorize" and all(is_gray(s.photo) for s in train[:64])
         self.val = [center_crop(s, size) for s in val[: int(cfg["val_limit"])]]
         self.val_x = torch.stack([encode_pair(pairs, s.a, s.photo)[0] for s in self.val])
         dataset = PairDataset(train, pairs, cfg, size, int(cfg.get("epoch_size") or 0), int(cfg.get("seed") or 0))
@@ -143,9 +144,12 @@ class Pix2PixTrainer(Trainer):
 
     def validate(self) -> dict:
         out = self._translate(self.val_x)
-        scores = [picture_scores(decode_output(self.pairs, x, y), s.photo)
-                  for x, y, s in zip(self.val_x, out, self.val)]
+        scores = [picture_scores(self._picture(x, y), s.photo) for x, y, s in zip(self.val_x, out, self.val)]
         return {"l1": float(np.mean([d["l1"] for d in scores])), "psnr": float(np.mean([d["psnr"] for d in scores]))}
+
+    def _picture(self, x: torch.Tensor, y: torch.Tensor):
+        picture = decode_output(self.pairs, x, y)
+        return gray_rgb(picture) if self.gray_targets else picture
 
     @torch.no_grad()
     def previews(self, step: int):
@@ -153,7 +157,7 @@ class Pix2PixTrainer(Trainer):
         x = self.val_x[:k]
         out = self._translate(x)
         ins = [input_picture(self.pairs, xi) for xi in x]
-        outs = [decode_output(self.pairs, xi, yi) for xi, yi in zip(x, out)]
+        outs = [self._picture(xi, yi) for xi, yi in zip(x, out)]
         targets = [s.photo for s in self.val[:k]]
         yield pv.image_row("translations", [np.concatenate(col, axis=0) for col in (ins, outs, targets)],
                            ["input", "output", "target"], step, "input | output | target (validation images)")
@@ -184,6 +188,7 @@ class Pix2PixTrainer(Trainer):
                 _, palette = palette_of(store)
             extra = {"classes": [c.name for c in cats], "palette": palette.tolist()}
         return {"classes": [], "pairs": self.pairs, "receptive_field": self.receptive_field,
+                "gray_targets": self.gray_targets,
                 "identity": self.identity, **extra}
 
     def result(self) -> dict:

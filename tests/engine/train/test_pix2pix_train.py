@@ -1,6 +1,7 @@
 """pix2pix on the one loop: two optimisers, live views, and train -> predict -> eval from the command line."""
 import json
 
+import cv2
 import pytest
 import torch
 
@@ -96,6 +97,9 @@ def test_train_predict_eval_from_the_command_line(galaxies, tmp_path, capsys):
                  "--device", "cpu"]) == 0
     predicted = json.loads(capsys.readouterr().out)
     assert predicted["written"] == 10 == len(list((tmp_path / "out").rglob("*.png")))
+    # gray galaxies in, gray galaxies out: a model of gray targets answers in gray
+    picture = cv2.imread(str(next((tmp_path / "out").rglob("*.png"))))
+    assert (picture[:, :, 0] == picture[:, :, 1]).all() and (picture[:, :, 1] == picture[:, :, 2]).all()
 
     assert main(["eval", str(ckpt), "--project", str(galaxies), "--split", "val", "--device", "cpu"]) == 0
     scores = json.loads(capsys.readouterr().out)
