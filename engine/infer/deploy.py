@@ -15,8 +15,15 @@ gives (the same in both formats; the ONNX file also carries them in its metadata
 - detection (yolo): ``image`` float32 [1, 3, S, S], RGB / 255 resized to the network input S ->
   ``boxes`` [N, 4] xyxy pixels of that S x S input, ``labels`` (1..C), ``scores``, after class-wise
   NMS at the model's defaults (score >= 0.05, IoU 0.5, at most its max_detections).
-- embedding and image2image families give their predictor a ``deploy()`` method returning the
-  same description (see :class:`Deployable`); they are exported by the same code.
+- embedding (siamese): ``image`` float32 [N, 3, S, S], RGB / 255 square crops at the checkpoint's
+  ``input_size`` -> ``embedding`` float32 [N, D] (unit length; same identity when the distance is
+  at most ``tau``, in the metadata).
+- image2image, fast style: ``image`` float32 [1, 3, 256, 256], RGB / 255 -> ``stylised``
+  [1, 3, 256, 256] in 0..1.
+- image2image, pix2pix and colorize: ``input`` float32 [1, C_in, 256, 256], the family's encoded
+  input (``pairs`` in the metadata; engine.data.pairs encodes and decodes) -> ``output``
+  [1, C_out, 256, 256] in -1..1 (tanh). Fixed sizes: tile larger pictures.
+- A family of a plugin gives its predictor a ``deploy()`` method returning a :class:`Deployable`.
 
 The ONNX export uses torch's TorchScript-based exporter (opset 17); onnxruntime's results are
 checked against PyTorch's in the tests and in benchmarks/distributed.py.
@@ -57,6 +64,19 @@ class _SegmentationDeploy(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.model(image).softmax(dim=1)
+
+
+class _Clamped(nn.Module):
+    """A model with one tensor in and out, its output clamped to ``limits`` when given."""
+
+    def __init__(self, model: nn.Module, limits: tuple[float, float] | None) -> None:
+        super().__init__()
+        self.model = model
+        self.limits = limits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.model(x)
+        return y.clamp(self.limits[0], self.limits[1]) if self.limits is not None else y
 
 
 class _RcnnDeploy(nn.Module):
@@ -142,7 +162,28 @@ def deployable(checkpoint: str | Path) -> Deployable:
                           {o: {0: "detections"} for o in ("boxes", "labels", "scores")},
                           {**base, "input": f"float32 [1, 3, {s}, {s}] RGB / 255, resized", "input_size": s,
                            "labels": "1..C"})
+    if spec.kind == "optimisation":
+        raise BadInput(str(path), "family", f"{spec.name} optimises a picture; there is no model to export")
+    if spec.kind == "embedding":
+        p = spec.predictor(str(path), "cpu")
+        n = int(p.input_size)
+        return Deployable(_Clamped(p.model, None).eval(), torch.rand(2, 3, n, n), ["image"], ["embedding"],
+                          {"image": {0: "batch"}, "embedding": {0: "batch"}},
+                          {**base, "input": f"float32 [N, 3, {n}, {n}] RGB / 255 square crops", "input_size": n,
+                           "tau": float(p.tau)})
+    if spec.name == "faststyle":
+        p = spec.predictor(str(path), "cpu")
+        return Deployable(_Clamped(p.model, (0.0, 1.0)).eval(), torch.rand(1, 3, 256, 256), ["image"], ["stylised"],
+                          {}, {**base, "input": "float32 [1, 3, 256, 256] RGB / 255", "input_size": 256})
     predictor = spec.predictor(str(path), "cpu")
+    if spec.kind == "image2image" and hasattr(getattr(predictor, "model", None), "G"):
+        generator = predictor.model.G
+        c = next(m for m in generator.modules() if isinstance(m, nn.Conv2d)).in_channels
+        size = max(256, predictor.multiple)
+        what = f"float32 [1, {c}, {size}, {size}] encoded as engine.data.pairs does for {predictor.kind}"
+        return Deployable(_Clamped(generator, None).eval(), torch.rand(1, c, size, size) * 2 - 1, ["input"],
+                          ["output"], {}, {**base, "pairs": predictor.kind, "input": what, "input_size": size,
+                                           "dropout": "off (deterministic)"})
     if hasattr(predictor, "deploy"):
         d = predictor.deploy()
         d.meta = {**base, **d.meta}

@@ -78,3 +78,22 @@ def test_a_missing_style_file_is_refused_naming_it_and_the_project_is_unchanged(
     assert code == 2
     assert "nowhere.png" in capsys.readouterr().err
     assert photos.read_bytes() == before and not (tmp_path / "x.ckpt").exists()
+
+
+def test_a_fast_style_network_exports_to_onnx(photos, tmp_path, capsys):
+    import onnxruntime as ort
+    import torch
+
+    from engine.infer.deploy import deployable, export_model
+
+    ckpt = tmp_path / "fs.ckpt"
+    code = cli.main(["train", "faststyle", "--project", str(photos), "--out", str(ckpt), "--style", "gravel",
+                     "--config", json.dumps(TINY)])
+    assert code == 0, capsys.readouterr().err
+    export_model(ckpt, "onnx", tmp_path / "fs.onnx")
+    d = deployable(ckpt)
+    with torch.no_grad():
+        ref = d.module(d.example).numpy()
+    (got,) = ort.InferenceSession(str(tmp_path / "fs.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"image": d.example.numpy()})
+    assert np.abs(got - ref).max() < 1e-3

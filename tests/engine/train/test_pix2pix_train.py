@@ -127,3 +127,25 @@ def test_colorizing_gray_galaxies_is_refused_naming_a_file(galaxies, tmp_path, c
     err = capsys.readouterr().err
     assert "galaxy_0" in err and "gray" in err
     assert not (tmp_path / "c.ckpt").exists()
+
+
+def test_the_generator_exports_to_onnx_and_translates_like_pytorch(galaxies, tmp_path, capsys):
+    import numpy as np
+    import onnxruntime as ort
+
+    from engine.infer.deploy import deployable, export_model
+
+    ckpt = tmp_path / "g.ckpt"
+    config = json.dumps({k: v for k, v in TINY.items() if k != "max_seconds"})
+    assert main(["train", "pix2pix", "--project", str(galaxies), "--out", str(ckpt), "--pairs", "denoise",
+                 "--config", config, "--device", "cpu"]) == 0
+    capsys.readouterr()
+    export_model(ckpt, "onnx", tmp_path / "g.onnx")
+    d = deployable(ckpt)
+    assert d.meta["pairs"] == "denoise"
+    x = d.example
+    with torch.no_grad():
+        ref = d.module(x).numpy()
+    (got,) = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x.numpy()})
+    assert np.abs(got - ref).max() < 1e-3

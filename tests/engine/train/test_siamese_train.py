@@ -1,5 +1,6 @@
 """Train a Siamese embedding on a tiny glyphs project, then verify, evaluate and search with it."""
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -142,3 +143,20 @@ def test_predict_with_an_embedding_checkpoint_stores_nothing(trained, glyphs, ca
     _json(capsys, ["predict", str(out), "--project", str(glyphs), "--split", "val"])
     with ProjectStore(glyphs, readonly=True) as store:
         assert store.count_annotations() == before
+
+
+def test_the_embedding_exports_to_onnx_and_gives_the_same_embeddings(trained, glyphs, tmp_path):
+    import onnxruntime as ort
+
+    from engine.infer.deploy import export_model
+    from engine.infer.siamese_predictor import SiamesePredictor
+
+    ckpt, _, _ = trained
+    summary = export_model(ckpt, "onnx", tmp_path / "s.onnx")
+    assert summary["outputs"] == ["embedding"]
+    predictor = SiamesePredictor.from_checkpoint(ckpt, device="cpu")
+    pictures = sorted(Path(glyphs).parent.rglob("*.png"))[:3]
+    crops = np.stack([predictor.crop(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)) for f in pictures])
+    (got,) = ort.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"image": crops.transpose(0, 3, 1, 2).astype(np.float32) / 255.0})
+    assert np.abs(got - predictor.embed_crops(crops)).max() < 1e-4
