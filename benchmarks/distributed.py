@@ -105,8 +105,12 @@ def ddp_figures(project: Path, tmp: Path, steps: int) -> dict:
         single = run(family, project, tmp / f"{family}-1x{2 * b}", family_config(family, 2 * b, steps), 1)
         ddp = run(family, project, tmp / f"{family}-2x{b}", family_config(family, b, steps), 2)
         alone = run(family, project, tmp / f"{family}-1x{b}", family_config(family, b, steps), 1)
-        figures[f"ddp2_vs_single_loss_max_abs_diff_{family}"] = max(
-            abs(a - c) for a, c in zip(single["losses"], ddp["losses"]))
+        diffs = [abs(a - c) for a, c in zip(single["losses"], ddp["losses"])]
+        figures[f"ddp2_vs_single_loss_max_abs_diff_{family}"] = max(diffs)
+        # before any update the two must agree to rounding; after it, Adam's normalised steps
+        # magnify rounding differences of the two batch layouts step by step
+        figures[f"ddp2_vs_single_first_step_abs_diff_{family}"] = diffs[0]
+        figures[f"ddp2_vs_single_abs_diff_by_step_{family}"] = [float(f"{d:.2g}") for d in diffs]
         # the first steps pay for warm-up; compare the steady ones
         mean = lambda t: sum(t[3:]) / max(1, len(t[3:]))  # noqa: E731
         figures[f"ddp2_step_overhead_vs_single_{family}"] = round(mean(ddp["times"]) / mean(alone["times"]), 3)
