@@ -169,7 +169,7 @@ def onnx_figures(tmp: Path) -> dict:
     torch.set_num_threads(1)
     photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]
     classes = ["circle", "rectangle", "triangle"]
-    figures = {}
+    figures, unmatched = {}, {}
     for family in ("unet", "fasterrcnn", "maskrcnn", "yolo"):
         cfg = get_family(family).preset("cpu")
         torch.manual_seed(0)
@@ -179,8 +179,10 @@ def onnx_figures(tmp: Path) -> dict:
             model = build_yolo(cfg, len(classes))
         else:
             model = build_rcnn(cfg, len(classes), masks=family == "maskrcnn")
-            with torch.no_grad():
-                model.roi_heads.box_predictor.cls_score.weight.mul_(30.0)
+            g = torch.Generator().manual_seed(0)
+            with torch.no_grad():  # a sharp classifier: untrained scores all but tie
+                for t in (model.roi_heads.box_predictor.cls_score.weight, model.roi_heads.box_predictor.cls_score.bias):
+                    t.copy_(torch.randn(t.shape, generator=g) * 3.0)
         ckpt = save_checkpoint(tmp / f"{family}.ckpt", model.state_dict(),
                                {"family": family, "classes": classes, "config": cfg, "metrics": {}})
         d = deployable(ckpt)
@@ -202,10 +204,20 @@ def onnx_figures(tmp: Path) -> dict:
                 worst = max(worst, float(np.abs(got[0] - ref.numpy()).max()))
                 continue
             boxes, labels, scores = (t.numpy() for t in ref[:3])
-            for b, lab, sc in zip(boxes, labels, scores):
+            # detections near the model's cuts (score floor 0.05, the best 100) may fall on either
+            # side of them in two runtimes: compare those clear of both
+            for rank, (b, lab, sc) in enumerate(zip(boxes, labels, scores)):
+                if rank >= 90 or sc < 0.1:
+                    continue
                 same = (got[1] == lab) & (np.abs(got[2] - sc) <= 1e-3)
-                worst = max(worst, float(np.abs(got[0][same] - b).max(axis=1).min()) if same.any() else float("inf"))
+                if not same.any():
+                    unmatched[family] = unmatched.get(family, 0) + 1
+                    continue
+                worst = max(worst, float(np.abs(got[0][same] - b).max(axis=1).min()),
+                            float(np.abs(got[2][same] - sc).min()))
         figures[f"onnx_max_abs_diff_{family}"] = worst
+        if family in ("fasterrcnn", "maskrcnn"):
+            figures[f"onnx_unmatched_detections_{family}"] = unmatched.get(family, 0)
     return figures
 
 
