@@ -16,7 +16,8 @@ from engine.lessons import catalog
 
 LITE0 = "EfficientNet-Lite0 (ImageNet, ships with Visionbench)"
 # which checkpoint files fit which need, by the family prefix of their name
-_FAMILIES = {"rcnn": ("fasterrcnn", "maskrcnn"), "unet": ("unet",), "detector": ("fasterrcnn", "maskrcnn", "yolo")}
+_FAMILIES = {"rcnn": ("fasterrcnn", "maskrcnn"), "unet": ("unet",), "detector": ("fasterrcnn", "maskrcnn", "yolo"),
+             "pix2pix": ("pix2pix", "colorize")}
 
 
 class LessonsController(QObject):
@@ -90,7 +91,8 @@ class LessonsController(QObject):
         out = [(self._display(p), str(p)) for p in found]
         fallback = {"rcnn": "no Faster R-CNN checkpoint in this project: lesson without RPN",
                     "detector": "no detector in this project: RetinaNet-style prior scores",
-                    "unet": "no U-Net checkpoint in this project: untrained networks"}
+                    "unet": "no U-Net checkpoint in this project: untrained networks",
+                    "pix2pix": "no pix2pix checkpoint in this project: geometry only"}
         out.append((fallback.get(needs, "none"), None))
         return out
 

@@ -51,7 +51,8 @@ _CATALOG = (
                 "engine.lessons.triplet:TripletLesson"),
     LessonEntry("gram_matrix", "Gram matrix of a layer", "Style and image-to-image",
                 "engine.lessons.gram:GramLesson"),
-    LessonEntry("patchgan", "PatchGAN receptive field", "Style and image-to-image", waits_for="pix2pix"),
+    LessonEntry("patchgan", "PatchGAN receptive field", "Style and image-to-image",
+                "engine.lessons.patchgan:PatchGANLesson"),
 )
 
 

@@ -54,7 +54,7 @@ def test_the_lessons_menu_groups_lessons_by_topic_and_says_what_the_others_wait_
     detection = next(a.menu() for a in menu.actions() if a.text() == "Detection")
     assert [a.text() for a in detection.actions()][0].startswith("Localisation as regression")
     patchgan = win.lessons.actions["patchgan"]
-    assert not patchgan.isEnabled() and "waits for the pix2pix family" in patchgan.text()
+    assert patchgan.isEnabled() and patchgan.text().startswith("PatchGAN receptive field")
     assert win.lessons.actions["upsampling"].isEnabled()
 
 
