@@ -170,27 +170,15 @@ def bench_overhead(project: Path, work: Path, steps: int = 12, rounds: int = 3) 
 def bench_gui(project: Path, work: Path, seconds: float = 40.0) -> dict:
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # `make bench` on a headless machine
-    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.jobs_bridge import JobBridge
+    from benchmarks._gui import tick_gaps
     from app.views.live_views import LiveViews
     from engine.jobs import Job
     from engine.models.registry import get_family
 
     _app = QApplication.instance() or QApplication([])
-
-    def tick_gaps(duration_s: float) -> np.ndarray:
-        ticks: list[float] = []
-        timer = QTimer()
-        timer.setInterval(10)
-        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-        loop = QEventLoop()
-        timer.start()
-        QTimer.singleShot(int(duration_s * 1000), loop.quit)
-        loop.exec()
-        timer.stop()
-        return np.diff(np.asarray(ticks)) * 1000.0
 
     idle = tick_gaps(5.0)
     bridge = JobBridge()
