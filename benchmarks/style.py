@@ -8,7 +8,9 @@ and the GUI while the Gram heatmaps update.
 - ``gatys_overhead_vs_bare_loop``: the job's seconds per step / the same optimisation's without
   job, loop, events or previews (the trainer's ``step`` called in a plain for-loop); goal <= 1.10;
 - ``style_loss_ratio_200_steps``: style loss after N (200) steps / at step 0, from the content
-  image; goal <= 0.05; and ``content_loss_200_steps``;
+  image; goal <= 0.05; and ``content_loss_200_steps`` (raw, ½ Σ (F - P)²); with the default
+  balancing every layer starts at its weight, so this is the weighted mean of the layers' own
+  ratios, also given per layer (``style_loss_ratio_per_layer``);
 - ``faststyle_ms_512``: one 512 x 512 image through a fast-style network of the CPU preset,
   trained for ``--fast-train-s`` seconds on the scikit-image photos (the time does not depend on
   how long it trained), and ``faststyle_overhead_vs_bare_model`` (the predictor's ``stylise`` on
@@ -73,6 +75,9 @@ def gatys(steps: int) -> dict:
         "gatys_overhead_vs_bare_loop": round(job_step_s / bare_step_s, 3),
         f"style_loss_ratio_{steps}_steps": round(history[-1]["style"] / history[0]["style"], 4),
         f"content_loss_{steps}_steps": round(history[-1]["content"], 1),
+        # each layer's own ratio (the style loss above is their weighted sum, balanced at step 0)
+        "style_loss_ratio_per_layer": {name: round(history[-1][f"style/{name}"] / history[0][f"style/{name}"], 4)
+                                       for name in result["style_layers"]},
     }
 
 

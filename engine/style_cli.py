@@ -34,6 +34,10 @@ def add_stylize_parser(sub) -> None:
     s.add_argument("--size", default=None, help="long side in pixels, or small|medium|large|full (128..512)")
     s.add_argument("--alpha", type=float, default=None, help="content weight")
     s.add_argument("--beta", type=float, default=None, help="style weight")
+    s.add_argument("--raw-weights", action="store_true",
+                   help="use α, β and the layer weights on the raw losses (the paper's); by default each style "
+                        "layer's loss is divided by its value at the start and the content loss by the content "
+                        "features' energy, so β is scale-free")
     s.add_argument("--tv-weight", type=float, default=None, help="total-variation weight")
     s.add_argument("--content-layer", default=None, help="content layer name")
     s.add_argument("--style-layers", default=None, help="style layer names, comma-separated")
@@ -57,6 +61,8 @@ def stylize_command(args: argparse.Namespace, progress=None) -> dict:
     if args.steps is not None and args.steps < 1:
         raise BadInput(str(args.steps), "--steps", "must be at least 1")
     cfg = {"content": args.content, "style": args.style, "network": args.network, "seed": args.seed}
+    if getattr(args, "raw_weights", False):
+        cfg["balance"] = False
     for key, value in (("steps", args.steps), ("vgg19_weights", args.vgg19_weights), ("optimizer", args.optimizer),
                        ("init", args.init), ("size", args.size), ("alpha", args.alpha), ("beta", args.beta),
                        ("tv_weight", args.tv_weight), ("content_layer", args.content_layer),

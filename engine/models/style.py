@@ -6,6 +6,9 @@ Feature networks (chosen by :func:`feature_network`):
   machine (torch's hub cache, under torchvision's file name, or a file the user picks). The state
   dict is checked key by key before use. Max pooling is replaced by average pooling, as the paper
   recommends. Layer names are the paper's: ``conv1_1`` .. ``conv5_4`` (after their ReLU).
+- both know ``rgb``, the pixels themselves: its Gram is the picture's colour moments, a style
+  layer that carries the style's palette (a texture's Gram alone can be matched by an orange
+  suit beside a blue face; the pixels' Gram cannot);
 - ``lite0``: the shipped EfficientNet-Lite0 (engine.models.backbones); layers ``stem``,
   ``block0`` .. ``block15`` (block outputs) and ``expand1`` .. ``expand15`` (the ReLU6 of each
   block's 1x1 expansion: wide, non-negative maps, the closest Lite0 has to VGG's ReLU layers).
@@ -58,11 +61,12 @@ def vgg_feature_shapes(cfg: Sequence = _VGG19_CFG) -> dict[str, tuple[int, ...]]
     return shapes
 
 
-# The defaults of each network: the paper's layers for VGG-19; for Lite0, expansions at strides
-# 2, 4, 8 and 16 for style (they carry colour and texture) and a stride-8 block for content.
+# The defaults of each network: the paper's layers for VGG-19; for Lite0, the pixels (the palette),
+# the stem and expansions at strides 2, 4, 8 and 16 for style (they carry colour and texture) and a
+# stride-8 block for content.
 DEFAULT_LAYERS = {
     "vgg19": {"content": "conv4_2", "style": ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")},
-    "lite0": {"content": "block5", "style": ("stem", "expand1", "expand3", "expand5", "expand8")},
+    "lite0": {"content": "block5", "style": ("rgb", "stem", "expand1", "expand3", "expand5", "expand8")},
 }
 
 
@@ -111,7 +115,7 @@ class FeatureNetwork(nn.Module):
 
 class Vgg19Features(FeatureNetwork):
     name = "vgg19"
-    layers = tuple(_VGG_CONVS)
+    layers = ("rgb",) + tuple(_VGG_CONVS)
 
     def __init__(self, state_dict: dict[str, torch.Tensor], source: str = "") -> None:
         super().__init__()
@@ -133,21 +137,23 @@ class Vgg19Features(FeatureNetwork):
         return f"VGG-19 ({self.source})" if self.source else "VGG-19"
 
     def forward(self, images: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
-        wanted = {self._index[n]: n for n in names}
+        wanted = {self._index[n]: n for n in names if n != "rgb"}
         x = (images - self.mean) / self.std
-        out: dict[str, torch.Tensor] = {}
+        out: dict[str, torch.Tensor] = {"rgb": images} if "rgb" in names else {}
+        if not wanted:
+            return out
         for k, module in enumerate(self.features):
             x = module(x)
             if k in wanted:
                 out[wanted[k]] = x
-                if len(out) == len(wanted):
+                if len(out) == len(set(names)):
                     break
         return out
 
 
 class Lite0Features(FeatureNetwork):
     name = "lite0"
-    layers = ("stem",) + tuple(f"{kind}{k}" for k in range(16) for kind in ("expand", "block") if
+    layers = ("rgb", "stem") + tuple(f"{kind}{k}" for k in range(16) for kind in ("expand", "block") if
                                not (kind == "expand" and k == 0))
 
     def __init__(self, pretrained: bool = True) -> None:
@@ -165,6 +171,8 @@ class Lite0Features(FeatureNetwork):
         wanted = set(names)
         out: dict[str, torch.Tensor] = {}
         net = self.net
+        if "rgb" in wanted:
+            out["rgb"] = images
         x = F.relu6(net._bn0(net._conv_stem(preprocess(images))))
         if "stem" in wanted:
             out["stem"] = x
@@ -295,7 +303,7 @@ class TransformerNet(nn.Module):
 
 FASTSTYLE_CPU_PRESET = {
     "style": "gravel", "network": "lite0", "width": 16, "residual_blocks": 3, "crop": 128, "batch_size": 2,
-    "lr": 5e-3, "alpha": 1.0, "beta": 1e7, "tv_weight": 0.0, "epochs": 100, "steps_per_epoch": 50,
+    "lr": 5e-3, "alpha": 1.0, "beta": 1e7, "tv_weight": 0.0, "balance": False, "epochs": 100, "steps_per_epoch": 50,
     "max_seconds": 240.0, "warmup_steps": 10, "preview_every": 25, "val_images": 3, "content_layer": "",
     "style_layers": "", "style_weights": "",
 }
@@ -340,6 +348,28 @@ class PerceptualLoss(nn.Module):
         self.style_targets = {n: gram_matrix(f)[0] / f.shape[-1] / f.shape[-2] for n, f in feats.items()}
 
     @torch.no_grad()
+    def balance(self, picture: torch.Tensor, content: torch.Tensor | None = None) -> dict[str, float]:
+        """Make the terms scale-free at ``picture`` (the start of a run): each style layer's weight
+        is divided by that layer's loss there, so every layer starts at its own weight whatever its
+        size, and α by the content features' energy ½ Σ P², so the content term is a relative error.
+        Without this the raw layers differ by orders of magnitude and the largest one alone is
+        matched. Returns the raw values it divided by."""
+        terms, _ = self(picture, content)
+        raw: dict[str, float] = {}
+        for k, name in enumerate(self.style_layers):
+            weight = self.style_weights[k]
+            value = float(terms[f"style/{name}"]) / weight if weight else 0.0
+            raw[name] = value
+            if value > 0:
+                self.style_weights[k] = weight / value
+        target = self.content_target if content is None else self.net(content, [self.content_layer])[self.content_layer]
+        energy = 0.5 * float((target ** 2).sum()) / picture.shape[0]
+        raw["content_energy"] = energy
+        if energy > 0:
+            self.alpha /= energy
+        return raw
+
+    @torch.no_grad()
     def set_content(self, content: torch.Tensor) -> None:
         self.content_target = self.net(content, [self.content_layer])[self.content_layer]
 
@@ -375,7 +405,7 @@ class PerceptualLoss(nn.Module):
 # The Gatys job's defaults under the loop (engine.train.gatys adds the loop keys).
 GATYS_PRESET = {
     "content": "astronaut", "style": "brick", "network": "auto", "optimizer": "lbfgs", "init": "content",
-    "size": 256, "steps": 200, "alpha": 1.0, "beta": 1e7, "tv_weight": 0.0, "style_layers": "",
+    "size": 256, "steps": 200, "alpha": 1.0, "beta": 100.0, "balance": True, "tv_weight": 0.0, "style_layers": "",
     "style_weights": "", "content_layer": "",
 }
 

@@ -18,7 +18,7 @@ from engine.annotations.errors import BadInput
 from engine.annotations.store import ProjectStore
 from engine.jobs.events import Event, Log, Preview
 from engine.models.style import FASTSTYLE_CPU_PRESET, build_transformer, feature_network
-from engine.train.gatys import build_objective, load_picture, to_tensor, to_uint8
+from engine.train.gatys import _flag, build_objective, load_picture, to_tensor, to_uint8
 from engine.train.loop import Trainer
 from engine.viz import previews as pv
 
@@ -62,9 +62,14 @@ class FastStyleTrainer(Trainer):
         yield Log(f"feature network: {self.network}; style: {self.style_name}; {len(self.train_paths)} images")
         self.objective = build_objective(cfg, net.to(self.device), self.device)
         self.objective.set_style(to_tensor(style_rgb, self.crop).to(self.device))
+        self.rng = random.Random(int(cfg.get("seed") or 0))
+        if _flag(cfg.get("balance")):
+            # the terms made scale-free on crops as the network first sees them (it starts near its input)
+            probe = torch.from_numpy(np.stack([_crop(self.read(p), self.crop, self.rng) for p in self.train_paths[:4]]))
+            probe = probe.permute(0, 3, 1, 2).float().div(255.0).to(self.device)
+            self.objective.balance(probe, content=probe)
         self.model = build_transformer(cfg).to(self.device)
         self.optimizers = [torch.optim.Adam(self.model.parameters(), lr=float(cfg["lr"]))]
-        self.rng = random.Random(int(cfg.get("seed") or 0))
         self.val_inputs = [to_tensor(self.read(p), self.crop * 2).to(self.device) for p in self.val_paths]
 
     def steps_per_epoch(self) -> int:

@@ -38,7 +38,8 @@ MIN_SIDE = 16  # pixels: a smaller image has no texture for the deeper layers to
 GATYS_DEFAULTS: dict[str, Any] = {
     "content": "astronaut", "style": "brick", "network": "auto", "vgg19_weights": "",
     "content_layer": "", "style_layers": "", "style_weights": "",
-    "alpha": 1.0, "beta": 1e7, "tv_weight": 0.0, "optimizer": "lbfgs", "lr": 0.0, "init": "content",
+    "alpha": 1.0, "beta": 100.0, "tv_weight": 0.0, "balance": True, "optimizer": "lbfgs", "lr": 0.0,
+    "init": "content",
     "size": 256, "steps": 200, "preview_every": 10,
     # the loop's schedule is for training; L-BFGS sets its own step and Adam runs at a fixed rate
     "epochs": 1, "warmup_steps": 1, "lr_floor": 1.0, "eval_every": 1,
@@ -117,6 +118,10 @@ def _weights(text: Any) -> list[float]:
         raise BadInput("config", "style_weights", f"must be numbers separated by commas, got {text!r}") from None
 
 
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() not in ("", "0", "false", "no", "off", "none")
+
+
 def build_objective(cfg: dict, net, device: torch.device) -> PerceptualLoss:
     """The perceptual loss the config asks for (the network's default layers where none are named)."""
     layers = DEFAULT_LAYERS[net.name]
@@ -161,6 +166,7 @@ class GatysTrainer(Trainer):
             g = torch.Generator().manual_seed(int(cfg.get("seed") or 0))
             start = torch.rand(self.content.shape, generator=g).to(self.device)
         self.picture = start.contiguous().requires_grad_(True)
+        self.balanced = self.objective.balance(self.picture.detach()) if _flag(cfg.get("balance")) else {}
         self.optimiser_name = optimiser
         lr = float(cfg.get("lr") or _DEFAULT_LR[optimiser])
         if optimiser == "lbfgs":

@@ -93,6 +93,44 @@ def test_content_and_style_losses_match_a_plain_torch_reference_on_a_tiny_networ
     assert float(terms["content"]) == 0.0
 
 
+def test_balance_makes_every_style_layer_start_at_its_weight_and_the_content_loss_relative():
+    """Raw layer losses differ by orders of magnitude; after balancing at the start picture each
+    weighted layer term equals its weight there, and α is divided by the content energy ½ Σ P²."""
+    net = TinyNet()
+    g = torch.Generator().manual_seed(2)
+    content, style = (torch.rand(1, 3, 12, 12, generator=g) for _ in range(2))
+    objective = PerceptualLoss(net, "b", ["a", "b"], [0.3, 0.7], alpha=2.0, beta=50.0)
+    objective.set_style(style)
+    objective.set_content(content)
+    raw_terms, _ = objective(content)
+    raw = objective.balance(content)
+    assert raw["a"] == pytest.approx(float(raw_terms["style/a"]) / 0.3, rel=1e-5)
+    terms, _ = objective(content)
+    assert float(terms["style/a"]) == pytest.approx(0.3, rel=1e-5)
+    assert float(terms["style/b"]) == pytest.approx(0.7, rel=1e-5)
+    target = net(content, ["b"])["b"]
+    assert objective.alpha == pytest.approx(2.0 / (0.5 * float((target ** 2).sum())), rel=1e-5)
+    # a picture twice as far from the content features costs four times the relative content loss
+    shifted = PerceptualLoss(net, "b", ["a"], alpha=1.0, beta=0.0)
+    shifted.set_style(style)
+    shifted.set_content(content)
+    shifted.balance(content)
+    terms, _ = shifted(style)
+    assert float(terms["loss"]) == pytest.approx(float(terms["content"]) / raw["content_energy"], rel=1e-5)
+
+
+def test_the_rgb_layer_is_the_pixels_so_its_gram_is_the_pictures_colour_moments():
+    from engine.models.style import Lite0Features
+
+    net = Lite0Features(pretrained=False)
+    pixels = torch.rand(1, 3, 32, 32)
+    out = net(pixels, ["rgb", "stem"])
+    assert torch.equal(out["rgb"], pixels) and out["stem"].shape[1] == 32
+    assert net(pixels, ["rgb"]).keys() == {"rgb"}
+    moments = torch.einsum("chw,dhw->cd", pixels[0], pixels[0])
+    assert torch.allclose(gram_matrix(out["rgb"])[0], moments, rtol=1e-5)
+
+
 def test_unknown_layers_and_mismatched_weights_are_refused_naming_the_field():
     with pytest.raises(BadInput, match="style_layers.*unknown layer conv9"):
         PerceptualLoss(TinyNet(), "b", ["conv9"])
