@@ -291,13 +291,20 @@ class TransformerNet(nn.Module):
             *[_Residual(4 * w) for _ in range(int(residual_blocks))],
             _Upsample(4 * w, 2 * w), _Upsample(2 * w, w),
             nn.ReflectionPad2d(4), nn.Conv2d(w, 3, 9))
+        # The input reaches the output through a learnt colour mix (identity at first). Instance
+        # norm removes each channel's mean, so the body alone cannot take away the photo's own
+        # colours; without this mix the network kept them and the style's palette never came.
+        self.colour = nn.Conv2d(3, 3, 1)
+        with torch.no_grad():
+            self.colour.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            self.colour.bias.zero_()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         h, w = images.shape[-2:]
         ph, pw = (-h) % 4, (-w) % 4
         x = F.pad(images, (0, pw, 0, ph), mode="reflect") if ph or pw else images
         # a residual on the input: the network starts near the content picture and learns the style
-        y = torch.sigmoid(self.body(x) + torch.logit(x.clamp(0.02, 0.98)))
+        y = torch.sigmoid(self.body(x) + self.colour(torch.logit(x.clamp(0.02, 0.98))))
         return y[..., :h, :w]
 
 
