@@ -4,7 +4,9 @@ One loop step is one evaluation of the perceptual loss (engine.models.style.Perc
 one update of the picture, by L-BFGS (the paper's optimiser, the default) or Adam. The loop gives
 pause / resume / single steps, the NaN policy and previews; ``Trainer.save`` writes the picture
 (PNG) instead of a checkpoint, and ``Trainer.cancelled`` keeps the current picture when the run
-is stopped (docs/adr/0025-style-transfer.md).
+is stopped (docs/adr/0025-style-transfer.md). By default (``balance``) the terms are made
+scale-free at the start picture: each style layer's loss relative to its value there, the content
+loss relative to the content features' energy (PerceptualLoss.balance).
 
 Previews every ``preview_every`` steps: ``picture`` (image), ``inputs`` (content | style),
 ``style per layer`` (curves) and ``gram <layer>`` for every style layer: the style image's Gram
