@@ -23,12 +23,13 @@ from engine.train.loop import Trainer
 from engine.viz import previews as pv
 
 
-def _crop(picture: np.ndarray, side: int, rng: random.Random) -> np.ndarray:
-    """A random ``side`` x ``side`` crop after resizing the short side to 1.25 x ``side``."""
+def _crop(picture: np.ndarray, side: int, rng: random.Random, short_side: int = 0) -> np.ndarray:
+    """A random ``side`` x ``side`` crop after resizing the short side to ``short_side`` (at least
+    1.25 x ``side``)."""
     import cv2
 
     h, w = picture.shape[:2]
-    scale = 1.25 * side / min(h, w)
+    scale = max(1.25 * side, short_side) / min(h, w)
     resized = cv2.resize(picture, (max(side, round(w * scale)), max(side, round(h * scale))),
                          interpolation=cv2.INTER_AREA)
     y = rng.randrange(resized.shape[0] - side + 1)
@@ -61,16 +62,22 @@ class FastStyleTrainer(Trainer):
         self.network = net.describe()
         yield Log(f"feature network: {self.network}; style: {self.style_name}; {len(self.train_paths)} images")
         self.objective = build_objective(cfg, net.to(self.device), self.device)
-        self.objective.set_style(to_tensor(style_rgb, self.crop).to(self.device))
+        # Crops are cut from images at ``image_side`` and the style is seen at ``style_side``: small
+        # crops then hold parts of a picture at the scale of Gatys' runs, with the style's stones
+        # or bricks at their size there (a whole image shrunk to the crop made them dots).
+        self.image_side = int(cfg.get("image_side") or 0)
+        self.objective.set_style(to_tensor(style_rgb, int(cfg.get("style_side") or self.crop)).to(self.device))
         self.rng = random.Random(int(cfg.get("seed") or 0))
         if _flag(cfg.get("balance")):
             # the terms made scale-free on crops as the network first sees them (it starts near its input)
-            probe = torch.from_numpy(np.stack([_crop(self.read(p), self.crop, self.rng) for p in self.train_paths[:4]]))
+            probe = torch.from_numpy(np.stack([_crop(self.read(p), self.crop, self.rng, self.image_side)
+                                           for p in self.train_paths[:4]]))
             probe = probe.permute(0, 3, 1, 2).float().div(255.0).to(self.device)
             self.objective.balance(probe, content=probe)
         self.model = build_transformer(cfg).to(self.device)
         self.optimizers = [torch.optim.Adam(self.model.parameters(), lr=float(cfg["lr"]))]
-        self.val_inputs = [to_tensor(self.read(p), self.crop * 2).to(self.device) for p in self.val_paths]
+        val_side = self.image_side or self.crop * 2
+        self.val_inputs = [to_tensor(self.read(p), val_side).to(self.device) for p in self.val_paths]
 
     def steps_per_epoch(self) -> int:
         # a fixed number of random crops per epoch, whatever the project's size: validation (and
@@ -81,7 +88,7 @@ class FastStyleTrainer(Trainer):
         bs = int(self.cfg["batch_size"])
         for _ in range(self.steps_per_epoch()):
             chosen = [self.rng.choice(self.train_paths) for _ in range(bs)]
-            crops = np.stack([_crop(self.read(p), self.crop, self.rng) for p in chosen])
+            crops = np.stack([_crop(self.read(p), self.crop, self.rng, self.image_side) for p in chosen])
             yield torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255.0).contiguous()
 
     def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
