@@ -35,6 +35,18 @@ def test_both_optimisers_lower_the_loss_on_a_tiny_case(tmp_path, optimizer):
     assert picture.shape[:2] == (48, 48)
 
 
+def test_by_default_every_style_layer_starts_at_an_equal_share_and_raw_weights_turn_that_off(tmp_path):
+    result, _ = run(tmp_path, steps=2)
+    layers = result["style_layers"]
+    assert "rgb" in layers  # the pixels' Gram carries the style's palette
+    first = result["loss_history"][0]
+    for layer in layers:
+        assert first[f"style/{layer}"] == pytest.approx(1.0 / len(layers), rel=1e-4)
+    raw, _ = run(tmp_path, steps=2, balance=False, beta=1e7)
+    shares = [raw["loss_history"][0][f"style/{layer}"] for layer in layers]
+    assert max(shares) > 10 * min(shares)  # the raw layers differ by orders of magnitude
+
+
 def test_the_live_views_are_the_picture_the_inputs_the_layer_losses_and_three_grams_per_layer(tmp_path):
     result, events = run(tmp_path)
     previews = {e.name: e for e in events if isinstance(e, Preview)}
