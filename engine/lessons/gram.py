@@ -54,7 +54,8 @@ class GramLesson(Lesson):
     def build(self, token):
         from engine.models.style import DEFAULT_LAYERS, Lite0Features
 
-        layers = tuple(DEFAULT_LAYERS["lite0"]["style"])
+        # the network's own style layers: "rgb" (the pixels) is a colour term, not a feature map
+        layers = tuple(n for n in DEFAULT_LAYERS["lite0"]["style"] if n != "rgb")
         net = Lite0Features(pretrained=True)
         img = self.input.image
         h, w = img.shape[:2]
