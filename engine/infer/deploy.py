@@ -31,6 +31,7 @@ checked against PyTorch's in the tests and in benchmarks/distributed.py.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,22 +204,19 @@ def write_deployable(d: Deployable, fmt: str, out: str | Path) -> dict:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.writing")
-    with torch.no_grad():
-        if fmt == "onnx":
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the exporter's tracer warnings are about its own internals
+    try:
+        # the exporters' tracer warnings are about their own internals, not the user's model
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if fmt == "onnx":
                 torch.onnx.export(d.module, (d.example,), str(tmp), dynamo=False, opset_version=OPSET,
                                   input_names=d.inputs, output_names=d.outputs, dynamic_axes=d.dynamic_axes)
-            _add_onnx_metadata(tmp, d.meta)
-        else:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                traced = _torchscript(d)
-            traced.save(str(tmp), _extra_files={"visionbench.json": json.dumps(d.meta)})
+                _add_onnx_metadata(tmp, d.meta)
+            else:
+                _torchscript(d).save(str(tmp), _extra_files={"visionbench.json": json.dumps(d.meta)})
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed export leaves nothing behind
+        raise
     tmp.replace(out)
     return {"out": str(out), "format": fmt, "family": d.meta["family"], "kind": d.meta["kind"],
             "inputs": d.inputs, "outputs": d.outputs, "bytes": out.stat().st_size}

@@ -47,7 +47,7 @@ from engine.jobs.events import Event, Log, Metrics, Preview, Progress
 from engine.jobs.priority import lower_thread_priority
 from engine.models.checkpoint import save_checkpoint
 from engine.train import distributed
-from engine.train.resume import load_state, restore_rng, rng_state, save_state
+from engine.train.resume import load_state, restore_rng, rng_state, save_state, state_path
 from engine.train.sampling import make_loader
 
 __all__ = ["LOOP_DEFAULTS", "NonFiniteLoss", "Trainer", "cpu_threads", "fit", "lower_thread_priority",
@@ -272,7 +272,7 @@ def fit(trainer_cls: type[Trainer], token: CancelToken, store_path: str, out: st
     d = distributed.current()
     device = d.device(pick_device(cfg.get("device") or "auto"))
     if not cfg.get("resume") and d.active and int(os.environ.get("TORCHELASTIC_RESTART_COUNT") or 0) > 0 \
-            and Path(f"{out}.state").is_file():
+            and state_path(out).is_file():
         cfg["resume"] = str(out)  # torchrun restarted the workers after a failure: go on from the last state
     resumed = load_state(cfg["resume"], trainer_cls.family, d) if cfg.get("resume") else None
     d.init(device)
