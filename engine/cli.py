@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="voc only: copy images as they are instead of writing every image as JPEGImages/<id>.jpg")
     e.add_argument("--overwrite", action="store_true",
                    help="export into a non-empty folder, replacing the same-named files in it")
+    e.add_argument("--include-proposals", action="store_true",
+                   help="also write unreviewed model proposals (left out by default: an export holds ground truth)")
 
     m = sub.add_parser("export-model", help="write a checkpoint as ONNX or TorchScript for deployment",
                        description="Segmentation, detection (boxes, labels and scores as outputs) and families that "
@@ -440,6 +442,8 @@ def cmd_export(args) -> int:
         if args.format != "voc":
             raise BadInput("<command line>", "--keep-image-format", f"applies to voc exports only, not {args.format}")
         options["keep_image_format"] = True
+    if args.include_proposals and args.format == "project":
+        raise BadInput("<command line>", "--include-proposals", "a project copy holds every annotation as it is")
     if args.format == "project":
         export_project = _lazy("engine.annotations.project_copy", "export_project")
         with ProjectStore(_project_arg(args.project), readonly=True) as store:
@@ -448,7 +452,7 @@ def cmd_export(args) -> int:
         return 0
     with ProjectStore(_project_arg(args.project), readonly=True) as store:
         summary = _call(export_from, f"export {args.format}", store=store, fmt=args.format, dst=Path(args.dst),
-                        split=args.split, overwrite=args.overwrite, **options)
+                        split=args.split, overwrite=args.overwrite, proposals=args.include_proposals, **options)
     _print_json(summary if summary is not None else {"dst": args.dst})
     return 0
 

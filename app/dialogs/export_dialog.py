@@ -2,8 +2,8 @@
 and what the YOLO task "auto" will pick, before anything is written."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
 from app.dialogs.import_dialog import IMPORT_FORMATS
 from engine.annotations.formats import EXPORT_OPTIONS
@@ -41,6 +41,15 @@ class ExportDialog(QDialog):
         self.form.addRow("Split", self.split_box)
         self.form.addRow("Destination folder", row)
         self.option_boxes: dict[str, QComboBox] = {}
+        # an export holds ground truth: unreviewed proposals stay out unless asked for
+        from engine.assist.review import proposal_counts
+
+        open_proposals = sum(proposal_counts(store).values())
+        self.proposals_box = QCheckBox(f"Include unreviewed model proposals ({open_proposals} in the project)", self)
+        self.proposals_box.setObjectName("include_proposals")
+        self.proposals_box.setEnabled(open_proposals > 0)
+        self.proposals_box.setToolTip("Left out by default: accept proposals in review mode to export them as labels")
+        self.form.addRow("Proposals", self.proposals_box)
         self.task_note = QLabel(self)
         self.task_note.setWordWrap(True)
         self.task_note.setStyleSheet("color: #888;")
@@ -70,7 +79,10 @@ class ExportDialog(QDialog):
         return {name: box.currentData() for name, box in self.option_boxes.items()}
 
     def choice(self) -> tuple[str, str, str | None, dict]:
-        return self.fmt(), self.dest_edit.text().strip(), self.split_box.currentData(), self.options()
+        options = self.options()
+        if self.proposals_box.isChecked():
+            options["proposals"] = True
+        return self.fmt(), self.dest_edit.text().strip(), self.split_box.currentData(), options
 
     def _format_changed(self, *_args) -> None:
         for name in list(self.option_boxes):

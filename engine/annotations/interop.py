@@ -138,6 +138,9 @@ def export_losses(summary: dict) -> list[str]:
                 out.append(f"not written (the format has no place for them): {', '.join(parts)}")
         elif isinstance(value, list) and value:
             out.append(f"not written: {len(value)} item(s), e.g. {value[0]}")
+    if summary.get("proposals_left_out"):
+        out.append(f"{summary['proposals_left_out']} unreviewed model proposal(s) left out (accept them in review "
+                   "mode first, or export with proposals included)")
     if summary.get("merged_objects"):
         out.append(str(summary.get("merged") or f"{summary['merged_objects']} objects merged"))
     if summary.get("boxes_of_segmented_objects"):

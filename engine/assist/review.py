@@ -18,20 +18,24 @@ from engine.data.truth import MODEL_SCORE, is_proposal
 EDITED = "edited"
 
 
-def images_with_proposals(store: ProjectStore) -> set[int]:
-    """Ids of the images holding at least one proposal (a text pre-filter in SQL, then the rule)."""
+def proposal_counts(store: ProjectStore) -> dict[int, int]:
+    """image id -> number of open proposals, for the images holding any (a text pre-filter in SQL,
+    then the rule)."""
     rows = store.execute("SELECT image_id, attributes FROM annotations WHERE attributes LIKE '%proposal%'")
-    found = set()
+    found: dict[int, int] = {}
     for image_id, text in rows.fetchall():
-        if image_id in found:
-            continue
         try:
             attrs = json.loads(text) if text else {}
         except ValueError:
             continue
         if isinstance(attrs, dict) and attrs.get("proposal"):
-            found.add(image_id)
+            found[image_id] = found.get(image_id, 0) + 1
     return found
+
+
+def images_with_proposals(store: ProjectStore) -> set[int]:
+    """Ids of the images holding at least one proposal."""
+    return set(proposal_counts(store))
 
 
 def step_to_proposals(order: list[int], current: int | None, delta: int, with_proposals: set[int]) -> int | None:

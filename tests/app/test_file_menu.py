@@ -174,3 +174,29 @@ def test_new_project_opens_in_place_and_the_old_one_is_a_recent_project(win, qtb
     assert again.paths()[0] == str(old)
     assert win.file.new_project(tmp_path / "fresh") is None  # exists already: refused, said why
     assert "already exists" in win.last_error_box.text() or "already exists" in win.last_error_box.informativeText()
+
+
+def test_export_leaves_unreviewed_proposals_out_unless_the_box_is_ticked(win, qtbot, tmp_path):
+    from engine.data.truth import as_proposal
+
+    img = win.store.images()[0]
+    cat = win.store.categories()[0].id
+    win.controller.record("prelabel", add=[as_proposal(Annotation(img.id, cat, Point(4, 4), score=0.7))])
+    win.actions_by_name["export"].trigger()
+    dialog = win.file.dialog
+    assert dialog.proposals_box.isEnabled() and not dialog.proposals_box.isChecked()
+    assert "1 in the project" in dialog.proposals_box.text()
+    dialog.set_format("labelme")
+    qtbot.keyClicks(dialog.dest_edit, str(tmp_path / "out"))
+    qtbot.mouseClick(dialog.export_button, LEFT)
+    wait_jobs(qtbot, win)
+    assert win.file.last_export["proposals_left_out"] == 1
+    assert "1 unreviewed model proposal(s) left out" in win.file.dialog.text()
+    win.actions_by_name["export"].trigger()
+    dialog = win.file.dialog
+    dialog.set_format("labelme")
+    dialog.proposals_box.setChecked(True)
+    qtbot.keyClicks(dialog.dest_edit, str(tmp_path / "all"))
+    qtbot.mouseClick(dialog.export_button, LEFT)
+    wait_jobs(qtbot, win)
+    assert win.file.last_export["proposals_left_out"] == 0

@@ -113,7 +113,7 @@ EXPORT_OPTIONS: dict[str, dict[str, tuple]] = {
 
 
 def export_from(store, fmt: str, dst, split: str | None = None, progress=None, overwrite: bool = False,
-                **options) -> dict:
+                proposals: bool = False, **options) -> dict:
     """Export the project (or one split) to `dst` in format `fmt`; returns the module's summary.
 
     `options` are the format's choices in EXPORT_OPTIONS (``task="segment"`` for yolo,
@@ -121,6 +121,10 @@ def export_from(store, fmt: str, dst, split: str | None = None, progress=None, o
     The destination rules (never a folder holding the project or its images; a non-empty one
     only with `overwrite`; all or nothing) are those of :mod:`.destination`.
     `progress(done, total, "write")` is called per image written.
+
+    An export holds ground truth: unreviewed model proposals (engine.data.truth) are left out and
+    counted as ``proposals_left_out`` unless `proposals` is true (then they are written like any
+    other shape, their ``proposal`` attribute kept where the format has attributes).
     """
     from .destination import staged_export
 
@@ -132,10 +136,36 @@ def export_from(store, fmt: str, dst, split: str | None = None, progress=None, o
                            + (f"; it has {', '.join(allowed)}" if allowed else ""))
         if value not in allowed[name]:
             raise BadInput("<options>", name, f"{value!r} is not one of {', '.join(map(str, allowed[name]))}")
+    source = store if proposals else _GroundTruthView(store)
     with _gc_paused():
-        return staged_export(store, Path(dst), lambda folder: module.write(store, folder, split=split,
-                                                                           progress=progress, **options),
-                             overwrite=overwrite)
+        summary = staged_export(store, Path(dst), lambda folder: module.write(source, folder, split=split,
+                                                                              progress=progress, **options),
+                                overwrite=overwrite)
+    if isinstance(summary, dict):
+        summary["proposals_left_out"] = 0 if proposals else source.left_out.get(split, 0)
+    return summary
+
+
+class _GroundTruthView:
+    """The store as an export reads it, without unreviewed proposals (`left_out`: split -> count)."""
+
+    def __init__(self, store):
+        self._store = store
+        self.left_out: dict[str | None, int] = {}
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def all_annotations(self, split: str | None = None):
+        from engine.data.truth import is_ground_truth
+
+        out, left_out = {}, 0
+        for image_id, anns in self._store.all_annotations(split=split).items():
+            kept = [a for a in anns if is_ground_truth(a)]
+            left_out += len(anns) - len(kept)
+            out[image_id] = kept
+        self.left_out[split] = left_out
+        return out
 
 
 @contextmanager
