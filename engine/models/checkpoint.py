@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -115,6 +116,21 @@ def _fsync_dir(folder: Path) -> None:
         os.close(dir_fd)
 
 
+def _load_failure(exc: Exception) -> str:
+    """Why torch.load refused a file, in one sentence: code in the pickle, or a damaged/foreign file.
+    torch's own texts are long (a paragraph about ``weights_only``); only the line that says what
+    was found is kept."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    found = re.search(r"unsupported GLOBAL (\S+)|Unsupported global: GLOBAL (\S+)", str(exc))
+    if found:
+        return ("refused to load: the file's pickle calls " + (found.group(1) or found.group(2)).rstrip(".,")
+                + " (only tensors and plain values are loaded, for safety)")
+    telling = ("Unsupported operand", "invalid load key", "PytorchStreamReader")
+    detail = next((ln for ln in lines if ln.startswith(telling)), lines[0] if lines else type(exc).__name__)
+    detail = detail.split(". This is an internal")[0]
+    return f"file is corrupt, truncated or not a PyTorch checkpoint ({detail[:160]})"
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
     """Read a checkpoint written by :func:`save_checkpoint`; return ``(state_dict, meta)``.
 
@@ -129,17 +145,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> tuple
         raise CheckpointError(path, "checkpoint path is not a file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text or "UnpicklingError" in type(exc).__name__:
-            reason = (
-                "refused to load: the file contains pickled code or objects other than tensors "
-                "(only weights are loaded, for safety)"
-            )
-        else:
-            reason = "file is corrupt, truncated or not a PyTorch checkpoint"
-        first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        raise CheckpointError(path, f"{reason} ({type(exc).__name__}: {first_line[:200]})") from exc
+    except Exception as exc:  # every failure of torch.load becomes one message naming the file
+        raise CheckpointError(path, _load_failure(exc)) from exc
     if not isinstance(payload, dict) or "state_dict" not in payload or "meta_json" not in payload:
         raise CheckpointError(path, "not a Visionbench checkpoint: expected keys 'state_dict' and 'meta_json'")
     state_dict = payload["state_dict"]
