@@ -31,6 +31,10 @@ PREFERRED_DOCK_WIDTH = 640
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+# the kinds whose training takes the checked categories (the others read every category or none)
+CATEGORY_KINDS = ("segmentation", "detection", "instance")
+
+
 class TrainPanel(QWidget):
     """Family combo, checkable categories, epochs, device, Start/Cancel/Predict, live views."""
 
@@ -112,7 +116,8 @@ class TrainPanel(QWidget):
         form.addWidget(self.epochs, 1, 3)
         form.addWidget(QLabel("Time", self), 2, 2)
         form.addWidget(self.minutes, 2, 3)
-        form.addWidget(QLabel("Categories", self), 1, 0, Qt.AlignmentFlag.AlignTop)
+        self.categories_label = QLabel("Categories", self)
+        form.addWidget(self.categories_label, 1, 0, Qt.AlignmentFlag.AlignTop)
         form.addWidget(self.categories, 1, 1, 2, 1)
         form.addWidget(self.options_box, 3, 0, 1, 4)
         form.setColumnStretch(1, 2)
@@ -211,6 +216,9 @@ class TrainPanel(QWidget):
             self.option_widgets[opt["key"]] = widget
             self.options_form.addRow(opt["key"], widget)
         self.options_box.setTitle(f"Options of {name}" if self.option_widgets else "Options (none)")
+        # embeddings, image pairs and style take every category (or none): no list to check
+        for w in (self.categories, self.categories_label):
+            w.setVisible(spec.kind in CATEGORY_KINDS)
 
     def option_values(self) -> dict:
         """The options as the form shows them (typed like the preset's values)."""
@@ -290,7 +298,7 @@ class TrainPanel(QWidget):
         family = self.family_combo.currentText()
         spec = get_family(family)
         classes = [n for n, on in self.category_states().items() if on]
-        if not classes and spec.kind != "image2image":  # image pairs need no categories
+        if not classes and spec.kind in CATEGORY_KINDS:
             self.status.setText("check at least one category to train on")
             return None
         device = self.device_combo.currentText()

@@ -131,3 +131,10 @@ def test_device_choice_picks_the_preset_and_absent_hardware_is_said_before_start
     assert bridge.runner(job_id).job.kwargs["config"]["width"] == get_family("unet").gpu_preset["width"]
     panel.cancel()
     qtbot.waitUntil(lambda: panel.train_job_id is None, timeout=60_000)
+
+
+def test_the_category_list_shows_only_for_families_that_train_on_checked_categories(setup):
+    panel = setup[0]
+    for family, shown in (("unet", True), ("yolo", True), ("pix2pix", False), ("siamese", False)):
+        panel.family_combo.setCurrentIndex(panel.family_combo.findText(family))
+        assert panel.categories.isVisibleTo(panel) is shown and panel.categories_label.isVisibleTo(panel) is shown
