@@ -6,6 +6,12 @@ Every object is stored twice, sharing one `instance_id` (unique in the project):
   columns 3..7 gives x1=3, x2=8).
 Detectors train from the boxes, segmenters from the masks; pair them by `instance_id`.
 Deterministic for a seed: the same seed gives the same pixels and annotations.
+
+Appearance follows the class, as in a real scene (a road is grey, the sky is blue): each category
+has its own colour family and shading grain (``APPEARANCE``), the background its own dark slate
+with faint stripes. The random colours drawn per image and per object are only a moderate jitter
+around those families, so a model of the masks can predict the picture (labels -> photo) while
+no two objects look exactly alike.
 """
 from __future__ import annotations
 
@@ -20,6 +26,14 @@ from engine.annotations.model import Annotation, Box
 from engine.annotations.store import ProjectStore
 
 CATEGORIES = (("circle", "#e6194b"), ("rectangle", "#3cb44b"), ("triangle", "#4363d8"))
+# category -> (base RGB, shading grain: the factor on the per-pixel shading noise of sigma 8)
+APPEARANCE = {"circle": ((235.0, 80.0, 60.0), 0.5), "rectangle": ((80.0, 200.0, 90.0), 1.0),
+              "triangle": ((80.0, 120.0, 235.0), 1.5)}
+BACKGROUND = (35.0, 40.0, 50.0)  # dark slate
+# A drawn colour c (uniform 0..255 for objects, 40..215 for the background) moves its family's base
+# by jitter * (c - 127.5): objects within about +-15 levels per channel, the background +-5.
+JITTER, BACKGROUND_JITTER = 0.12, 0.06
+BACKGROUND_TEXTURE = 0.2  # the background's gradient, stripes and grain at this fraction of their drawn size
 SIZE = 128            # images are SIZE x SIZE pixels
 VAL_FRACTION = 0.2
 MIN_VISIBLE = 0.5     # an object keeps at least this fraction of its pixels visible
@@ -28,19 +42,28 @@ DEMO_TIME = 1_700_000_000.0  # fixed created/updated stamps keep the demo byte-f
 Progress = Callable[[int, int], None]
 
 
+def family_colour(base, drawn: np.ndarray, jitter: float) -> np.ndarray:
+    """A colour of the family ``base`` (RGB): the drawn random colour is its jitter."""
+    return np.asarray(base, np.float64) + jitter * (np.asarray(drawn, np.float64) - 127.5)
+
+
 def textured_background(rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
-    """Noise + a linear colour gradient + random stripes -> uint8 RGB [size, size, 3]."""
+    """The background's look: dark slate, with a faint linear gradient, faint random stripes and grain
+    -> uint8 RGB [size, size, 3]. The random draws (and their order) are those of a fully random
+    background; they now only jitter the slate."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     angle = rng.uniform(0, 2 * np.pi)
     ramp = np.cos(angle) * xx + np.sin(angle) * yy
     c0, c1 = rng.uniform(40, 215, 3), rng.uniform(40, 215, 3)
-    img = c0[None, None, :] + (c1 - c0)[None, None, :] * ramp[:, :, None]
+    k = BACKGROUND_TEXTURE
+    img = (family_colour(BACKGROUND, c0, BACKGROUND_JITTER)[None, None, :]
+           + (k * BACKGROUND_JITTER * (c1 - c0))[None, None, :] * ramp[:, :, None])
     if rng.random() < 0.7:
         period = rng.uniform(6, 24)
         theta = rng.uniform(0, np.pi)
         phase = (np.cos(theta) * xx + np.sin(theta) * yy) * size / period
-        img += (rng.uniform(10, 35) * np.sign(np.sin(2 * np.pi * phase)))[:, :, None]
-    img += rng.normal(0, rng.uniform(4, 14), img.shape)
+        img += (k * rng.uniform(10, 35) * np.sign(np.sin(2 * np.pi * phase)))[:, :, None]
+    img += k * rng.normal(0, rng.uniform(4, 14), img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -84,9 +107,10 @@ def render_scene(rng: np.random.Generator, size: int = SIZE) -> tuple[np.ndarray
             continue
         objects = [(n, vis & (1 - full), a) for n, vis, a in objects]
         objects.append((name, full, int(full.sum())))
-        colour = rng.uniform(0, 255, 3)
-        # a little shading so objects are not flat decals
-        shade = rng.normal(0, 8, (size, size, 1)) + colour[None, None, :]
+        base, grain = APPEARANCE[name]
+        colour = family_colour(base, rng.uniform(0, 255, 3), JITTER)
+        # a little shading so objects are not flat decals; its grain is the class's texture
+        shade = grain * rng.normal(0, 8, (size, size, 1)) + colour[None, None, :]
         sel = full.astype(bool)
         img[sel] = np.clip(shade[sel], 0, 255).astype(np.uint8)
     return img, [(n, vis) for n, vis, _ in objects if vis.any()]
