@@ -1,7 +1,10 @@
-"""Real sample photos from scikit-image, with a handful of hand-placed annotations.
+"""Real sample photos from scikit-image and scikit-learn, with a handful of hand-placed annotations.
 
-Only images that scikit-image ships inside its wheel are used (others need a download, which
-is never done here); any that fail to load are left out. Boxes were placed by eye on the
+Only images that the libraries ship inside their wheels are used (others need a download, which
+is never done here); any that fail to load are left out. scikit-learn's two sample photos (a
+temple under a blue sky among trees, a flower before foliage) have no annotations: they are there
+for the families that learn from pixels alone (colorization, style), whose colours the other
+photos lack (no blue sky, little green). Boxes were placed by eye on the
 original images (xyxy pixels); the horse mask is exact (the image is a binary silhouette).
 """
 from __future__ import annotations
@@ -42,6 +45,10 @@ def _load(name: str) -> np.ndarray | None:
     import skimage.data as data
 
     try:
+        if name in SKLEARN_PHOTOS:
+            from sklearn.datasets import load_sample_image
+
+            return np.ascontiguousarray(load_sample_image(f"{name}.jpg"))
         if name == "motorcycle":
             return data.stereo_motorcycle()[0]
         img = getattr(data, name)()
@@ -54,8 +61,9 @@ def _load(name: str) -> np.ndarray | None:
     return np.ascontiguousarray(img)
 
 
+SKLEARN_PHOTOS = ("china", "flower")  # sklearn.datasets.load_sample_image
 PHOTOS = ("astronaut", "chelsea", "coffee", "coins", "rocket", "hubble_deep_field", "motorcycle", "horse",
-          "camera", "immunohistochemistry", "page", "text", "moon")
+          "camera", "immunohistochemistry", "page", "text", "moon") + SKLEARN_PHOTOS
 
 
 def build_photos(out_dir: str | Path, progress: Callable[[int, int], None] | None = None) -> Path:
