@@ -13,7 +13,8 @@ import math
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QPolygonF, QRegion, QTransform
+from PySide6.QtGui import (QColor, QFont, QFontMetrics, QImage, QPainter, QPainterPath, QPen, QPolygonF, QRegion,
+                           QTransform)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.annotations.geometry import bounds
@@ -124,9 +125,10 @@ class Canvas(Interaction, QWidget):
         self.update()
 
     def apply_changes(self, added=(), updated=(), deleted_ids=()) -> None:
+        before = self._overlay_rects()
         self.shapes.apply_changes(list(added), list(updated), list(deleted_ids))
         self._keep_selection()
-        self.update()
+        self._update_changed(before + self._overlay_rects())
 
     def annotations(self) -> list[Annotation]:
         return list(self.shapes.anns.values())
@@ -192,12 +194,13 @@ class Canvas(Interaction, QWidget):
     def select(self, ids) -> None:
         ids = [i for i in dict.fromkeys(ids) if i in self.shapes.anns]
         if ids != self._selected:
+            before = self._overlay_rects()
             self._selected = ids
             # selected shapes are drawn by the overlay (highlighted, maybe dragged), not the bulk layer
             self.shapes.set_excluded(ids)
             self._active_vertex = None
             self.selectionChanged.emit(list(ids))
-            self.update()
+            self._update_changed(before + self._overlay_rects())
 
     # ---- view transform --------------------------------------------------------------------
     def viewport(self) -> QWidget:
@@ -330,6 +333,78 @@ class Canvas(Interaction, QWidget):
         self._base, self._base_key = base, key
         return base
 
+    def _damage_parts(self, damage: list, extra: list | None = None) -> list[QRect] | None:
+        """Widget-px rects covering the image-px rects ``damage`` (shapes that changed, padded for
+        pen and antialiasing), the proposal tags that come, go or change, and the widget-px rects
+        ``extra``; None when so much changed that drawing everything is cheaper."""
+        s, ox, oy, w, h = self._scale, self._ox, self._oy, self.width(), self.height()
+        tw, th = self.shapes.tag_extent()
+        # a proposal's tag spans (tw, th) right of and above its box's corner
+        tags = [(x, y, x + tw / s, y) for x, y in self.shapes.tag_changes(self.view_rect())]
+        rects = []
+        for k, (x0, y0, x1, y1) in enumerate(damage + tags):
+            X0, Y0 = math.floor(x0 * s + ox) - DAMAGE_PAD, math.floor(y0 * s + oy) - DAMAGE_PAD
+            X1, Y1 = math.ceil(x1 * s + ox) + DAMAGE_PAD, math.ceil(y1 * s + oy) + DAMAGE_PAD
+            if k >= len(damage):
+                Y0 -= th
+            rects.append((X0, Y0, X1, Y1))
+        parts, area, seen = [], 0, set()
+        for X0, Y0, X1, Y1 in rects + list(extra or ()):
+            X0, Y0, X1, Y1 = max(X0, 0), max(Y0, 0), min(X1, w), min(Y1, h)
+            if X0 < X1 and Y0 < Y1 and (X0, Y0, X1, Y1) not in seen:  # a shape may report the same rect twice
+                seen.add((X0, Y0, X1, Y1))
+                parts.append(QRect(X0, Y0, X1 - X0, Y1 - Y0))
+                area += (X1 - X0) * (Y1 - Y0)
+        if len(parts) > MAX_DAMAGE_RECTS or area > 0.4 * w * h:
+            return None
+        return parts
+
+    def _overlay_rects(self) -> list[tuple[int, int, int, int]]:
+        """Widget-px xyxy rects the overlay paints over the frame for shapes: the selected ones
+        and the hovered one (its label)."""
+        ids = dict.fromkeys(self._selected)
+        if self._hover_id is not None:
+            ids[self._hover_id] = None
+        return [r for r in map(self._overlay_rect, ids) if r is not None]
+
+    def _overlay_rect(self, ann_id: int) -> tuple[int, int, int, int] | None:
+        """Widget-px xyxy that the overlay may paint for shape ``ann_id``: its outline with handles,
+        and the category-and-score label above its corner."""
+        a = self.display_annotation(ann_id)
+        if a is None:
+            return None
+        x1, y1, x2, y2 = bounds(a.geometry)
+        s, ox, oy = self._scale, self._ox, self._oy
+        pad = HANDLE + DAMAGE_PAD + (8 if isinstance(a.geometry, Point) else 0)
+        X0, Y0 = math.floor(x1 * s + ox) - pad, math.floor(y1 * s + oy) - pad
+        X1, Y1 = math.ceil(x2 * s + ox) + pad, math.ceil(y2 * s + oy) + pad
+        if a.score is not None:
+            fm = QFontMetrics(QFont(self.font().family(), 9))
+            text = f"{self._category_names.get(a.category_id, a.source)} {a.score:.2f}"
+            X1 = max(X1, X0 + pad + fm.horizontalAdvance(text) + 8)
+            Y0 -= fm.height() + 6
+        return (X0, Y0, X1, Y1)
+
+    def _update_changed(self, overlay: list) -> None:
+        """Schedule a repaint of only what changed: the shapes' damage (not taken: the frame takes
+        it when it is drawn), the tags, and ``overlay`` (widget-px xyxy rects the overlay painted
+        before the change and paints after it). Everything when the frame must be drawn whole
+        anyway (no frame yet, too much changed, a drag or a drawing going on). Accepting one
+        proposal among 1,000 then repaints and flushes a few small rects, not the whole canvas."""
+        damage = self.shapes.peek_damage()
+        if self._frame is None or damage is None or self._drag is not None or self._points:
+            self.update()
+            return
+        parts = self._damage_parts(damage, overlay)
+        if parts is None:
+            self.update()
+            return
+        region = QRegion()
+        for r in parts:
+            region = region.united(r)
+        if not region.isEmpty():
+            self.update(region)
+
     def redraw_damage(self, damage: list | None) -> bool:
         """Draw the static frame again only where the shapes changed (image-px rects ``damage``)
         and where proposal tags came or went; False when that is not worth it (no frame, too much
@@ -338,22 +413,9 @@ class Canvas(Interaction, QWidget):
         frame = self._frame
         if frame is None or damage is None:
             return False
-        s, ox, oy, w, h = self._scale, self._ox, self._oy, self.width(), self.height()
-        tw, th = self.shapes.tag_extent()
-        # a proposal's tag spans (tw, th) right of and above its box's corner
-        tags = [(x, y, x + tw / s, y) for x, y in self.shapes.tag_changes(self.view_rect())]
-        parts, area, seen = [], 0, set()
-        for k, (x0, y0, x1, y1) in enumerate(damage + tags):
-            X0, Y0 = math.floor(x0 * s + ox) - DAMAGE_PAD, math.floor(y0 * s + oy) - DAMAGE_PAD
-            X1, Y1 = math.ceil(x1 * s + ox) + DAMAGE_PAD, math.ceil(y1 * s + oy) + DAMAGE_PAD
-            if k >= len(damage):
-                Y0 -= th
-            X0, Y0, X1, Y1 = max(X0, 0), max(Y0, 0), min(X1, w), min(Y1, h)
-            if X0 < X1 and Y0 < Y1 and (X0, Y0, X1, Y1) not in seen:  # a shape may report the same rect twice
-                seen.add((X0, Y0, X1, Y1))
-                parts.append(QRect(X0, Y0, X1 - X0, Y1 - Y0))
-                area += (X1 - X0) * (Y1 - Y0)
-        if len(parts) > MAX_DAMAGE_RECTS or area > 0.4 * w * h:
+        s, ox, oy = self._scale, self._ox, self._oy
+        parts = self._damage_parts(damage)
+        if parts is None:
             return False
         if not parts:
             return True

@@ -185,6 +185,10 @@ class ShapeLayer:
         elif self._damage is not None:
             self._damage.extend(regions)
 
+    def peek_damage(self) -> list | None:
+        """The image regions changed since the last take_damage() (None: everything), kept."""
+        return None if self._damage is None else list(self._damage)
+
     def take_damage(self) -> list | None:
         """The image regions changed since the last call (None: everything), forgotten from here on."""
         damage, self._damage = self._damage, []

@@ -35,6 +35,9 @@ class ReviewPanel(QWidget):
         self.slider_label.setMinimumWidth(40)
         self.accept_above_button = QPushButton(self)
         self.counts_label = QLabel(self)
+        # wrapped: a count gaining a digit must not widen the dock (the canvas would shrink and
+        # redraw whole under the reviewer's eyes)
+        self.counts_label.setWordWrap(True)
         self.prelabel_button = QPushButton("Pre-label images…", self)
         self.prev_button.clicked.connect(lambda: self.stepRequested.emit(-1))
         self.next_button.clicked.connect(lambda: self.stepRequested.emit(+1))
