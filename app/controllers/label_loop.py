@@ -17,8 +17,8 @@ from app.controllers.actions import ActionSpec
 from app.controllers.assist_controller import drain
 from app.controllers.models_controller import make_action
 from app.panels.label_loop import LabelLoopPanel
-from engine.assist.label_loop import (DONE_STATUSES, LoopRound, label_loop_round, load_rounds, round_statistics,
-                                      save_rounds)
+from engine.assist.label_loop import (DEFAULT_FAMILY, DONE_STATUSES, LoopRound, label_loop_round, load_rounds,
+                                      round_statistics, save_rounds)
 from engine.jobs import Job
 
 LOOP_SPEC = ActionSpec("label_loop", "Label loop…", (), "Models",
@@ -48,7 +48,7 @@ class LabelLoopController(QObject):
         if self.panel is None:
             from engine.models.registry import families
 
-            self.panel = LabelLoopPanel([spec.name for spec in families()], self.window)
+            self.panel = LabelLoopPanel([spec.name for spec in families()], self.window, DEFAULT_FAMILY)
             self.panel.startRequested.connect(self.start_round)
             dock = self.window.add_panel(DOCK_TITLE, self.panel)
             dock.visibilityChanged.connect(lambda visible: visible and self.refresh())

@@ -26,12 +26,12 @@ TIPS = {
 class LabelLoopPanel(QWidget):
     startRequested = Signal()
 
-    def __init__(self, family_names: list[str], parent: QWidget | None = None):
+    def __init__(self, family_names: list[str], parent: QWidget | None = None, default_family: str = ""):
         super().__init__(parent)
         self.family_box = QComboBox(self)
         self.family_box.addItems(family_names)
-        if "yolo" in family_names:
-            self.family_box.setCurrentText("yolo")
+        if default_family in family_names:
+            self.family_box.setCurrentText(default_family)
         self.batch = QSpinBox(self)
         self.batch.setRange(1, 10000)
         self.batch.setValue(20)
