@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from engine.assist.label_loop import load_rounds
+from engine.assist.label_loop import DEFAULT_FAMILY, load_rounds
 from engine.data.truth import is_proposal
 from tests.app.test_labeling_comfort import drag_box
 from tests.app.test_workbench_window import key, open_window
@@ -49,7 +49,8 @@ def test_two_rounds_of_the_label_loop_with_a_review_between(tmp_path, qtbot):
     w = open_window(qtbot, project)
     w.actions_by_name["label_loop"].trigger()
     loop, panel = w.label_loop, w.label_loop.panel
-    assert w.docks["Label loop"].isVisible() and panel.family_box.currentText() == "yolo"
+    assert w.docks["Label loop"].isVisible() and panel.family_box.currentText() == DEFAULT_FAMILY == "maskrcnn"
+    panel.family_box.setCurrentText("yolo")  # the tiny configuration below is YOLO's
     assert "5 done image(s) to train on · 7 new image(s) left" == panel.counts_label.text()
     panel.batch.setValue(2)
     panel.score.setValue(0.0)

@@ -1,6 +1,6 @@
 """Pre-labelling snaps a detector's loose boxes to the objects' edges, so that a reviewer can accept
-them as they are; a snap that would jump to another object, and boxes that come with the model's
-own outline, are left alone."""
+them as they are (a Mask R-CNN object's box too, its mask stays the model's); a snap that would
+jump to another object is left alone."""
 import numpy as np
 
 from engine.annotations.model import Annotation, Box, MaskRLE
@@ -42,9 +42,10 @@ def test_a_snap_to_something_else_keeps_the_models_box():
     assert snap_box(flat, (1.0, 1.0, 3.0, 3.0)) == (1.0, 1.0, 3.0, 3.0)  # too small to model colours
 
 
-def test_only_lone_boxes_snap_a_box_with_the_models_mask_keeps_it():
+def test_every_box_snaps_a_mask_rcnn_objects_box_too_while_its_mask_stays_the_models():
     image, boxes = next(scenes(1, seed=5))
     b = boxes[0]
+    truth = (b.x1, b.y1, b.x2, b.y2)
     rng = np.random.default_rng(1)
     off = Box(*loose(b, rng))
     mask = MaskRLE(size=(128, 128), counts="0")  # any outline of the same object
@@ -52,8 +53,10 @@ def test_only_lone_boxes_snap_a_box_with_the_models_mask_keeps_it():
             Annotation(1, 1, mask, instance_id=7, score=0.9, attributes={"proposal": True}),
             Annotation(1, 1, off, instance_id=8, score=0.8, attributes={"proposal": True})]
     out = snap_proposals(image, anns)
-    assert out[0].geometry == off and out[1].geometry == mask
-    snapped = out[2].geometry
-    assert _iou((snapped.x1, snapped.y1, snapped.x2, snapped.y2), (b.x1, b.y1, b.x2, b.y2)) > _iou(
-        (off.x1, off.y1, off.x2, off.y2), (b.x1, b.y1, b.x2, b.y2))
-    assert out[2].attributes == {"proposal": True} and out[2].score == 0.8
+    assert out[1].geometry == mask
+    before = _iou((off.x1, off.y1, off.x2, off.y2), truth)
+    for k in (0, 2):
+        g = out[k].geometry
+        assert _iou((g.x1, g.y1, g.x2, g.y2), truth) > before
+        assert out[k].attributes == {"proposal": True} and out[k].score == anns[k].score
+        assert out[k].instance_id == anns[k].instance_id
