@@ -8,8 +8,8 @@ this session did with them (accepted unchanged, edited then accepted, rejected).
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider,
+                               QVBoxLayout, QWidget)
 
 
 class ReviewPanel(QWidget):
@@ -21,8 +21,9 @@ class ReviewPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.open_label = QLabel("", self)
-        self.open_label.setWordWrap(True)
+        # plain text whose width never sizes the dock: an Accept changes these counts, and rich or
+        # wrapped text relaid out the panel (and a wider one shrank the canvas) at every keystroke
+        self.open_label = self._count_label()
         self.prev_button = QPushButton("◀ Previous (Shift+N)", self)
         self.next_button = QPushButton("Next (N) ▶", self)
         self.accept_button = QPushButton("Accept (Enter)", self)
@@ -34,10 +35,7 @@ class ReviewPanel(QWidget):
         self.slider_label = QLabel(self)
         self.slider_label.setMinimumWidth(40)
         self.accept_above_button = QPushButton(self)
-        self.counts_label = QLabel(self)
-        # wrapped: a count gaining a digit must not widen the dock (the canvas would shrink and
-        # redraw whole under the reviewer's eyes)
-        self.counts_label.setWordWrap(True)
+        self.counts_label = self._count_label()
         self.prelabel_button = QPushButton("Pre-label images…", self)
         self.prev_button.clicked.connect(lambda: self.stepRequested.emit(-1))
         self.next_button.clicked.connect(lambda: self.stepRequested.emit(+1))
@@ -78,6 +76,12 @@ class ReviewPanel(QWidget):
         self.set_open(0, 0)
         self.set_counts({"accepted": 0, "edited": 0, "rejected": 0})
 
+    def _count_label(self) -> QLabel:
+        label = QLabel(self)
+        label.setTextFormat(Qt.TextFormat.PlainText)
+        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        return label
+
     def score(self) -> float:
         return self.slider.value() / 100.0
 
@@ -85,7 +89,7 @@ class ReviewPanel(QWidget):
         self.slider.setValue(round(value * 100))
 
     def set_open(self, on_image: int, images: int) -> None:
-        self.open_label.setText(f"<b>{on_image}</b> open proposal{'s' * (on_image != 1)} on this image · "
+        self.open_label.setText(f"{on_image} open proposal{'s' * (on_image != 1)} on this image\n"
                                 f"{images} image{'s' * (images != 1)} with proposals")
         self.accept_button.setEnabled(on_image > 0)
         self.reject_button.setEnabled(on_image > 0)
@@ -97,5 +101,5 @@ class ReviewPanel(QWidget):
         self.accept_above_button.setEnabled(n > 0)
 
     def set_counts(self, counts: dict) -> None:
-        self.counts_label.setText(f"accepted unchanged {counts['accepted']} · edited then accepted "
-                                  f"{counts['edited']} · rejected {counts['rejected']}")
+        self.counts_label.setText(f"accepted unchanged {counts['accepted']}\nedited then accepted "
+                                  f"{counts['edited']}\nrejected {counts['rejected']}")

@@ -62,7 +62,7 @@ def test_review_with_the_keyboard_enter_accepts_del_rejects_n_steps(reviewed, qt
     assert "2 images with proposals" in panel.open_label.text()
     key(qtbot, Qt.Key.Key_N)  # from the first image to the next one with proposals
     assert w.controller.image.id == ids[1]
-    assert "3</b> open proposals" in panel.open_label.text()
+    assert "3 open proposals" in panel.open_label.text()
     best = w.canvas.selected_ids()
     assert [w.controller.annotation(i).score for i in best] == [0.9]  # the best is selected at once
     key(qtbot, Qt.Key.Key_Return)
@@ -78,7 +78,7 @@ def test_review_with_the_keyboard_enter_accepts_del_rejects_n_steps(reviewed, qt
     assert not is_proposal(store.annotation(last)) and store.annotation(last).geometry.x1 == 6
     assert w.assist.counts.as_dict() == {"accepted": 1, "edited": 1, "rejected": 1}
     assert "edited then accepted 1" in panel.counts_label.text()
-    assert "0</b> open proposals" in panel.open_label.text()
+    assert "0 open proposals" in panel.open_label.text()
     key(qtbot, Qt.Key.Key_N)
     assert w.controller.image.id == ids[3]
     key(qtbot, Qt.Key.Key_N, Qt.KeyboardModifier.ShiftModifier)  # the 2nd image has none left: none before
