@@ -91,7 +91,8 @@ def test_every_shape_type_maps(store, src):
 def test_import_export_import_is_identity(store, src, tmp_path):
     import_into(store, "labelme", src)
     summary = export_from(store, "labelme", tmp_path / "out")
-    assert summary == {"format": "labelme", "folder": str(tmp_path / "out"), "images": 1, "shapes": 9}
+    assert summary == {"format": "labelme", "folder": str(tmp_path / "out"), "images": 1, "shapes": 9,
+                       "proposals_left_out": 0}
     doc = json.loads((tmp_path / "out" / "a.json").read_text())
     assert doc["imagePath"] == "a.png" and doc["imageData"] is None and (tmp_path / "out" / "a.png").is_file()
     types = [s["shape_type"] for s in doc["shapes"]]

@@ -23,7 +23,7 @@ SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[Healt
 
 
 def _reimport(fmt: str, store: ProjectStore, root: Path, name: str) -> ProjectStore:
-    export_from(store, fmt, root / f"{name}_export")
+    export_from(store, fmt, root / f"{name}_export", proposals=True)  # the whole project, proposals too
     other = ProjectStore.create(root / name / "p.vbproj")
     import_into(other, fmt, root / f"{name}_export")
     return other
