@@ -174,6 +174,10 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return len(self.batches())  # type: ignore[arg-type]
 
+    def batch_size_per_process(self) -> int | None:
+        """Items in one process's batch (the history states it for a distributed run)."""
+        return self.cfg.get("batch_size")
+
     def loss(self, batch: Any) -> dict[str, torch.Tensor]:
         """Loss terms of one batch; "loss" is the total that is minimised."""
         raise NotImplementedError
@@ -316,7 +320,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
     ddp = _distribute(trainer, device) if d.active else None
     if d.active:
         yield Log(f"rank {d.rank} of {d.world} on {device} ({'DDP' if ddp is not None else 'averaged gradients'}); "
-                  f"batch size per process {trainer.cfg.get('batch_size', '?')}")
+                  f"batch size per process {trainer.batch_size_per_process() or '?'}")
     spe = max(1, trainer.steps_per_epoch())
     epochs = int(cfg["epochs"])
     max_steps = int(cfg["max_steps"]) if cfg.get("max_steps") else None
@@ -387,7 +391,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         row = {"epoch": epoch, "step": step, "seconds": round(now(), 2), **scalars}
         if d.active:  # batch_size is per process: say how many there were
-            row.update(processes=d.world, batch_size_per_process=cfg.get("batch_size"))
+            row.update(processes=d.world, batch_size_per_process=trainer.batch_size_per_process())
         history.append(row)
         yield Metrics({**{f"val_{k}": v for k, v in scalars.items()}, "epoch": float(epoch)}, step)
         if d.main:
@@ -437,7 +441,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         while epoch < epochs and stopped == "epochs":
             epoch += 1
             batches = trainer.batches()
-            sampler = getattr(batches, "sampler", None)
+            sampler = getattr(batches, "sampler", batches)  # a DataLoader's sampler, or a batch sampler itself
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch, skip)
             elif skip:
