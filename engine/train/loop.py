@@ -286,7 +286,10 @@ def fit(trainer_cls: type[Trainer], token: CancelToken, store_path: str, out: st
     trainer = trainer_cls(cfg, device, token, str(store_path))
     trainer.dist = d
     with cpu_threads(device, cfg.get("cpu_threads")):
-        return (yield from _run(trainer, token, out, cfg, device, started, resumed))
+        result = yield from _run(trainer, token, out, cfg, device, started, resumed)
+    d.barrier()  # rank 0 has written its last file; then every rank leaves the group together
+    d.close()
+    return result
 
 
 def _distribute(trainer: Trainer, device: torch.device):
