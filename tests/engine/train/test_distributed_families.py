@@ -42,13 +42,12 @@ def projects(tmp_path_factory):
     photos = root / "photos" / "photos.vbproj"
     photos.parent.mkdir()
     with ProjectStore(photos, create=True) as store:
-        for k, name in enumerate(("astronaut", "coffee", "chelsea", "rocket", "camera")):
+        for k, name in enumerate(("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")):
             path = photos.parent / f"{name}.png"
-            rgb = getattr(skimage.data, name)()
-            rgb = cv2.resize(np.dstack([rgb] * 3) if rgb.ndim == 2 else rgb, (64, 48))
+            rgb = cv2.resize(getattr(skimage.data, name)(), (64, 48))
             cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             store.add_image(path, split="val" if k == 4 else "train")
-    return {"pix2pix": (build_galaxies(root / "gal", n_images=10, seed=1), PIX2PIX),
+    return {"pix2pix": (build_galaxies(root / "gal", n_images=10, seed=1), PIX2PIX), "colorize": (photos, PIX2PIX),
             "siamese": (build_glyphs(root / "glyphs", n_identities=12, renderings=3, seed=5), SIAMESE),
             "faststyle": (photos, FASTSTYLE)}
 
@@ -70,7 +69,7 @@ def test_pk_batches_of_two_ranks_are_disjoint_shares_of_one_process_with_twice_p
     assert [b[0].tolist() for b in later] != [b[0].tolist() for b in ranks[1]][1:]  # a new order each epoch
 
 
-@pytest.mark.parametrize("family,stop_at", [("pix2pix", 5), ("siamese", 7), ("faststyle", 4)])
+@pytest.mark.parametrize("family,stop_at", [("pix2pix", 5), ("colorize", 3), ("siamese", 7), ("faststyle", 4)])
 def test_a_stopped_run_of_a_family_with_its_own_batches_resumes_batch_for_batch(projects, tmp_path, family, stop_at):
     project, tiny = projects[family]
     spec = get_family(family)
@@ -86,12 +85,12 @@ def test_a_stopped_run_of_a_family_with_its_own_batches_resumes_batch_for_batch(
 
 
 def test_under_torchrun_the_ranks_of_each_family_see_disjoint_items(projects, tmp_path):
-    runs = [{"family": f, "project": str(p), "config": c} for f, (p, c) in projects.items()]
+    runs = [{"family": f, "project": str(p), "config": c} for f, (p, c) in projects.items() if f != "colorize"]
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                            str(MAIN), str(tmp_path), json.dumps(runs)], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-    for family in projects:
+    for family in ("pix2pix", "siamese", "faststyle"):
         r0, r1 = (json.loads((tmp_path / f"{family}-rank{r}.json").read_text()) for r in (0, 1))
         assert r0["steps"] == r1["steps"] > 0
         assert set(r0["items"]) == set(r1["items"]) == {"1", "2"}, family
