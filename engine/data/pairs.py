@@ -286,26 +286,35 @@ def load_pairs(store_path: str | Path, pairs: str, split: str | None, cfg: dict,
 class PairDataset(Dataset):
     """Training pairs as tensors (input [Ca, s, s], target [Cb, s, s]) with random crops of side
     ``size``, horizontal flips and, for ``denoise``, fresh noise at every draw. ``epoch_size``
-    repeats a small set so an epoch has enough steps between validations."""
+    repeats a small set so an epoch has enough steps between validations.
+
+    The draws of item ``index`` come from (seed, epoch, index) alone (``set_epoch``, called by the
+    training loader): new in every epoch and for every repeat of a pair, and the same after a
+    resume or on another rank."""
 
     def __init__(self, samples: list[PairSample], pairs: str, cfg: dict, size: int, epoch_size: int = 0,
                  seed: int = 0) -> None:
         self.samples, self.pairs, self.cfg, self.size = samples, pairs, cfg, size
         self.length = max(len(samples), int(epoch_size or 0))
-        self.rng = np.random.default_rng(seed)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int):
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch, int(index)])
         s = self.samples[index % len(self.samples)]
         h, w = s.photo.shape[:2]
-        y0 = int(self.rng.integers(0, h - self.size + 1)) if h > self.size else 0
-        x0 = int(self.rng.integers(0, w - self.size + 1)) if w > self.size else 0
+        y0 = int(rng.integers(0, h - self.size + 1)) if h > self.size else 0
+        x0 = int(rng.integers(0, w - self.size + 1)) if w > self.size else 0
         crop = (slice(y0, y0 + self.size), slice(x0, x0 + self.size))
         b = s.photo[crop]
-        a = add_noise(b, float(self.cfg.get("noise_sigma", 25.0)), self.rng) if self.pairs == "denoise" else s.a[crop]
-        if self.cfg.get("hflip", True) and self.rng.random() < 0.5:
+        a = add_noise(b, float(self.cfg.get("noise_sigma", 25.0)), rng) if self.pairs == "denoise" else s.a[crop]
+        if self.cfg.get("hflip", True) and rng.random() < 0.5:
             a, b = a[:, ::-1], b[:, ::-1]
         x, y = encode_pair(self.pairs, np.ascontiguousarray(a), np.ascontiguousarray(b))
         return x, y

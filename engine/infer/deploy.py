@@ -9,9 +9,18 @@ gives (the same in both formats; the ONNX file also carries them in its metadata
   larger images are tiled, as ``engine.infer.overlap_tile`` does) -> ``probs`` float32
   [1, C + 1, T, T] (softmax; class 0 is the background). The size is fixed: the traced graph
   keeps the pretrained encoder's size-dependent padding and crops as constants.
-- detection / instance (fasterrcnn, maskrcnn): ``image`` float32 [3, H, W], RGB / 255 (any H, W) ->
-  ``boxes`` [N, 4] xyxy pixels, ``labels`` int64 [N] (1..C, 0 is the background), ``scores`` [N]
-  (and Mask R-CNN's ``masks`` [N, 1, H, W] probabilities), after the model's own NMS.
+- detection / instance (fasterrcnn, maskrcnn): ``image`` float32 [3, H, W], RGB / 255, of one
+  fixed size H x W = the model's (min_size, max_size) (``input_size`` [H, W] in the metadata),
+  the size at which the model's own resize leaves a picture as it is. A picture of any size is
+  letterboxed into it (``resize`` "letterbox": scaled by min(H / h, W / w) as torchvision's
+  transform scales, bilinear, at the top left, the rest filled with ``pad_value``, the model's
+  mean colour, which its normalisation makes 0 as torchvision's own batch padding is;
+  engine.infer.onnx_export_detector.letterbox) -> ``boxes`` [N, 4] xyxy pixels of that input,
+  ``labels`` int64 [N] (1..C, 0 is the background), ``scores`` [N] (and Mask R-CNN's ``masks``
+  [N, 1, H, W] probabilities), after the model's own NMS. Fixed, because a trace freezes the
+  per-level candidate counts of the size it saw; at that one size onnxruntime gives what
+  PyTorch gives, down to the low-scoring tail. The workbench maps boxes and masks back to the
+  picture (divided by the scale, clipped).
 - detection (yolo): ``image`` float32 [1, 3, S, S], RGB / 255 resized to the network input S ->
   ``boxes`` [N, 4] xyxy pixels of that S x S input, ``labels`` (1..C), ``scores``, after class-wise
   NMS at the model's defaults (score >= 0.05, IoU 0.5, at most its max_detections).
@@ -146,10 +155,13 @@ def deployable(checkpoint: str | Path) -> Deployable:
 
         p = RcnnPredictor.from_checkpoint(path, device="cpu")
         outputs = ["boxes", "labels", "scores"] + (["masks"] if p.has_masks else [])
-        axes = {"image": {1: "height", 2: "width"}, **{o: {0: "detections"} for o in outputs}}
+        transform = p.model.transform
+        h, w = int(transform.min_size[-1]), int(transform.max_size)
+        pad = [float(v) for v in transform.image_mean]
         module = (_MaskRcnnDeploy if p.has_masks else _RcnnDeploy)(p.model).eval()
-        return Deployable(module, torch.rand(3, 192, 256), ["image"], outputs, axes,
-                          {**base, "input": "float32 [3, H, W] RGB / 255", "labels": "1..C",
+        return Deployable(module, torch.rand(3, h, w), ["image"], outputs, {o: {0: "detections"} for o in outputs},
+                          {**base, "input": f"float32 [3, {h}, {w}] RGB / 255, a picture letterboxed into it",
+                           "input_size": [h, w], "resize": "letterbox", "pad_value": pad, "labels": "1..C",
                            "score_floor": float(p.model.roi_heads.score_thresh)})
     if spec.name == "yolo":
         from engine.infer.thresholds import DEFAULT_NMS_IOU, DEFAULT_SCORE_THRESHOLD

@@ -19,7 +19,28 @@ from engine.infer.detections import Detections, RawCandidates
 from engine.infer.onnx_yolo import DetectorLoadError, _providers
 from engine.infer.thresholds import DEFAULT_NMS_IOU, DEFAULT_SCORE_THRESHOLD
 
-__all__ = ["OnnxExportDetector", "export_metadata"]
+__all__ = ["OnnxExportDetector", "export_metadata", "letterbox"]
+
+
+def letterbox(rgb: np.ndarray, size: tuple[int, int], pad: list[float]) -> tuple[np.ndarray, tuple[int, int]]:
+    """``rgb`` uint8 [h, w, 3] as the float32 [3, H, W] input (RGB / 255) of a fixed-size R-CNN
+    export: scaled by min(H / h, W / w) the way torchvision's transform scales (bilinear, the
+    size floored), at the top left, the rest ``pad`` (the model's mean colour). Returns the input
+    and the scaled picture's (height, width) inside it."""
+    import torch
+    import torch.nn.functional as F
+
+    H, W = int(size[0]), int(size[1])
+    h, w = rgb.shape[:2]
+    scale = min(H / h, W / w)
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255.0)
+    y = F.interpolate(x[None], scale_factor=scale, mode="bilinear", recompute_scale_factor=True,
+                      align_corners=False)[0, :, :H, :W]
+    out = np.empty((3, H, W), np.float32)
+    out[:] = np.asarray(pad, np.float32)[:, None, None]
+    nh, nw = y.shape[-2:]
+    out[:, :nh, :nw] = y.numpy()
+    return out, (int(nh), int(nw))
 
 
 def export_metadata(session) -> dict | None:
@@ -44,7 +65,8 @@ class OnnxExportDetector:
         self.class_names = [str(c) for c in meta.get("classes") or []]
         self.family = str(meta.get("family"))
         self.name = f"onnx:{self.path.name}"
-        self.input_size = int(meta["input_size"]) if meta.get("input_size") else None
+        self.letterbox = meta.get("resize") == "letterbox"  # R-CNN: one fixed H x W
+        self.input_size = meta.get("input_size") or None
         self.has_masks = len(session.get_outputs()) >= 4
         self._latency = 0.0
 
@@ -64,8 +86,10 @@ class OnnxExportDetector:
 
     def _run(self, rgb: np.ndarray):
         h, w = rgb.shape[:2]
+        if self.letterbox:
+            return self._run_letterboxed(rgb)
         if self.input_size:  # YOLO: the graph takes the resized network input
-            s = self.input_size
+            s = int(self.input_size)
             x = cv2.resize(rgb, (s, s), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
             out = self.session.run(None, {"image": x.transpose(2, 0, 1)[None]})
             out[0] = out[0] * np.array([w / s, h / s, w / s, h / s], np.float32)
@@ -74,6 +98,23 @@ class OnnxExportDetector:
             out = self.session.run(None, {"image": x})
         boxes, labels, scores = out[0], out[1].astype(np.int64) - 1, out[2]
         masks = out[3][:, 0] > 0.5 if self.has_masks and len(out) > 3 else None
+        return boxes, scores, labels, masks
+
+    def _run_letterboxed(self, rgb: np.ndarray):
+        """An R-CNN export of one fixed size: the picture letterboxed into it, boxes and masks
+        mapped back (per axis, as torchvision's postprocess does) and clipped to the picture."""
+        h, w = rgb.shape[:2]
+        x, (nh, nw) = letterbox(rgb, self.input_size, self.meta.get("pad_value") or [0.0, 0.0, 0.0])
+        out = self.session.run(None, {"image": x})
+        boxes = out[0] * np.array([w / nw, h / nh, w / nw, h / nh], np.float32)
+        boxes = np.clip(boxes, 0, np.array([w, h, w, h], np.float32)).astype(np.float32)
+        labels, scores = out[1].astype(np.int64) - 1, out[2]
+        masks = None
+        if self.has_masks and len(out) > 3:
+            probs = out[3][:, 0, :nh, :nw]
+            masks = np.zeros((len(probs), h, w), bool)
+            for k, p in enumerate(probs):
+                masks[k] = cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
         return boxes, scores, labels, masks
 
     def raw_candidates(self, image_rgb_uint8: np.ndarray,

@@ -20,6 +20,7 @@ Outside torchrun every helper here is a no-op (world size 1). See docs/adr/0029-
 from __future__ import annotations
 
 import datetime
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 __all__ = ["Dist", "DistBatchNorm2d", "ModelDDP", "average_gradients", "current", "sync_batchnorm"]
+
+_JOINS = itertools.count()  # process groups this process has joined (the same count on every rank)
 
 
 class ModelDDP(DistributedDataParallel):
@@ -81,8 +84,10 @@ class Dist:
         agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
         base = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), self.world,
                              is_master=not agent_store and self.rank == 0, timeout=timeout)
+        # A process that trains twice (the group closed after the first run) joins under new keys too.
         attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-        dist.init_process_group(backend, store=dist.PrefixStore(f"visionbench/attempt-{attempt}", base),
+        join = next(_JOINS)
+        dist.init_process_group(backend, store=dist.PrefixStore(f"visionbench/attempt-{attempt}/join-{join}", base),
                                 rank=self.rank, world_size=self.world, timeout=timeout)
 
     def all_mean(self, values: dict[str, float]) -> dict[str, float]:
@@ -123,6 +128,8 @@ class Dist:
             dist.barrier()
 
     def close(self) -> None:
+        """Leave the process group (after a run's last collective): its connections and threads
+        end here, not in the interpreter's teardown."""
         if self.active and dist.is_initialized():
             dist.destroy_process_group()
 

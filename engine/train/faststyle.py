@@ -2,17 +2,18 @@
 images with the perceptual losses of Gatys' method; afterwards one forward pass stylises any image.
 
 Batches are random square crops of the project's images (the train split; all images when the
-split is empty); validation stylises up to ``val_images`` images of the val split (else of the
-train split) and reports ``score`` = minus their total loss. Previews: ``stylised`` (input |
-output for each validation image) after each validation and every ``preview_every`` steps.
+split is empty), ``batch_size`` per process, every image equally often in an epoch; validation
+stylises up to ``val_images`` images of the val split (else of the train split) and reports
+``score`` = minus their total loss. Previews: ``stylised`` (input | output for each validation
+image) after each validation and every ``preview_every`` steps.
 """
 from __future__ import annotations
 
-import random
 from typing import Any, Iterator
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from engine.annotations.errors import BadInput
 from engine.annotations.store import ProjectStore
@@ -20,10 +21,11 @@ from engine.jobs.events import Event, Log, Preview
 from engine.models.style import FASTSTYLE_CPU_PRESET, build_transformer, feature_network
 from engine.train.gatys import _flag, build_objective, load_picture, to_tensor, to_uint8
 from engine.train.loop import Trainer
+from engine.train.sampling import item_rng
 from engine.viz import previews as pv
 
 
-def _crop(picture: np.ndarray, side: int, rng: random.Random, short_side: int = 0) -> np.ndarray:
+def _crop(picture: np.ndarray, side: int, rng: np.random.Generator, short_side: int = 0) -> np.ndarray:
     """A random ``side`` x ``side`` crop after resizing the short side to ``short_side`` (at least
     1.25 x ``side``)."""
     import cv2
@@ -32,9 +34,30 @@ def _crop(picture: np.ndarray, side: int, rng: random.Random, short_side: int = 
     scale = max(1.25 * side, short_side) / min(h, w)
     resized = cv2.resize(picture, (max(side, round(w * scale)), max(side, round(h * scale))),
                          interpolation=cv2.INTER_AREA)
-    y = rng.randrange(resized.shape[0] - side + 1)
-    x = rng.randrange(resized.shape[1] - side + 1)
+    y = int(rng.integers(resized.shape[0] - side + 1))
+    x = int(rng.integers(resized.shape[1] - side + 1))
     return resized[y:y + side, x:x + side]
+
+
+class CropDataset(Dataset):
+    """``length`` random crops per epoch: item i is a crop of image i mod (number of images), cut
+    where (seed, epoch, i) says (so the same after a resume and on whichever rank it lands). The
+    training loader's permutation then visits every image equally often in an epoch."""
+
+    def __init__(self, paths: list, read, side: int, short_side: int, length: int, seed: int) -> None:
+        self.paths, self.read, self.side, self.short_side = paths, read, side, short_side
+        self.length, self.seed, self.epoch = int(length), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        crop = _crop(self.read(self.paths[index % len(self.paths)]), self.side,
+                     item_rng(self.seed, self.epoch, index), self.short_side)
+        return torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div(255.0)
 
 
 class FastStyleTrainer(Trainer):
@@ -67,10 +90,11 @@ class FastStyleTrainer(Trainer):
         # or bricks at their size there (a whole image shrunk to the crop made them dots).
         self.image_side = int(cfg.get("image_side") or 0)
         self.objective.set_style(to_tensor(style_rgb, int(cfg.get("style_side") or self.crop)).to(self.device))
-        self.rng = random.Random(int(cfg.get("seed") or 0))
+        seed = int(cfg.get("seed") or 0)
         if _flag(cfg.get("balance")):
             # the terms made scale-free on crops as the network first sees them (it starts near its input)
-            probe = torch.from_numpy(np.stack([_crop(self.read(p), self.crop, self.rng, self.image_side)
+            rng = np.random.default_rng(seed)
+            probe = torch.from_numpy(np.stack([_crop(self.read(p), self.crop, rng, self.image_side)
                                            for p in self.train_paths[:4]]))
             probe = probe.permute(0, 3, 1, 2).float().div(255.0).to(self.device)
             self.objective.balance(probe, content=probe)
@@ -78,6 +102,11 @@ class FastStyleTrainer(Trainer):
         self.optimizers = [torch.optim.Adam(self.model.parameters(), lr=float(cfg["lr"]))]
         val_side = self.image_side or self.crop * 2
         self.val_inputs = [to_tensor(self.read(p), val_side).to(self.device) for p in self.val_paths]
+        # each epoch: steps_per_epoch batches per process, the ranks' crops disjoint shares of one draw
+        bs = int(cfg["batch_size"])
+        crops = CropDataset(self.train_paths, self.read, self.crop, self.image_side,
+                            self.steps_per_epoch() * bs * self.dist.world, seed)
+        self.loader = self.make_loader(crops, bs, drop_last=True)
 
     def steps_per_epoch(self) -> int:
         # a fixed number of random crops per epoch, whatever the project's size: validation (and
@@ -85,11 +114,7 @@ class FastStyleTrainer(Trainer):
         return max(1, int(self.cfg.get("steps_per_epoch") or 50))
 
     def batches(self):
-        bs = int(self.cfg["batch_size"])
-        for _ in range(self.steps_per_epoch()):
-            chosen = [self.rng.choice(self.train_paths) for _ in range(bs)]
-            crops = np.stack([_crop(self.read(p), self.crop, self.rng, self.image_side) for p in chosen])
-            yield torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255.0).contiguous()
+        return self.loader
 
     def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.model(batch)

@@ -174,6 +174,10 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return len(self.batches())  # type: ignore[arg-type]
 
+    def batch_size_per_process(self) -> int | None:
+        """Items in one process's batch (the history states it for a distributed run)."""
+        return self.cfg.get("batch_size")
+
     def loss(self, batch: Any) -> dict[str, torch.Tensor]:
         """Loss terms of one batch; "loss" is the total that is minimised."""
         raise NotImplementedError
@@ -282,7 +286,10 @@ def fit(trainer_cls: type[Trainer], token: CancelToken, store_path: str, out: st
     trainer = trainer_cls(cfg, device, token, str(store_path))
     trainer.dist = d
     with cpu_threads(device, cfg.get("cpu_threads")):
-        return (yield from _run(trainer, token, out, cfg, device, started, resumed))
+        result = yield from _run(trainer, token, out, cfg, device, started, resumed)
+    d.barrier()  # rank 0 has written its last file; then every rank leaves the group together
+    d.close()
+    return result
 
 
 def _distribute(trainer: Trainer, device: torch.device):
@@ -316,7 +323,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
     ddp = _distribute(trainer, device) if d.active else None
     if d.active:
         yield Log(f"rank {d.rank} of {d.world} on {device} ({'DDP' if ddp is not None else 'averaged gradients'}); "
-                  f"batch size per process {trainer.cfg.get('batch_size', '?')}")
+                  f"batch size per process {trainer.batch_size_per_process() or '?'}")
     spe = max(1, trainer.steps_per_epoch())
     epochs = int(cfg["epochs"])
     max_steps = int(cfg["max_steps"]) if cfg.get("max_steps") else None
@@ -387,7 +394,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         row = {"epoch": epoch, "step": step, "seconds": round(now(), 2), **scalars}
         if d.active:  # batch_size is per process: say how many there were
-            row.update(processes=d.world, batch_size_per_process=cfg.get("batch_size"))
+            row.update(processes=d.world, batch_size_per_process=trainer.batch_size_per_process())
         history.append(row)
         yield Metrics({**{f"val_{k}": v for k, v in scalars.items()}, "epoch": float(epoch)}, step)
         if d.main:
@@ -437,7 +444,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
         while epoch < epochs and stopped == "epochs":
             epoch += 1
             batches = trainer.batches()
-            sampler = getattr(batches, "sampler", None)
+            sampler = getattr(batches, "sampler", batches)  # a DataLoader's sampler, or a batch sampler itself
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch, skip)
             elif skip:

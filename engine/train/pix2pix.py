@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from engine.annotations.errors import BadInput
 from engine.data.pairs import (PairDataset, center_crop, decode_output, encode_pair, gray_rgb, identity_output,
@@ -73,10 +72,8 @@ class Pix2PixTrainer(Trainer):
         self.val = [center_crop(s, size) for s in val[: int(cfg["val_limit"])]]
         self.val_x = torch.stack([encode_pair(pairs, s.a, s.photo)[0] for s in self.val])
         dataset = PairDataset(train, pairs, cfg, size, int(cfg.get("epoch_size") or 0), int(cfg.get("seed") or 0))
-        generator = torch.Generator().manual_seed(int(cfg.get("seed") or 0))
-        bs = int(cfg["batch_size"])
-        self.loader = DataLoader(dataset, batch_size=bs, shuffle=True, drop_last=len(dataset) > bs, num_workers=0,
-                                 generator=generator)
+        bs = int(cfg["batch_size"])  # per process: each rank of a distributed run draws its own share
+        self.loader = self.make_loader(dataset, bs, drop_last=len(dataset) > bs * self.dist.world)
         self.model = Pix2Pix(cfg).to(self.device)
         G, D = self.model.G, self.model.D
         betas = (float(cfg["beta1"]), 0.999)

@@ -1,7 +1,7 @@
 """The Siamese family on the one training loop (engine.train.loop): what differs for embeddings.
 
 Data: the project's identities (``engine.data.identities``), split by identity; every item is
-read once as a square crop into memory. Batches are P x K: P identities drawn without
+read once as a square crop into memory. Batches are P x K per process: P identities drawn without
 replacement per epoch, K items each (drawn with replacement when an identity has fewer).
 Validation: the verification figures of ``engine.eval.verification`` on the validation
 identities; the metric that picks the best checkpoint is the 20-way one-shot accuracy (fewer
@@ -54,7 +54,7 @@ def embed_crops(model: torch.nn.Module, crops: np.ndarray, device: torch.device,
     return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
 
 
-def random_affine(x: torch.Tensor, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+def random_affine(x: torch.Tensor, generator: torch.Generator | None = None, strength: float = 1.0) -> torch.Tensor:
     """Small random rotation, scale, shift and brightness per image of x [N, 3, S, S] (one
     batched grid sample: cheap next to the encoder)."""
     n = len(x)
@@ -70,23 +70,45 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, strength: float =
 
 
 class PKBatches:
-    """One epoch of P x K batches: (item indices int64 [P*K], labels int64 [P*K])."""
+    """One epoch of P x K batches: (item indices int64 [P*K], labels int64 [P*K]).
 
-    def __init__(self, labels: np.ndarray, p: int, k: int, seed: int) -> None:
+    Epoch e visits the identities in an order drawn from (seed, e) alone; step s of W ranks takes
+    the next P * W identities of it and rank r the r-th P of them, so the ranks' batches are
+    disjoint and two ranks with P see what one process with 2P sees. The K items of an identity
+    come from (seed, e, its place in the order). ``set_epoch(e, skip)`` (called by the loop)
+    starts epoch e after its first ``skip`` batches: a resumed run sees the batches an
+    uninterrupted one would have. With fewer than 2 identities per rank, the order is repeated
+    to fill every rank's batches (as DistributedSampler pads)."""
+
+    def __init__(self, labels: np.ndarray, p: int, k: int, seed: int, rank: int = 0, world: int = 1) -> None:
         self.labels = labels
         self.by_id = [np.flatnonzero(labels == u) for u in range(int(labels.max()) + 1)]
-        self.p = max(2, min(int(p), len(self.by_id)))
+        self.rank, self.world = int(rank), max(1, int(world))
+        share = len(self.by_id) // self.world if len(self.by_id) >= 2 * self.world else len(self.by_id)
+        self.p = max(2, min(int(p), share))
         self.k = max(2, int(k))
-        self.rng = np.random.default_rng(seed)
+        self.seed = int(seed) & 0xFFFFFFFF
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = int(epoch), max(0, int(skip))
 
     def __len__(self) -> int:
-        return max(1, len(self.by_id) // self.p)
+        return max(1, len(self.by_id) // (self.p * self.world))
 
     def __iter__(self):
-        order = self.rng.permutation(len(self.by_id))
-        for step in range(len(self)):
-            ids = order[step * self.p:(step + 1) * self.p]
-            picks = [self.rng.choice(self.by_id[u], self.k, replace=len(self.by_id[u]) < self.k) for u in ids]
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.by_id))
+        steps = len(self)
+        need = steps * self.p * self.world
+        order = np.resize(order, max(need, len(order)))  # repeats the order when it is too short
+        for step in range(self.skip, steps):
+            start = (step * self.world + self.rank) * self.p
+            picks = []
+            for place in range(start, start + self.p):
+                items = self.by_id[order[place]]
+                rng = np.random.default_rng([self.seed, self.epoch, place])
+                picks.append(rng.choice(items, self.k, replace=len(items) < self.k))
             index = np.concatenate(picks).astype(np.int64)
             yield torch.from_numpy(index), torch.from_numpy(self.labels[index].astype(np.int64))
 
@@ -140,8 +162,8 @@ class SiameseTrainer(Trainer):
         yield Log(f"{len(train)} items of {len(self.train_names)} training identities, {len(val)} of "
                   f"{len(self.val_names)} validation identities (identities from the {source}); device {self.device}")
         seed = int(cfg.get("seed", 0))
-        self.loader = PKBatches(train_labels, int(cfg["p_identities"]), int(cfg["k_per_identity"]), seed)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.loader = PKBatches(train_labels, int(cfg["p_identities"]), int(cfg["k_per_identity"]), seed,
+                                self.dist.rank, self.dist.world)
         model = build_siamese(cfg).to(self.device)
         self.model = model
         # a frozen stem gives the same output for a picture every time: compute it once (the
@@ -174,6 +196,9 @@ class SiameseTrainer(Trainer):
     def steps_per_epoch(self) -> int:
         return len(self.loader)
 
+    def batch_size_per_process(self) -> int:
+        return self.loader.p * self.loader.k
+
     def loss(self, batch):
         index, labels = batch
         if self.train_stem is not None:
@@ -181,7 +206,7 @@ class SiameseTrainer(Trainer):
         else:
             x = crops_to_tensor(self.train_crops[index.cpu().numpy()], self.device)
             if self.cfg["augment"]:
-                x = random_affine(x, self.generator)
+                x = random_affine(x)  # from this rank's torch RNG, which a resume restores
             emb = self.model(x)
         losses, info = siamese_loss(self.model, emb, labels, self.cfg)
         self.last = {"index": index.cpu().numpy(), "info": info}

@@ -59,9 +59,14 @@ def test_blur_smooths_and_noise_is_fresh_at_every_draw_but_fixed_for_validation(
     samples = _project_pairs(tmp_path, "denoise")
     again = _project_pairs(tmp_path, "denoise")
     assert np.array_equal(samples[0].a, again[0].a)  # validation inputs are the same in every run
-    ds = PairDataset(samples, "denoise", {"noise_sigma": 25.0, "hflip": False}, 64)  # no crop
-    assert not np.array_equal(ds[0][0].numpy(), ds[0][0].numpy())
-    assert np.array_equal(ds[0][1].numpy(), ds[0][1].numpy())  # the target stays
+    ds = PairDataset(samples, "denoise", {"noise_sigma": 25.0, "hflip": False}, 64, epoch_size=2 * len(samples))
+    first = ds[0][0].numpy()
+    assert not np.array_equal(first, ds[len(samples)][0].numpy())  # a repeat of the pair in the epoch
+    ds.set_epoch(1)
+    again = ds[0][0].numpy()
+    assert not np.array_equal(first, again)  # the next epoch
+    assert np.array_equal(again, ds[0][0].numpy())  # an item's draws depend on (seed, epoch, index) alone
+    assert np.array_equal(ds[0][1].numpy(), ds[len(samples)][1].numpy())  # the target stays
 
 
 def _project(tmp_path, gray_photos=False):
