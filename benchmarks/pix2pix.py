@@ -185,6 +185,7 @@ def bench_gui(project: Path, work: Path, seconds: float) -> dict:
     previews = []
     bridge.preview.connect(lambda j, e: previews.append(e.name))
     spec = get_family("pix2pix")
+    views.prepare(spec.previews)  # as the Train panel does when a run starts
     config = dict(spec.cpu_preset, pairs="targets", epochs=100, cpu_threads=-1, preview_every=5, nice=5)
     job_id = bridge.submit(Job("train pix2pix", spec.train, store_path=str(project), out=str(work / "gui.ckpt"),
                                config=config))

@@ -190,6 +190,7 @@ def bench_gui(project: Path, work: Path, seconds: float = 40.0) -> dict:
     bridge.metrics.connect(lambda j, e: views.add_metrics(e))
     bridge.preview.connect(lambda j, e: (views.show_preview(e), scatters.append(e.name)))
     spec = get_family("siamese")
+    views.prepare(spec.previews)  # as the Train panel does when a run starts
     # as the Train panel runs it, with the scatter redrawn every 5 steps (the preset: every 50)
     config = dict(spec.cpu_preset, cpu_threads=-1, preview_every=5, nice=5)
     job_id = bridge.submit(Job("train siamese", spec.train, store_path=str(project), out=str(work / "gui.ckpt"),

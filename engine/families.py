@@ -35,6 +35,7 @@ register_family(FamilySpec(
         Option("w0", "border weight w0 of the weight map", minimum=0.0, maximum=100.0),
         Option("sigma", "border width sigma of the weight map (pixels)", minimum=0.5, maximum=50.0),
     ),
+    previews={"heatmaps": "heatmap", "argmax": "class_map", "weight_map": "heatmap"},
 ))
 
 for _name, _kind, _metric, _build, _trainer, _what in (
@@ -127,6 +128,7 @@ register_family(FamilySpec(
              Option("lr", "learning rate", minimum=1e-6, maximum=1.0),
              Option("augment", "small random rotation, scale, shift and brightness"),
              Option("scatter", "live 2-D view of the validation embeddings", choices=siamese.SCATTER)),
+    previews={"embedding": "scatter", "hardest triplets": "image_row"},
 ))
 
 _PIX2PIX_OPTIONS = (
@@ -154,4 +156,5 @@ for _name, _cpu, _gpu, _what in (
         name=_name, kind="image2image", metric="psnr",
         model="engine.models.pix2pix:build_pix2pix", trainer="engine.train.pix2pix:Pix2PixTrainer",
         predictor="engine.infer.pix2pix_predictor:Pix2PixPredictor.from_checkpoint",
-        cpu_preset=_cpu, gpu_preset=_gpu, description=_what, options=_PIX2PIX_OPTIONS))
+        cpu_preset=_cpu, gpu_preset=_gpu, description=_what, options=_PIX2PIX_OPTIONS,
+        previews={"translations": "image_row", "D on generated": "heatmap", "D on real": "heatmap"}))

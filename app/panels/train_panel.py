@@ -323,6 +323,7 @@ class TrainPanel(QWidget):
         self._pending_checkpoint = Path(out)
         self.views.clear_curves()
         self.views.clear_previews()
+        self.views.prepare(spec.previews)  # the panes are built now, not while the run draws
         job = Job(f"train {family}", spec.train, store_path=str(store_path), out=str(out), config=config)
         self.train_job_id = self.bridge.submit(job)
         self.start_button.setEnabled(False)

@@ -4,12 +4,18 @@ contract of each kind), so a new family needs no code here.
 
 They draw numpy arrays that engine jobs send as Preview/Metrics events; they compute nothing
 heavier than an alpha blend and are fed on the GUI thread by the job bridge's throttled signals.
+A view's new data is set at once, but its repaint waits for its turn (PaintPacer): the window then
+paints one view per turn of the event loop, so a preview step that changes every pane stalls the
+GUI for one pane's drawing, not for all of them at once.
 """
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout,
                                QWidget)
 
@@ -26,6 +32,85 @@ def color_map(name: str) -> pg.ColorMap:
     if name == "grey":
         return pg.ColorMap([0.0, 1.0], [(0, 0, 0), (255, 255, 255)], name="grey")
     return pg.colormap.get(name)
+
+
+# Paced repaints: at least this long between two views' repaints (each paint pass of the window
+# then carries about one view), and the curves at most this often (a step's metrics arrive 30
+# times a second; a curve drawn 4 times a second looks as live).
+PAINT_GAP_MS = 30
+CURVES_PERIOD_MS = 250
+
+
+class PaintPacer(QObject):
+    """Repaints views one at a time, spread over turns of the event loop.
+
+    ``hold(view)`` after changing a view's data: its updates stay off until its turn, which comes
+    ``gap_ms`` after the previous view's and no sooner than ``period_ms`` after its own last
+    repaint; then its updates are switched back on (Qt repaints it whole, once, at its latest data).
+    Views are served in the order they were held."""
+
+    def __init__(self, parent: QObject | None = None, gap_ms: float = PAINT_GAP_MS) -> None:
+        super().__init__(parent)
+        self.gap = gap_ms / 1000.0
+        self._held: dict[int, tuple[QWidget, float]] = {}  # id -> (view, period s), in order held
+        self._painted: dict[int, float] = {}  # id -> when its updates were last switched on
+        self._last = -math.inf
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._release_next)
+
+    def hold(self, view: QWidget, period_ms: float = 0.0) -> None:
+        key = id(view)
+        if key not in self._held:
+            view.setUpdatesEnabled(False)
+            self._held[key] = (view, period_ms / 1000.0)
+        self._schedule()
+
+    def held(self) -> list[QWidget]:
+        return [view for view, _ in self._held.values()]
+
+    def released_at(self, view: QWidget) -> float | None:
+        """When (time.perf_counter) the view's updates were last switched back on."""
+        return self._painted.get(id(view))
+
+    def forget(self, view: QWidget) -> None:
+        """Drop a view about to be deleted (its updates are switched back on)."""
+        entry = self._held.pop(id(view), None)
+        self._painted.pop(id(view), None)
+        if entry is not None:
+            view.setUpdatesEnabled(True)
+
+    def release_all(self) -> None:
+        """Every held view repaints now (before a grab, and in tests)."""
+        self._timer.stop()
+        held, self._held = self._held, {}
+        now = time.perf_counter()
+        for key, (view, _) in held.items():
+            view.setUpdatesEnabled(True)
+            self._painted[key] = now
+
+    def _due(self, key: int, period: float) -> float:
+        return self._painted.get(key, -math.inf) + period
+
+    def _schedule(self) -> None:
+        if not self._held:
+            return
+        soonest = min(self._due(key, period) for key, (_, period) in self._held.items())
+        when = max(self._last + self.gap, soonest)
+        delay = int(math.ceil(max(0.0, when - time.perf_counter()) * 1000.0))
+        if not self._timer.isActive() or self._timer.remainingTime() > delay:
+            self._timer.start(delay)
+
+    def _release_next(self) -> None:
+        now = time.perf_counter()
+        for key, (view, period) in self._held.items():
+            if self._due(key, period) <= now + 0.001:
+                del self._held[key]
+                view.setUpdatesEnabled(True)
+                self._painted[key] = self._last = now
+                break
+        self._schedule()
 
 
 class ImagePane(QWidget):
@@ -105,6 +190,7 @@ class CurvesView(QWidget):
         for key, line in self.lines.items():
             (self.val_plot if key.startswith("val_") else self.loss_plot).removeItem(line)
         self.series = {}
+        self._xy: dict[str, tuple[list[float], list[float]]] = {}
         self.lines = {}
 
     def _line(self, key: str) -> pg.PlotDataItem:
@@ -128,10 +214,12 @@ class CurvesView(QWidget):
                 continue
             if key.startswith("val_") and not 0.0 <= float(value) <= 1.0:
                 self.val_plot.enableAutoRange(axis="y")  # a metric beyond 0..1 (PSNR in dB) must show
-            points = self.series.setdefault(key, [])
-            points.append((float(step), float(value)))
-            xs, ys = zip(*points)
-            self._line(key).setData(list(xs), list(ys))
+            point = (float(step), float(value))
+            self.series.setdefault(key, []).append(point)
+            xs, ys = self._xy.setdefault(key, ([], []))
+            xs.append(point[0])
+            ys.append(point[1])
+            self._line(key).setData(np.asarray(xs), np.asarray(ys))
 
     def data(self, key: str) -> tuple[list[float], list[float]]:
         """The points of one curve (x = step)."""
@@ -360,24 +448,96 @@ class PlotPane(QWidget):
         return self.data is not None
 
 
+# Distinct colours for the points of up to 20 labels (the curves' ten, then ten more that read on
+# the plots' dark background); beyond 20, the symbol changes too.
+_POINT_COLOURS = _SERIES_COLOURS + ("#ffe119", "#008080", "#fabebe", "#e6beff", "#aaffc3", "#ffd8b1",
+                                    "#800000", "#a0a0a0", "#fffac8", "#ffffff")
+_POINT_SYMBOLS = ("o", "t", "s", "d", "+", "star")
+
+
+def point_style(label: int) -> tuple[str, str]:
+    """(colour, symbol) of the points of label ``label`` in a scatter."""
+    k = int(label)
+    return _POINT_COLOURS[k % len(_POINT_COLOURS)], _POINT_SYMBOLS[(k // len(_POINT_COLOURS)) % len(_POINT_SYMBOLS)]
+
+
 class ScatterView(PlotPane):
-    """Kind "scatter": 2-D points coloured by label (embeddings), with a legend."""
+    """Kind "scatter": 2-D points coloured by label (embeddings), with a legend; a click on a
+    legend entry hides or shows that label's points.
+
+    All points are one ScatterPlotItem made once, and the legend is rebuilt only when the labels
+    change: a live run's update is one setData (a few ms on the GUI thread, where a plot per
+    label and a new legend each time took hundreds)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("scatter", parent)
+        self.points = pg.ScatterPlotItem(size=6, pen=None)
+        self.plot.addItem(self.points)
+        self.legend.setColumnCount(2)  # a dozen identities in two short columns
+        self.legend.sigSampleClicked.connect(self._legend_clicked)
+        self._legend_key: tuple | None = None
+        self._samples: dict[int, pg.ScatterPlotItem] = {}
+        self._brushes: dict[str, object] = {}
+        self.hidden: set[int] = set()
 
     def set_data(self, data: dict) -> None:
         self.data = data
-        self.plot.clear()
-        points = np.asarray(data["points"], np.float32).reshape(-1, 2)
-        labels = np.asarray(data["labels"], np.int64)
-        names = list(data["names"])
-        for k in np.unique(labels):
-            sel = labels == k
-            colour = _SERIES_COLOURS[int(k) % len(_SERIES_COLOURS)]
-            self.plot.plot(points[sel, 0], points[sel, 1], pen=None, symbol="o", symbolSize=6,
-                           symbolBrush=colour, symbolPen=None,
-                           name=str(names[k]) if 0 <= k < len(names) else str(k))
+        labels = np.asarray(data["labels"], np.int64).reshape(-1)
+        names = [str(n) for n in data["names"]]
+        present = [int(k) for k in np.unique(labels)]
+        key = (tuple(names), tuple(present))
+        if key != self._legend_key:
+            self._rebuild_legend(present, names)
+            self._legend_key = key
+        self._draw()
+
+    def _rebuild_legend(self, present: list[int], names: list[str]) -> None:
+        self.legend.clear()
+        self._samples = {}
+        self.hidden &= set(present)
+        for k in present:
+            colour, symbol = point_style(k)
+            # a sample item the legend draws (never added to the plot); its visibility is the label's
+            sample = pg.ScatterPlotItem(size=8, pen=None, brush=self._brush(colour), symbol=symbol)
+            sample.setVisible(k not in self.hidden)
+            self._samples[k] = sample
+            self.legend.addItem(sample, names[k] if 0 <= k < len(names) else str(k))
+
+    def _brush(self, colour: str):
+        brush = self._brushes.get(colour)
+        if brush is None:
+            brush = self._brushes[colour] = pg.mkBrush(colour)
+        return brush
+
+    def _legend_clicked(self, sample) -> None:
+        # the legend has already toggled the sample's visibility: the label's points follow it
+        for k, item in self._samples.items():
+            if sample is item or getattr(sample, "item", None) is item:
+                (self.hidden.discard if item.isVisible() else self.hidden.add)(k)
+        self._draw()
+
+    def _draw(self) -> None:
+        if self.data is None:
+            return
+        points = np.asarray(self.data["points"], np.float32).reshape(-1, 2)
+        labels = np.asarray(self.data["labels"], np.int64).reshape(-1)
+        if self.hidden:
+            keep = ~np.isin(labels, list(self.hidden))
+            points, labels = points[keep], labels[keep]
+        styles = [point_style(k) for k in labels.tolist()]
+        self.points.setData(x=points[:, 0], y=points[:, 1], brush=[self._brush(c) for c, _ in styles],
+                            symbol=[s for _, s in styles])
+
+    def label_points(self, label: int) -> np.ndarray:
+        """The drawn points of one label ([n, 2]; none while it is hidden)."""
+        x, y = self.points.getData()
+        if self.data is None or label in self.hidden:
+            return np.zeros((0, 2), np.float32)
+        labels = np.asarray(self.data["labels"], np.int64).reshape(-1)
+        if self.hidden:
+            labels = labels[~np.isin(labels, list(self.hidden))]
+        sel = labels == label
+        return np.stack([np.asarray(x)[sel], np.asarray(y)[sel]], axis=1)
 
 
 class SeriesView(PlotPane):
@@ -441,6 +601,7 @@ class LiveViews(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
+        self.pacer = PaintPacer(self)
 
     # -- panes by preview name --------------------------------------------------------------
     def pane(self, name: str) -> QWidget | None:
@@ -461,30 +622,43 @@ class LiveViews(QWidget):
     def clear_previews(self) -> None:
         """Remove every pane (a new run of another family shows its own)."""
         for view in self.panes.values():
+            self.pacer.forget(view)
             self.grid.removeWidget(view)
             view.deleteLater()
         self.panes.clear()
         self._kinds.clear()
         self.placeholder.show()
 
+    def prepare(self, previews: dict[str, str]) -> None:
+        """Lay out empty panes for the previews a run will send (``{name: kind}``, a family's
+        ``previews``), so building them (tens of ms each) happens before the run, not while it draws."""
+        for name, kind in previews.items():
+            if kind in VIEW_OF_KIND:
+                view = self._pane(name, kind)
+                view.title.setText(f"{name}: waiting for the first preview")
+
     def _pane_for(self, event: Preview) -> QWidget:
-        view = self.panes.get(event.name)
-        if view is not None and self._kinds.get(event.name) == event.kind:
+        return self._pane(event.name, event.kind)
+
+    def _pane(self, name: str, kind: str) -> QWidget:
+        view = self.panes.get(name)
+        if view is not None and self._kinds.get(name) == kind:
             return view
         if view is not None:  # the same name with another kind: a new view in its place
             index = self.grid.indexOf(view)
             row, column, _, _ = self.grid.getItemPosition(index)
+            self.pacer.forget(view)
             self.grid.removeWidget(view)
             view.deleteLater()
         else:
             k = len(self.panes)
             row, column = 1 + k // COLUMNS, k % COLUMNS
-        view = VIEW_OF_KIND[event.kind](self.images)
+        view = VIEW_OF_KIND[kind](self.images)
         self.grid.addWidget(view, row, column)
         self.grid.setColumnStretch(column, 1)
         self.grid.setRowStretch(row, 1)
-        self.panes[event.name] = view
-        self._kinds[event.name] = event.kind
+        self.panes[name] = view
+        self._kinds[name] = kind
         self.placeholder.hide()
         return view
 
@@ -493,10 +667,12 @@ class LiveViews(QWidget):
 
     def add_metrics(self, event: Metrics) -> None:
         self.curves.add(event)
+        self.pacer.hold(self.curves, CURVES_PERIOD_MS)
 
     def show_preview(self, event: Preview) -> None:
         if event.kind not in VIEW_OF_KIND or not isinstance(event.data, dict):
             return
         view = self._pane_for(event)
+        self.pacer.hold(view)
         view.title.setText(event.title or event.name)
         view.set_data(event.data)

@@ -63,12 +63,17 @@ class FamilySpec:
     - ``predictor``: ``load(checkpoint_path, device) -> predictor`` (or a reference);
     - ``cpu_preset`` / ``gpu_preset``: the default config on a CPU / a CUDA GPU;
     - ``options``: the settings the Train panel offers (types from the preset);
-    - ``metric``: the validation metric that picks the best checkpoint, for messages.
+    - ``metric``: the validation metric that picks the best checkpoint, for messages;
+    - ``previews``: the live views its training yields, ``{name: kind}`` in the order they are laid
+      out (kinds of ``engine.jobs.events.PREVIEW_KINDS``), so the GUI can build their panes before
+      the first preview arrives; empty when they depend on the run (the panes then come as the
+      previews do).
     """
 
     def __init__(self, name: str, kind: str, model: Any, trainer: Any, predictor: Any,
                  cpu_preset: dict | None = None, gpu_preset: dict | None = None, description: str = "",
-                 options: tuple[Option, ...] | list[Option] = (), metric: str = "") -> None:
+                 options: tuple[Option, ...] | list[Option] = (), metric: str = "",
+                 previews: dict[str, str] | None = None) -> None:
         if not name or not isinstance(name, str):
             raise ValueError("FamilySpec.name must be a non-empty string")
         if kind not in KINDS:
@@ -81,6 +86,13 @@ class FamilySpec:
         self.cpu_preset = dict(cpu_preset or {})
         self.gpu_preset = dict(gpu_preset if gpu_preset is not None else self.cpu_preset)
         self.options = tuple(options)
+        from engine.jobs.events import PREVIEW_KINDS
+
+        self.previews = dict(previews or {})
+        for preview, preview_kind in self.previews.items():
+            if preview_kind not in PREVIEW_KINDS:
+                raise ValueError(f"FamilySpec {name!r}: preview {preview!r} has kind {preview_kind!r}, not one of "
+                                 f"{', '.join(PREVIEW_KINDS)}")
 
     def __repr__(self) -> str:
         return f"FamilySpec({self.name!r}, {self.kind!r})"

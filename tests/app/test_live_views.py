@@ -142,7 +142,9 @@ def test_every_preview_kind_gets_a_view_without_family_code(views):
     assert grid.item.image.shape[0] == 8 and [grid.pick.itemText(i) for i in range(3)] == ["all", "conv1", "conv2"]
     grid.pick.setCurrentIndex(1)
     assert grid.item.image.shape[:2] == (4, 4)
-    assert len(views.pane("embedding").plot.listDataItems()) == 3  # one colour per identity
+    scatter = views.pane("embedding")
+    colours = [scatter.points.points()[k].brush().color().name() for k in range(3)]
+    assert len(set(colours)) == 3 and len(scatter.legend.items) == 3  # one colour per identity
     assert len(views.pane("style loss").plot.listDataItems()) == 2
     assert not views.placeholder.isVisible()
     # the same name with another kind replaces its pane; clearing removes every pane
@@ -168,3 +170,73 @@ def test_a_validation_metric_beyond_0_to_1_widens_the_validation_plot(qtbot):
     view.val_plot.plotItem.vb.updateAutoRange()
     low, high = view.val_plot.plotItem.vb.viewRange()[1]
     assert low <= 0.05 and high >= 33.0
+
+
+def test_the_scatter_colours_each_identity_apart_and_its_legend_hides_one(views):
+    """Twelve identities: twelve colours, one legend entry each; a click on an entry hides that
+    identity's points; a live update with the same identities keeps the legend as it is."""
+    rng = np.random.default_rng(1)
+    names = [f"glyph {k}" for k in range(12)]
+    labels = np.repeat(np.arange(12), 5)
+    views.show_preview(pv.scatter("embedding", rng.normal(size=(60, 2)), labels, names))
+    scatter = views.pane("embedding")
+    brushes = [p.brush().color().name() for p in scatter.points.points()]
+    assert len(brushes) == 60
+    by_label = {int(k): {b for b, lab in zip(brushes, labels) if lab == k} for k in range(12)}
+    assert all(len(c) == 1 for c in by_label.values()) and len(set().union(*by_label.values())) == 12
+    assert [label.text for _, label in scatter.legend.items] == names
+    first_legend = [sample for sample, _ in scatter.legend.items]
+    points = rng.normal(size=(60, 2))
+    views.show_preview(pv.scatter("embedding", points, labels, names))
+    assert [sample for sample, _ in scatter.legend.items] == first_legend
+    np.testing.assert_allclose(scatter.label_points(3), points[labels == 3], rtol=1e-6)
+    sample = scatter.legend.items[3][0]
+    sample.item.setVisible(False)  # what a click on the entry does, then the legend's signal
+    scatter.legend.sigSampleClicked.emit(sample.item)
+    assert len(scatter.points.points()) == 55 and len(scatter.label_points(3)) == 0
+    sample.item.setVisible(True)
+    scatter.legend.sigSampleClicked.emit(sample.item)
+    assert len(scatter.points.points()) == 60
+
+
+def test_panes_laid_out_before_a_run_are_the_ones_its_previews_fill(views):
+    views.prepare({"translations": "image_row", "D on generated": "heatmap", "D on real": "heatmap"})
+    prepared = dict(views.panes)
+    assert list(prepared) == ["translations", "D on generated", "D on real"]
+    assert "waiting" in prepared["D on real"].title.text() and not views.placeholder.isVisible()
+    views.show_preview(pv.heatmap("D on real", np.full((6, 6), 0.5, np.float32), ["P(real)"], (0.0, 1.0),
+                                  title="D on the real image"))
+    assert views.pane("D on real") is prepared["D on real"]
+    assert views.pane("D on real").title.text() == "D on the real image"
+
+
+def test_views_repaint_one_at_a_time_and_the_curves_at_most_at_their_period(views, qtbot):
+    """A preview step that changes every pane: the data is there at once, the repaints come one
+    per turn of the event loop, at least the pacer's gap apart."""
+    from app.views.live_views import CURVES_PERIOD_MS, PAINT_GAP_MS
+
+    rng = np.random.default_rng(2)
+    for name in ("a", "b", "c"):
+        views.show_preview(pv.image(name, rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)))
+    views.add_metrics(Metrics({"loss": 1.0}, 1))
+    panes = [views.pane(n) for n in "abc"]
+    assert all(p.item.image is not None for p in panes)
+    assert set(views.pacer.held()) == {*panes, views.curves}
+    widgets = [*panes, views.curves]
+    qtbot.waitUntil(lambda: all(w.updatesEnabled() for w in widgets), timeout=3000)
+    times = sorted(views.pacer.released_at(w) for w in widgets)
+    assert min(b - a for a, b in zip(times, times[1:])) >= PAINT_GAP_MS / 1000 - 0.002
+    import time
+
+    # metrics keep coming: the curves repaint no more often than their period
+    start = time.perf_counter()
+    repaints = []
+    while time.perf_counter() - start < 1.0:
+        views.add_metrics(Metrics({"loss": 0.5}, 2))
+        qtbot.wait(5)
+        if views.curves.updatesEnabled():
+            repaints.append(time.perf_counter())
+            views.add_metrics(Metrics({"loss": 0.4}, 3))
+    assert 1 <= len(repaints) <= 1000 / CURVES_PERIOD_MS + 1
+    views.pacer.release_all()
+    assert not views.pacer.held() and all(p.updatesEnabled() for p in panes)
