@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -46,13 +47,14 @@ class PaintPacer(QObject):
 
     ``hold(view)`` after changing a view's data: its updates stay off until its turn, which comes
     ``gap_ms`` after the previous view's and no sooner than ``period_ms`` after its own last
-    repaint; then its updates are switched back on (Qt repaints it whole, once, at its latest data).
-    Views are served in the order they were held."""
+    repaint; then ``before`` (if given: the latest one) runs and its updates are switched back on
+    (Qt repaints it whole, once, at its latest data). Views are served in the order they were held."""
 
     def __init__(self, parent: QObject | None = None, gap_ms: float = PAINT_GAP_MS) -> None:
         super().__init__(parent)
         self.gap = gap_ms / 1000.0
-        self._held: dict[int, tuple[QWidget, float]] = {}  # id -> (view, period s), in order held
+        # id -> (view, period s, before), in the order held
+        self._held: dict[int, tuple[QWidget, float, Callable[[], None] | None]] = {}
         self._painted: dict[int, float] = {}  # id -> when its updates were last switched on
         self._last = -math.inf
         self._timer = QTimer(self)
@@ -60,15 +62,15 @@ class PaintPacer(QObject):
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._release_next)
 
-    def hold(self, view: QWidget, period_ms: float = 0.0) -> None:
+    def hold(self, view: QWidget, period_ms: float = 0.0, before: Callable[[], None] | None = None) -> None:
         key = id(view)
         if key not in self._held:
             view.setUpdatesEnabled(False)
-            self._held[key] = (view, period_ms / 1000.0)
+        self._held[key] = (view, period_ms / 1000.0, before)
         self._schedule()
 
     def held(self) -> list[QWidget]:
-        return [view for view, _ in self._held.values()]
+        return [entry[0] for entry in self._held.values()]
 
     def released_at(self, view: QWidget) -> float | None:
         """When (time.perf_counter) the view's updates were last switched back on."""
@@ -85,10 +87,15 @@ class PaintPacer(QObject):
         """Every held view repaints now (before a grab, and in tests)."""
         self._timer.stop()
         held, self._held = self._held, {}
-        now = time.perf_counter()
-        for key, (view, _) in held.items():
-            view.setUpdatesEnabled(True)
-            self._painted[key] = now
+        for key, entry in held.items():
+            self._release(key, entry)
+
+    def _release(self, key: int, entry) -> None:
+        view, _, before = entry
+        if before is not None:
+            before()
+        view.setUpdatesEnabled(True)
+        self._painted[key] = self._last = time.perf_counter()
 
     def _due(self, key: int, period: float) -> float:
         return self._painted.get(key, -math.inf) + period
@@ -96,7 +103,7 @@ class PaintPacer(QObject):
     def _schedule(self) -> None:
         if not self._held:
             return
-        soonest = min(self._due(key, period) for key, (_, period) in self._held.items())
+        soonest = min(self._due(key, entry[1]) for key, entry in self._held.items())
         when = max(self._last + self.gap, soonest)
         delay = int(math.ceil(max(0.0, when - time.perf_counter()) * 1000.0))
         if not self._timer.isActive() or self._timer.remainingTime() > delay:
@@ -104,13 +111,58 @@ class PaintPacer(QObject):
 
     def _release_next(self) -> None:
         now = time.perf_counter()
-        for key, (view, period) in self._held.items():
-            if self._due(key, period) <= now + 0.001:
+        for key, entry in self._held.items():
+            if self._due(key, entry[1]) <= now + 0.001:
                 del self._held[key]
-                view.setUpdatesEnabled(True)
-                self._painted[key] = self._last = now
+                self._release(key, entry)
                 break
         self._schedule()
+
+
+class StickyRange:
+    """A plot's view range that follows its data but moves seldom: it widens when data falls
+    outside and narrows when the data fill less than ``fill`` of it, each time with margins
+    (``grow``: the fraction of the span added after the data's end, for curves whose x grows).
+    Every move of the range redraws the axes (their ticks and labels, most of a plot's drawing
+    time), so a live plot that auto-ranges on each update costs several times one that does not.
+    Once the user pans or zooms, the range is theirs (pyqtgraph's auto-range button gives it back
+    to pyqtgraph's own auto-range)."""
+
+    def __init__(self, plot: pg.PlotItem, fill: float = 0.4, margin: float = 0.08, grow: tuple = (0.0, 0.0)) -> None:
+        self.vb = plot.getViewBox()
+        self.vb.disableAutoRange()
+        self.fill, self.margin, self.grow = fill, margin, grow
+        self.last: list[list[float]] | None = None
+        self.include: list[tuple[float, float] | None] = [None, None]  # always shown (per axis)
+
+    def reset(self) -> None:
+        self.last = None
+
+    def update(self, items) -> None:
+        now = self.vb.viewRange()
+        if self.last is not None and not np.allclose(now, self.last, rtol=1e-6, atol=1e-12):
+            return  # the user moved the view (or pyqtgraph's auto-range has it)
+        if any(self.vb.autoRangeEnabled()):
+            return
+        new = []
+        for ax in (0, 1):
+            bounds = [b for b in (item.dataBounds(ax) for item in items if item.isVisible())
+                      if b is not None and b[0] is not None and np.isfinite(b).all()]
+            if self.include[ax] is not None:
+                bounds.append(self.include[ax])
+            if not bounds:
+                new.append(now[ax])
+                continue
+            lo, hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
+            c0, c1 = now[ax]
+            if self.last is None or lo < c0 or hi > c1 or (hi - lo) < self.fill * (c1 - c0):
+                span = hi - lo if hi > lo else max(abs(hi), 1.0) * 0.1
+                new.append([lo - self.margin * span, hi + (self.margin + self.grow[ax]) * span])
+            else:
+                new.append(now[ax])
+        if self.last is None or new != now:
+            self.vb.setRange(xRange=new[0], yRange=new[1], padding=0.0)
+        self.last = self.vb.viewRange()
 
 
 class ImagePane(QWidget):
@@ -167,7 +219,10 @@ _NOT_PLOTTED = ("lr", "epoch")
 
 class CurvesView(QWidget):
     """Every per-step loss term (left) and every validation metric (right, keys "val_*"),
-    one curve per key as they arrive (pyqtgraph PlotWidgets)."""
+    one curve per key as they arrive (pyqtgraph PlotWidgets).
+
+    ``add`` keeps the points; the lines take them when the view is redrawn: at once, or at the
+    turn of ``pacer`` when one is set (then a burst of steps costs one redraw, not one per step)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -178,10 +233,14 @@ class CurvesView(QWidget):
         self.val_plot.setLabel("bottom", "step")
         self.val_plot.setYRange(0.0, 1.0)
         self.val_plot.addLegend(offset=(5, 5))
+        # x has room to grow (steps), so the axes are redrawn every third of the run, not every step
+        self.loss_range = StickyRange(self.loss_plot.getPlotItem(), grow=(0.3, 0.0))
+        self.val_range = StickyRange(self.val_plot.getPlotItem(), grow=(0.3, 0.0))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.loss_plot)
         layout.addWidget(self.val_plot)
+        self.pacer: PaintPacer | None = None
         self.series: dict[str, list[tuple[float, float]]] = {}
         self.lines: dict[str, pg.PlotDataItem] = {}
         self.clear()
@@ -191,7 +250,11 @@ class CurvesView(QWidget):
             (self.val_plot if key.startswith("val_") else self.loss_plot).removeItem(line)
         self.series = {}
         self._xy: dict[str, tuple[list[float], list[float]]] = {}
+        self._dirty: set[str] = set()
         self.lines = {}
+        self.loss_range.reset()
+        self.val_range.reset()
+        self.val_range.include[1] = (0.0, 1.0)  # scores in 0..1 on their whole scale
 
     def _line(self, key: str) -> pg.PlotDataItem:
         line = self.lines.get(key)
@@ -213,13 +276,27 @@ class CurvesView(QWidget):
             if key in _NOT_PLOTTED or not isinstance(value, (int, float)):
                 continue
             if key.startswith("val_") and not 0.0 <= float(value) <= 1.0:
-                self.val_plot.enableAutoRange(axis="y")  # a metric beyond 0..1 (PSNR in dB) must show
+                self.val_range.include[1] = None  # a metric beyond 0..1 (PSNR in dB) must show
             point = (float(step), float(value))
             self.series.setdefault(key, []).append(point)
             xs, ys = self._xy.setdefault(key, ([], []))
             xs.append(point[0])
             ys.append(point[1])
+            self._dirty.add(key)
+        if self.pacer is None:
+            self.redraw()
+        elif self._dirty:
+            self.pacer.hold(self, CURVES_PERIOD_MS, before=self.redraw)
+
+    def redraw(self) -> None:
+        """The lines take the points added since the last redraw."""
+        dirty, self._dirty = self._dirty, set()
+        for key in [k for k in self._xy if k in dirty]:
+            xs, ys = self._xy[key]
             self._line(key).setData(np.asarray(xs), np.asarray(ys))
+        for validation, sticky in ((False, self.loss_range), (True, self.val_range)):
+            if any(k.startswith("val_") == validation for k in dirty):
+                sticky.update([line for k, line in self.lines.items() if k.startswith("val_") == validation])
 
     def data(self, key: str) -> tuple[list[float], list[float]]:
         """The points of one curve (x = step)."""
@@ -432,15 +509,18 @@ class MatrixGridView(ImagePane):
 class PlotPane(QWidget):
     """A titled pyqtgraph plot with a legend (the plot kinds' common frame)."""
 
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, parent: QWidget | None = None, legend: bool = True) -> None:
         super().__init__(parent)
         self.title = QLabel(title, self)
         self.plot = pg.PlotWidget(self)
-        self.legend = self.plot.addLegend(offset=(5, 5))
+        self.legend = self.plot.addLegend(offset=(5, 5)) if legend else None
+        self.body = QHBoxLayout()
+        self.body.setContentsMargins(0, 0, 0, 0)
+        self.body.addWidget(self.plot, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.title)
-        layout.addWidget(self.plot, 1)
+        layout.addLayout(self.body, 1)
         self.setMinimumSize(160, 160)
         self.data: dict | None = None
 
@@ -462,21 +542,29 @@ def point_style(label: int) -> tuple[str, str]:
 
 
 class ScatterView(PlotPane):
-    """Kind "scatter": 2-D points coloured by label (embeddings), with a legend; a click on a
-    legend entry hides or shows that label's points.
+    """Kind "scatter": 2-D points coloured by label (embeddings), with a legend beside the plot;
+    a click on a legend entry hides or shows that label's points.
 
-    All points are one ScatterPlotItem made once, and the legend is rebuilt only when the labels
-    change: a live run's update is one setData (a few ms on the GUI thread, where a plot per
-    label and a new legend each time took hundreds)."""
+    All points are one ScatterPlotItem made once; the legend (a rich-text label, off the points)
+    is rebuilt only when the labels change, and the view range moves only when the points leave
+    it or shrink well inside it: a live update is one setData and a repaint of the points, where a
+    plot per label, a new legend and new axes each time took hundreds of ms on the GUI thread."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("scatter", parent)
+        super().__init__("scatter", parent, legend=False)
         self.points = pg.ScatterPlotItem(size=6, pen=None)
         self.plot.addItem(self.points)
-        self.legend.setColumnCount(2)  # a dozen identities in two short columns
-        self.legend.sigSampleClicked.connect(self._legend_clicked)
+        self.range = StickyRange(self.plot.getPlotItem(), fill=0.35, margin=0.1)
+        self.legend = QLabel("", self)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.legend.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.legend.setToolTip("Click a name to hide or show its points")
+        self.legend.linkActivated.connect(self._toggle)
+        self.body.addWidget(self.legend)
         self._legend_key: tuple | None = None
-        self._samples: dict[int, pg.ScatterPlotItem] = {}
+        self._present: list[int] = []
+        self._names: list[str] = []
         self._brushes: dict[str, object] = {}
         self.hidden: set[int] = set()
 
@@ -487,21 +575,39 @@ class ScatterView(PlotPane):
         present = [int(k) for k in np.unique(labels)]
         key = (tuple(names), tuple(present))
         if key != self._legend_key:
-            self._rebuild_legend(present, names)
             self._legend_key = key
+            self._present, self._names = present, names
+            self.hidden &= set(present)
+            self._write_legend()
         self._draw()
 
-    def _rebuild_legend(self, present: list[int], names: list[str]) -> None:
-        self.legend.clear()
-        self._samples = {}
-        self.hidden &= set(present)
-        for k in present:
+    def legend_entries(self) -> list[tuple[str, str, bool]]:
+        """(name, colour, shown) of each label in the legend, in label order."""
+        return [(self._name(k), point_style(k)[0], k not in self.hidden) for k in self._present]
+
+    def _name(self, k: int) -> str:
+        return self._names[k] if 0 <= k < len(self._names) else str(k)
+
+    def _write_legend(self) -> None:
+        from html import escape
+
+        marks = {"o": "&#9679;", "t": "&#9650;", "s": "&#9632;", "d": "&#9670;", "+": "+", "star": "&#9733;"}
+        ink = self.legend.palette().color(self.legend.foregroundRole()).name()
+        rows = []
+        for k in self._present:
             colour, symbol = point_style(k)
-            # a sample item the legend draws (never added to the plot); its visibility is the label's
-            sample = pg.ScatterPlotItem(size=8, pen=None, brush=self._brush(colour), symbol=symbol)
-            sample.setVisible(k not in self.hidden)
-            self._samples[k] = sample
-            self.legend.addItem(sample, names[k] if 0 <= k < len(names) else str(k))
+            shown = k not in self.hidden
+            mark = f'<span style="color:{colour if shown else "#606060"}">{marks.get(symbol, "&#9679;")}</span>'
+            name = escape(self._name(k))
+            text = name if shown else f'<span style="color:#808080"><s>{name}</s></span>'
+            rows.append(f'<a href="{k}" style="text-decoration:none; color:{ink}">{mark}&nbsp;{text}</a>')
+        self.legend.setText('<span style="font-size:small">' + "<br>".join(rows) + "</span>")
+
+    def _toggle(self, link: str) -> None:
+        k = int(link)
+        (self.hidden.discard if k in self.hidden else self.hidden.add)(k)
+        self._write_legend()
+        self._draw()
 
     def _brush(self, colour: str):
         brush = self._brushes.get(colour)
@@ -509,35 +615,29 @@ class ScatterView(PlotPane):
             brush = self._brushes[colour] = pg.mkBrush(colour)
         return brush
 
-    def _legend_clicked(self, sample) -> None:
-        # the legend has already toggled the sample's visibility: the label's points follow it
-        for k, item in self._samples.items():
-            if sample is item or getattr(sample, "item", None) is item:
-                (self.hidden.discard if item.isVisible() else self.hidden.add)(k)
-        self._draw()
-
-    def _draw(self) -> None:
-        if self.data is None:
-            return
+    def _shown(self) -> tuple[np.ndarray, np.ndarray]:
         points = np.asarray(self.data["points"], np.float32).reshape(-1, 2)
         labels = np.asarray(self.data["labels"], np.int64).reshape(-1)
         if self.hidden:
             keep = ~np.isin(labels, list(self.hidden))
             points, labels = points[keep], labels[keep]
+        return points, labels
+
+    def _draw(self) -> None:
+        if self.data is None:
+            return
+        points, labels = self._shown()
         styles = [point_style(k) for k in labels.tolist()]
         self.points.setData(x=points[:, 0], y=points[:, 1], brush=[self._brush(c) for c, _ in styles],
                             symbol=[s for _, s in styles])
+        self.range.update([self.points])
 
     def label_points(self, label: int) -> np.ndarray:
         """The drawn points of one label ([n, 2]; none while it is hidden)."""
-        x, y = self.points.getData()
-        if self.data is None or label in self.hidden:
+        if self.data is None:
             return np.zeros((0, 2), np.float32)
-        labels = np.asarray(self.data["labels"], np.int64).reshape(-1)
-        if self.hidden:
-            labels = labels[~np.isin(labels, list(self.hidden))]
-        sel = labels == label
-        return np.stack([np.asarray(x)[sel], np.asarray(y)[sel]], axis=1)
+        points, labels = self._shown()
+        return points[labels == label]
 
 
 class SeriesView(PlotPane):
@@ -598,10 +698,12 @@ class LiveViews(QWidget):
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setChildrenCollapsible(False)
+        self._sized = False  # the panes' share of the height is set when the first ones come
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
         self.pacer = PaintPacer(self)
+        self.curves.pacer = self.pacer
 
     # -- panes by preview name --------------------------------------------------------------
     def pane(self, name: str) -> QWidget | None:
@@ -660,14 +762,17 @@ class LiveViews(QWidget):
         self.panes[name] = view
         self._kinds[name] = kind
         self.placeholder.hide()
+        if not self._sized:
+            # the panes (a scatter, pictures) get most of the height; the curves read at a third
+            self._sized = True
+            self.splitter.setSizes([35, 65])
         return view
 
     def clear_curves(self) -> None:
         self.curves.clear()
 
     def add_metrics(self, event: Metrics) -> None:
-        self.curves.add(event)
-        self.pacer.hold(self.curves, CURVES_PERIOD_MS)
+        self.curves.add(event)  # redrawn at the pacer's turn
 
     def show_preview(self, event: Preview) -> None:
         if event.kind not in VIEW_OF_KIND or not isinstance(event.data, dict):

@@ -144,7 +144,7 @@ def test_every_preview_kind_gets_a_view_without_family_code(views):
     assert grid.item.image.shape[:2] == (4, 4)
     scatter = views.pane("embedding")
     colours = [scatter.points.points()[k].brush().color().name() for k in range(3)]
-    assert len(set(colours)) == 3 and len(scatter.legend.items) == 3  # one colour per identity
+    assert len(set(colours)) == 3 and [e[0] for e in scatter.legend_entries()] == ["a", "b", "c"]
     assert len(views.pane("style loss").plot.listDataItems()) == 2
     assert not views.placeholder.isVisible()
     # the same name with another kind replaces its pane; clearing removes every pane
@@ -173,8 +173,8 @@ def test_a_validation_metric_beyond_0_to_1_widens_the_validation_plot(qtbot):
 
 
 def test_the_scatter_colours_each_identity_apart_and_its_legend_hides_one(views):
-    """Twelve identities: twelve colours, one legend entry each; a click on an entry hides that
-    identity's points; a live update with the same identities keeps the legend as it is."""
+    """Twelve identities: twelve colours, one legend entry each in the points' colour; a click on
+    an entry hides that identity's points; a live update with the same identities keeps the legend."""
     rng = np.random.default_rng(1)
     names = [f"glyph {k}" for k in range(12)]
     labels = np.repeat(np.arange(12), 5)
@@ -184,18 +184,21 @@ def test_the_scatter_colours_each_identity_apart_and_its_legend_hides_one(views)
     assert len(brushes) == 60
     by_label = {int(k): {b for b, lab in zip(brushes, labels) if lab == k} for k in range(12)}
     assert all(len(c) == 1 for c in by_label.values()) and len(set().union(*by_label.values())) == 12
-    assert [label.text for _, label in scatter.legend.items] == names
-    first_legend = [sample for sample, _ in scatter.legend.items]
+    entries = scatter.legend_entries()
+    assert [e[0] for e in entries] == names and all(e[2] for e in entries)
+    assert [e[1] for e in entries] == [next(iter(by_label[k])) for k in range(12)]  # legend colour = points'
+    legend_text = scatter.legend.text()
     points = rng.normal(size=(60, 2))
     views.show_preview(pv.scatter("embedding", points, labels, names))
-    assert [sample for sample, _ in scatter.legend.items] == first_legend
+    assert scatter.legend.text() == legend_text
     np.testing.assert_allclose(scatter.label_points(3), points[labels == 3], rtol=1e-6)
-    sample = scatter.legend.items[3][0]
-    sample.item.setVisible(False)  # what a click on the entry does, then the legend's signal
-    scatter.legend.sigSampleClicked.emit(sample.item)
+    # every point lies inside the view
+    (x0, x1), (y0, y1) = scatter.plot.getViewBox().viewRange()
+    assert x0 <= points[:, 0].min() and points[:, 0].max() <= x1 and y0 <= points[:, 1].min() <= y1
+    scatter.legend.linkActivated.emit("3")
     assert len(scatter.points.points()) == 55 and len(scatter.label_points(3)) == 0
-    sample.item.setVisible(True)
-    scatter.legend.sigSampleClicked.emit(sample.item)
+    assert not scatter.legend_entries()[3][2] and "<s>glyph 3</s>" in scatter.legend.text()
+    scatter.legend.linkActivated.emit("3")
     assert len(scatter.points.points()) == 60
 
 
