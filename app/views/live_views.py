@@ -695,8 +695,8 @@ class LiveViews(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.addWidget(self.curves)
         self.splitter.addWidget(self.images)
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
         self._sized = False  # the panes' share of the height is set when the first ones come
         layout = QVBoxLayout(self)
@@ -765,7 +765,8 @@ class LiveViews(QWidget):
         if not self._sized:
             # the panes (a scatter, pictures) get most of the height; the curves read at a third
             self._sized = True
-            self.splitter.setSizes([35, 65])
+            total = sum(self.splitter.sizes()) or 600
+            self.splitter.setSizes([round(0.35 * total), total - round(0.35 * total)])
         return view
 
     def clear_curves(self) -> None:
