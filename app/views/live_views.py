@@ -128,10 +128,11 @@ class StickyRange:
     Once the user pans or zooms, the range is theirs (pyqtgraph's auto-range button gives it back
     to pyqtgraph's own auto-range)."""
 
-    def __init__(self, plot: pg.PlotItem, fill: float = 0.4, margin: float = 0.08, grow: tuple = (0.0, 0.0)) -> None:
+    def __init__(self, plot: pg.PlotItem, fill: float = 0.4, margin: float = 0.08, grow: tuple = (0.0, 0.0),
+                 min_span: tuple = (0.0, 0.0)) -> None:
         self.vb = plot.getViewBox()
         self.vb.disableAutoRange()
-        self.fill, self.margin, self.grow = fill, margin, grow
+        self.fill, self.margin, self.grow, self.min_span = fill, margin, grow, min_span
         self.last: list[list[float]] | None = None
         self.include: list[tuple[float, float] | None] = [None, None]  # always shown (per axis)
 
@@ -156,7 +157,7 @@ class StickyRange:
             lo, hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
             c0, c1 = now[ax]
             if self.last is None or lo < c0 or hi > c1 or (hi - lo) < self.fill * (c1 - c0):
-                span = hi - lo if hi > lo else max(abs(hi), 1.0) * 0.1
+                span = max(hi - lo, self.min_span[ax]) or max(abs(hi), 1.0) * 0.1
                 new.append([lo - self.margin * span, hi + (self.margin + self.grow[ax]) * span])
             else:
                 new.append(now[ax])
@@ -234,8 +235,8 @@ class CurvesView(QWidget):
         self.val_plot.setYRange(0.0, 1.0)
         self.val_plot.addLegend(offset=(5, 5))
         # x has room to grow (steps), so the axes are redrawn every third of the run, not every step
-        self.loss_range = StickyRange(self.loss_plot.getPlotItem(), grow=(0.3, 0.0))
-        self.val_range = StickyRange(self.val_plot.getPlotItem(), grow=(0.3, 0.0))
+        self.loss_range = StickyRange(self.loss_plot.getPlotItem(), grow=(0.3, 0.0), min_span=(10.0, 0.0))
+        self.val_range = StickyRange(self.val_plot.getPlotItem(), grow=(0.3, 0.0), min_span=(10.0, 0.0))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.loss_plot)
