@@ -647,11 +647,13 @@ class SeriesView(PlotPane):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("curves", parent)
         self._lines: dict[str, pg.PlotDataItem] = {}
+        self.range = StickyRange(self.plot.getPlotItem(), grow=(0.3, 0.0), min_span=(10.0, 0.0))
 
     def clear(self) -> None:
         self.plot.clear()
         self._lines = {}
         self.data = None
+        self.range.reset()
 
     def set_data(self, data: dict) -> None:
         self.data = data
@@ -667,6 +669,7 @@ class SeriesView(PlotPane):
             self._lines = lines
         for name, ys in zip(names, data["series"].values()):
             lines[name].setData(x, np.asarray(ys, np.float64))
+        self.range.update(list(lines.values()))
 
 
 # The view class that draws each preview kind (engine.jobs.events.PREVIEW_KINDS).

@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog,
                                QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
-from app.views.live_views import CurvesView, ImageRowView, ImageView, MatrixGridView, SeriesView
+from app.views.live_views import CurvesView, ImageRowView, ImageView, MatrixGridView, PaintPacer, SeriesView
 from engine.jobs import Job, Log, Metrics, Preview, Progress
 
 TEXTURES = ("brick", "grass", "gravel")
@@ -119,6 +119,9 @@ class StyleDock(QWidget):
         self.layer.currentTextChanged.connect(self._show_gram)
         self.gram.header.insertWidget(1, QLabel("layer", self))
         self.gram.header.insertWidget(2, self.layer)
+        # one view repainted per turn of the event loop (a preview step changes four of them)
+        self.pacer = PaintPacer(self)
+        self.curves.pacer = self.pacer
 
         self._layout_controls()
         self._update_buttons()
@@ -353,15 +356,20 @@ class StyleDock(QWidget):
         if not self._mine(job_id):
             return
         if event.name == "picture":
+            self.pacer.hold(self.picture)
             self.picture.title.setText(event.title or "picture")
             self.picture.set_data(event.data)
         elif event.name == "inputs":
+            self.pacer.hold(self.inputs)
             self.inputs.set_data(event.data)
         elif event.name == "stylised":
+            self.pacer.hold(self.inputs)
+            self.pacer.hold(self.picture)
             self.inputs.set_data(event.data)
             self.picture.title.setText("stylised")
             self.picture.set_data({"image": event.data["images"][-1]})
         elif event.name == "style per layer":
+            self.pacer.hold(self.per_layer)
             self.per_layer.set_data(event.data)
         elif event.name.startswith("gram "):
             layer = event.name[5:]
@@ -374,6 +382,7 @@ class StyleDock(QWidget):
     def _show_gram(self, layer: str) -> None:
         event = self.grams.get(layer)
         if event is not None:
+            self.pacer.hold(self.gram)
             self.gram.title.setText(f"{layer}: style | picture | |difference| (one scale)")
             self.gram.set_data(event.data)
 
