@@ -140,6 +140,8 @@ class StickyRange:
         self.last = None
 
     def update(self, items) -> None:
+        if self.last is None:
+            self.vb.disableAutoRange()  # the range is ours from the start of a run (a log mode turns it on)
         now = self.vb.viewRange()
         if self.last is not None and not np.allclose(now, self.last, rtol=1e-6, atol=1e-12):
             return  # the user moved the view (or pyqtgraph's auto-range has it)
