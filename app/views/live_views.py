@@ -196,15 +196,27 @@ class ImagePane(QWidget):
                                          colorMapMenu=False)
         self.color_bar.setImageItem(self.item)
         self.graphics.addItem(self.color_bar)
+        self._bar_state = (tuple(levels), colormap.name)
         return self.color_bar
 
     def show_array(self, array: np.ndarray, levels=None, colormap=None) -> None:
-        self.item.setImage(np.ascontiguousarray(array), autoLevels=levels is None, levels=levels)
+        array = np.ascontiguousarray(array)
         bar = getattr(self, "color_bar", None)
+        if (array.dtype == np.uint8 and levels is not None and tuple(levels) == (0, 255) and bar is None
+                and colormap is None):
+            # 8-bit pixels as they are: no levels, so pyqtgraph wraps them in a QImage without
+            # rescaling every pixel at each repaint (tens of ms for a pix2pix row)
+            self.item.setImage(array, autoLevels=False, levels=None)
+        else:
+            self.item.setImage(array, autoLevels=levels is None, levels=levels)
         if bar is not None and levels is not None:
-            bar.setLevels(levels)  # the bar drives the item's levels and look-up table
-            if colormap is not None:
+            # the bar drives the item's levels and look-up table; it is redrawn (its axis too) only
+            # when its scale or colours change
+            if tuple(levels) != self._bar_state[0]:
+                bar.setLevels(levels)
+            if colormap is not None and colormap.name != self._bar_state[1]:
                 bar.setColorMap(colormap)
+            self._bar_state = (tuple(levels), colormap.name if colormap is not None else self._bar_state[1])
         elif colormap is not None:
             self.item.setColorMap(colormap)
         if self._shape != array.shape[:2]:
@@ -437,15 +449,18 @@ def _row(images: list[np.ndarray], gap: int = 4) -> np.ndarray:
     height = max(a.shape[0] for a in rgb)
     scaled = []
     for a in rgb:
-        rows = (np.arange(height) * a.shape[0] // height)
-        width = max(1, round(a.shape[1] * height / a.shape[0]))
-        cols = (np.arange(width) * a.shape[1] // width)
-        scaled.append(a[rows][:, cols])
+        if a.shape[0] != height:  # pictures already at the row's height are joined as they are
+            rows = (np.arange(height) * a.shape[0] // height)
+            width = max(1, round(a.shape[1] * height / a.shape[0]))
+            cols = (np.arange(width) * a.shape[1] // width)
+            a = a[rows][:, cols]
+        scaled.append(a)
+    separator = np.full((height, gap, 3), 64, np.uint8)
     parts = []
     for k, a in enumerate(scaled):
         if k:
-            parts.append(np.full((height, gap, 3), 64, np.uint8))
-        parts.append(a.astype(np.uint8))
+            parts.append(separator)
+        parts.append(a.astype(np.uint8, copy=False))
     return np.concatenate(parts, axis=1)
 
 
