@@ -50,6 +50,9 @@ def open_window(project_path: str):
 
 
 def run(project_path: str | None) -> int:
+    from app import heap
+
+    heap.enable()  # the session's long-lived objects are frozen once torch is in (app.heap)
     app = _application()
     if not project_path:
         project_path, _ = QFileDialog.getOpenFileName(None, "Open a Visionbench project", "",

@@ -455,6 +455,9 @@ class MainWindow(QMainWindow):
 
                 panel = TrainPanel(self.jobs, lambda: self.store.path, lambda: self.controller.image,
                                    on_predicted=self.add_predictions, parent=self)
+                from app.heap import settle_heap
+
+                settle_heap()  # torch and the families are in: no full collection walks them mid-run
             except Exception as exc:  # noqa: BLE001 - a broken model install must not take the window down
                 self._show_failure("Cannot open the training panel", f"{type(exc).__name__}: {exc}")
                 return None

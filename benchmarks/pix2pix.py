@@ -176,6 +176,10 @@ def bench_gui(project: Path, work: Path, seconds: float) -> dict:
     from engine.models.registry import get_family
 
     _app = QApplication.instance() or QApplication([])
+    from app import heap
+
+    heap.enable()  # as `visionbench gui` does: the long-lived heap is frozen once the Train panel is built
+    heap.settle_heap()
 
     idle = tick_gaps(5.0)
     bridge = JobBridge()

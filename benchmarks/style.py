@@ -145,6 +145,9 @@ def gui(steps: int) -> dict:
     from benchmarks._gui import tick_gaps
     from engine.annotations.store import ProjectStore
 
+    from app import heap
+
+    heap.enable()  # as `visionbench gui` does (the dock freezes the long-lived heap when it is built)
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory(prefix="vb_style_gui_") as tmp:
         project = _photos_project(Path(tmp))

@@ -47,6 +47,9 @@ class StyleController(QObject):
                 from app.views.style_dock import StyleDock
 
                 self.dock_widget = StyleDock(self)
+                from app.heap import settle_heap
+
+                settle_heap()  # torch is in: no full collection walks it during a run
             except Exception as exc:  # noqa: BLE001 - a broken model install must not take the window down
                 self.window._show_failure("Cannot open style transfer", f"{type(exc).__name__}: {exc}")
                 return None
