@@ -802,4 +802,5 @@ class LiveViews(QWidget):
         view = self._pane_for(event)
         self.pacer.hold(view)
         view.title.setText(event.title or event.name)
+        view.title.setToolTip(event.title or event.name)  # a narrow pane cuts the title short
         view.set_data(event.data)

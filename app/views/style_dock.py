@@ -26,6 +26,12 @@ PHOTOS = ("coffee", "chelsea", "rocket", "astronaut")
 SIZES = (("small (128 px)", 128), ("medium (256 px)", 256), ("large (384 px)", 384), ("full (512 px)", 512))
 
 
+def _channels(gram: Preview) -> int:
+    """Channels of a layer's Gram preview (the side of its matrices)."""
+    matrices = gram.data.get("matrices") or [np.zeros((0, 0))]
+    return int(np.asarray(matrices[0]).shape[0])
+
+
 class StyleDock(QWidget):
     """Controls on top, live views below. ``start()`` runs style transfer on the current image,
     ``stylise_with(ckpt)`` a fast-style network; ``save_result()`` adds the picture to the project."""
@@ -117,6 +123,8 @@ class StyleDock(QWidget):
         self.layer = QComboBox(self)
         self.layer.setToolTip("The layer whose Gram matrices are shown")
         self.layer.currentTextChanged.connect(self._show_gram)
+        self._layer_picked = False  # the user chose a layer in this run
+        self.layer.activated.connect(lambda _: setattr(self, "_layer_picked", True))
         self.gram.header.insertWidget(1, QLabel("layer", self))
         self.gram.header.insertWidget(2, self.layer)
         # one view repainted per turn of the event loop (a preview step changes four of them)
@@ -229,6 +237,7 @@ class StyleDock(QWidget):
         self.per_layer.clear()
         self.grams.clear()
         self.layer.clear()
+        self._layer_picked = False
 
     def start(self) -> int | None:
         """Style transfer of the current image with the chosen style; returns the job id."""
@@ -376,6 +385,11 @@ class StyleDock(QWidget):
             self.grams[layer] = event
             if self.layer.findText(layer) < 0:
                 self.layer.addItem(layer)
+                # a colour term (3 x 3) says little: until the user picks a layer, the first
+                # feature layer is shown
+                current = self.grams.get(self.layer.currentText())
+                if (not self._layer_picked and current is not None and _channels(current) <= 3 < _channels(event)):
+                    self.layer.setCurrentText(layer)
             if self.layer.currentText() == layer:
                 self._show_gram(layer)
 

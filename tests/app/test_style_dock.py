@@ -51,6 +51,8 @@ def test_style_transfer_runs_live_and_the_result_goes_into_the_project(window, q
     assert dock.picture.item.image.shape[:2] == (48, 48)
     assert set(dock.curves.series) == {"loss", "content", "style"}
     assert dock.per_layer.data is not None and len(dock.per_layer.data["series"]) == dock.layer.count()
+    # the layer shown unasked is a feature layer, not a 3 x 3 colour term
+    assert dock.gram.data["matrices"][0].shape[0] > 3
     # the picker chooses the layer; the three matrices share one scale
     dock.layer.setCurrentIndex(dock.layer.count() - 1)
     chosen = dock.layer.currentText()
