@@ -103,3 +103,26 @@ def test_options_are_typed_like_the_preset(panel):
     assert isinstance(p.option_widgets["encoder"], QComboBox) and isinstance(p.option_widgets["augment"], QCheckBox)
     p.family_combo.setCurrentText("yolo")
     assert "encoder" not in p.option_widgets and isinstance(p.option_widgets["input_size"], QSpinBox)
+
+
+def test_the_panes_a_family_declares_are_laid_out_at_start_and_then_filled(panel, qtbot, tmp_path):
+    """Building a pane takes tens of ms: a family that declares its previews gets them built when
+    Start is clicked, not in the middle of the run; its previews then fill those very panes."""
+    p, _ = panel
+    spec = registry.get_family("toy_image2image")
+    declared = registry.FamilySpec("toy_declared", spec.kind, model=spec._model, trainer=spec._trainer,
+                                   predictor=spec._predictor, cpu_preset=spec.cpu_preset,
+                                   gpu_preset=spec.gpu_preset, options=spec.options,
+                                   previews={"toy pair": "image_row"})
+    registry.register_family(declared)
+    try:
+        p.refresh_families()
+        p.family_combo.setCurrentText("toy_declared")
+        p.start_training(out=tmp_path / "declared.ckpt")
+        built = p.views.pane("toy pair")
+        assert type(built).__name__ == "ImageRowView" and not built.has_image()
+        qtbot.waitUntil(lambda: p.train_job_id is None, timeout=60_000)
+        assert p.last_outcome.state == "finished", p.last_outcome.error
+        assert p.views.pane("toy pair") is built and built.has_image()
+    finally:
+        registry.unregister_family("toy_declared")

@@ -87,3 +87,21 @@ def test_the_built_in_families_are_listed_with_their_options():
             assert option["type"] in ("int", "float", "bool", "str", "choice")
             assert option["type"] != "choice" or option["default"] in option["choices"]
     assert names["maskrcnn"].metric == "mask_map50"
+
+
+def test_a_family_declares_its_previews_by_kind_and_an_unknown_kind_is_refused():
+    spec = _spec(previews={"embedding": "scatter", "hardest triplets": "image_row"})
+    assert list(spec.previews.items()) == [("embedding", "scatter"), ("hardest triplets", "image_row")]
+    assert _spec().previews == {}
+    with pytest.raises(ValueError, match="preview 'x' has kind 'hologram'"):
+        _spec(previews={"x": "hologram"})
+
+
+def test_the_built_in_families_declare_the_previews_their_trainers_yield():
+    from engine.models.registry import get_family
+
+    assert get_family("siamese").previews == {"embedding": "scatter", "hardest triplets": "image_row"}
+    for name in ("pix2pix", "colorize"):
+        assert get_family(name).previews == {"translations": "image_row", "D on generated": "heatmap",
+                                             "D on real": "heatmap"}
+    assert get_family("unet").previews == {"heatmaps": "heatmap", "argmax": "class_map", "weight_map": "heatmap"}
