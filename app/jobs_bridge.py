@@ -3,15 +3,18 @@
 Jobs run on worker threads (``engine.jobs.JobRunner``) and call ``on_event`` there. The bridge
 only puts ``(job_id, event)`` into a thread-safe queue; a QTimer on the GUI thread drains it about
 30 times a second and emits signals. Draining coalesces what a view only needs the latest of:
-Progress (latest per job) and Preview (latest per job and name). Metrics and Log are delivered
-in full and in order, because they feed curves and logs. So a job yielding 10,000 progress
-events per second costs the GUI ~30 signal emissions per second, and widgets are only ever
-touched from the GUI thread.
+Progress (latest per job, and at most 5 times a second: each one repaints progress bars and
+status lines, which need no more) and Preview (latest per job and name). Metrics and Log are
+delivered in full and in order, because they feed curves and logs. So a job yielding 10,000
+progress events per second costs the GUI a few signal emissions per second, and widgets are only
+ever touched from the GUI thread. A job's last progress always comes before its ``finished``.
 """
 from __future__ import annotations
 
 import itertools
+import math
 import queue
+import time
 from dataclasses import dataclass
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
@@ -19,6 +22,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 from engine.jobs import Job, JobOutcome, JobRunner, Log, Metrics, Preview, Progress
 
 DRAIN_INTERVAL_MS = 33  # ~30 Hz: smooth to the eye, negligible cost
+PROGRESS_INTERVAL_MS = 200  # a job's progress reaches the widgets at most 5 times a second
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class JobBridge(QObject):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._runners: dict[int, JobRunner] = {}
         self._last_progress: dict[int, Progress] = {}
+        self._unsent_progress: dict[int, Progress] = {}  # the latest progress not emitted yet, per job
+        self._progress_sent_at: dict[int, float] = {}
         self._reported: set[int] = set()  # ids whose `finished` was emitted
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -155,8 +161,9 @@ class JobBridge(QObject):
         for job_id, event in ordered:
             if isinstance(event, Progress):
                 self._last_progress[job_id] = event
-                self.progress.emit(job_id, event)
-            elif isinstance(event, Metrics):
+                self._unsent_progress[job_id] = event
+                continue
+            if isinstance(event, Metrics):
                 self.metrics.emit(job_id, event)
             elif isinstance(event, Preview):
                 self.preview.emit(job_id, event)
@@ -166,6 +173,13 @@ class JobBridge(QObject):
                 # A job yielded something that is not an event: show it rather than drop it.
                 self.log.emit(job_id, Log(f"unexpected event {event!r}", level="warning"))
             emitted += 1
+
+        now = time.perf_counter()
+        for job_id in list(self._unsent_progress):
+            if job_id in ended or now - self._progress_sent_at.get(job_id, -math.inf) >= PROGRESS_INTERVAL_MS / 1000.0:
+                self._progress_sent_at[job_id] = now
+                self.progress.emit(job_id, self._unsent_progress.pop(job_id))
+                emitted += 1
 
         for job_id in ended:
             self._reported.add(job_id)

@@ -131,3 +131,34 @@ def test_timer_stops_when_idle(qtbot, bridge):
     with qtbot.waitSignal(bridge.finished, timeout=10_000):
         bridge.submit(Job("burst", burst, n_progress=5))
     assert not bridge._timer.isActive()
+
+
+def test_progress_reaches_the_widgets_a_few_times_a_second_and_the_last_one_before_finished(qtbot, bridge):
+    """Each progress repaints progress bars and status lines: ~5 a second are enough; metrics are
+    not thinned; a job's final progress comes before its `finished`."""
+    from app.jobs_bridge import PROGRESS_INTERVAL_MS
+
+    received = []
+    bridge.progress.connect(lambda j, e: received.append(("progress", time.perf_counter(), e)))
+    bridge.metrics.connect(lambda j, e: received.append(("metrics", time.perf_counter(), e)))
+    bridge.finished.connect(lambda j, o: received.append(("finished", time.perf_counter(), o)))
+
+    def steady(token, seconds=1.2):
+        start, i = time.perf_counter(), 0
+        while time.perf_counter() - start < seconds:
+            i += 1
+            yield Progress(i, None)
+            yield Metrics({"loss": 1.0 / i}, step=i)
+            time.sleep(0.005)
+        yield Progress(i + 1, i + 1)
+
+    with qtbot.waitSignal(bridge.finished, timeout=20_000):
+        bridge.submit(Job("steady", steady))
+    progress = [(t, e) for kind, t, e in received if kind == "progress"]
+    metrics = [e for kind, _, e in received if kind == "metrics"]
+    times = [t for t, _ in progress][:-1]  # the final one comes with the job's end, whenever that is
+    assert 2 <= len(progress) <= 1.2 / (PROGRESS_INTERVAL_MS / 1000) + 2
+    assert all(b - a >= 0.9 * PROGRESS_INTERVAL_MS / 1000 for a, b in zip(times, times[1:]))
+    assert [m.step for m in metrics] == list(range(1, len(metrics) + 1)) and len(metrics) > 50
+    assert progress[-1][1].total is not None and progress[-1][1].step == progress[-1][1].total
+    assert [kind for kind, _, _ in received][-1] == "finished"
