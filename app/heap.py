@@ -7,6 +7,10 @@ a live run (the imports' own objects make it due several times in the first minu
 heavy imports, ``settle_heap`` collects once and freezes what is left (``gc.freeze``): those objects
 are never walked again, so later collections only see what the session allocated since.
 
+A job imports its family's modules on its worker thread after that, and those objects would be
+walked by every full collection of the run (0.1 to 0.3 s each, the GUI waiting for the GIL); so
+``freeze_new`` freezes again, without collecting, when a job's first step is done.
+
 The workbench turns it on (``app.main.run``); tests and programs that embed the widgets keep
 Python's default (a frozen object is never collected, which suits a session's long-lived
 window, not a test that builds and drops hundreds of them).
@@ -34,5 +38,15 @@ def settle_heap() -> bool:
     if young < max(MIN_NEW_OBJECTS, 0.25 * gc.get_freeze_count()):
         return False
     gc.collect()
+    gc.freeze()
+    return True
+
+
+def freeze_new() -> bool:
+    """When enabled: freeze the objects made since the last freeze, without a collection (O(1):
+    fit for the GUI thread, at the price of keeping whatever cyclic garbage exists right then,
+    which the frequent young collections keep small). Returns True when it froze."""
+    if not _enabled:
+        return False
     gc.freeze()
     return True

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
+from app.heap import freeze_new
 from engine.jobs import Job, JobOutcome, JobRunner, Log, Metrics, Preview, Progress
 
 DRAIN_INTERVAL_MS = 33  # ~30 Hz: smooth to the eye, negligible cost
@@ -61,6 +62,7 @@ class JobBridge(QObject):
         self._unsent_progress: dict[int, Progress] = {}  # the latest progress not emitted yet, per job
         self._progress_sent_at: dict[int, float] = {}
         self._reported: set[int] = set()  # ids whose `finished` was emitted
+        self._stepped: set[int] = set()  # ids whose first metrics were emitted
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.flush)
@@ -164,6 +166,10 @@ class JobBridge(QObject):
                 self._unsent_progress[job_id] = event
                 continue
             if isinstance(event, Metrics):
+                if job_id not in self._stepped:
+                    # the job's imports and data are in: a full collection need not walk them
+                    self._stepped.add(job_id)
+                    freeze_new()
                 self.metrics.emit(job_id, event)
             elif isinstance(event, Preview):
                 self.preview.emit(job_id, event)

@@ -27,7 +27,11 @@ CHILD = textwrap.dedent("""
     assert not heap.settle_heap()                 # few new objects since: nothing to do
     more = [[k] for k in range(100_000)]
     assert heap.settle_heap() and gc.get_freeze_count() >= frozen + 100_000
-    print("ok", len(kept), len(more))
+    latest = [[k] for k in range(1000)]
+    assert heap.freeze_new() and gc.get_freeze_count() >= frozen + 100_000 + 1000  # no threshold, no walk
+    heap.enable(False)
+    assert not heap.freeze_new()
+    print("ok", len(kept), len(more), len(latest))
 """)
 
 
