@@ -191,8 +191,8 @@ def all_sum(t: torch.Tensor) -> torch.Tensor:
 class DistBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose batch statistics are those of all ranks' batches together, on any device.
 
-    The sums are all-reduced with ``torch.distributed.nn``'s differentiable all_reduce, so the
-    backward pass carries every rank's share of the gradient through the shared mean and
+    Each rank's mean and variance go through a differentiable all-reduce (:func:`all_sum`'s), so
+    the backward pass carries every rank's share of the gradient through the shared mean and
     variance: the same gradient as one process holding the whole batch. In eval mode, or when
     the layer is frozen, it is a plain BatchNorm. Same parameters and buffers as nn.BatchNorm2d,
     so checkpoints do not change.

@@ -18,8 +18,10 @@ the total) or, for several optimisers or an image as the parameter, ``step``; ``
   family's metric is at least as good as before, so predicting during training uses the best so far;
 - the rate of previews and validations;
 - several processes under torchrun (engine.train.distributed): DDP, BatchNorm over the whole
-  batch, one data order split between the ranks (engine.train.sampling), stop decisions taken
-  together, rank 0 alone writing;
+  batch, one data order split between the ranks (engine.train.sampling), stop decisions and the
+  clock of a time budget's schedule taken together, the validation split between the ranks
+  (families answering ``val_items``; the parts gathered make the metric of the whole split),
+  rank 0 alone writing;
 - resume: the training state (latest model, optimisers, step, epoch, RNG, best, history) is
   written beside the checkpoint as ``CKPT.state`` at each validation and when a run is
   stopped; ``config["resume"] = CKPT`` continues from it, batch for batch.
