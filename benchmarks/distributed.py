@@ -7,10 +7,17 @@ it and prints JSON:
 - ``ddp2_vs_single_loss_max_abs_diff_<family>`` (unet, yolo): ``torchrun --nproc-per-node 2``
   with batch B per process against one process with batch 2B, same seed and data order, over
   the first ``--steps`` steps (the logged loss, the mean over the ranks). Goal <= 1e-4. The
-  families' CPU presets, except that augmentation is off (each rank draws its own random flips
-  and colour jitter, one process draws others; the point here is the arithmetic) and the U-Net
-  uses weighted cross-entropy instead of the preset's Dice (a loss of the whole batch, which no
-  averaging of two halves' gradients reproduces);
+  families' CPU presets (the U-Net's Dice included: its sums run over the ranks), except that
+  YOLO's augmentation is off (each rank draws its own random flips and colour jitter, one
+  process draws others; the point here is the arithmetic);
+- ``single_reordered_vs_single_loss_max_abs_diff_<family>``: the floor float32 rounding sets for
+  the figure above. One process with batch 2B against itself with each batch's images laid out
+  as the two ranks hold them (rank 0's B, then rank 1's): the same samples, the same model, only
+  the order of the sums inside each step differs;
+- ``ddp2_vs_single_loss_max_abs_diff_float64_<family>``: the first figure with the model, the
+  loss and the all-reduces in float64 (the worker sets torch's default dtype and casts float32
+  inputs of every module): with rounding out of the way, what is left is any difference in
+  what the two runs compute;
 - ``ddp2_step_overhead_vs_single_<family>``: the mean step time of 2 gloo processes with batch B
   on 2 cores over one process with batch B (no goal on CPU: the point is correctness here and
   speed on GPUs);
@@ -52,17 +59,40 @@ def family_config(family: str, batch: int, steps: int) -> dict:
     if family == "yolo":
         cfg.update({"hflip": False, "vflip": False, "brightness": 0.0, "contrast": 0.0})
     if family == "unet":
-        # the preset's Dice is a loss of the whole batch: two halves' Dice losses are not the whole
-        # batch's, so no averaging of gradients can agree with it. Weighted cross-entropy, a mean
-        # over pixels, can.
-        cfg.update({"augment": False, "val_limit": 8, "loss": "wce"})
+        cfg.update({"augment": False, "val_limit": 8})  # the CPU preset has no augmentation either
     return cfg
 
 
-def worker(family: str, project: str, out: str, config: str) -> int:
+def set_mode(mode: str) -> None:
+    """How a worker computes: "float32" (as the product does), "float64" (the model, the loss
+    and the collectives in float64: the default dtype, and every module's float32 inputs cast),
+    or "reordered" (one process whose batches hold their 2B images as two ranks hold them:
+    indices 0, 2, 4, ... then 1, 3, 5, ... of each batch)."""
+    import torch
+
+    if mode == "float64":
+        from torch.nn.modules.module import register_module_forward_pre_hook
+
+        torch.set_default_dtype(torch.float64)
+        register_module_forward_pre_hook(lambda module, args: tuple(
+            a.double() if isinstance(a, torch.Tensor) and a.dtype == torch.float32 else a for a in args))
+    elif mode == "reordered":
+        from engine.train import sampling
+
+        plain = sampling.EpochSampler._mine
+
+        def as_ranks_hold_them(self):
+            order, b = plain(self), self.batch_size
+            return [i for k in range(0, len(order), b) for i in order[k:k + b][0::2] + order[k:k + b][1::2]]
+
+        sampling.EpochSampler._mine = as_ranks_hold_them
+
+
+def worker(family: str, project: str, out: str, config: str, mode: str = "float32") -> int:
     """One process of a run (alone or under torchrun): losses and step times per rank to OUT."""
     import torch
 
+    set_mode(mode)
     from engine.jobs.cancel import CancelToken
     from engine.jobs.events import Metrics
     from engine.models.registry import get_family
@@ -88,21 +118,25 @@ def worker(family: str, project: str, out: str, config: str) -> int:
     return 0
 
 
-def run(family: str, project: Path, out: Path, cfg: dict, nproc: int) -> dict:
+def run(family: str, project: Path, out: Path, cfg: dict, nproc: int, mode: str = "float32") -> dict:
     out.mkdir(parents=True, exist_ok=True)
     # as a module (-m), from the repository: run as a script, benchmarks/platform.py would hide the stdlib's
     launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m"]
               if nproc > 1 else [sys.executable, "-m"])
     done = subprocess.run([*launch, "benchmarks.distributed", "--worker", family, str(project), str(out),
-                           json.dumps(cfg)], capture_output=True, text=True, cwd=str(ROOT),
+                           json.dumps(cfg), mode], capture_output=True, text=True, cwd=str(ROOT),
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     if done.returncode != 0:
         raise SystemExit(f"{family} x{nproc} failed:\n{done.stderr[-3000:]}")
     return json.loads((out / "rank0.json").read_text())
 
 
-def ddp_figures(project: Path, tmp: Path, steps: int) -> dict:
+def ddp_figures(project: Path, tmp: Path, steps: int, controls: bool = True) -> dict:
     figures = {}
+
+    def max_diff(a: dict, b: dict) -> float:
+        return max(abs(x - y) for x, y in zip(a["losses"], b["losses"]))
+
     for family, b in BATCH.items():
         log(f"{family}: 1 process with batch {2 * b}, 2 processes with batch {b}, 1 process with batch {b}")
         single = run(family, project, tmp / f"{family}-1x{2 * b}", family_config(family, 2 * b, steps), 1)
@@ -110,12 +144,21 @@ def ddp_figures(project: Path, tmp: Path, steps: int) -> dict:
         alone = run(family, project, tmp / f"{family}-1x{b}", family_config(family, b, steps), 1)
         diffs = [abs(a - c) for a, c in zip(single["losses"], ddp["losses"])]
         figures[f"ddp2_vs_single_loss_max_abs_diff_{family}"] = max(diffs)
-        # before any update the two must agree to rounding; after it, Adam's normalised steps
-        # magnify rounding differences of the two batch layouts step by step
         figures[f"ddp2_vs_single_first_step_abs_diff_{family}"] = diffs[0]
         figures[f"ddp2_vs_single_abs_diff_by_step_{family}"] = [float(f"{d:.2g}") for d in diffs]
+        if controls:
+            log(f"{family}: 1 process with each batch in the ranks' order; 1 and 2 processes in float64")
+            reordered = run(family, project, tmp / f"{family}-1x{2 * b}-reordered",
+                            family_config(family, 2 * b, steps), 1, "reordered")
+            figures[f"single_reordered_vs_single_loss_max_abs_diff_{family}"] = max_diff(single, reordered)
+            figures[f"single_reordered_vs_single_abs_diff_by_step_{family}"] = [
+                float(f"{abs(x - y):.2g}") for x, y in zip(single["losses"], reordered["losses"])]
+            single64 = run(family, project, tmp / f"{family}-1x{2 * b}-f64", family_config(family, 2 * b, steps), 1,
+                           "float64")
+            ddp64 = run(family, project, tmp / f"{family}-2x{b}-f64", family_config(family, b, steps), 2, "float64")
+            figures[f"ddp2_vs_single_loss_max_abs_diff_float64_{family}"] = max_diff(single64, ddp64)
         # the first steps pay for warm-up; compare the steady ones
-        mean = lambda t: sum(t[3:]) / max(1, len(t[3:]))  # noqa: E731
+        mean = lambda t: sum(t[3:] or t) / max(1, len(t[3:] or t))  # noqa: E731
         figures[f"ddp2_step_overhead_vs_single_{family}"] = round(mean(ddp["times"]) / mean(alone["times"]), 3)
         figures[f"ddp2_steps_{family}"] = len(ddp["losses"])
     return figures
@@ -229,11 +272,13 @@ def onnx_figures(tmp: Path) -> dict:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--worker":
-        return worker(*argv[1:5])
+        return worker(*argv[1:6])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", default=None, help="folder with (or for) the demo projects")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--only", default="ddp,resume,onnx", help="which parts: ddp, resume, onnx")
+    parser.add_argument("--no-controls", action="store_true",
+                        help="ddp without the reordered and float64 runs (half the time)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -247,7 +292,7 @@ def main(argv=None) -> int:
             if done.returncode != 0:
                 raise SystemExit(done.stderr)
         out = {}
-        for name, part in (("ddp", lambda: ddp_figures(project, tmp, args.steps)),
+        for name, part in (("ddp", lambda: ddp_figures(project, tmp, args.steps, not args.no_controls)),
                            ("resume", lambda: resume_figure(project, tmp, args.steps)),
                            ("onnx", lambda: onnx_figures(tmp))):
             if name in parts:

@@ -26,8 +26,8 @@ from engine.eval.coco_eval import evaluate_detections
 from engine.eval.confusion import DetectionConfusion
 from engine.jobs.events import Progress
 
-__all__ = ["SCORE_FLOOR", "NMS_IOU", "evaluate_detector", "evaluate_detector_steps", "evaluate_job",
-           "evaluate_project_steps", "project_classes"]
+__all__ = ["SCORE_FLOOR", "NMS_IOU", "coco_results", "evaluate_detector", "evaluate_detector_steps", "evaluate_job",
+           "evaluate_project_steps", "project_classes", "score_coco_results"]
 
 SCORE_FLOOR = 0.05  # detections below this do not enter AP (COCO practice; ``predict``'s default)
 NMS_IOU = 0.5
@@ -63,11 +63,7 @@ def evaluate_detector_steps(predictor, samples: Iterable[DetectionSample], class
         if should_stop is not None:
             should_stop()
         det = predictor.predict(s.image, **given)
-        item = {"image_id": s.record.id, "width": s.record.width, "height": s.record.height,
-                "boxes": s.boxes, "labels": s.labels}
-        if masks:
-            item["masks"] = s.masks.astype(bool)
-        gt.append(item)
+        gt.append(_ground_truth(s, masks))
         preds.append(det)
         confusion.update(s.boxes, s.labels - 1, det.boxes, det.labels, det.scores)
         pairs.append((np.asarray(s.boxes, np.float32).reshape(-1, 4), np.asarray(s.labels) - 1,
@@ -82,6 +78,44 @@ def evaluate_detector_steps(predictor, samples: Iterable[DetectionSample], class
     top = max((float(p[4].max()) for p in pairs if len(p[4])), default=None)
     out.update(confusion=confusion.matrix, labels=confusion.labels, class_names=names, images=n,
                confusion_pairs=pairs, confusion_score=confusion_threshold, confusion_iou=confusion.iou, top_score=top)
+    return out
+
+
+def _ground_truth(s: DetectionSample, masks: bool) -> dict:
+    """One sample as ``evaluate_detections`` reads the ground truth (COCO category ids = labels 1..C)."""
+    item = {"image_id": s.record.id, "width": s.record.width, "height": s.record.height,
+            "boxes": s.boxes, "labels": s.labels}
+    if masks:
+        item["masks"] = s.masks.astype(bool)
+    return item
+
+
+def coco_results(predictor, samples: Iterable[DetectionSample], class_names: list[str],
+                 should_stop: Callable[[], None] | None = None) -> list[dict]:
+    """COCO result entries (boxes, and RLE masks when the predictor gives masks) of ``predictor``
+    on ``samples``, with ``evaluate_detector``'s settings (score floor, NMS). Each image is
+    predicted alone, so the entries of a split do not depend on how it is cut: the processes of a
+    distributed validation each score a share and :func:`score_coco_results` scores them together."""
+    ids = list(range(1, len(class_names) + 1))
+    out: list[dict] = []
+    for s in samples:
+        if should_stop is not None:
+            should_stop()
+        det = predictor.predict(s.image, score_threshold=SCORE_FLOOR, nms_iou=NMS_IOU)
+        out.extend(det.to_coco_results(s.record.id, ids))
+    return out
+
+
+def score_coco_results(samples: list[DetectionSample], results: list[dict], class_names: list[str],
+                       masks: bool = False) -> dict:
+    """COCO box (and mask) mAPs of :func:`coco_results` entries against ``samples``:
+    "box_map50", "box_map", "per_class_box_ap", "per_class_box_ap50" (and "mask_..."), the figures
+    ``evaluate_detector`` gives for the same predictions."""
+    gt = [_ground_truth(s, masks) for s in samples]
+    cats = [{"id": i + 1, "name": n} for i, n in enumerate(class_names)]
+    out = _named(evaluate_detections(gt, results, cats, "bbox"), "box")
+    if masks:
+        out.update(_named(evaluate_detections(gt, results, cats, "segm"), "mask"))
     return out
 
 

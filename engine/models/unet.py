@@ -10,6 +10,8 @@ network outputs ``num_classes + 1`` logits per pixel (channel 0 = background).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -139,36 +141,52 @@ class UNet(nn.Module):
 
 
 # ------------------------------------------------------------------------------------ losses
+def _loss_precision(logits: torch.Tensor) -> torch.Tensor:
+    """Half-precision logits (autocast) in float32 for the loss; float32 and float64 as they are."""
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
 def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     """Pixel-weighted cross-entropy: logits [N, C, H, W], target int64 [N, H, W], weight [N, H, W].
 
     Mean over pixels of w(x) * -log p_target(x) (the U-Net paper's energy, averaged).
     """
-    ce = F.cross_entropy(logits.float(), target, reduction="none")
+    ce = F.cross_entropy(_loss_precision(logits), target, reduction="none")
     if weight is None:
         return ce.mean()
     return (ce * weight).mean()
 
 
-def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
-    """1 - mean soft Dice over classes present in the batch (target or prediction)."""
-    probs = logits.float().softmax(dim=1)
-    onehot = F.one_hot(target, probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
-    inter = (probs * onehot).sum(dim=(0, 2, 3))
-    total = probs.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
-    dice = (2 * inter + eps) / (total + eps)
-    present = onehot.sum(dim=(0, 2, 3)) > 0
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0,
+              all_sum: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """1 - mean soft Dice over classes present in the batch (target or prediction).
+
+    The Dice of the batch is not a mean over its images. In a distributed run ``all_sum`` (a
+    differentiable sum over the processes, engine.train.distributed.all_sum) adds up the
+    per-class sums of every process's share first, so each process computes the Dice of the whole
+    batch, as one process would.
+    """
+    probs = _loss_precision(logits).softmax(dim=1)
+    c = probs.shape[1]
+    onehot = F.one_hot(target, c).permute(0, 3, 1, 2).to(probs.dtype)
+    sums = torch.cat([(probs * onehot).sum(dim=(0, 2, 3)), probs.sum(dim=(0, 2, 3)), onehot.sum(dim=(0, 2, 3))])
+    if all_sum is not None:
+        sums = all_sum(sums)
+    inter, predicted, true = sums[:c], sums[c:2 * c], sums[2 * c:]
+    dice = (2 * inter + eps) / (predicted + true + eps)
+    present = true > 0
     return 1.0 - (dice[present].mean() if present.any() else dice.mean())
 
 
-def segmentation_loss(kind: str, logits: torch.Tensor, target: torch.Tensor,
-                      weight: torch.Tensor | None) -> torch.Tensor:
+def segmentation_loss(kind: str, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
+                      all_sum: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """The loss ``kind`` names; ``all_sum`` as in :func:`dice_loss` (a distributed run)."""
     if kind == "wce":
         return weighted_cross_entropy(logits, target, weight)
     if kind == "dice":
-        return dice_loss(logits, target)
+        return dice_loss(logits, target, all_sum=all_sum)
     if kind == "wce+dice":
-        return weighted_cross_entropy(logits, target, weight) + dice_loss(logits, target)
+        return weighted_cross_entropy(logits, target, weight) + dice_loss(logits, target, all_sum=all_sum)
     raise ValueError(f"config field 'loss': {kind!r} is not one of {', '.join(LOSSES)}")
 
 

@@ -1,5 +1,6 @@
 """What the detector families share on the one training loop: reading boxes (and masks) from
-the project under the ground-truth rule, a seeded loader with flips, and the detections preview."""
+the project under the ground-truth rule, a seeded loader with flips, the validation (COCO mAPs,
+split between the ranks of a distributed run) and the detections preview."""
 from __future__ import annotations
 
 import torch
@@ -64,6 +65,28 @@ class DetectorTrainer(Trainer):
 
     def steps_per_epoch(self) -> int:
         return len(self.loader)
+
+    # validation: COCO results of shares of the split (each image predicted alone), scored together
+    def val_items(self) -> int:
+        return len(self.val)
+
+    def validate_part(self, items: range) -> list[dict]:
+        from engine.eval.detection import coco_results
+
+        self.model.eval()
+        return coco_results(self.predictor, self.val[items.start:items.stop], self.class_names,
+                            should_stop=self.token.raise_if_cancelled)
+
+    def validate_merge(self, parts: list) -> dict:
+        """box_map50, box_map, per_class_box_ap50 (and the mask ones), undefined mAPs as 0.0."""
+        from engine.eval.detection import score_coco_results
+
+        scored = score_coco_results(self.val, [r for part in parts for r in part], self.class_names, self.masks)
+        out = {}
+        for kind in ("box", "mask") if self.masks else ("box",):
+            out[f"{kind}_map50"], out[f"{kind}_map"] = scored[f"{kind}_map50"] or 0.0, scored[f"{kind}_map"] or 0.0
+            out[f"per_class_{kind}_ap50"] = scored[f"per_class_{kind}_ap50"]
+        return out
 
     def previews(self, step):
         s = self.preview_sample

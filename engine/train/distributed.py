@@ -30,7 +30,7 @@ from torch import nn
 
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["Dist", "DistBatchNorm2d", "ModelDDP", "average_gradients", "current", "sync_batchnorm"]
+__all__ = ["Dist", "DistBatchNorm2d", "ModelDDP", "all_sum", "average_gradients", "current", "sync_batchnorm"]
 
 _JOINS = itertools.count()  # process groups this process has joined (the same count on every rank)
 
@@ -107,6 +107,14 @@ class Dist:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item() > 0)
 
+    def all_max(self, values: list[float]) -> list[float]:
+        """The largest of each value over the ranks, in one all-reduce (flags as 0/1)."""
+        if not self.active:
+            return [float(v) for v in values]
+        t = torch.tensor([float(v) for v in values], dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return t.tolist()
+
     def broadcast(self, obj):
         """Rank 0's ``obj`` on every rank."""
         if not self.active:
@@ -122,6 +130,15 @@ class Dist:
         out = [None] * self.world
         dist.all_gather_object(out, obj)
         return out
+
+    def shard(self, n: int, block: int = 1) -> range:
+        """This rank's share of ``n`` items: a contiguous run of whole blocks of ``block`` items
+        (the last block may be short), the blocks split as evenly as the ranks allow. In rank
+        order the shares cover 0..n-1 once; one process has them all."""
+        block = max(1, int(block))
+        blocks = -(-int(n) // block)
+        first, last = self.rank * blocks // self.world, (self.rank + 1) * blocks // self.world
+        return range(min(n, first * block), min(n, last * block))
 
     def barrier(self) -> None:
         if self.active:
@@ -162,11 +179,20 @@ class _AllReduceSum(torch.autograd.Function):
         return grad
 
 
+def all_sum(t: torch.Tensor) -> torch.Tensor:
+    """``t`` summed over the ranks, differentiably: a loss of the whole batch (a Dice) computed
+    from it on every rank gets, once DDP has averaged the gradients, the gradient one process
+    holding the whole batch gets. ``t`` itself outside a distributed run."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return t
+    return _AllReduceSum.apply(t)
+
+
 class DistBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose batch statistics are those of all ranks' batches together, on any device.
 
-    The sums are all-reduced with ``torch.distributed.nn``'s differentiable all_reduce, so the
-    backward pass carries every rank's share of the gradient through the shared mean and
+    Each rank's mean and variance go through a differentiable all-reduce (:func:`all_sum`'s), so
+    the backward pass carries every rank's share of the gradient through the shared mean and
     variance: the same gradient as one process holding the whole batch. In eval mode, or when
     the layer is frozen, it is a plain BatchNorm. Same parameters and buffers as nn.BatchNorm2d,
     so checkpoints do not change.
@@ -176,12 +202,18 @@ class DistBatchNorm2d(nn.BatchNorm2d):
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         c = x.shape[1]
-        local = torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)),
-                           x.new_full((1,), x.numel() / c)])
-        total = _AllReduceSum.apply(local)
-        n = total[-1]
-        mean = total[:c] / n
-        var = (total[c:2 * c] / n - mean * mean).clamp_min(0.0)
+        # Each rank's mean and variance (two passes over its own batch), gathered in one
+        # all-reduce (rank r fills row r), then combined as the parallel-variance formula does:
+        # no E[x^2] - mean^2, whose cancellation costs digits in float32.
+        var_r, mean_r = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)
+        rows = x.new_zeros((dist.get_world_size(), 2 * c + 1))
+        rows[dist.get_rank()] = torch.cat([mean_r, var_r, x.new_full((1,), x.numel() / c)])
+        rows = _AllReduceSum.apply(rows)
+        means, variances, counts = rows[:, :c], rows[:, c:2 * c], rows[:, 2 * c:]
+        n = counts.sum()
+        share = counts / n
+        mean = (share * means).sum(0)
+        var = (share * (variances + (means - mean) ** 2)).sum(0)
         if self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)

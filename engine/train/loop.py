@@ -18,8 +18,10 @@ the total) or, for several optimisers or an image as the parameter, ``step``; ``
   family's metric is at least as good as before, so predicting during training uses the best so far;
 - the rate of previews and validations;
 - several processes under torchrun (engine.train.distributed): DDP, BatchNorm over the whole
-  batch, one data order split between the ranks (engine.train.sampling), stop decisions taken
-  together, rank 0 alone writing;
+  batch, one data order split between the ranks (engine.train.sampling), stop decisions and the
+  clock of a time budget's schedule taken together, the validation split between the ranks
+  (families answering ``val_items``; the parts gathered make the metric of the whole split),
+  rank 0 alone writing;
 - resume: the training state (latest model, optimisers, step, epoch, RNG, best, history) is
   written beside the checkpoint as ``CKPT.state`` at each validation and when a run is
   stopped; ``config["resume"] = CKPT`` continues from it, batch for batch.
@@ -208,8 +210,31 @@ class Trainer:
         return {k: float(v.detach()) for k, v in losses.items()}
 
     def validate(self) -> dict[str, Any]:
-        """Metrics on the validation data ({} when there is none)."""
-        return {}
+        """Metrics on the validation data ({} when there is none). A family that implements
+        ``val_items`` / ``validate_part`` / ``validate_merge`` needs no override: this merges the
+        one part of the whole split, as a distributed run merges the parts of its ranks."""
+        n = self.val_items()
+        if n is None:
+            return {}
+        return self.validate_merge([self.validate_part(range(n))])
+
+    # Validation split between the ranks of a distributed run (each scores a share, the metric is
+    # that of the whole split). A family opts in by answering val_items.
+    val_block = 1  # items are shared out in whole blocks of this many (a family's evaluation batch)
+
+    def val_items(self) -> int | None:
+        """How many validation items ``validate_part`` can score; None: ``validate`` runs whole
+        (on every rank of a distributed run)."""
+        return None
+
+    def validate_part(self, items: range) -> Any:
+        """What scoring the validation items ``items`` contributes (sufficient statistics, such as
+        a confusion matrix, or per-item results), picklable."""
+        raise NotImplementedError
+
+    def validate_merge(self, parts: list) -> dict[str, Any]:
+        """``validate``'s metrics from the parts of consecutive shares of the split, in order."""
+        raise NotImplementedError
 
     def previews(self, step: int) -> Iterator[Preview]:
         """Live views of the model now."""
@@ -310,6 +335,16 @@ def _distribute(trainer: Trainer, device: torch.device):
     return None
 
 
+def _validate(trainer: Trainer) -> dict[str, Any]:
+    """The validation metrics; under torchrun each rank scores its share of the split (when the
+    family can split it) and the parts of all ranks make the metric of the whole split."""
+    d = trainer.dist
+    n = trainer.val_items() if d.active else None
+    if n is None:
+        return trainer.validate()
+    return trainer.validate_merge(d.gather(trainer.validate_part(d.shard(n, trainer.val_block))))
+
+
 def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: torch.device,
          started: float, resumed: dict | None = None) -> Iterator[Event]:
     clock = {"paused": 0.0}
@@ -356,12 +391,16 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
 
     train_start = [now()]
 
-    def lr_factor(step: int) -> float:
+    def time_fraction() -> float:
+        end = float(budget) - reserve()
+        return (now() - train_start[0]) / max(1e-6, end - train_start[0])
+
+    def lr_factor(step: int, elapsed: float | None = None) -> float:
+        """elapsed: the fraction of the budget gone, as the ranks agreed on it (else this clock's)."""
         if step < warm:
             return 0.1 + 0.9 * step / warm
         if budget:
-            end = float(budget) - reserve()
-            t = (now() - train_start[0]) / max(1e-6, end - train_start[0])
+            t = time_fraction() if elapsed is None else elapsed
         else:
             t = (step - warm) / max(1, total - warm)
         t = min(1.0, max(0.0, t))
@@ -388,7 +427,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
     def validate_and_save(epoch: int, save: bool = True) -> Iterator[Event]:
         nonlocal best, last_validated
         t0 = time.perf_counter()
-        metrics = dict(trainer.validate())
+        metrics = dict(_validate(trainer))
         timing["val"] = time.perf_counter() - t0
         last_validated = step
         scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -452,9 +491,13 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
             in_epoch, skip = skip, 0
             for batch in batches:
                 late = step > 0 and out_of_time()  # at least one step, however small the budget
+                elapsed = None
                 if d.active:
-                    late = d.any(late)
-                    if d.any(token.cancelled):
+                    # one collective a step: the ranks stop together and, under a budget, follow one
+                    # clock (the latest), so that every rank sets the same learning rate
+                    late, cancelled, elapsed = d.all_max([late, token.cancelled, time_fraction() if budget else 0.0])
+                    late = late > 0
+                    if cancelled > 0:
                         token.cancel()
                 if late:
                     stopped = "budget"
@@ -465,7 +508,7 @@ def _run(trainer: Trainer, token: CancelToken, out: Path, cfg: dict, device: tor
                     token.wait_if_paused()
                     clock["paused"] += time.perf_counter() - t_pause
                 t_step = time.perf_counter()
-                factor = lr_factor(step)
+                factor = lr_factor(step, elapsed)
                 for opt in trainer.optimizers:
                     for g in opt.param_groups:
                         g["lr"] = g["base_lr"] * factor

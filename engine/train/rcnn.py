@@ -60,10 +60,6 @@ class FasterRcnnTrainer(DetectorTrainer):
 
         return RcnnPredictor(self.model, self.class_names, name="val", device=self.device)
 
-    def validate(self):
-        return evaluate_model(self.model, self.val, self.class_names, self.category_ids, self.device, self.masks,
-                              should_stop=self.token.raise_if_cancelled)
-
 
 class MaskRcnnTrainer(FasterRcnnTrainer):
     family = "maskrcnn"

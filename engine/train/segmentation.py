@@ -19,6 +19,7 @@ from engine.device import autocast_context
 from engine.eval.segmentation import confusion, summarize
 from engine.jobs.events import Log
 from engine.models.unet import DEFAULT_CONFIG, build_unet, segmentation_loss
+from engine.train import distributed
 from engine.train.loop import Trainer, fit
 from engine.viz import previews as pv
 from engine.viz.heatmaps import segmentation_preview
@@ -45,24 +46,38 @@ def _predict_probs(model: torch.nn.Module, image: np.ndarray, device: torch.devi
     return _eval_logits(model, [image], device).softmax(dim=1)[0].cpu().numpy()
 
 
-def evaluate_samples(model: torch.nn.Module, samples: list[SegSample], class_names: list[str],
-                     device: torch.device, token=None, batch_size: int = 16) -> dict:
-    """IoU/Dice over samples (see ``engine.eval.segmentation.summarize``).
+EVAL_BATCH = 16  # validation images through the model at once
 
-    Consecutive samples of the same size go through the model together (up to ``batch_size``):
-    the same numbers as one by one (eval mode), in about half the time on the CPU.
+
+def confusion_of_samples(model: torch.nn.Module, samples: list[SegSample], k: int, device: torch.device,
+                         token=None, batch_size: int = EVAL_BATCH, offset: int = 0) -> np.ndarray:
+    """The pixel confusion matrix int64 [k, k] of the model's argmax on ``samples``.
+
+    Consecutive samples of the same size go through the model together (eval mode; the same
+    numbers as one by one, in about half the time on the CPU), in batches that never cross a
+    multiple of ``batch_size`` counted from the split's start (``samples`` begin at ``offset`` in
+    it): a share of the split that starts on such a multiple is batched as in the whole split.
     """
-    k = len(class_names) + 1
     cm = np.zeros((k, k), np.int64)
-    for _, same_size in itertools.groupby(samples, key=lambda s: s.image.shape):
-        same_size = list(same_size)
-        for start in range(0, len(same_size), batch_size):
-            if token is not None:
-                token.raise_if_cancelled()
-            group = same_size[start:start + batch_size]
-            labels = _eval_logits(model, [s.image for s in group], device).argmax(dim=1).cpu().numpy()
-            for s, pred in zip(group, labels):
-                cm += confusion(pred, s.class_map, k)
+    keyed = ((s.image.shape, (offset + i) // batch_size) for i, s in enumerate(samples))
+    start = 0
+    for _, group in itertools.groupby(keyed):
+        size = len(list(group))
+        if token is not None:
+            token.raise_if_cancelled()
+        batch = samples[start:start + size]
+        start += size
+        labels = _eval_logits(model, [s.image for s in batch], device).argmax(dim=1).cpu().numpy()
+        for s, pred in zip(batch, labels):
+            cm += confusion(pred, s.class_map, k)
+    return cm
+
+
+def evaluate_samples(model: torch.nn.Module, samples: list[SegSample], class_names: list[str],
+                     device: torch.device, token=None, batch_size: int = EVAL_BATCH) -> dict:
+    """IoU/Dice over samples (see ``engine.eval.segmentation.summarize``; batches as in
+    :func:`confusion_of_samples`)."""
+    cm = confusion_of_samples(model, list(samples), len(class_names) + 1, device, token, batch_size)
     return summarize(cm, class_names)
 
 
@@ -137,10 +152,22 @@ class UNetTrainer(Trainer):
         images, target, weight = batch
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return {"loss": segmentation_loss(self.cfg["loss"], self.model(images), target, weight)}
+        # a Dice is a loss of the whole batch: under torchrun its sums run over every rank's share
+        return {"loss": segmentation_loss(self.cfg["loss"], self.model(images), target, weight,
+                                          all_sum=distributed.all_sum if self.dist.active else None)}
 
-    def validate(self):
-        metrics = evaluate_samples(self.model, self.val, self.class_names, self.device, self.token)
+    # validation: pixel confusion matrices of shares of the split, added up (torchrun: one per rank)
+    val_block = EVAL_BATCH
+
+    def val_items(self) -> int:
+        return len(self.val)
+
+    def validate_part(self, items: range) -> np.ndarray:
+        return confusion_of_samples(self.model, self.val[items.start:items.stop], len(self.class_names) + 1,
+                                    self.device, self.token, offset=items.start)
+
+    def validate_merge(self, parts: list) -> dict:
+        metrics = summarize(sum(parts), self.class_names)
         return {"miou": metrics["miou"] if metrics["miou"] is not None else 0.0,
                 "dice": metrics["dice"] if metrics["dice"] is not None else 0.0,
                 "per_class": metrics["per_class"]}

@@ -76,11 +76,6 @@ class YoloTrainer(DetectorTrainer):
         return YoloPredictor(self.model, self.class_names, self.input_size, name="val", device=self.device,
                              max_detections=int(self.cfg["max_detections"]))
 
-    def validate(self):
-        self.model.eval()
-        return evaluate_yolo(self.predictor, self.val, self.class_names, self.category_ids,
-                             should_stop=self.token.raise_if_cancelled)
-
 
 def train_yolo(token, store_path, out, config: dict):
     """Train "yolo" on the project at ``store_path`` (see engine.train.loop.fit)."""

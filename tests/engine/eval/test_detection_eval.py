@@ -80,3 +80,18 @@ def test_evaluate_job_scores_a_checkpoint_on_a_project_split(tmp_path):
     n_objects = sum(v["num_gt"] for v in result["box"]["per_class"].values())
     assert n_objects > 0 and m[:3].sum() == n_objects  # every object is matched or missed once
     assert 0.0 <= result["box_map50"] <= 1.0 and result["mask"] is None and result["images"] == 5
+
+
+def test_results_scored_in_shares_give_the_figures_of_one_evaluation():
+    from engine.eval.detection import coco_results, score_coco_results
+
+    samples = [_Sample(1), _Sample(2), _Sample(3)]
+    whole = evaluate_detector(_FindsTheCatOnly(), samples, ["cat", "dog"], masks=True)
+    # a distributed validation: each process predicts a share, the entries are scored together
+    entries = coco_results(_FindsTheCatOnly(), samples[:1], ["cat", "dog"]) + \
+        coco_results(_FindsTheCatOnly(), samples[1:], ["cat", "dog"])
+    parts = score_coco_results(samples, entries, ["cat", "dog"], masks=True)
+    for key in ("box_map50", "box_map", "per_class_box_ap", "per_class_box_ap50", "mask_map50", "mask_map",
+                "per_class_mask_ap50"):
+        assert parts[key] == whole[key], key
+    assert parts["box_map50"] == 0.5

@@ -4,6 +4,7 @@ synthetic dataset (no project needed), trained by the loop's default ``step`` th
 every family uses (``Trainer.make_loader``)."""
 from __future__ import annotations
 
+import hashlib
 import os
 
 import torch
@@ -66,13 +67,34 @@ class TinyTrainer(Trainer):
         assert logits.shape[1] == self.model.num_classes
         return {"loss": nn.functional.cross_entropy(logits, y)}
 
-    def validate(self):
+    # validation through the shared hooks: under torchrun each rank scores its share
+    val_block = 8  # scored in batches of 8
+
+    def val_items(self):
+        return len(self.data)
+
+    def validate_part(self, items):
+        self.scored = getattr(self, "scored", []) + [[items.start, items.stop]]
+        x, y = self.data.tensors
         self.model.eval()
+        right = 0
         with torch.no_grad():
-            x, y = self.data.tensors
-            acc = (self.model(x).argmax(1) == y).float().mean().item()
+            for start in range(items.start, items.stop, self.val_block):
+                stop = min(items.stop, start + self.val_block)
+                right += int((self.model(x[start:stop]).argmax(1) == y[start:stop]).sum())
         self.model.train()
-        return {"accuracy": acc}
+        return right, len(items)
+
+    def validate_merge(self, parts):
+        return {"accuracy": sum(p[0] for p in parts) / sum(p[1] for p in parts)}
+
+    def result(self):
+        """What each rank's run ended with: the validation shares it scored, and a digest of its
+        weights (every rank of a distributed run must end with the same weights)."""
+        digest = hashlib.sha256()
+        for t in self.model.state_dict().values():
+            digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return {"scored": getattr(self, "scored", []), "weights": digest.hexdigest()}
 
     def previews(self, step):
         from engine.viz import previews as pv

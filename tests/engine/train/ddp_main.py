@@ -32,7 +32,8 @@ def main() -> int:
     except StopIteration as stop:
         result = stop.value
     (out / f"rank{rank}.json").write_text(json.dumps({"losses": losses, "previews": previews,
-                                                      "steps": result["steps"]}))
+                                                      "steps": result["steps"], "history": result["history"],
+                                                      "scored": result["scored"], "weights": result["weights"]}))
     return 0
 
 

@@ -69,9 +69,9 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(projec
     real = seg.segmentation_loss
     calls = {"n": 0}
 
-    def exploding(*args):
+    def exploding(*args, **kwargs):
         calls["n"] += 1
-        loss = real(*args)
+        loss = real(*args, **kwargs)
         return loss * float("nan") if calls["n"] == 6 else loss
 
     monkeypatch.setattr(seg, "segmentation_loss", exploding)
