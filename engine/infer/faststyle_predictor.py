@@ -10,7 +10,7 @@ from engine.annotations.errors import BadInput
 from engine.device import pick_device
 from engine.jobs.events import Preview
 from engine.models.checkpoint import CheckpointError, load_checkpoint
-from engine.models.style import build_transformer
+from engine.models.style import TRANSFORMER_VERSION, build_transformer
 from engine.viz import previews as pv
 
 
@@ -25,6 +25,12 @@ class FastStylePredictor:
             raise BadInput(str(path), "checkpoint", exc.message) from None
         if meta.get("family") != "faststyle":
             raise BadInput(str(path), "family", f"is a {meta.get('family')!r} checkpoint, not a fast-style network")
+        version = meta.get("transformer_version", 1)
+        if version != TRANSFORMER_VERSION:
+            raise BadInput(str(path), "transformer_version",
+                           f"this fast-style network was trained by an older version of visionbench (network "
+                           f"version {version}, this one runs version {TRANSFORMER_VERSION}, whose output is "
+                           f"computed differently); train it again with `visionbench train faststyle`")
         self.meta = meta
         self.style = str(meta.get("style", ""))
         self.device = pick_device(device)
@@ -35,11 +41,13 @@ class FastStylePredictor:
             raise BadInput(str(path), "state_dict", f"does not fit the fast-style network ({exc})") from None
         self.name = f"faststyle:{path.stem}"
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def stylise(self, rgb: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(rgb[..., :3])).permute(2, 0, 1)[None].float().div(255.0)
-        y = self.model(x.to(self.device))
-        return (y[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0).round().astype(np.uint8)
+        # the network's forward and two conversions (uint8 -> [0, 1] in, [0, 1] -> uint8 out), done
+        # in place where they can be: nothing else runs per image
+        x = torch.from_numpy(np.ascontiguousarray(rgb[..., :3])).to(self.device).permute(2, 0, 1)[None]
+        y = self.model(x.float().mul_(1.0 / 255.0))[0].permute(1, 2, 0).contiguous()
+        return y.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
 
     def previews(self, rgb: np.ndarray) -> list[Preview]:
         return [pv.image_row("stylised", [rgb, self.stylise(rgb)], ["input", f"stylised ({self.style})"])]

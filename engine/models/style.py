@@ -275,37 +275,96 @@ class _Upsample(nn.Sequential):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), _ConvLayer(cin, cout, 3))
 
 
+# The version of the network's output mapping, written into each checkpoint: a checkpoint of
+# another version holds weights for another mapping and is refused (engine.infer.faststyle_predictor).
+TRANSFORMER_VERSION = 2
+NOISE_SIDE = 1024  # the side of the fixed noise field of eval mode (tiled beyond)
+
+
 class TransformerNet(nn.Module):
     """Johnson's image transformation network: 9x9 conv, two stride-2 downsamplings, residual
-    blocks, two upsamplings, 9x9 conv; instance norm throughout.
+    blocks, two upsamplings, 9x9 conv; instance norm after every conv but the last.
 
-    ``forward(images [B, 3, H, W] in [0, 1]) -> [B, 3, H', W']`` in [0, 1] (H' = H rounded up
-    to a multiple of 4, cropped back to H).
+    ``forward(images [B, 3, H, W] in [0, 1]) -> [B, 3, H, W]`` = ``C·x + body(x, z)``:
+    - C, a learnt affine colour map of each pixel (1x1 conv), set by the trainer to the colour
+      transfer from the project's photos to the style image (:func:`colour_transfer`): the style's
+      palette from the first step, the same map everywhere in the picture;
+    - body, the network above with one output channel added to R, G and B alike: the texture, as
+      light and shade. A body with three outputs painted blobs and swirls of colours in neither
+      photo nor style (dark areas, flat backgrounds) that the feature network's Grams accepted;
+    - z, a noise channel beside the picture (as in Ulyanov et al.'s texture networks): a flat sky
+      or wall gives a convolution nothing to vary, so without it the network could only blow up
+      the faint variations there into blobs; with it, the texture covers flat areas too. Training
+      draws new noise for each batch; eval mode takes a fixed noise field (:data:`NOISE_SIDE`
+      pixels, made from a fixed seed and tiled beyond), so an image always gives the same result.
+    In eval mode the output is clamped to [0, 1]; in training it is not (the trainer penalises
+    what lies outside, so no pixel sits where a clamp or a squashing function stops its gradient).
     """
 
     def __init__(self, width: int = 32, residual_blocks: int = 5) -> None:
         super().__init__()
         w = int(width)
         self.body = nn.Sequential(
-            _ConvLayer(3, w, 9), _ConvLayer(w, 2 * w, 3, 2), _ConvLayer(2 * w, 4 * w, 3, 2),
+            _ConvLayer(4, w, 9), _ConvLayer(w, 2 * w, 3, 2), _ConvLayer(2 * w, 4 * w, 3, 2),
             *[_Residual(4 * w) for _ in range(int(residual_blocks))],
             _Upsample(4 * w, 2 * w), _Upsample(2 * w, w),
-            nn.ReflectionPad2d(4), nn.Conv2d(w, 3, 9))
-        # The input reaches the output through a learnt colour mix (identity at first). Instance
-        # norm removes each channel's mean, so the body alone cannot take away the photo's own
-        # colours; without this mix the network kept them and the style's palette never came.
+            nn.ReflectionPad2d(4), nn.Conv2d(w, 1, 9))
         self.colour = nn.Conv2d(3, 3, 1)
-        with torch.no_grad():
-            self.colour.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
-            self.colour.bias.zero_()
+        self.set_colour(torch.eye(3), torch.zeros(3))
+        noise = torch.rand(1, 1, NOISE_SIDE, NOISE_SIDE, generator=torch.Generator().manual_seed(0))
+        self.register_buffer("noise", noise, persistent=False)
+
+    @torch.no_grad()
+    def set_colour(self, matrix: torch.Tensor, bias: torch.Tensor) -> None:
+        self.colour.weight.copy_(matrix.view(3, 3, 1, 1))
+        self.colour.bias.copy_(bias.view(3))
+
+    def _noise(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        if self.training:
+            return torch.rand(b, 1, h, w, device=x.device, dtype=x.dtype)
+        z = self.noise
+        if h > NOISE_SIDE or w > NOISE_SIDE:
+            z = z.repeat(1, 1, -(-h // NOISE_SIDE), -(-w // NOISE_SIDE))
+        return z[..., :h, :w].expand(b, 1, h, w).to(x.dtype)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         h, w = images.shape[-2:]
         ph, pw = (-h) % 4, (-w) % 4
         x = F.pad(images, (0, pw, 0, ph), mode="reflect") if ph or pw else images
-        # a residual on the input: the network starts near the content picture and learns the style
-        y = torch.sigmoid(self.body(x) + self.colour(torch.logit(x.clamp(0.02, 0.98))))
-        return y[..., :h, :w]
+        y = self.colour(x) + self.body(torch.cat([x, self._noise(x)], 1))
+        if not self.training:
+            y = y.clamp(0.0, 1.0)
+        return y[..., :h, :w] if ph or pw else y
+
+
+def colour_transfer(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-4
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The affine map ``y = A x + b`` that gives pixels of ``content`` [N, 3] the colour mean and
+    covariance of the pixels of ``style`` [M, 3], moving the colours least (the Monge-Kantorovich
+    map of the two Gaussians): ``A = Σc^-½ (Σc^½ Σs Σc^½)^½ Σc^-½`` (symmetric, ``A Σc Aᵀ = Σs``),
+    ``b = μs - A μc``. A grey style gives a map to greys."""
+    def moments(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p = p.double()
+        mean = p.mean(0)
+        centred = p - mean
+        return mean, centred.T @ centred / max(1, p.shape[0] - 1) + eps * torch.eye(3, dtype=p.dtype)
+
+    def power(cov: torch.Tensor, exponent: float) -> torch.Tensor:
+        values, vectors = torch.linalg.eigh(cov)
+        return vectors @ torch.diag(values.clamp_min(eps if exponent < 0 else 0.0) ** exponent) @ vectors.T
+
+    mc, cc = moments(content)
+    ms, cs = moments(style)
+    root, inverse_root = power(cc, 0.5), power(cc, -0.5)
+    matrix = inverse_root @ power(root @ cs @ root, 0.5) @ inverse_root
+    return matrix.float(), (ms - matrix @ mc).float()
+
+
+def out_of_range(pictures: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of the pixels to [0, 1] (0 inside)."""
+    excess = pictures - pictures.clamp(0.0, 1.0)
+    return (excess * excess).mean()
 
 
 # CPU preset: small crops buy steps; they are cut from images at 256 px and the style is seen at
@@ -314,8 +373,9 @@ class TransformerNet(nn.Module):
 FASTSTYLE_CPU_PRESET = {
     "style": "gravel", "network": "lite0", "width": 16, "residual_blocks": 3, "crop": 96, "batch_size": 2,
     "image_side": 256, "style_side": 256,
-    "lr": 5e-3, "alpha": 1.0, "beta": 300.0, "tv_weight": 0.0, "balance": True, "epochs": 100, "steps_per_epoch": 50,
-    "max_seconds": 300.0, "warmup_steps": 10, "preview_every": 25, "val_images": 3, "content_layer": "",
+    "lr": 5e-3, "alpha": 1.0, "beta": 100.0, "tv_weight": 0.0, "balance": True, "range_weight": 1000.0,
+    "epochs": 100, "steps_per_epoch": 50,
+    "max_seconds": 300.0, "warmup_steps": 10, "preview_every": 25, "val_images": 3, "content_layer": "block2",
     "style_layers": "", "style_weights": "",
 }
 FASTSTYLE_GPU_PRESET = {**FASTSTYLE_CPU_PRESET, "width": 32, "residual_blocks": 5, "crop": 256, "batch_size": 4,

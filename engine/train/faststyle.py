@@ -18,7 +18,8 @@ from torch.utils.data import Dataset
 from engine.annotations.errors import BadInput
 from engine.annotations.store import ProjectStore
 from engine.jobs.events import Event, Log, Preview
-from engine.models.style import FASTSTYLE_CPU_PRESET, build_transformer, feature_network
+from engine.models.style import (FASTSTYLE_CPU_PRESET, TRANSFORMER_VERSION, build_transformer, colour_transfer,
+                                 feature_network, out_of_range)
 from engine.train.gatys import _flag, build_objective, load_picture, to_tensor, to_uint8
 from engine.train.loop import Trainer
 from engine.train.sampling import item_rng
@@ -89,7 +90,8 @@ class FastStyleTrainer(Trainer):
         # crops then hold parts of a picture at the scale of Gatys' runs, with the style's stones
         # or bricks at their size there (a whole image shrunk to the crop made them dots).
         self.image_side = int(cfg.get("image_side") or 0)
-        self.objective.set_style(to_tensor(style_rgb, int(cfg.get("style_side") or self.crop)).to(self.device))
+        style = to_tensor(style_rgb, int(cfg.get("style_side") or self.crop))
+        self.objective.set_style(style.to(self.device))
         seed = int(cfg.get("seed") or 0)
         if _flag(cfg.get("balance")):
             # the terms made scale-free on crops as the network first sees them (it starts near its input)
@@ -98,7 +100,13 @@ class FastStyleTrainer(Trainer):
                                            for p in self.train_paths[:4]]))
             probe = probe.permute(0, 3, 1, 2).float().div(255.0).to(self.device)
             self.objective.balance(probe, content=probe)
-        self.model = build_transformer(cfg).to(self.device)
+        self.model = build_transformer(cfg)
+        # the colour map starts as the colour transfer from the photos to the style (the style's
+        # palette from the first step; the network learns on from there)
+        photos = torch.cat([to_tensor(self.read(p), self.image_side or 2 * self.crop)[0, :, ::4, ::4].reshape(3, -1).T
+                            for p in self.train_paths[:16]])
+        self.model.set_colour(*colour_transfer(photos, style[0].reshape(3, -1).T))
+        self.model.to(self.device)
         self.optimizers = [torch.optim.Adam(self.model.parameters(), lr=float(cfg["lr"]))]
         val_side = self.image_side or self.crop * 2
         self.val_inputs = [to_tensor(self.read(p), val_side).to(self.device) for p in self.val_paths]
@@ -119,7 +127,12 @@ class FastStyleTrainer(Trainer):
     def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.model(batch)
         terms, _ = self.objective(out, content=batch)
-        return {k: v for k, v in terms.items() if "/" not in k}
+        terms = {k: v for k, v in terms.items() if "/" not in k}
+        # the output is clamped only when used, so without this term training let areas drift far
+        # outside [0, 1] (dark areas, mostly), where the clamp then showed saturated blobs
+        terms["range"] = out_of_range(out)
+        terms["loss"] = terms["loss"] + float(self.cfg.get("range_weight", 0.0) or 0.0) * terms["range"]
+        return terms
 
     @torch.no_grad()
     def validate(self) -> dict[str, Any]:
@@ -147,4 +160,5 @@ class FastStyleTrainer(Trainer):
 
     def meta(self) -> dict:
         return {"classes": [], "style": self.style_name, "network": self.network,
+                "transformer_version": TRANSFORMER_VERSION,
                 "width": int(self.cfg["width"]), "residual_blocks": int(self.cfg["residual_blocks"])}

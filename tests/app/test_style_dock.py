@@ -93,12 +93,13 @@ def test_a_bad_style_file_is_a_message_not_a_crash(window, qtbot, tmp_path):
 
 def test_stylise_with_a_fast_style_checkpoint(window, qtbot, tmp_path):
     from engine.models.checkpoint import save_checkpoint
-    from engine.models.style import build_transformer
+    from engine.models.style import TRANSFORMER_VERSION, build_transformer
 
     config = {"width": 4, "residual_blocks": 1}
     ckpt = tmp_path / "fast.ckpt"
     save_checkpoint(ckpt, build_transformer(config).state_dict(),
-                    {"family": "faststyle", "classes": [], "config": config, "metrics": {}, "style": "brick"})
+                    {"family": "faststyle", "classes": [], "config": config, "metrics": {}, "style": "brick",
+                     "transformer_version": TRANSFORMER_VERSION})
     dock = window.style_transfer.open_dock()
     dock.stylise_with(ckpt)
     qtbot.waitUntil(lambda: not dock.busy(), timeout=60_000)

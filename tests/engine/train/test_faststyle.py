@@ -97,3 +97,36 @@ def test_a_fast_style_network_exports_to_onnx(photos, tmp_path, capsys):
     (got,) = ort.InferenceSession(str(tmp_path / "fs.onnx"), providers=["CPUExecutionProvider"]).run(
         None, {"image": d.example.numpy()})
     assert np.abs(got - ref).max() < 1e-3
+
+
+def test_a_checkpoint_of_an_older_network_version_is_refused_naming_the_file(tmp_path):
+    from engine.annotations.errors import BadInput
+    from engine.models.checkpoint import save_checkpoint
+    from engine.models.style import build_transformer
+
+    config = {"width": 4, "residual_blocks": 1}
+    old = tmp_path / "old.ckpt"  # written before the version was recorded: same weights, another output
+    save_checkpoint(old, build_transformer(config).state_dict(),
+                    {"family": "faststyle", "classes": [], "config": config, "metrics": {}, "style": "brick"})
+    with pytest.raises(BadInput) as err:
+        FastStylePredictor(old, "cpu")
+    assert "old.ckpt" in str(err.value) and "train it again" in str(err.value)
+
+
+def test_the_network_starts_as_the_identity_and_its_eval_output_stays_in_range():
+    import torch
+
+    from engine.models.style import TransformerNet, out_of_range
+
+    net = TransformerNet(4, 1)
+    with torch.no_grad():
+        net.body[-1].weight.zero_()
+        net.body[-1].bias.zero_()
+        x = torch.rand(1, 3, 30, 41)
+        assert torch.allclose(net(x), x)  # the colour mix starts as the identity
+        net.body[-1].bias.fill_(2.0)
+        assert out_of_range(net(x)) > 0.5  # training sees (and penalises) what lies outside [0, 1]
+        net.eval()
+        y = net(x)
+    assert y.shape == x.shape and float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    assert float(out_of_range(torch.tensor([[-0.5, 0.5, 1.5]]))) == pytest.approx((0.25 + 0.25) / 3)
