@@ -373,7 +373,7 @@ def out_of_range(pictures: torch.Tensor) -> torch.Tensor:
 FASTSTYLE_CPU_PRESET = {
     "style": "gravel", "network": "lite0", "width": 16, "residual_blocks": 3, "crop": 96, "batch_size": 2,
     "image_side": 256, "style_side": 256,
-    "lr": 5e-3, "alpha": 1.0, "beta": 100.0, "tv_weight": 0.0, "balance": True, "range_weight": 1000.0,
+    "lr": 5e-3, "alpha": 1.0, "beta": 30.0, "tv_weight": 0.0, "balance": True, "range_weight": 1000.0,
     "epochs": 100, "steps_per_epoch": 50,
     "max_seconds": 300.0, "warmup_steps": 10, "preview_every": 25, "val_images": 3, "content_layer": "block2",
     "style_layers": "", "style_weights": "",
