@@ -130,3 +130,21 @@ def test_the_network_starts_as_the_identity_and_its_eval_output_stays_in_range()
         y = net(x)
     assert y.shape == x.shape and float(y.min()) >= 0.0 and float(y.max()) <= 1.0
     assert float(out_of_range(torch.tensor([[-0.5, 0.5, 1.5]]))) == pytest.approx((0.25 + 0.25) / 3)
+
+
+def test_the_colour_transfer_gives_the_photos_the_styles_colour_mean_and_covariance():
+    import torch
+
+    from engine.models.style import colour_transfer
+
+    g = torch.Generator().manual_seed(1)
+    photos = torch.rand(6000, 3, generator=g) @ torch.tensor([[0.9, 0.2, 0.0], [0.1, 0.5, 0.1], [0.3, 0.0, 0.7]])
+    for style in (torch.rand(5000, 3, generator=g) @ torch.tensor([[0.5, 0.2, 0.0], [0.0, 0.3, 0.1], [0.1, 0.0, 0.2]]),
+                  (torch.rand(5000, 1, generator=g) * 0.4 + 0.3).expand(5000, 3)):  # a grey texture
+        matrix, bias = colour_transfer(photos, style)
+        mapped = photos @ matrix.T + bias
+        assert torch.allclose(mapped.mean(0), style.mean(0), atol=1e-4)
+        assert torch.allclose(torch.cov(mapped.T), torch.cov(style.T), atol=3e-4)
+    # grey style: grey pixels (what is left of the colours is the regularisation eps, std 0.01)
+    chroma = (mapped - mapped.mean(1, keepdim=True)).std()
+    assert float(chroma) < 0.1 * float((photos - photos.mean(1, keepdim=True)).std())
