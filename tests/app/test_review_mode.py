@@ -196,21 +196,29 @@ def _pixels(image) -> np.ndarray:
     return rows[:, : image.width()].copy()
 
 
+def _crowded_review(tmp_path, qtbot, n: int, size: tuple[int, int], box: tuple[int, int], seed: int):
+    """A window in review mode on one image holding `n` random proposals of `box` (w, h) pixels,
+    its image tiles loaded."""
+    path = make_project(tmp_path, n_images=1, size=size)
+    rng = np.random.default_rng(seed)
+    (w, h), (bw, bh) = size, box
+    with ProjectStore(path) as store:
+        img = store.images()[0].id
+        store.add_annotations([proposal(img, 1 + i % 2, (x, y, x + bw, y + bh), float(s)) for i, (x, y, s) in
+                               enumerate(zip(rng.uniform(0, w - bw, n).tolist(), rng.uniform(0, h - bh, n).tolist(),
+                                             rng.uniform(0.3, 1.0, n).tolist()))])
+    win = open_window(qtbot, path)
+    win.actions_by_name["review"].trigger()
+    qtbot.waitUntil(lambda: win.canvas.image_layer.pending_tiles() == 0 and win.canvas.image_layer.pyramid is not None)
+    return win
+
+
 @pytest.mark.parametrize("zoom", [1.3, 3.0])
 def test_accepting_one_of_many_proposals_redraws_only_what_changed_and_looks_the_same(tmp_path, qtbot, zoom):
     """A reviewer pressing Enter through 300 crowded proposals: each Accept redraws a few small
     rects of the frame (the accepted box, the next one selected, tags that came or went), and the
     picture is the one a full redraw gives, tags of the best remaining proposals included."""
-    path = make_project(tmp_path, n_images=1, size=(320, 240))
-    rng = np.random.default_rng(1)
-    with ProjectStore(path) as store:
-        img = store.images()[0].id
-        store.add_annotations([proposal(img, 1 + i % 2, (x, y, x + 30, y + 25), float(s)) for i, (x, y, s) in
-                               enumerate(zip(rng.uniform(0, 290, 300).tolist(), rng.uniform(0, 215, 300).tolist(),
-                                             rng.uniform(0.3, 1.0, 300).tolist()))])
-    w = open_window(qtbot, path)
-    w.actions_by_name["review"].trigger()
-    qtbot.waitUntil(lambda: w.canvas.image_layer.pending_tiles() == 0 and w.canvas.image_layer.pyramid is not None)
+    w = _crowded_review(tmp_path, qtbot, n=300, size=(320, 240), box=(30, 25), seed=1)
     w.canvas.zoom_to(zoom)
     canvas = w.canvas
     canvas.repaint()
@@ -257,16 +265,7 @@ def test_an_accept_repaints_only_the_changed_parts_of_the_window_and_the_screen_
     tags that came or went), and what the window shows is pixel for pixel what a full redraw of
     the canvas gives. (The whole image is in view: Qt phases the dashes of an outline cut by the
     widget's edge from the painted area, so such an outline may start its dashes elsewhere.)"""
-    path = make_project(tmp_path, n_images=1, size=(150, 110))
-    rng = np.random.default_rng(2)
-    with ProjectStore(path) as store:
-        img = store.images()[0].id
-        store.add_annotations([proposal(img, 1 + i % 2, (x, y, x + 20, y + 15), float(s)) for i, (x, y, s) in
-                               enumerate(zip(rng.uniform(0, 130, 150).tolist(), rng.uniform(0, 95, 150).tolist(),
-                                             rng.uniform(0.3, 1.0, 150).tolist()))])
-    w = open_window(qtbot, path)
-    w.actions_by_name["review"].trigger()
-    qtbot.waitUntil(lambda: w.canvas.image_layer.pending_tiles() == 0 and w.canvas.image_layer.pyramid is not None)
+    w = _crowded_review(tmp_path, qtbot, n=150, size=(150, 110), box=(20, 15), seed=2)
     canvas = w.canvas
     canvas.zoom_to(zoom)
     QApplication.processEvents()
