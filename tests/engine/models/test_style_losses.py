@@ -9,7 +9,10 @@ from engine.annotations.errors import BadInput
 from engine.models.style import (FeatureNetwork, PerceptualLoss, gram_matrix, load_vgg19_state_dict,
                                  style_layer_loss, vgg_feature_shapes)
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+# the losses are compared as numbers while their graph is alive (the objective is built to be
+# differentiated); torch's note about converting such a tensor is expected here
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True:UserWarning")]
 
 
 def test_gram_matrix_of_two_channels_over_three_positions_matches_a_hand_computation():
