@@ -18,7 +18,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog,
                                QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
-from app.views.live_views import CurvesView, ImageRowView, ImageView, MatrixGridView, PaintPacer, SeriesView
+from app.views.live_views import CurvesView, ImageRowView, ImageView, MatrixGridView, SeriesView
+from app.views.pacing import PaintPacer
 from engine.jobs import Job, Log, Metrics, Preview, Progress
 
 TEXTURES = ("brick", "grass", "gravel")

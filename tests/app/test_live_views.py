@@ -216,7 +216,7 @@ def test_panes_laid_out_before_a_run_are_the_ones_its_previews_fill(views):
 def test_views_repaint_one_at_a_time_and_the_curves_at_most_at_their_period(views, qtbot):
     """A preview step that changes every pane: the data is there at once, the repaints come one
     per turn of the event loop, at least the pacer's gap apart."""
-    from app.views.live_views import CURVES_PERIOD_MS, PAINT_GAP_MS
+    from app.views.pacing import CURVES_PERIOD_MS, PAINT_GAP_MS
 
     rng = np.random.default_rng(2)
     for name in ("a", "b", "c"):
