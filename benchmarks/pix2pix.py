@@ -35,6 +35,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import torch
 
+from benchmarks._common import bare_trainer, loop_seconds_per_step, seconds_per_step
+
 QUICK_STEPS = 30
 
 
@@ -102,53 +104,28 @@ def bench_colorize(project: Path, work: Path, quick: bool) -> dict:
             "train_s_colorize": result["seconds"], "steps_colorize": result["steps"]}
 
 
-def loop_seconds_per_step(spec, project: Path, out: Path, steps: int, skip: int) -> float:
-    from engine.jobs.cancel import CancelToken
-    from engine.jobs.events import Progress
-
-    config = {**spec.preset("cpu"), "device": "cpu", "max_steps": skip + steps, "max_seconds": None,
-              "eval_every": 10**6}
-    stamps: dict[int, float] = {}
-    for event in spec.train(CancelToken(), str(project), str(out), config):
-        if isinstance(event, Progress) and event.step:
-            stamps[event.step] = time.perf_counter()
-    return (stamps[skip + steps] - stamps[skip]) / steps
-
-
 def bare_seconds_per_step(spec, project: Path, steps: int, skip: int) -> float:
     """The trainer's networks and batches through a hand-written D-then-G loop."""
-    from engine.jobs.cancel import CancelToken
     from engine.models.pix2pix import discriminator_losses, generator_losses
-    from engine.train.loop import cpu_threads, resolve_config
 
-    trainer_cls = spec.trainer_class()
-    cfg = resolve_config(trainer_cls, {**spec.preset("cpu"), "device": "cpu"})
-    device = torch.device("cpu")
-    trainer = trainer_cls(cfg, device, CancelToken(), str(project))
-    with cpu_threads(device, cfg["cpu_threads"]):
-        for _ in trainer.setup():
-            pass
+    with bare_trainer(spec, project) as (trainer, cfg, _device):
         G, D = trainer.model.G, trainer.model.D
         opt_g, opt_d = trainer.optimizers
-        done, t0 = 0, None
-        while done < skip + steps:
-            for x, y in trainer.batches():
-                if done == skip:
-                    t0 = time.perf_counter()
-                fake = G(x)
-                opt_d.zero_grad()
-                discriminator_losses(D, x, fake, y, cfg["gan_loss"])["loss"].backward()
-                opt_d.step()
-                D.requires_grad_(False)
-                opt_g.zero_grad()
-                generator_losses(D, x, fake, y, cfg["gan_loss"], float(cfg["lambda_l1"]),
-                                 float(cfg["gan_weight"]))["loss"].backward()
-                D.requires_grad_(True)
-                opt_g.step()
-                done += 1
-                if done == skip + steps:
-                    break
-        return (time.perf_counter() - t0) / steps
+
+        def step(batch) -> None:
+            x, y = batch
+            fake = G(x)
+            opt_d.zero_grad()
+            discriminator_losses(D, x, fake, y, cfg["gan_loss"])["loss"].backward()
+            opt_d.step()
+            D.requires_grad_(False)
+            opt_g.zero_grad()
+            generator_losses(D, x, fake, y, cfg["gan_loss"], float(cfg["lambda_l1"]),
+                             float(cfg["gan_weight"]))["loss"].backward()
+            D.requires_grad_(True)
+            opt_g.step()
+
+        return seconds_per_step(trainer.batches, step, steps, skip)
 
 
 def bench_overhead(project: Path, work: Path, quick: bool) -> dict:
@@ -170,7 +147,7 @@ def bench_gui(project: Path, work: Path, seconds: float) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from app.jobs_bridge import JobBridge
-    from benchmarks._gui import tick_gaps
+    from benchmarks._common import tick_gaps
     from app.views.live_views import LiveViews
     from engine.jobs import Job
     from engine.models.registry import get_family

@@ -20,61 +20,34 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+
+from benchmarks._common import bare_trainer, loop_seconds_per_step, seconds_per_step
 
 
 def log(text: str) -> None:
     print(f"[benchmarks.platform] {text}", file=sys.stderr, flush=True)
 
 
-def loop_seconds_per_step(spec, project: Path, out: Path, steps: int, skip: int) -> float:
-    """Per-step wall time of fit() between the ``skip``-th and the last step."""
-    from engine.jobs.cancel import CancelToken
-    from engine.jobs.events import Progress
-
-    config = {**spec.preset("cpu"), "device": "cpu", "max_steps": skip + steps, "max_seconds": None,
-              "eval_every": 10**6}
-    stamps: dict[int, float] = {}
-    gen = spec.train(CancelToken(), str(project), str(out), config)
-    for event in gen:
-        if isinstance(event, Progress) and event.step:
-            stamps[event.step] = time.perf_counter()
-    return (stamps[skip + steps] - stamps[skip]) / steps
-
-
 def bare_seconds_per_step(spec, project: Path, steps: int, skip: int) -> float:
     """The same trainer's model and batches through a hand-written loop."""
-    from engine.jobs.cancel import CancelToken
-    from engine.train.loop import cpu_threads, resolve_config, to_device
+    from engine.train.loop import to_device
 
-    trainer_cls = spec.trainer_class()
-    cfg = resolve_config(trainer_cls, {**spec.preset("cpu"), "device": "cpu"})
-    device = torch.device("cpu")
-    trainer = trainer_cls(cfg, device, CancelToken(), str(project))
-    with cpu_threads(device, cfg["cpu_threads"]):
-        for _ in trainer.setup():
-            pass
+    with bare_trainer(spec, project) as (trainer, cfg, device):
         model, opt = trainer.model, trainer.optimizers[0]
         model.train()
-        done, t0 = 0, None
-        while done < skip + steps:
-            for batch in trainer.batches():
-                if done == skip:
-                    t0 = time.perf_counter()
-                batch = to_device(batch, device)
-                opt.zero_grad(set_to_none=True)
-                loss = trainer.loss(batch)["loss"]
-                loss.backward()
-                if cfg.get("clip_grad"):
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg["clip_grad"]))
-                opt.step()
-                done += 1
-                if done == skip + steps:
-                    break
-        return (time.perf_counter() - t0) / steps
+
+        def step(batch) -> None:
+            batch = to_device(batch, device)
+            opt.zero_grad(set_to_none=True)
+            trainer.loss(batch)["loss"].backward()
+            if cfg.get("clip_grad"):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg["clip_grad"]))
+            opt.step()
+
+        return seconds_per_step(trainer.batches, step, steps, skip)
 
 
 def main(argv=None) -> int:

@@ -150,7 +150,7 @@ def gui(steps: int) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
-    from benchmarks._gui import tick_gaps
+    from benchmarks._common import tick_gaps
     from engine.annotations.store import ProjectStore
 
     from app import heap

@@ -116,7 +116,7 @@ def bench_gui(project: Path, work: Path, seconds: float = 25.0) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from app.jobs_bridge import JobBridge
-    from benchmarks._gui import tick_gaps
+    from benchmarks._common import tick_gaps
     from app.views.live_views import LiveViews
     from engine.jobs import Job
     from engine.models.registry import get_family
