@@ -75,3 +75,52 @@ def seconds_per_step(batches: Callable[[], Iterator], step: Callable[[object], N
             if done == skip + steps:
                 break
     return (time.perf_counter() - t0) / steps
+
+
+def live_views_harness(freeze_heap: bool = True):
+    """``(app, bridge, views)``: a QApplication, a JobBridge and the workbench's LiveViews (900 × 600,
+    shown) drawing the bridge's metrics and previews, as the Train panel does. With ``freeze_heap``
+    the long-lived heap is frozen as ``visionbench gui`` does once the panel is built."""
+    import os
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # `make bench` on a headless machine
+    from PySide6.QtWidgets import QApplication
+
+    from app.jobs_bridge import JobBridge
+    from app.views.live_views import LiveViews
+
+    app = QApplication.instance() or QApplication([])
+    if freeze_heap:
+        from app import heap
+
+        heap.enable()
+        heap.settle_heap()
+    bridge = JobBridge()
+    views = LiveViews()
+    views.resize(900, 600)
+    views.show()
+    bridge.metrics.connect(lambda j, e: views.add_metrics(e))
+    bridge.preview.connect(lambda j, e: views.show_preview(e))
+    return app, bridge, views
+
+
+def start_click_ms(views, spec) -> float:
+    """What Start costs the GUI thread, as the Train panel does it: the panes of the family's
+    previews built and laid out, then the event loop's next turns."""
+    t0 = time.perf_counter()
+    views.prepare(spec.previews)
+    return (time.perf_counter() - t0) * 1000.0 + float(tick_gaps(0.5).max())
+
+
+def print_result(result: dict) -> dict:
+    """Add the 1-minute load average (what else ran beside the benchmark) and print the JSON."""
+    import json
+    import os
+
+    try:
+        result["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
+    print(json.dumps(result, indent=2))
+    return result

@@ -35,7 +35,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import torch
 
-from benchmarks._common import bare_trainer, loop_seconds_per_step, seconds_per_step
+from benchmarks._common import bare_trainer, loop_seconds_per_step, seconds_per_step, tick_gaps
 
 QUICK_STEPS = 30
 
@@ -144,35 +144,16 @@ def bench_overhead(project: Path, work: Path, quick: bool) -> dict:
 
 
 def bench_gui(project: Path, work: Path, seconds: float) -> dict:
-    from PySide6.QtWidgets import QApplication
-
-    from app.jobs_bridge import JobBridge
-    from benchmarks._common import tick_gaps
-    from app.views.live_views import LiveViews
+    from benchmarks._common import live_views_harness, start_click_ms
     from engine.jobs import Job
     from engine.models.registry import get_family
 
-    _app = QApplication.instance() or QApplication([])
-    from app import heap
-
-    heap.enable()  # as `visionbench gui` does: the long-lived heap is frozen once the Train panel is built
-    heap.settle_heap()
-
+    _app, bridge, views = live_views_harness()
     idle = tick_gaps(5.0)
-    bridge = JobBridge()
-    views = LiveViews()
-    views.resize(900, 600)
-    views.show()
-    bridge.metrics.connect(lambda j, e: views.add_metrics(e))
-    bridge.preview.connect(lambda j, e: views.show_preview(e))
     previews = []
     bridge.preview.connect(lambda j, e: previews.append(e.name))
     spec = get_family("pix2pix")
-    # Start as the Train panel does it: the panes of the family's previews are built and laid out
-    # at the click (measured here), then the job starts
-    t0 = time.perf_counter()
-    views.prepare(spec.previews)
-    start_ms = (time.perf_counter() - t0) * 1000.0 + float(tick_gaps(0.5).max())
+    start_ms = start_click_ms(views, spec)
     config = dict(spec.cpu_preset, pairs="targets", epochs=100, cpu_threads=-1, preview_every=5, nice=5)
     job_id = bridge.submit(Job("train pix2pix", spec.train, store_path=str(project), out=str(work / "gui.ckpt"),
                                config=config))

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks._common import print_result
+
 
 def log(text: str) -> None:
     print(f"[benchmarks.siamese] {text}", file=sys.stderr, flush=True)
@@ -170,37 +172,17 @@ def bench_overhead(project: Path, work: Path, steps: int = 12, rounds: int = 3) 
 
 
 def bench_gui(project: Path, work: Path, seconds: float = 40.0) -> dict:
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # `make bench` on a headless machine
-    from PySide6.QtWidgets import QApplication
-
-    from app.jobs_bridge import JobBridge
-    from benchmarks._common import tick_gaps
-    from app.views.live_views import LiveViews
+    from benchmarks._common import live_views_harness, start_click_ms, tick_gaps
     from engine.jobs import Job
     from engine.models.registry import get_family
 
-    _app = QApplication.instance() or QApplication([])
-    from app import heap
-
-    heap.enable()  # as `visionbench gui` does: the long-lived heap is frozen once the Train panel is built
-    heap.settle_heap()
-
+    _app, bridge, views = live_views_harness()
     idle = tick_gaps(5.0)
-    bridge = JobBridge()
-    views = LiveViews()
-    views.resize(900, 600)
-    views.show()
     scatters, steps = [], []
     bridge.progress.connect(lambda j, e: steps.append(e.step or 0))
-    bridge.metrics.connect(lambda j, e: views.add_metrics(e))
-    bridge.preview.connect(lambda j, e: (views.show_preview(e), scatters.append(e.name)))
+    bridge.preview.connect(lambda j, e: scatters.append(e.name))
     spec = get_family("siamese")
-    # Start as the Train panel does it: the panes of the family's previews are built and laid out
-    # at the click (measured here), then the job starts
-    t0 = time.perf_counter()
-    views.prepare(spec.previews)
-    start_ms = (time.perf_counter() - t0) * 1000.0 + float(tick_gaps(0.5).max())
+    start_ms = start_click_ms(views, spec)
     # as the Train panel runs it, with the scatter redrawn every 5 steps (the preset: every 50)
     config = dict(spec.cpu_preset, cpu_threads=-1, preview_every=5, nice=5)
     job_id = bridge.submit(Job("train siamese", spec.train, store_path=str(project), out=str(work / "gui.ckpt"),
@@ -245,12 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
         result.update(runs[name]())
         result[f"wall_s_{name}"] = round(time.perf_counter() - wall, 1)
         log(json.dumps(result))  # what is measured so far, should a later part not finish
-    try:
-        result["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
-    except OSError:
-        pass
-    print(json.dumps(result, indent=2))
-    return result
+    return print_result(result)
 
 
 if __name__ == "__main__":

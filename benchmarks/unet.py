@@ -16,7 +16,6 @@ projects, ``--budget-s N`` for the shapes training time (default: the CPU preset
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -28,6 +27,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import cv2
 import numpy as np
 import torch
+
+from benchmarks._common import print_result
 
 
 def log(text: str) -> None:
@@ -113,23 +114,12 @@ def bench_galaxies(project: Path, work: Path, budget_s: float) -> dict:
 
 
 def bench_gui(project: Path, work: Path, seconds: float = 25.0) -> dict:
-    from PySide6.QtWidgets import QApplication
-
-    from app.jobs_bridge import JobBridge
-    from benchmarks._common import tick_gaps
-    from app.views.live_views import LiveViews
+    from benchmarks._common import live_views_harness, tick_gaps
     from engine.jobs import Job
     from engine.models.registry import get_family
 
-    _app = QApplication.instance() or QApplication([])
-
+    _app, bridge, views = live_views_harness(freeze_heap=False)  # the real live views draw the previews
     idle = tick_gaps(5.0)  # the same timer with no job: what the machine's load alone costs
-    bridge = JobBridge()
-    views = LiveViews()  # the real live views draw the previews while we measure
-    views.resize(900, 600)
-    views.show()
-    bridge.metrics.connect(lambda j, e: views.add_metrics(e))
-    bridge.preview.connect(lambda j, e: views.show_preview(e))
     steps = []
     bridge.progress.connect(lambda j, e: steps.append(e.step))
     spec = get_family("unet")
@@ -177,12 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
         result[f"cpu_s_{name}"] = round(time.process_time() - cpu, 1)
     result["wall_s_total"] = round(time.perf_counter() - started_wall, 1)
     result["cpu_s_total"] = round(time.process_time() - started_cpu, 1)
-    try:
-        result["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
-    except OSError:
-        pass
-    print(json.dumps(result, indent=2))
-    return result
+    return print_result(result)
 
 
 if __name__ == "__main__":
