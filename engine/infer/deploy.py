@@ -139,8 +139,8 @@ def deployable(checkpoint: str | Path) -> Deployable:
     try:
         _, meta = load_checkpoint(path)
         spec = get_family(str(meta["family"]))
-    except (CheckpointError, ValueError) as exc:
-        raise BadInput(str(path), "CKPT", str(exc)) from None
+    except (CheckpointError, ValueError) as exc:  # a CheckpointError's message names the file already
+        raise BadInput(str(path), "CKPT", getattr(exc, "message", str(exc))) from None
     base = {"family": spec.name, "kind": spec.kind, "classes": list(meta.get("classes") or [])}
     if spec.name == "unet":
         from engine.infer.unet_predictor import UNetPredictor
